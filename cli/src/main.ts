@@ -1,0 +1,44 @@
+/**
+ * `kindling <command> [args]`: each command lives in ./commands/<command>.ts and exports
+ * `describe` (one line for the help) and `run(argv)` returning the process exit code.
+ */
+import { readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+interface CliCommand {
+  describe: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const commandsDir = fileURLToPath(new URL('./commands/', import.meta.url));
+
+async function commandNames(): Promise<string[]> {
+  const files = await readdir(commandsDir);
+  return files.filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
+}
+
+async function loadCommand(name: string): Promise<CliCommand> {
+  return (await import(new URL(`./commands/${name}.ts`, import.meta.url).href)) as CliCommand;
+}
+
+async function printHelp(): Promise<void> {
+  const lines = ['usage: kindling <command> [options]', '', 'commands:'];
+  for (const name of await commandNames()) lines.push(`  ${name.padEnd(14)} ${(await loadCommand(name)).describe}`);
+  lines.push('', 'Run `kindling <command> --help` for the options of one command.');
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    await printHelp();
+    return name === undefined ? 2 : 0;
+  }
+  if (!(await commandNames()).includes(name)) {
+    process.stderr.write(`kindling: unknown command "${name}"; run "kindling --help" for the list\n`);
+    return 2;
+  }
+  return (await loadCommand(name)).run(rest);
+}
+
+process.exitCode = await main(process.argv.slice(2));
