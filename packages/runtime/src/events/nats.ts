@@ -1,0 +1,84 @@
+import { connect, type JetStreamClient, type NatsConnection } from 'nats';
+import { UnavailableError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { BusMessage, EventBus, Subscription } from './bus.ts';
+
+export const eventsStreamName = 'KINDLING_EVENTS';
+export const eventsSubjects = 'kindling.>';
+
+/**
+ * The NATS adapter. When the server has JetStream, events are published into the KINDLING_EVENTS
+ * stream (created if missing) so history can be replayed per subject; otherwise it is live-only.
+ */
+export class NatsEventBus implements EventBus {
+  private constructor(
+    private readonly connection: NatsConnection,
+    private readonly jetstream: JetStreamClient | undefined,
+  ) {}
+
+  get durable(): boolean {
+    return this.jetstream !== undefined;
+  }
+
+  static async connect(url: string, logger: Logger, maxAgeMs = 7 * 24 * 3600 * 1000): Promise<NatsEventBus> {
+    let connection: NatsConnection;
+    try {
+      connection = await connect({ servers: url, name: 'kindling', maxReconnectAttempts: -1 });
+    } catch (error) {
+      throw new UnavailableError(`cannot connect to NATS at ${url}: ${(error as Error).message}`);
+    }
+    let jetstream: JetStreamClient | undefined;
+    try {
+      const manager = await connection.jetstreamManager();
+      const config = { name: eventsStreamName, subjects: [eventsSubjects], max_age: maxAgeMs * 1_000_000 };
+      try {
+        await manager.streams.info(eventsStreamName);
+        await manager.streams.update(eventsStreamName, config);
+      } catch {
+        await manager.streams.add(config);
+      }
+      jetstream = connection.jetstream();
+    } catch (error) {
+      logger.warn({ err: error, url }, 'NATS has no JetStream: events are live-only, WatchBuild cannot replay history');
+    }
+    return new NatsEventBus(connection, jetstream);
+  }
+
+  async publish(subject: string, data: Uint8Array): Promise<void> {
+    if (this.jetstream) await this.jetstream.publish(subject, data);
+    else this.connection.publish(subject, data);
+  }
+
+  subscribe(pattern: string, handler: (message: BusMessage) => void): Subscription {
+    const subscription = this.connection.subscribe(pattern, {
+      callback: (error, message) => {
+        if (!error) handler({ subject: message.subject, data: message.data });
+      },
+    });
+    return { unsubscribe: () => subscription.unsubscribe() };
+  }
+
+  async *history(pattern: string, signal?: AbortSignal): AsyncIterable<BusMessage> {
+    if (!this.jetstream) return;
+    const consumer = await this.jetstream.consumers.get(eventsStreamName, { filterSubjects: pattern });
+    const info = await consumer.info();
+    if (info.num_pending === 0) return;
+    const messages = await consumer.consume();
+    const stop = (): void => void messages.stop();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      for await (const message of messages) {
+        yield { subject: message.subject, data: message.data };
+        if (message.info.pending === 0) break;
+      }
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      await messages.close();
+    }
+    signal?.throwIfAborted();
+  }
+
+  async close(): Promise<void> {
+    await this.connection.drain();
+  }
+}

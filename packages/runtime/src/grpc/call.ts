@@ -1,0 +1,182 @@
+/**
+ * Wrappers that turn promise-based handlers into grpc-js handlers. Each wrapper gives the handler an
+ * AbortSignal that fires on client cancellation or deadline, a logger carrying the build/vm id of the
+ * request, logs one line per RPC, and maps errors through status.ts.
+ */
+import type {
+  Metadata,
+  ServerDuplexStream,
+  ServerReadableStream,
+  ServerUnaryCall,
+  ServerWritableStream,
+  handleBidiStreamingCall,
+  handleClientStreamingCall,
+  handleServerStreamingCall,
+  handleUnaryCall,
+  sendUnaryData,
+} from '@grpc/grpc-js';
+import { createLogger, type Logger } from '../logger.ts';
+import { DeadlineExceededError, CancelledError } from '../errors.ts';
+import { toStatusFailure, statusName } from './status.ts';
+
+export interface CallContext {
+  /** Fires when the client cancels or the deadline passes; pass it to every long await. */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  readonly metadata: Metadata;
+  readonly deadline?: Date;
+}
+
+type AnyCall =
+  | ServerUnaryCall<unknown, unknown>
+  | ServerWritableStream<unknown, unknown>
+  | ServerReadableStream<unknown, unknown>
+  | ServerDuplexStream<unknown, unknown>;
+
+/** The logger every wrapper uses; startGrpcService sets it to the service's logger. */
+let baseLogger: Logger | undefined;
+export function setCallLogger(logger: Logger): void {
+  baseLogger = logger;
+}
+
+const idFields = ['buildId', 'vmId', 'contextId'] as const;
+
+function idsOf(request: unknown): Record<string, string> {
+  const ids: Record<string, string> = {};
+  if (typeof request !== 'object' || request === null) return ids;
+  const record = request as Record<string, unknown>;
+  for (const field of idFields) {
+    const value = record[field];
+    if (typeof value === 'string' && value !== '') ids[field] = value;
+  }
+  return ids;
+}
+
+function deadlineOf(call: AnyCall): Date | undefined {
+  const deadline = call.getDeadline();
+  if (deadline instanceof Date) return Number.isFinite(deadline.getTime()) ? deadline : undefined;
+  return Number.isFinite(deadline) ? new Date(deadline) : undefined;
+}
+
+interface Tracked {
+  ctx: CallContext;
+  finish(error: unknown): ReturnType<typeof toStatusFailure> | undefined;
+}
+
+function track(call: AnyCall, request: unknown): Tracked {
+  const method = call.getPath();
+  const started = performance.now();
+  const log = (baseLogger ??= createLogger('kindling')).child({ method, ...idsOf(request) });
+  const controller = new AbortController();
+  const deadline = deadlineOf(call);
+  (call as ServerUnaryCall<unknown, unknown>).on('cancelled', () => {
+    const late = deadline !== undefined && Date.now() >= deadline.getTime();
+    controller.abort(late ? new DeadlineExceededError(`${method}: deadline exceeded`) : new CancelledError(`${method}: cancelled by the client`));
+  });
+  let timer: NodeJS.Timeout | undefined;
+  if (deadline !== undefined) {
+    timer = setTimeout(
+      () => controller.abort(new DeadlineExceededError(`${method}: deadline exceeded`)),
+      Math.max(0, deadline.getTime() - Date.now()),
+    );
+    timer.unref();
+  }
+  const ctx: CallContext = { signal: controller.signal, log, metadata: call.metadata, ...(deadline ? { deadline } : {}) };
+  return {
+    ctx,
+    finish(error) {
+      if (timer) clearTimeout(timer);
+      const durationMs = Math.round(performance.now() - started);
+      if (error === undefined) {
+        log.info({ code: 'OK', durationMs }, 'rpc');
+        return undefined;
+      }
+      const failure = toStatusFailure(error);
+      const code = statusName(failure.serviceError.code);
+      if (failure.unexpected) log.error({ code, durationMs, err: error }, 'rpc failed unexpectedly');
+      else log.info({ code, durationMs, error: (error as Error).message }, 'rpc');
+      return failure;
+    },
+  };
+}
+
+export function unary<Req, Res>(handler: (request: Req, ctx: CallContext) => Promise<Res>): handleUnaryCall<Req, Res> {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    const tracked = track(call as AnyCall, call.request);
+    handler(call.request, tracked.ctx).then(
+      (response) => {
+        tracked.finish(undefined);
+        callback(null, response);
+      },
+      (error: unknown) => callback(tracked.finish(error)!.serviceError),
+    );
+  };
+}
+
+export function serverStream<Req, Res>(
+  handler: (request: Req, ctx: CallContext, send: (message: Res) => Promise<void>) => Promise<void>,
+): handleServerStreamingCall<Req, Res> {
+  return (call: ServerWritableStream<Req, Res>) => {
+    const tracked = track(call as AnyCall, call.request);
+    // Honour backpressure: wait for 'drain' when the transport buffer is full.
+    const send = async (message: Res): Promise<void> => {
+      if (tracked.ctx.signal.aborted) throw tracked.ctx.signal.reason;
+      if (call.write(message)) return;
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          call.off('drain', onDrain);
+          reject(tracked.ctx.signal.reason as Error);
+        };
+        const onDrain = (): void => {
+          tracked.ctx.signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        call.once('drain', onDrain);
+        tracked.ctx.signal.addEventListener('abort', onAbort, { once: true });
+      });
+    };
+    handler(call.request, tracked.ctx, send).then(
+      () => {
+        tracked.finish(undefined);
+        call.end();
+      },
+      (error: unknown) => {
+        const failure = tracked.finish(error)!;
+        if (!call.cancelled) call.emit('error', failure.serviceError);
+      },
+    );
+  };
+}
+
+export function clientStream<Req, Res>(
+  handler: (requests: AsyncIterable<Req>, ctx: CallContext) => Promise<Res>,
+): handleClientStreamingCall<Req, Res> {
+  return (call: ServerReadableStream<Req, Res>, callback: sendUnaryData<Res>) => {
+    const tracked = track(call as AnyCall, undefined);
+    handler(call as AsyncIterable<Req>, tracked.ctx).then(
+      (response) => {
+        tracked.finish(undefined);
+        callback(null, response);
+      },
+      (error: unknown) => callback(tracked.finish(error)!.serviceError),
+    );
+  };
+}
+
+export function bidiStream<Req, Res>(
+  handler: (requests: AsyncIterable<Req>, ctx: CallContext, send: (message: Res) => void) => Promise<void>,
+): handleBidiStreamingCall<Req, Res> {
+  return (call: ServerDuplexStream<Req, Res>) => {
+    const tracked = track(call as AnyCall, undefined);
+    handler(call as AsyncIterable<Req>, tracked.ctx, (m) => void call.write(m)).then(
+      () => {
+        tracked.finish(undefined);
+        call.end();
+      },
+      (error: unknown) => {
+        const failure = tracked.finish(error)!;
+        if (!call.cancelled) call.emit('error', failure.serviceError);
+      },
+    );
+  };
+}

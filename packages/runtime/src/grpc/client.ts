@@ -1,0 +1,17 @@
+import type { ChannelCredentials, Client, ClientOptions } from '@grpc/grpc-js';
+import { createChannelCredentials, type TlsFiles } from './tls.ts';
+
+type ClientConstructor<C extends Client> = new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>) => C;
+
+/** A client of another kindling service, with TLS/mTLS from the caller's config. */
+export function createServiceClient<C extends Client>(Ctor: ClientConstructor<C>, address: string, tls?: TlsFiles): C {
+  return new Ctor(address, createChannelCredentials(tls), {
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc.keepalive_time_ms': 30_000,
+  });
+}
+
+/** Call options with a deadline ms from now. */
+export function deadlineIn(ms: number): { deadline: Date } {
+  return { deadline: new Date(Date.now() + ms) };
+}

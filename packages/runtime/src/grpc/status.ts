@@ -1,0 +1,67 @@
+/**
+ * The one place where failures become gRPC statuses. Domain errors keep their code, message and
+ * details (as google.rpc.Status in grpc-status-details-bin); anything else is INTERNAL with a generic
+ * message, and the real error goes to the log, never to the client.
+ */
+import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
+import { Status as RpcStatus } from '@kindling/proto/gen/google/rpc/status.ts';
+import { DomainError, type ErrorCode, type ErrorDetail } from '../errors.ts';
+
+export const statusByCode: Readonly<Record<ErrorCode, Status>> = {
+  CANCELLED: Status.CANCELLED,
+  INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
+  DEADLINE_EXCEEDED: Status.DEADLINE_EXCEEDED,
+  NOT_FOUND: Status.NOT_FOUND,
+  ALREADY_EXISTS: Status.ALREADY_EXISTS,
+  PERMISSION_DENIED: Status.PERMISSION_DENIED,
+  RESOURCE_EXHAUSTED: Status.RESOURCE_EXHAUSTED,
+  FAILED_PRECONDITION: Status.FAILED_PRECONDITION,
+  ABORTED: Status.ABORTED,
+  UNIMPLEMENTED: Status.UNIMPLEMENTED,
+  INTERNAL: Status.INTERNAL,
+  UNAVAILABLE: Status.UNAVAILABLE,
+};
+
+const detailsKey = 'grpc-status-details-bin';
+
+export interface StatusFailure {
+  readonly serviceError: Partial<ServiceError> & { code: Status; details: string };
+  /** True when the error was not a DomainError: log it with its stack. */
+  readonly unexpected: boolean;
+}
+
+export function toStatusFailure(error: unknown): StatusFailure {
+  if (error instanceof DomainError) {
+    const metadata = new Metadata();
+    if (error.details.length > 0) {
+      const encoded = RpcStatus.encode({
+        code: statusByCode[error.code],
+        message: error.message,
+        details: error.details.map((d) => ({ typeUrl: `type.googleapis.com/${d.typeName}`, value: Buffer.from(d.value) })),
+      }).finish();
+      metadata.set(detailsKey, Buffer.from(encoded));
+    }
+    return {
+      serviceError: { code: statusByCode[error.code], details: error.message, metadata },
+      unexpected: false,
+    };
+  }
+  return {
+    serviceError: { code: Status.INTERNAL, details: 'internal error; the server log has the details' },
+    unexpected: true,
+  };
+}
+
+/** Reads the google.rpc.Status details of a failed call (client side). */
+export function statusDetails(error: ServiceError): ErrorDetail[] {
+  const raw = error.metadata?.get(detailsKey)[0];
+  if (!(raw instanceof Buffer)) return [];
+  return RpcStatus.decode(raw).details.map((any) => ({
+    typeName: any.typeUrl.slice(any.typeUrl.lastIndexOf('/') + 1),
+    value: any.value,
+  }));
+}
+
+export function statusName(code: Status): string {
+  return Status[code] ?? `CODE_${code}`;
+}

@@ -1,0 +1,2 @@
+export { startFetcherService, fetcherServiceName } from './server.ts';
+export { loadFetcherConfig, fetcherSettings, type FetcherConfig } from './config.ts';

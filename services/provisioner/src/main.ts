@@ -1,0 +1,11 @@
+import { createLogger, runMain, serveUntilSignal } from '@kindling/runtime';
+import { loadProvisionerConfig } from './config.ts';
+import { startProvisionerService } from './server.ts';
+
+runMain(async () => {
+  const config = loadProvisionerConfig();
+  const logger = createLogger('provisioner', config.logLevel);
+  const running = await startProvisionerService(config, { logger });
+  running.health.setServing(true);
+  serveUntilSignal(running, logger);
+});
