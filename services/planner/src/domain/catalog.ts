@@ -1,0 +1,51 @@
+/** What the planner knows of the images a stage can start FROM (a snapshot of the ImageCatalog port). */
+import type { ImageMetadata } from './plan.ts';
+
+export interface CatalogImage {
+  name: string;
+  tag: string;
+  kind: 'base-os' | 'built';
+  digest?: string;
+  /** Metadata of a built image (its ONBUILD triggers run in builds FROM it). */
+  metadata?: ImageMetadata;
+}
+
+export interface ImageReference {
+  name: string;
+  tag: string;
+  digest?: string;
+}
+
+/** `name[:tag][@digest]` with the tag defaulting to latest; a registry host with a port keeps its colon. */
+export function parseImageReference(reference: string): ImageReference {
+  let rest = reference;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  const slash = rest.lastIndexOf('/');
+  const colon = rest.lastIndexOf(':');
+  let name = rest;
+  let tag = 'latest';
+  if (colon > slash) {
+    name = rest.slice(0, colon);
+    tag = rest.slice(colon + 1);
+  }
+  const parsed: ImageReference = { name, tag };
+  if (digest !== undefined) parsed.digest = digest;
+  return parsed;
+}
+
+const DOCKER_HUB_PREFIXES = ['docker.io/library/', 'index.docker.io/library/', 'library/'];
+
+/** Finds an image by reference: exact name, or Docker Hub's spelled-out forms of an official image. */
+export function findCatalogImage(images: readonly CatalogImage[], ref: ImageReference): CatalogImage | undefined {
+  let short = ref.name;
+  for (const prefix of DOCKER_HUB_PREFIXES) if (short.startsWith(prefix)) short = short.slice(prefix.length);
+  return images.find((img) => (img.name === ref.name || img.name === short) && img.tag === ref.tag && (ref.digest === undefined || img.digest === ref.digest));
+}
+
+export const describeCatalog = (images: readonly CatalogImage[]): string =>
+  images.length === 0 ? 'none (no base OS built yet: see docs/dockerfile.md)' : images.map((i) => `${i.name}:${i.tag}`).sort().join(', ');

@@ -1,0 +1,228 @@
+/**
+ * From the dockerfile-ast syntax tree to BuildKit's view of each instruction: the logical line
+ * (continuations joined, comment and empty lines inside them dropped), the leading `--flags`, the
+ * rest, and the heredoc bodies that follow it. dockerfile-ast finds the instructions and their
+ * positions; this file reproduces what BuildKit's parser does with the text they span.
+ */
+import { DockerfileParser, type Instruction } from 'dockerfile-ast';
+import { expandWord } from './shell-lexer.ts';
+import { extractBuilderFlags } from './argument-splitting.ts';
+
+export interface HeredocBody {
+  name: string;
+  content: string;
+  /** False when the delimiter is quoted (`<<'EOF'`, `<<"EOF"`): no expansion of the body. */
+  expand: boolean;
+  /** `<<-`: leading tabs are stripped from the body lines. */
+  chomp: boolean;
+  fd: number;
+}
+
+export interface InstructionSource {
+  /** Upper-cased keyword as written (not necessarily a known instruction). */
+  keyword: string;
+  line: number;
+  column: number;
+  endLine: number;
+  /** The logical line, keyword included, as BuildKit records it. */
+  original: string;
+  flags: string[];
+  rest: string;
+  heredocs: HeredocBody[];
+  emptyContinuationLine: boolean;
+}
+
+export interface SourceProblem {
+  line: number;
+  column: number;
+  instruction: string;
+  message: string;
+}
+
+export interface ParsedDockerfile {
+  escapeToken: '\\' | '`';
+  syntax?: string;
+  instructions: InstructionSource[];
+  problems: SourceProblem[];
+}
+
+const DIRECTIVE = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$/;
+const KNOWN_DIRECTIVES = new Set(['syntax', 'escape', 'check']);
+const HEREDOC_WORD = /^(\d*)<<(-?)([^<]*)$/;
+const HEREDOC_KEYWORDS = new Set(['RUN', 'COPY', 'ADD']);
+const COMMENT = /^[\s]*#/u;
+
+const trimNewline = (line: string): string => line.replace(/[\r\n]+$/, '');
+
+interface Directives {
+  escapeToken: '\\' | '`';
+  syntax?: string;
+  problems: SourceProblem[];
+}
+
+function readDirectives(lines: string[]): Directives {
+  const out: Directives = { escapeToken: '\\', problems: [] };
+  const seen = new Set<string>();
+  for (let i = 0; i < lines.length; i++) {
+    const line = trimNewline(lines[i] as string);
+    if (i === 0 && line.startsWith('#!')) continue;
+    const match = DIRECTIVE.exec(line);
+    if (!match) break;
+    const name = (match[1] as string).toLowerCase();
+    const value = match[2] as string;
+    if (!KNOWN_DIRECTIVES.has(name)) break;
+    if (seen.has(name)) {
+      out.problems.push({ line: i + 1, column: 1, instruction: `# ${name}`, message: `only one ${name} parser directive can be used` });
+      continue;
+    }
+    seen.add(name);
+    if (name === 'escape') {
+      if (value !== '\\' && value !== '`') {
+        out.problems.push({ line: i + 1, column: 1, instruction: '# escape', message: `invalid escape token '${value}' does not match \` or \\` });
+      } else out.escapeToken = value;
+    } else if (name === 'syntax') out.syntax = value;
+  }
+  return out;
+}
+
+/** Strips the escape token (and trailing blanks after it) ending a line; reports whether the line continues. */
+function trimContinuation(line: string, escapeToken: string): { text: string; continues: boolean } {
+  let end = line.length;
+  while (end > 0 && (line[end - 1] === ' ' || line[end - 1] === '\t')) end--;
+  if (end > 0 && line[end - 1] === escapeToken) return { text: line.slice(0, end - 1), continues: true };
+  return { text: line, continues: false };
+}
+
+/** Heredoc markers in a logical line, found the way BuildKit does: by lexing it into shell words. */
+export function heredocsInLine(line: string): HeredocBody[] {
+  let words: string[];
+  try {
+    words = expandWord(line, new Map(), { escapeToken: '\\', rawQuotes: true, rawEscapes: true }).words;
+  } catch {
+    return [];
+  }
+  const docs: HeredocBody[] = [];
+  for (const word of words) {
+    const doc = parseHeredocMarker(word);
+    if (doc) docs.push(doc);
+  }
+  return docs;
+}
+
+/** `<<EOF`, `<<-EOF`, `<<"EOF"`, `3<<EOF` → the heredoc it opens, or null. */
+export function parseHeredocMarker(word: string): HeredocBody | null {
+  const groups = HEREDOC_WORD.exec(word);
+  if (!groups) return null;
+  const rest = groups[3] as string;
+  if (rest.length === 0) return null;
+  try {
+    const plain = expandWord(rest, new Map(), { escapeToken: '\\' }).words;
+    if (plain.length !== 1) return null;
+    const raw = expandWord(rest, new Map(), { escapeToken: '\\', rawQuotes: true }).words;
+    const quotes = (s: string): number => s.split("'").length + s.split('"').length - 2;
+    const name = plain[0] as string;
+    return { name, content: '', expand: quotes(name) === quotes(raw[0] ?? ''), chomp: groups[2] === '-', fd: Number(groups[1] || 0) };
+  } catch {
+    return null;
+  }
+}
+
+/** `<<-` bodies lose the leading tabs of every line. */
+export const chompHeredoc = (content: string): string => content.replace(/^\t+/gm, '');
+
+export function splitCommand(line: string): { keyword: string; flags: string[]; rest: string } {
+  const trimmed = line.trim();
+  const match = /[\t\v\f\r ]+/.exec(trimmed);
+  if (!match) return { keyword: trimmed, flags: [], rest: '' };
+  const { flags, rest } = extractBuilderFlags(trimmed.slice(match.index + match[0].length));
+  return { keyword: trimmed.slice(0, match.index), flags, rest: rest.trim() };
+}
+
+function canContainHeredoc(keyword: string, rest: string): boolean {
+  if (HEREDOC_KEYWORDS.has(keyword)) return true;
+  if (keyword !== 'ONBUILD') return false;
+  const trigger = /^\S+/.exec(rest.trim());
+  return trigger !== null && HEREDOC_KEYWORDS.has(trigger[0].toUpperCase());
+}
+
+function readInstruction(instruction: Instruction, lines: string[], escapeToken: string, problems: SourceProblem[]): InstructionSource {
+  const start = instruction.getInstructionRange().start;
+  const range = instruction.getRange();
+  let index = start.line;
+  const first = trimContinuation(trimNewline(lines[index] ?? '').slice(start.character), escapeToken);
+  let logical = first.text;
+  let continues = first.continues;
+  let emptyContinuationLine = false;
+  while (continues && index + 1 < lines.length) {
+    index++;
+    const raw = trimNewline(lines[index] as string);
+    if (COMMENT.test(raw)) continue;
+    if (raw.trim() === '') {
+      emptyContinuationLine = true;
+      continue;
+    }
+    const next = trimContinuation(raw, escapeToken);
+    logical += next.text;
+    continues = next.continues;
+  }
+  const { keyword, flags, rest } = splitCommand(logical);
+  const upper = keyword.toUpperCase();
+  const source: InstructionSource = {
+    keyword: upper,
+    line: start.line + 1,
+    column: start.character + 1,
+    endLine: index + 1,
+    original: logical.trim(),
+    flags,
+    rest,
+    heredocs: [],
+    emptyContinuationLine,
+  };
+  if (canContainHeredoc(upper, rest) && logical.includes('<<')) {
+    for (const doc of heredocsInLine(logical)) {
+      let terminated = false;
+      while (index + 1 < lines.length) {
+        index++;
+        const raw = lines[index] as string;
+        let candidate = trimNewline(raw);
+        if (doc.chomp) candidate = candidate.replace(/^\t+/, '');
+        if (candidate === doc.name) {
+          terminated = true;
+          break;
+        }
+        doc.content += index + 1 < lines.length || raw.endsWith('\n') ? raw + '\n' : raw;
+      }
+      if (!terminated) {
+        problems.push({ line: source.line, column: source.column, instruction: upper, message: `unterminated heredoc <<${doc.name}: no line "${doc.name}" closes it before the end of the file` });
+        break;
+      }
+      source.heredocs.push(doc);
+    }
+    source.endLine = index + 1;
+  }
+  source.endLine = Math.max(source.endLine, Math.min(range.end.line + 1, source.endLine));
+  return source;
+}
+
+/** Parses a Dockerfile with dockerfile-ast and reads each instruction as BuildKit would. */
+export function readDockerfile(text: string): ParsedDockerfile {
+  const content = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const lines = content.split('\n');
+  const directives = readDirectives(lines);
+  const ast = DockerfileParser.parse(content);
+  const escapeToken = ast.getEscapeCharacter() === '`' ? '`' : '\\';
+  const problems = [...directives.problems];
+  const instructions: InstructionSource[] = [];
+  let consumedUpTo = -1;
+  for (const instruction of ast.getInstructions()) {
+    const startLine = instruction.getInstructionRange().start.line;
+    // A line that dockerfile-ast saw as an instruction but BuildKit reads as part of the previous one.
+    if (startLine <= consumedUpTo) continue;
+    const source = readInstruction(instruction, lines, escapeToken, problems);
+    consumedUpTo = source.endLine - 1;
+    instructions.push(source);
+  }
+  const parsed: ParsedDockerfile = { escapeToken, instructions, problems };
+  if (directives.syntax !== undefined) parsed.syntax = directives.syntax;
+  return parsed;
+}

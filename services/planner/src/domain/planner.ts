@@ -1,0 +1,315 @@
+/**
+ * Dockerfile → BuildPlan. Parses with dockerfile-ast, reads instructions as BuildKit does, resolves
+ * the stage graph and base images, and plays the stages the target needs. Every error found is
+ * reported (with line and column), not just the first.
+ */
+import { PLATFORM_ARGS, PROXY_ARGS, SUPPORTED_PLATFORMS } from './build-args.ts';
+import { baseCacheKey } from './cache-key.ts';
+import { describeCatalog, findCatalogImage, parseImageReference, type CatalogImage } from './catalog.ts';
+import { CommandError, parseCommand, type ArgCommand, type Command, type FromCommand } from './instructions.ts';
+import { readDockerfile, type InstructionSource } from './instruction-source.ts';
+import type { BuildPlan, ImageMetadata, PlanDiagnostic, PlannedStage, PlanOutcome, StageBase, StepCacheKey } from './plan.ts';
+import { expandWord, ShellExpansionError } from './shell-lexer.ts';
+import { emptyImage, StageBuilder, type DispatchEnvironment } from './stage-dispatch.ts';
+import { executionOrder, findCycle, findStageByName, fromValuesOf, resolveFrom, type SourceRef, type Stage } from './stage-graph.ts';
+
+export interface PlanOptions {
+  buildArgs?: Readonly<Record<string, string>>;
+  /** Stage name to build; the last stage when absent. */
+  target?: string;
+  /** Images available as bases (a snapshot of the ImageCatalog). */
+  images?: readonly CatalogImage[];
+  /** 'build': an unknown base image is an error. 'plan' (default): it is a warning and the base is unresolved. */
+  mode?: 'plan' | 'build';
+  /** Digests of build-context patterns, when the fetcher already knows them. */
+  contextDigests?: ReadonlyMap<string, string>;
+}
+
+class Diagnostics {
+  readonly list: PlanDiagnostic[] = [];
+  error(src: Pick<InstructionSource, 'line' | 'column' | 'keyword'>, message: string, column?: number): void {
+    this.list.push({ line: src.line, column: column ?? src.column, instruction: src.keyword, message, severity: 'error' });
+  }
+  warn(src: Pick<InstructionSource, 'line' | 'column' | 'keyword'>, message: string): void {
+    this.list.push({ line: src.line, column: src.column, instruction: src.keyword, message, severity: 'warning' });
+  }
+  get hasErrors(): boolean {
+    return this.list.some((d) => d.severity === 'error');
+  }
+}
+
+function commandError(diags: Diagnostics, src: InstructionSource, err: unknown): void {
+  if (err instanceof CommandError) diags.error(src, `${src.keyword}: ${err.message}`, err.column);
+  else throw err;
+}
+
+function expandGlobal(word: string, scope: ReadonlyMap<string, string>, escapeToken: string): string {
+  try {
+    return expandWord(word, scope, { escapeToken }).result;
+  } catch (err) {
+    if (err instanceof ShellExpansionError) throw new CommandError(err.message);
+    throw err;
+  }
+}
+
+const JSON_LOOKING = /^\s*\[.*\]\s*$/s;
+
+function parseAll(instructions: readonly InstructionSource[], escapeToken: string, diags: Diagnostics): { metaArgs: ArgCommand[]; stages: Stage[] } {
+  const metaArgs: ArgCommand[] = [];
+  const stages: Stage[] = [];
+  for (const src of instructions) {
+    if (src.emptyContinuationLine) diags.warn(src, `${src.keyword}: empty continuation line inside the instruction (lines ${src.line}-${src.endLine}); Docker will reject this in a future release`);
+    let command: Command;
+    try {
+      command = parseCommand(src, escapeToken);
+    } catch (err) {
+      commandError(diags, src, err);
+      if (src.keyword === 'FROM') stages.push(placeholderStage(src, stages.length));
+      continue;
+    }
+    if ((command.kind === 'RUN' || command.kind === 'CMD' || command.kind === 'ENTRYPOINT') && command.form === 'shell' && JSON_LOOKING.test(src.rest)) {
+      diags.warn(src, `${src.keyword}: the arguments look like a JSON array but are not valid JSON, so they run in the shell form: ${src.rest}`);
+    }
+    if (command.kind === 'MAINTAINER') diags.warn(src, 'MAINTAINER is deprecated: use LABEL org.opencontainers.image.authors="..." instead (kept as the label "maintainer")');
+    if (command.kind === 'ONBUILD' && !['ADD', 'ARG', 'CMD', 'COPY', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'RUN', 'SHELL', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'].includes(command.triggerKeyword)) {
+      diags.warn(src, `ONBUILD: "${command.triggerKeyword}" is not an instruction; every build FROM this image will fail on this trigger`);
+    }
+    if (command.kind === 'FROM') {
+      stages.push({ index: stages.length, name: command.stageName ?? '', from: command, commands: [], baseName: command.base, platform: command.platform ?? '', fromRefs: new Map(), deps: new Map() });
+    } else if (stages.length === 0) {
+      if (command.kind === 'ARG') metaArgs.push(command);
+      else diags.error(src, `${src.keyword} comes before the first FROM: only ARG may precede FROM (no build stage in current context)`);
+    } else (stages[stages.length - 1] as Stage).commands.push(command);
+  }
+  return { metaArgs, stages };
+}
+
+function placeholderStage(src: InstructionSource, index: number): Stage {
+  const from: FromCommand = { kind: 'FROM', src, base: 'scratch' };
+  return { index, name: '', from, commands: [], baseName: 'scratch', platform: '', fromRefs: new Map(), deps: new Map() };
+}
+
+/** Global scope: platform args, then the ARGs before the first FROM (with --build-arg overrides). */
+function globalScope(metaArgs: readonly ArgCommand[], buildArgs: ReadonlyMap<string, string>, escapeToken: string, diags: Diagnostics, consumed: Set<string>): Map<string, string> {
+  const scope = new Map(PLATFORM_ARGS);
+  for (const command of metaArgs) {
+    for (const arg of command.args) {
+      consumed.add(arg.key);
+      const override = buildArgs.get(arg.key);
+      try {
+        const value = override ?? (arg.value !== undefined ? expandGlobal(arg.value, scope, escapeToken) : undefined);
+        if (value !== undefined) scope.set(arg.key, value);
+      } catch (err) {
+        commandError(diags, command.src, err);
+      }
+    }
+  }
+  return scope;
+}
+
+interface StageOutcome {
+  stage: PlannedStage;
+  stateEnv: ReadonlyMap<string, string>;
+  builder: StageBuilder;
+}
+
+export function planDockerfile(text: string, options: PlanOptions = {}): PlanOutcome {
+  const diags = new Diagnostics();
+  const parsed = readDockerfile(text);
+  for (const p of parsed.problems) diags.list.push({ ...p, severity: 'error' });
+  if (parsed.instructions.length === 0) {
+    diags.list.push({ line: 1, column: 1, instruction: '', message: 'the Dockerfile has no instructions: it needs at least a FROM (e.g. FROM debian:12)', severity: 'error' });
+    return { ok: false, diagnostics: diags.list };
+  }
+  const escapeToken = parsed.escapeToken;
+  const buildArgs = new Map(Object.entries(options.buildArgs ?? {}));
+  const images = options.images ?? [];
+  const consumed = new Set<string>();
+  const { metaArgs, stages } = parseAll(parsed.instructions, escapeToken, diags);
+  if (stages.length === 0) {
+    const last = parsed.instructions[parsed.instructions.length - 1] as InstructionSource;
+    diags.list.push({ line: last.line, column: 1, instruction: '', message: 'the Dockerfile has no FROM instruction, so there is no stage to build', severity: 'error' });
+    return { ok: false, diagnostics: diags.list };
+  }
+  const scope = globalScope(metaArgs, buildArgs, escapeToken, diags, consumed);
+
+  // Names, bases and the platform of each stage.
+  const seenNames = new Map<string, number>();
+  for (const stage of stages) {
+    const src = stage.from.src;
+    if (stage.name !== '') {
+      if (seenNames.has(stage.name)) diags.error(src, `FROM: duplicate stage name "${stage.name}" (first used by stage ${seenNames.get(stage.name)}); stage names must be unique`);
+      else seenNames.set(stage.name, stage.index);
+    }
+    try {
+      stage.baseName = expandGlobal(stage.from.base, scope, escapeToken);
+      if (stage.baseName === '') throw new CommandError(`base name (${stage.from.base}) should not be blank: set the ARG it uses before the first FROM or pass --build-arg`);
+      stage.platform = stage.from.platform !== undefined ? expandGlobal(stage.from.platform, scope, escapeToken) : '';
+    } catch (err) {
+      commandError(diags, src, err);
+    }
+    const base = findStageByName(stages, stage.baseName, stage.index);
+    if (base) {
+      stage.baseStage = base.index;
+      stage.deps.set(base.index, stage.from);
+    }
+    if (stage.platform !== '' && !SUPPORTED_PLATFORMS.has(stage.platform)) {
+      diags.warn(src, `FROM --platform=${stage.platform}: kindling builds linux/amd64 microVMs only; this stage is planned for linux/amd64`);
+    }
+  }
+
+  // --from references (expanded with the global args, as BuildKit does when it builds the graph).
+  for (const stage of stages) {
+    for (const command of stage.commands) {
+      const values = fromValuesOf(command);
+      if (values.length === 0) continue;
+      const refs: SourceRef[] = [];
+      for (const raw of values) {
+        let value: string;
+        try {
+          value = expandGlobal(raw, scope, escapeToken);
+        } catch (err) {
+          commandError(diags, command.src, err);
+          continue;
+        }
+        let ref = resolveFrom(stages, value);
+        if (ref.kind === 'image' && !isPlausibleImageRef(value, images)) {
+          ref = { kind: 'invalid', message: `--from=${value} names no stage of this Dockerfile and no known image; stages are: ${stageList(stages)}` };
+        }
+        if (ref.kind === 'invalid') diags.error(command.src, `${command.src.keyword}: ${ref.message}`, columnOf(command.src, `--from=${raw}`) ?? columnOf(command.src, `from=${raw}`));
+        else {
+          if (ref.kind === 'stage' && !stage.deps.has(ref.index)) stage.deps.set(ref.index, command);
+          refs.push(ref);
+        }
+      }
+      stage.fromRefs.set(command, refs);
+    }
+  }
+
+  const cycle = findCycle(stages);
+  if (cycle) {
+    const label = cycle.stage.name || String(cycle.stage.index);
+    diags.error(cycle.command.src, `${cycle.command.src.keyword}: circular dependency detected on stage: ${label} (stages copy from each other in a loop)`);
+  }
+
+  // The target.
+  let target = stages.length - 1;
+  if (options.target !== undefined && options.target !== '') {
+    const found = findStageByName(stages, options.target);
+    if (!found) {
+      diags.list.push({ line: 0, column: 0, instruction: '', message: `target stage "${options.target}" could not be found; the named stages are: ${stageList(stages)}`, severity: 'error' });
+      return { ok: false, diagnostics: diags.list };
+    }
+    target = found.index;
+  }
+  if (cycle) return { ok: false, diagnostics: diags.list };
+
+  const order = executionOrder(stages, target);
+  const planned = new Map<number, StageOutcome>();
+  const environment: DispatchEnvironment = {
+    escapeToken,
+    globalArgs: scope,
+    buildArgs,
+    consumedArgs: consumed,
+    contextDigests: options.contextDigests ?? new Map(),
+    stageCacheKey: (index) => planned.get(index)?.stage.cacheKey,
+    warn: (command, message) => diags.warn(command.src, message),
+  };
+  for (const index of order) planned.set(index, planStage(stages[index] as Stage, planned, environment, images, options.mode ?? 'plan', diags));
+
+  const unused = [...buildArgs.keys()].filter((k) => !consumed.has(k) && !PROXY_ARGS.has(k)).sort();
+  if (unused.length > 0) diags.list.push({ line: 0, column: 0, instruction: '', message: `One or more build-args [${unused.join(' ')}] were not consumed by any ARG of the stages built`, severity: 'warning' });
+  if (diags.hasErrors) return { ok: false, diagnostics: diags.list };
+
+  const needed = order.map((i) => planned.get(i) as StageOutcome);
+  const targetStage = planned.get(target) as StageOutcome;
+  const effectiveArgs: Record<string, string> = {};
+  for (const k of [...consumed].sort()) {
+    const v = buildArgs.get(k) ?? scope.get(k);
+    if (v !== undefined) effectiveArgs[k] = v;
+  }
+  const union = (pick: (b: StageBuilder) => Set<string>): string[] => [...new Set(needed.flatMap((s) => [...pick(s.builder)]))].sort();
+  const plan: BuildPlan = {
+    syntax: parsed.syntax ?? '',
+    escapeToken,
+    targetStage: target,
+    stages: needed.map((s) => s.stage),
+    skippedStages: stages.filter((s) => !planned.has(s.index)).map((s) => ({ index: s.index, name: s.name })),
+    buildArgs: effectiveArgs,
+    contextSources: union((b) => b.contextSources),
+    secrets: union((b) => b.secrets),
+    imageDependencies: union((b) => b.imageDependencies),
+    image: targetStage.stage.image,
+    cacheKey: targetStage.stage.cacheKey,
+    diagnostics: diags.list,
+  };
+  return { ok: true, plan, diagnostics: diags.list };
+}
+
+function columnOf(src: InstructionSource, needle: string): number | undefined {
+  const at = src.original.indexOf(needle);
+  return at >= 0 ? src.column + at : undefined;
+}
+
+const stageList = (stages: readonly Stage[]): string => stages.map((s) => (s.name ? `${s.name} (${s.index})` : String(s.index))).join(', ');
+
+/** A --from that is no stage is an image only if it looks like one (has a tag, registry or path) or is in the catalog. */
+function isPlausibleImageRef(value: string, images: readonly CatalogImage[]): boolean {
+  if (/[:/@]/.test(value)) return true;
+  return findCatalogImage(images, parseImageReference(value)) !== undefined;
+}
+
+function resolveBase(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, images: readonly CatalogImage[], mode: 'plan' | 'build', diags: Diagnostics): { base: StageBase; image: ImageMetadata; stateEnv?: ReadonlyMap<string, string>; key: StepCacheKey } {
+  const platform = 'linux/amd64';
+  if (stage.baseStage !== undefined) {
+    const parent = planned.get(stage.baseStage) as StageOutcome;
+    return { base: { kind: 'stage', stageIndex: stage.baseStage }, image: parent.stage.image, stateEnv: parent.stateEnv, key: { digest: parent.stage.cacheKey, parent: '', complete: parent.builder.key.complete } };
+  }
+  if (stage.baseName === 'scratch') return { base: { kind: 'scratch' }, image: emptyImage(), key: baseCacheKey('scratch', platform) };
+  const ref = parseImageReference(stage.baseName);
+  const found = findCatalogImage(images, ref);
+  if (!found) {
+    const message = `FROM ${stage.baseName}: no image ${ref.name}:${ref.tag} in the image catalog; available: ${describeCatalog(images)}`;
+    if (mode === 'build') diags.error(stage.from.src, message);
+    else diags.warn(stage.from.src, `${message} (planned with an unresolved base; a build would fail here)`);
+    const base: StageBase = { kind: 'image', reference: stage.baseName, name: ref.name, tag: ref.tag, resolved: false };
+    if (ref.digest !== undefined) base.digest = ref.digest;
+    return { base, image: emptyImage(), key: baseCacheKey(`unresolved:${stage.baseName}`, platform) };
+  }
+  const base: StageBase = { kind: 'image', reference: stage.baseName, name: found.name, tag: found.tag, resolved: true, imageKind: found.kind };
+  if (found.digest !== undefined) base.digest = found.digest;
+  return { base, image: found.metadata ?? emptyImage(), key: baseCacheKey(found.digest ?? `${found.name}:${found.tag}`, platform) };
+}
+
+function planStage(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, environment: DispatchEnvironment, images: readonly CatalogImage[], mode: 'plan' | 'build', diags: Diagnostics): StageOutcome {
+  const resolved = resolveBase(stage, planned, images, mode, diags);
+  const builder = new StageBuilder(environment, resolved.image, resolved.stateEnv, resolved.key);
+  const baseKey = resolved.key.digest;
+  // Docker runs the base image's ONBUILD triggers first, as if they were written after FROM.
+  for (const trigger of resolved.image.onBuild) {
+    const src = stage.from.src;
+    try {
+      const triggerFile = readDockerfile(trigger);
+      const inner = triggerFile.instructions[0];
+      if (!inner || triggerFile.problems.length > 0) throw new CommandError(triggerFile.problems[0]?.message ?? 'empty trigger');
+      const command = parseCommand({ ...inner, line: src.line, column: src.column, endLine: src.endLine }, environment.escapeToken);
+      builder.dispatch(command, [], true);
+    } catch (err) {
+      if (err instanceof CommandError) diags.error(src, `FROM ${stage.baseName}: ONBUILD trigger "${trigger}" of the base image failed: ${err.message}`);
+      else throw err;
+    }
+  }
+  for (const command of stage.commands) {
+    try {
+      builder.dispatch(command, stage.fromRefs.get(command) ?? []);
+    } catch (err) {
+      commandError(diags, command.src, err);
+    }
+  }
+  const dependsOn = [...stage.deps.keys()].sort((a, b) => a - b);
+  return {
+    stage: { index: stage.index, name: stage.name, line: stage.from.src.line, base: resolved.base, platform: stage.platform, dependsOn, steps: builder.steps, image: builder.image, cacheKey: builder.steps.length > 0 ? builder.key.digest : baseKey },
+    stateEnv: builder.finalStateEnv(),
+    builder,
+  };
+}
