@@ -70,7 +70,8 @@ function track(call: AnyCall, request: unknown): Tracked {
   const controller = new AbortController();
   const deadline = deadlineOf(call);
   (call as ServerUnaryCall<unknown, unknown>).on('cancelled', () => {
-    const late = deadline !== undefined && Date.now() >= deadline.getTime();
+    // Node timers may fire a few ms before Date.now() reaches the deadline grpc-js computed.
+    const late = deadline !== undefined && Date.now() >= deadline.getTime() - 25;
     controller.abort(late ? new DeadlineExceededError(`${method}: deadline exceeded`) : new CancelledError(`${method}: cancelled by the client`));
   });
   let timer: NodeJS.Timeout | undefined;

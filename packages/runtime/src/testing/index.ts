@@ -1,0 +1,3 @@
+export * from './nats-server.ts';
+export * from './reflection-client.ts';
+export * from './service-checks.ts';
