@@ -35,8 +35,8 @@ if (behaviour === 'exit-at-once') {
   process.stderr.write('firecracker: cannot open /dev/kvm: No such file or directory\n');
   process.exit(1);
 }
-if (process.env.FAKE_FC_GID) process.setgid(Number(process.env.FAKE_FC_GID));
-if (process.env.FAKE_FC_UID) process.setuid(Number(process.env.FAKE_FC_UID));
+if (process.env.FAKE_FC_GID) process.setgid?.(Number(process.env.FAKE_FC_GID));
+if (process.env.FAKE_FC_UID) process.setuid?.(Number(process.env.FAKE_FC_UID));
 
 let exiting = false;
 const api = new FakeFirecrackerApi({

@@ -1,8 +1,9 @@
 /**
  * Settings of the Firecracker driver, with the same names as the seed's `build` flags
- * (`--binary-firecracker`, `--binary-jailer`). main.ts reads them with readFirecrackerConfig.
+ * (`--binary-firecracker`, `--binary-jailer`). main.ts spreads firecrackerSettings into the vmm's settings
+ * and turns the loaded values into a FirecrackerConfig with firecrackerConfigFrom.
  */
-import { FirecrackerDriverError } from './errors.ts';
+import { loadConfig, setting, type ConfigOf, type Setting } from '@kindling/runtime';
 
 export type CgroupVersion = 1 | 2;
 
@@ -64,123 +65,95 @@ export const defaultFirecrackerConfig: FirecrackerConfig = {
   logLevel: 'Info',
 };
 
-/** One setting: its CLI flag (without `--`), its environment variable and what it means. */
-export interface FirecrackerSetting {
-  readonly key: keyof FirecrackerConfig;
-  readonly flag: string;
-  readonly env: string;
-  readonly description: string;
-}
-
-const setting = (key: keyof FirecrackerConfig, flag: string, description: string): FirecrackerSetting => ({
-  key,
-  flag,
-  env: `KINDLING_VMM_${flag.toUpperCase().replaceAll('-', '_')}`,
+const pathSetting = (description: string, defaultValue: string): Setting<string> => ({
   description,
+  default: defaultValue,
+  parse(raw) {
+    if (!raw.startsWith('/')) throw new Error('expected an absolute path');
+    return raw;
+  },
 });
 
-/** The flags and environment variables of the Firecracker driver, for main.ts and `--help`. */
-export const firecrackerSettings: readonly FirecrackerSetting[] = [
-  setting('firecrackerBinary', 'binary-firecracker', 'path of the firecracker binary'),
-  setting('jailerBinary', 'binary-jailer', 'path of the jailer binary (same release as firecracker)'),
-  setting('useJailer', 'firecracker-use-jailer', 'run firecracker through the jailer (true|false)'),
-  setting('chrootBase', 'firecracker-chroot-base', 'jailer --chroot-base-dir; keep it short (108-byte socket path limit)'),
-  setting('jailerUid', 'firecracker-uid', 'uid firecracker runs as inside the jail (non-root)'),
-  setting('jailerGid', 'firecracker-gid', 'gid firecracker runs as inside the jail'),
-  setting('cgroupVersion', 'firecracker-cgroup-version', 'preferred cgroup version 1|2 (falls back to 1 on v1-only hosts)'),
-  setting('parentCgroup', 'firecracker-parent-cgroup', 'jailer --parent-cgroup for all VMs'),
-  setting('numaNode', 'firecracker-numa-node', 'pin VMs to this NUMA node'),
-  setting('kernelArgs', 'firecracker-kernel-args', 'kernel args put before the VM spec\'s own'),
-  setting('daemonize', 'firecracker-daemonize', 'pass --daemonize to the jailer (console not captured)'),
-  setting('resourceLimits', 'firecracker-resource-limits', 'comma-separated jailer --resource-limit values'),
-  setting('memoryOverheadMib', 'firecracker-memory-overhead-mib', 'memory cgroup headroom above guest RAM'),
-  setting('apiSocketTimeoutMs', 'firecracker-api-socket-timeout-ms', 'how long to wait for the API socket'),
-  setting('killGraceMs', 'firecracker-kill-grace-ms', 'SIGTERM to SIGKILL delay after a graceful stop times out'),
-  setting('logLevel', 'firecracker-log-level', 'Error|Warning|Info|Debug|Trace|Off'),
-  setting('rootDriveRateLimiter', 'firecracker-root-drive-rate-limiter', 'JSON RateLimiter for the root drive'),
-];
+const optional = <T>(description: string, parse: (raw: string) => T): Setting<T | undefined> => ({
+  description,
+  default: undefined,
+  parse: (raw) => (raw === '' ? undefined : parse(raw)),
+});
 
-function invalid(flag: string, value: string, expected: string): never {
-  throw new FirecrackerDriverError('INVALID_ARGUMENT', `--${flag}=${JSON.stringify(value)} is invalid: expected ${expected}`, {
-    details: { flag, value },
-  });
-}
-
-function parseInteger(flag: string, value: string, min: number): number {
-  if (!/^\d+$/.test(value) || Number(value) < min) invalid(flag, value, `an integer >= ${min}`);
-  return Number(value);
-}
-
-function parseValue(s: FirecrackerSetting, value: string): unknown {
-  switch (s.key) {
-    case 'useJailer':
-    case 'daemonize':
-      if (value !== 'true' && value !== 'false') invalid(s.flag, value, 'true or false');
-      return value === 'true';
-    case 'jailerUid':
-    case 'jailerGid':
-    case 'numaNode':
-      return parseInteger(s.flag, value, 0);
-    case 'memoryOverheadMib':
-    case 'apiSocketTimeoutMs':
-    case 'killGraceMs':
-      return parseInteger(s.flag, value, 1);
-    case 'cgroupVersion':
-      if (value !== '1' && value !== '2') invalid(s.flag, value, '1 or 2');
-      return Number(value);
-    case 'logLevel':
-      if (!['Error', 'Warning', 'Info', 'Debug', 'Trace', 'Off'].includes(value)) invalid(s.flag, value, 'Error|Warning|Info|Debug|Trace|Off');
-      return value;
-    case 'resourceLimits': {
-      const limits = value.split(',').map((v) => v.trim()).filter((v) => v !== '');
-      for (const l of limits) if (!/^(fsize|no-file)=\d+$/.test(l)) invalid(s.flag, value, 'fsize=<bytes> and/or no-file=<n>, comma-separated');
-      return limits;
-    }
-    case 'rootDriveRateLimiter':
-      try {
-        const parsed: unknown = JSON.parse(value);
-        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
-        return parsed;
-      } catch {
-        return invalid(s.flag, value, 'a JSON object like {"bandwidth":{"size":104857600,"refill_time":1000}}');
-      }
-    case 'parentCgroup':
-      if (value === '' || value.startsWith('/') || value.split('/').includes('..')) invalid(s.flag, value, 'a relative cgroup path');
-      return value;
-    case 'chrootBase':
-    case 'firecrackerBinary':
-    case 'jailerBinary':
-      if (!value.startsWith('/')) invalid(s.flag, value, 'an absolute path');
-      return value;
-    default:
-      return value;
-  }
-}
+const d = defaultFirecrackerConfig;
 
 /**
- * Parses the driver's settings from flag values (keyed by flag name without `--`), falling back to
- * defaults. Unknown keys are ignored so the caller can pass the vmm's whole flag set.
+ * The driver's settings in the runtime's loadConfig form: spread into the vmm's settings so they
+ * read `--binary-firecracker` / KINDLING_VMM_BINARY_FIRECRACKER and so on, then pass the loaded
+ * config to firecrackerConfigFrom.
  */
-export function parseFirecrackerConfig(values: Readonly<Record<string, string | undefined>>): FirecrackerConfig {
-  const config: Record<string, unknown> = { ...defaultFirecrackerConfig };
-  for (const s of firecrackerSettings) {
-    const value = values[s.flag];
-    if (value !== undefined) config[s.key] = parseValue(s, value);
-  }
-  return config as unknown as FirecrackerConfig;
+export const firecrackerSettings = {
+  binaryFirecracker: pathSetting('path of the firecracker binary', d.firecrackerBinary),
+  binaryJailer: pathSetting('path of the jailer binary (same release as firecracker)', d.jailerBinary),
+  firecrackerUseJailer: setting.boolean('run firecracker through the jailer (chroot, uid/gid, cgroups)', d.useJailer),
+  firecrackerChrootBase: pathSetting('jailer --chroot-base-dir; keep it short (108-byte socket path limit)', d.chrootBase),
+  firecrackerUid: setting.integer('uid firecracker runs as in the jail (non-root)', d.jailerUid, 0),
+  firecrackerGid: setting.integer('gid firecracker runs as in the jail', d.jailerGid, 0),
+  firecrackerCgroupVersion: setting.oneOf('preferred cgroup version (falls back to 1 on v1-only hosts)', ['1', '2'] as const, '2'),
+  firecrackerParentCgroup: {
+    description: 'jailer --parent-cgroup for all VMs',
+    default: d.parentCgroup,
+    parse(raw: string) {
+      if (raw === '' || raw.startsWith('/') || raw.split('/').includes('..')) throw new Error('expected a relative cgroup path');
+      return raw;
+    },
+  } satisfies Setting<string>,
+  firecrackerNumaNode: optional('pin VMs to this NUMA node (cpuset.mems and the node\'s cpuset.cpus)', (raw) => {
+    if (!/^\d+$/.test(raw)) throw new Error('expected a NUMA node number');
+    return Number(raw);
+  }),
+  firecrackerKernelArgs: setting.string('kernel args put before the VM spec\'s own', d.kernelArgs),
+  firecrackerDaemonize: setting.boolean('pass --daemonize to the jailer (the serial console is then not captured)', d.daemonize),
+  firecrackerResourceLimits: {
+    description: 'comma-separated jailer --resource-limit values (fsize=<bytes>, no-file=<n>)',
+    default: d.resourceLimits,
+    parse(raw: string) {
+      const limits = raw.split(',').map((v) => v.trim()).filter((v) => v !== '');
+      for (const l of limits) if (!/^(fsize|no-file)=\d+$/.test(l)) throw new Error(`"${l}" is not fsize=<bytes> or no-file=<n>`);
+      return limits;
+    },
+  } satisfies Setting<readonly string[]>,
+  firecrackerMemoryOverheadMib: setting.integer('memory cgroup headroom above guest RAM, MiB', d.memoryOverheadMib, 0),
+  firecrackerApiSocketTimeout: setting.durationMs('how long to wait for the API socket after starting', d.apiSocketTimeoutMs),
+  firecrackerKillGrace: setting.durationMs('SIGTERM to SIGKILL delay once a graceful stop timed out', d.killGraceMs),
+  firecrackerLogLevel: setting.oneOf('firecracker log level', ['Error', 'Warning', 'Info', 'Debug', 'Trace', 'Off'] as const, d.logLevel),
+  firecrackerRootDriveRateLimiter: optional('JSON RateLimiter for the root drive, e.g. {"bandwidth":{"size":104857600,"refill_time":1000}}', (raw) => {
+    const parsed: unknown = JSON.parse(raw);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('expected a JSON object');
+    return parsed as DriveRateLimiter;
+  }),
+};
+
+export type FirecrackerSettingValues = ConfigOf<typeof firecrackerSettings>;
+
+export function firecrackerConfigFrom(v: FirecrackerSettingValues): FirecrackerConfig {
+  return {
+    firecrackerBinary: v.binaryFirecracker,
+    jailerBinary: v.binaryJailer,
+    useJailer: v.firecrackerUseJailer,
+    chrootBase: v.firecrackerChrootBase,
+    jailerUid: v.firecrackerUid,
+    jailerGid: v.firecrackerGid,
+    cgroupVersion: v.firecrackerCgroupVersion === '1' ? 1 : 2,
+    parentCgroup: v.firecrackerParentCgroup,
+    ...(v.firecrackerNumaNode === undefined ? {} : { numaNode: v.firecrackerNumaNode }),
+    kernelArgs: v.firecrackerKernelArgs,
+    daemonize: v.firecrackerDaemonize,
+    resourceLimits: v.firecrackerResourceLimits,
+    memoryOverheadMib: v.firecrackerMemoryOverheadMib,
+    apiSocketTimeoutMs: v.firecrackerApiSocketTimeout,
+    killGraceMs: v.firecrackerKillGrace,
+    logLevel: v.firecrackerLogLevel,
+    ...(v.firecrackerRootDriveRateLimiter === undefined ? {} : { rootDriveRateLimiter: v.firecrackerRootDriveRateLimiter }),
+  };
 }
 
-/** Reads the settings from argv (`--flag value` or `--flag=value`) over environment variables over defaults. */
-export function readFirecrackerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): FirecrackerConfig {
-  const values: Record<string, string | undefined> = {};
-  for (const s of firecrackerSettings) values[s.flag] = env[s.env];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const match = /^--([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
-    if (!match?.[1] || !firecrackerSettings.some((s) => s.flag === match[1])) continue;
-    if (match[2] !== undefined) values[match[1]] = match[2];
-    else if (argv[i + 1] !== undefined && !argv[i + 1]?.startsWith('--')) values[match[1]] = argv[++i];
-    else values[match[1]] = 'true';
-  }
-  return parseFirecrackerConfig(values);
+/** Reads only the driver's settings (tests, tools); the vmm reads them as part of its own settings. */
+export function loadFirecrackerConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv = {}): FirecrackerConfig {
+  return firecrackerConfigFrom(loadConfig('KINDLING_VMM', firecrackerSettings, argv, env));
 }

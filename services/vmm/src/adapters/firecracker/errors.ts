@@ -1,8 +1,8 @@
 /**
- * Errors raised by the Firecracker driver. Each carries a gRPC-style `code` so the vmm's error
- * mapping can turn it into the right status without parsing messages (the runtime's DomainError
- * classes use the same code names).
+ * Errors raised by the Firecracker driver: DomainErrors, so the runtime maps them to gRPC status
+ * codes, with the facts (paths, request, fault_message) kept for logs and tests.
  */
+import { DomainError } from '@kindling/runtime';
 
 export type FirecrackerErrorCode =
   | 'INVALID_ARGUMENT'
@@ -12,15 +12,15 @@ export type FirecrackerErrorCode =
   | 'CANCELLED'
   | 'INTERNAL';
 
-export class FirecrackerDriverError extends Error {
+export class FirecrackerDriverError extends DomainError {
   readonly code: FirecrackerErrorCode;
-  readonly details: Record<string, unknown>;
+  readonly facts: Readonly<Record<string, unknown>>;
 
   constructor(code: FirecrackerErrorCode, message: string, options: { details?: Record<string, unknown>; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(message, options.cause === undefined ? {} : { cause: options.cause });
     this.name = 'FirecrackerDriverError';
     this.code = code;
-    this.details = options.details ?? {};
+    this.facts = options.details ?? {};
   }
 }
 

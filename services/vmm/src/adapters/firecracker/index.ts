@@ -2,11 +2,11 @@
 export { FirecrackerDriver, type DriverLog, type FirecrackerDriverOptions } from './driver.ts';
 export {
   defaultFirecrackerConfig,
+  firecrackerConfigFrom,
   firecrackerSettings,
-  parseFirecrackerConfig,
-  readFirecrackerConfig,
+  loadFirecrackerConfig,
   type FirecrackerConfig,
-  type FirecrackerSetting,
+  type FirecrackerSettingValues,
 } from './config.ts';
 export { FirecrackerApiClient } from './api-client.ts';
 export { FirecrackerApiError, FirecrackerDriverError } from './errors.ts';
