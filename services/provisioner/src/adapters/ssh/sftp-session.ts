@@ -1,0 +1,101 @@
+// Promise wrappers over one ssh2 SFTP channel, plus a pipelined writer: many WRITE requests
+// in flight at once, as fastPut does, so a stream reaches near-fastPut throughput.
+import type { SFTPWrapper, Stats } from 'ssh2';
+import type { GuestFileStat } from '../../ports/guest-connector.ts';
+
+const WRITE_SLICE = 128 * 1024;
+const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+const NO_SUCH_FILE = 2;
+
+function call<T>(fn: (cb: (error: Error | null | undefined, value: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((error, value) => (error ? reject(error) : resolve(value))));
+}
+
+export class SftpSession {
+  constructor(private readonly sftp: SFTPWrapper) {}
+
+  end(): void {
+    this.sftp.end();
+  }
+
+  readFile(path: string): Promise<Buffer> {
+    return call<Buffer>((cb) => this.sftp.readFile(path, cb));
+  }
+
+  async stat(path: string): Promise<GuestFileStat | undefined> {
+    try {
+      const stats = await call<Stats>((cb) => this.sftp.lstat(path, cb));
+      const type = stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : stats.isSymbolicLink() ? 'symlink' : 'other';
+      return { type, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid, size: stats.size };
+    } catch (error) {
+      if ((error as { code?: number }).code === NO_SUCH_FILE) return undefined;
+      throw error;
+    }
+  }
+
+  mkdir(path: string, mode: number): Promise<void> {
+    return call<void>((cb) => this.sftp.mkdir(path, { mode }, (error) => cb(error, undefined)));
+  }
+
+  setOwner(path: string, uid: number, gid: number): Promise<void> {
+    return call<void>((cb) => this.sftp.chown(path, uid, gid, (error) => cb(error, undefined)));
+  }
+
+  setMode(path: string, mode: number): Promise<void> {
+    return call<void>((cb) => this.sftp.chmod(path, mode, (error) => cb(error, undefined)));
+  }
+
+  symlink(linkTarget: string, path: string): Promise<void> {
+    return call<void>((cb) => this.sftp.symlink(linkTarget, path, (error) => cb(error, undefined)));
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    return call<void>((cb) => this.sftp.ext_openssh_rename(from, to, (error) => cb(error, undefined)));
+  }
+
+  async remove(path: string): Promise<void> {
+    const stats = await this.stat(path);
+    if (!stats) return;
+    if (stats.type === 'directory') return call<void>((cb) => this.sftp.rmdir(path, (error) => cb(error, undefined)));
+    return call<void>((cb) => this.sftp.unlink(path, (error) => cb(error, undefined)));
+  }
+
+  async writeFile(path: string, mode: number, data: AsyncIterable<Buffer>): Promise<number> {
+    const handle = await call<Buffer>((cb) => this.sftp.open(path, 'w', { mode }, cb));
+    let position = 0;
+    let inFlight = 0;
+    let failure: Error | undefined;
+    let wake: (() => void) | undefined;
+    const settled = (): void => {
+      wake?.();
+      wake = undefined;
+    };
+    const waitUntil = async (condition: () => boolean): Promise<void> => {
+      while (!condition() && !failure) await new Promise<void>((resolve) => (wake = resolve));
+    };
+    try {
+      for await (const chunk of data) {
+        for (let offset = 0; offset < chunk.length; offset += WRITE_SLICE) {
+          const length = Math.min(WRITE_SLICE, chunk.length - offset);
+          await waitUntil(() => inFlight + length <= MAX_IN_FLIGHT_BYTES);
+          if (failure) throw failure;
+          inFlight += length;
+          this.sftp.write(handle, chunk, offset, length, position, (error) => {
+            inFlight -= length;
+            if (error && !failure) failure = error;
+            settled();
+          });
+          position += length;
+        }
+      }
+      await waitUntil(() => inFlight === 0);
+      if (failure) throw failure;
+      // the open mode is filtered by the server's umask; set it explicitly
+      await call<void>((cb) => this.sftp.fchmod(handle, mode, (error) => cb(error, undefined)));
+    } finally {
+      await waitUntil(() => inFlight === 0).catch(() => {});
+      await call<void>((cb) => this.sftp.close(handle, (error) => cb(error, undefined))).catch(() => {});
+    }
+    return position;
+  }
+}

@@ -1,0 +1,96 @@
+// Opens one ssh2 connection with strict host-key pinning and turns ssh2's failures into
+// typed errors: unreachable (retry) vs refused key / wrong host key (stop at once).
+import { Client, type ConnectConfig } from 'ssh2';
+import { fingerprintOf, hostKeyAlgorithmsFor } from '../../domain/host-key.ts';
+import type { SshTarget } from '../../domain/target.ts';
+import { CancelledError, FailedPreconditionError, PermissionDeniedError, UnavailableError } from '../../domain/errors.ts';
+
+export interface SshClientOptions {
+  /** Per attempt: TCP connect + handshake + auth. */
+  handshakeTimeoutMs: number;
+  keepaliveIntervalMs: number;
+  keepaliveCountMax: number;
+}
+
+export const DEFAULT_SSH_CLIENT_OPTIONS: SshClientOptions = {
+  handshakeTimeoutMs: 20_000,
+  keepaliveIntervalMs: 5_000,
+  keepaliveCountMax: 3,
+};
+
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
+
+export function describeTarget(target: SshTarget): string {
+  return `${target.user}@${target.host}:${target.port} (session ${target.sessionId})`;
+}
+
+export async function openSshClient(target: SshTarget, options: SshClientOptions, signal?: AbortSignal): Promise<Client> {
+  signal?.throwIfAborted();
+  const client = new Client();
+  let presentedKey: Buffer | undefined;
+  const config: ConnectConfig = {
+    host: target.host,
+    port: target.port,
+    username: target.user,
+    readyTimeout: options.handshakeTimeoutMs,
+    keepaliveInterval: options.keepaliveIntervalMs,
+    keepaliveCountMax: options.keepaliveCountMax,
+    ...(target.privateKey ? { privateKey: target.privateKey } : {}),
+    ...(target.agentSocket ? { agent: target.agentSocket } : {}),
+    hostVerifier: (key: Buffer) => {
+      if (target.acceptAnyHostKey) return true;
+      presentedKey = key;
+      return target.hostKey !== undefined && key.equals(target.hostKey.blob);
+    },
+    ...(target.hostKey ? { algorithms: { serverHostKey: hostKeyAlgorithmsFor(target.hostKey) as never } } : {}),
+  };
+  return new Promise<Client>((resolve, reject) => {
+    const onAbort = (): void => {
+      client.destroy();
+      reject(new CancelledError(`connecting to ${describeTarget(target)} was cancelled`));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const settle = (): void => signal?.removeEventListener('abort', onAbort);
+    client.once('ready', () => {
+      settle();
+      resolve(client);
+    });
+    client.once('error', (error: Error & { level?: string; code?: string }) => {
+      settle();
+      client.destroy();
+      reject(classifyConnectError(target, error, presentedKey));
+    });
+    client.once('close', () => {
+      settle();
+      reject(new UnavailableError(`SSH connection to ${describeTarget(target)} closed before it was ready`));
+    });
+    try {
+      client.connect(config);
+    } catch (error) {
+      settle();
+      reject(new PermissionDeniedError(`cannot use the credentials for ${describeTarget(target)}: ${(error as Error).message}`, { cause: error }));
+    }
+  });
+}
+
+function classifyConnectError(target: SshTarget, error: Error & { level?: string; code?: string }, presentedKey: Buffer | undefined): Error {
+  const where = describeTarget(target);
+  if (presentedKey && target.hostKey && !presentedKey.equals(target.hostKey.blob)) {
+    return new FailedPreconditionError(
+      `host key mismatch for ${where}: expected ${target.hostKey.algorithm} ${target.hostKey.fingerprint}, the server presented ${fingerprintOf(presentedKey)}; this is not the guest the vmm created (or its host key was not injected): refusing to connect`,
+    );
+  }
+  if (error.level === 'client-authentication') {
+    return new PermissionDeniedError(
+      `${where} refused our SSH key (all authentication methods failed): the guest's authorized_keys does not hold the build's public key`,
+      { cause: error },
+    );
+  }
+  if (error.level === 'client-timeout' || (error.code && UNREACHABLE_CODES.has(error.code)) || /before handshake|Connection lost|Timed out/i.test(error.message)) {
+    return new UnavailableError(`cannot reach SSH at ${where}: ${error.message}`, { cause: error });
+  }
+  if (/host key|Handshake failed/i.test(error.message)) {
+    return new FailedPreconditionError(`SSH handshake with ${where} failed: ${error.message}`, { cause: error });
+  }
+  return new UnavailableError(`SSH connection to ${where} failed: ${error.message}`, { cause: error });
+}

@@ -1,0 +1,174 @@
+// Executes a COPY/ADD plan on a guest: blobs streamed from the fetcher, digest-checked, written
+// to a temp name and renamed into place; --chown resolved in the guest; ADD archives extracted.
+import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import type { ArchiveDecoder } from '../ports/archive-decoder.ts';
+import type { BlobSource } from '../ports/blob-source.ts';
+import type { GuestConnection } from '../ports/guest-connector.ts';
+import { detectCompression, looksLikeTar } from './archive-format.ts';
+import { DigestCheckedStream, drain, peek } from './byte-streams.ts';
+import { planCopy, type CopyOperation, type CopyRequest } from './copy-plan.ts';
+import { FailedPreconditionError } from './errors.ts';
+import { resolveOwner } from './guest-user.ts';
+import { shellQuote } from './remote-command.ts';
+
+const FILE_CONCURRENCY = 8;
+const PARENT_MODE = 0o755;
+
+export interface FileCopyRequest extends CopyRequest {
+  /** --chown "user[:group]", resolved in the guest; empty keeps 0:0. */
+  chown?: string;
+}
+
+export interface CopySummary {
+  filesWritten: number;
+  directoriesCreated: number;
+  symlinksCreated: number;
+  bytesWritten: number;
+  archivesExtracted: number;
+}
+
+type FileOperation = Extract<CopyOperation, { kind: 'file' }>;
+
+export class FileCopy {
+  private readonly knownDirectories = new Set<string>(['/']);
+  private readonly summary: CopySummary = { filesWritten: 0, directoriesCreated: 0, symlinksCreated: 0, bytesWritten: 0, archivesExtracted: 0 };
+  private owner = { uid: 0, gid: 0 };
+
+  constructor(
+    private readonly connection: GuestConnection,
+    private readonly blobs: BlobSource,
+    private readonly decoder: ArchiveDecoder,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  async copy(request: FileCopyRequest): Promise<CopySummary> {
+    if (request.chown) {
+      const [passwd, group] = await Promise.all([this.connection.readFile('/etc/passwd'), this.connection.readFile('/etc/group')]);
+      this.owner = resolveOwner(request.chown, passwd.toString('utf8'), group.toString('utf8'));
+    }
+    const plan = await planCopy(request, async (path) => (await this.connection.stat(path))?.type === 'directory');
+    await this.ensureDirectory(plan.baseDirectory);
+    for (const operation of plan.operations) {
+      if (operation.kind === 'directory') await this.createDirectory(operation.path, operation.mode);
+    }
+    const files = plan.operations.filter((operation): operation is FileOperation => operation.kind === 'file');
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < files.length) {
+        this.signal?.throwIfAborted();
+        const operation = files[next++] as FileOperation;
+        await (operation.extractInto ? this.extractOrCopy(operation) : this.writeFile(operation));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FILE_CONCURRENCY, files.length) }, worker));
+    for (const operation of plan.operations) {
+      if (operation.kind !== 'symlink') continue;
+      await this.ensureDirectory(posix.dirname(operation.path));
+      await this.replaceNonDirectory(operation.path);
+      await this.connection.symlink(operation.linkTarget, operation.path);
+      this.summary.symlinksCreated++;
+    }
+    return this.summary;
+  }
+
+  private async ensureDirectory(path: string): Promise<void> {
+    if (this.knownDirectories.has(path)) return;
+    await this.ensureDirectory(posix.dirname(path));
+    const existing = await this.connection.stat(path);
+    if (existing?.type === 'directory' || (existing?.type === 'symlink' && (await this.isDirectoryViaShell(path)))) {
+      this.knownDirectories.add(path);
+      return;
+    }
+    if (existing) throw new FailedPreconditionError(`cannot copy into ${path}: it exists in the guest and is not a directory`);
+    await this.createDirectory(path, PARENT_MODE);
+  }
+
+  private async createDirectory(path: string, mode: number): Promise<void> {
+    await this.ensureDirectory(posix.dirname(path));
+    const existing = await this.connection.stat(path);
+    if (existing?.type !== 'directory') {
+      if (existing) throw new FailedPreconditionError(`cannot create directory ${path}: a non-directory exists there in the guest`);
+      await this.connection.mkdir(path, mode);
+      await this.connection.setOwner(path, this.owner.uid, this.owner.gid);
+      await this.connection.setMode(path, mode); // mkdir's mode is filtered by the server's umask
+      this.summary.directoriesCreated++;
+    }
+    this.knownDirectories.add(path);
+  }
+
+  private async writeFile(operation: FileOperation, content?: { stream: AsyncIterable<Buffer>; check: DigestCheckedStream }): Promise<void> {
+    await this.ensureDirectory(posix.dirname(operation.path));
+    const temp = posix.join(posix.dirname(operation.path), `.${posix.basename(operation.path)}.kindling-${randomBytes(4).toString('hex')}`);
+    const check = content?.check ?? new DigestCheckedStream(this.blobs.read(operation.digest, this.signal), operation.digest, operation.path);
+    try {
+      const bytes = await this.connection.writeFile(temp, operation.mode, content?.stream ?? check);
+      check.verify(operation.size);
+      await this.connection.setOwner(temp, this.owner.uid, this.owner.gid);
+      if (operation.mode & 0o7000) await this.connection.setMode(temp, operation.mode); // chown cleared setuid/setgid
+      await this.replaceNonDirectory(operation.path);
+      await this.connection.rename(temp, operation.path);
+      this.summary.filesWritten++;
+      this.summary.bytesWritten += bytes;
+    } catch (error) {
+      await this.connection.remove(temp).catch(() => {});
+      throw error;
+    }
+  }
+
+  private async replaceNonDirectory(path: string): Promise<void> {
+    const existing = await this.connection.stat(path);
+    if (existing?.type === 'directory') throw new FailedPreconditionError(`cannot copy a file to ${path}: a directory exists there in the guest`);
+    if (existing?.type === 'symlink') await this.connection.remove(path);
+  }
+
+  /** ADD: a tar (plain, gzip, bzip2, xz) is unpacked into the destination, anything else copied. */
+  private async extractOrCopy(operation: FileOperation): Promise<void> {
+    const directory = operation.extractInto as string;
+    const raw = new DigestCheckedStream(this.blobs.read(operation.digest, this.signal), operation.digest, operation.path);
+    const compressed = await peek(raw, 6);
+    const format = detectCompression(compressed.head);
+    const tar = await peek(format === 'none' ? compressed.stream : this.decoder.decompress(format, compressed.stream), 512);
+    if (!looksLikeTar(tar.head)) {
+      if (format === 'none') return this.writeFile(operation, { stream: tar.stream, check: raw });
+      await drain(tar.stream).catch(() => {});
+      return this.writeFile(operation); // compressed but not a tar: copy the original bytes
+    }
+    await this.ensureDirectory(directory);
+    const staging = posix.join(directory, `.kindling-extract-${randomBytes(4).toString('hex')}`);
+    try {
+      await this.runChecked(`mkdir -- ${shellQuote(staging)} && tar -x -f - -C ${shellQuote(staging)}`, `extracting ${operation.path}`, tar.stream);
+      await drain(tar.stream); // tar may stop at the end-of-archive blocks; the digest needs every byte
+      raw.verify(operation.size);
+      const chown = this.owner.uid || this.owner.gid ? `chown -R -h ${this.owner.uid}:${this.owner.gid} -- ${shellQuote(staging)} && ` : '';
+      await this.runChecked(
+        // hard links, not copies: the staging dir is on the destination's filesystem
+        `${chown}cd -- ${shellQuote(staging)} && find . -mindepth 1 -maxdepth 1 -exec cp -a -l --remove-destination -t ${shellQuote(directory)} -- {} +`,
+        `moving the contents of ${operation.path} into ${directory}`,
+      );
+      this.summary.archivesExtracted++;
+    } finally {
+      await this.connection.run(`rm -rf -- ${shellQuote(staging)}`, { onOutput: () => {} }).catch(() => {});
+    }
+  }
+
+  private async runChecked(command: string, what: string, stdin?: AsyncIterable<Buffer>): Promise<void> {
+    const stderr: Buffer[] = [];
+    const exit = await this.connection.run(command, {
+      onOutput: (output) => {
+        if (output.stream === 'stderr') stderr.push(output.data);
+      },
+      ...(stdin ? { stdin } : {}),
+      ...(this.signal ? { signal: this.signal } : {}),
+    });
+    if (exit.kind !== 'exited' || exit.exitCode !== 0) {
+      const reason = exit.kind === 'exited' ? `exit code ${exit.exitCode}` : `signal ${exit.signal}`;
+      throw new FailedPreconditionError(`${what} failed in the guest (${reason}): ${Buffer.concat(stderr).toString('utf8').trim().slice(-2000)}`);
+    }
+  }
+
+  private async isDirectoryViaShell(path: string): Promise<boolean> {
+    const exit = await this.connection.run(`test -d ${shellQuote(path)}`, { onOutput: () => {} });
+    return exit.kind === 'exited' && exit.exitCode === 0;
+  }
+}

@@ -1,0 +1,57 @@
+// The provisioner's use cases: wait for a guest's SSH, run a step, copy files in, close a
+// session. Adapters (gRPC) only convert and call these.
+import type { ArchiveDecoder } from '../ports/archive-decoder.ts';
+import type { BlobSource } from '../ports/blob-source.ts';
+import type { ConnectAttempt, GuestConnector } from '../ports/guest-connector.ts';
+import type { ExecOutcome, ExecOutput, ExecStep } from './exec-step.ts';
+import { FileCopy, type CopySummary, type FileCopyRequest } from './file-copy.ts';
+import { executeStep } from './step-execution.ts';
+import { parseSshTarget, type SshTarget, type SshTargetInput } from './target.ts';
+import { waitReady, type WaitReadyResult } from './wait-ready.ts';
+
+export interface ProvisionerOptions {
+  /** Allow targets that skip host key verification (debugging only). */
+  allowAcceptAnyHostKey: boolean;
+  defaultWaitReadyTimeoutMs: number;
+}
+
+export class Provisioner {
+  constructor(
+    private readonly connector: GuestConnector,
+    private readonly blobs: BlobSource,
+    private readonly decoder: ArchiveDecoder,
+    private readonly options: ProvisionerOptions,
+  ) {}
+
+  target(input: SshTargetInput): SshTarget {
+    return parseSshTarget(input, this.options.allowAcceptAnyHostKey);
+  }
+
+  waitReady(
+    input: SshTargetInput,
+    options: { timeoutMs?: number; onAttempt?(attempt: ConnectAttempt): void; signal?: AbortSignal } = {},
+  ): Promise<WaitReadyResult> {
+    return waitReady(this.connector, this.target(input), {
+      ...options,
+      timeoutMs: options.timeoutMs || this.options.defaultWaitReadyTimeoutMs,
+    });
+  }
+
+  async exec(input: SshTargetInput, step: ExecStep, onOutput: (output: ExecOutput) => void, signal?: AbortSignal): Promise<ExecOutcome> {
+    const connection = await this.connector.connect(this.target(input), signal);
+    return executeStep(connection, step, { onOutput, ...(signal ? { signal } : {}) });
+  }
+
+  async putFiles(input: SshTargetInput, request: FileCopyRequest, signal?: AbortSignal): Promise<CopySummary> {
+    const connection = await this.connector.connect(this.target(input), signal);
+    return new FileCopy(connection, this.blobs, this.decoder, signal).copy(request);
+  }
+
+  async closeSession(sessionId: string): Promise<boolean> {
+    return this.connector.close(sessionId);
+  }
+
+  shutdown(): Promise<void> {
+    return this.connector.closeAll();
+  }
+}

@@ -1,0 +1,55 @@
+// Builds the one command line sent on an SSH exec channel. Every byte that comes from a
+// Dockerfile is single-quoted, so no value is ever parsed by the remote shell: the login
+// shell only runs our fixed wrapper, which execs `env -i` with the exact argv and env.
+import type { GuestUser } from './guest-user.ts';
+import { DEFAULT_PATH } from './exec-step.ts';
+
+/** POSIX single quoting: byte-exact for everything but NUL (rejected earlier). */
+export function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/** First line the wrapper prints on stdout: lets the host learn the process group to kill. */
+export function processGroupMarker(nonce: string): RegExp {
+  return new RegExp(`kindling-pgid:${nonce}:(\\d+)\\n`);
+}
+
+export interface RemoteCommandInput {
+  argv: string[];
+  env: Map<string, string>;
+  workdir: string;
+  user?: GuestUser;
+  nonce: string;
+}
+
+export function buildRemoteCommand(input: RemoteCommandInput): string {
+  const { argv, workdir, user, nonce } = input;
+  const env = new Map(input.env);
+  if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
+  if (!env.has('HOME')) env.set('HOME', user?.home ?? '/root');
+  const q = shellQuote(workdir);
+  // sshd makes the session's shell a session and process-group leader, so $$ is the group id.
+  const lines = [`printf 'kindling-pgid:%s:%s\\n' ${shellQuote(nonce)} "$$"`];
+  const chownWorkdir = user ? ` && chown ${user.uid}:${user.gid} -- ${q}` : '';
+  lines.push(`if [ ! -d ${q} ]; then mkdir -p -- ${q}${chownWorkdir} || exit 125; fi`);
+  lines.push(`cd -- ${q} || exit 125`);
+  const envArgs = [...env].map(([key, value]) => shellQuote(`${key}=${value}`));
+  const switchUser = user
+    ? [
+        'setpriv',
+        `--reuid=${user.uid}`,
+        `--regid=${user.gid}`,
+        user.groups.length ? `--groups=${user.groups.join(',')}` : '--clear-groups',
+        '--',
+      ]
+    : [];
+  // env would take an argv[0] containing "=" for one more assignment
+  const guard = !user && argv[0]?.includes('=') ? ['/bin/sh', '-c', shellQuote('exec "$@"'), 'sh'] : [];
+  lines.push(['exec', 'env', '-i', ...envArgs, ...switchUser, ...guard, ...argv.map(shellQuote)].join(' '));
+  return lines.join('\n');
+}
+
+/** Kills a whole remote process group, tolerating one that already exited. */
+export function killProcessGroupCommand(pgid: number): string {
+  return `kill -KILL -- -${pgid} 2>/dev/null; true`;
+}

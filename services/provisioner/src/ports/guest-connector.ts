@@ -1,0 +1,56 @@
+import type { ExecOutput } from '../domain/exec-step.ts';
+import type { SshTarget } from '../domain/target.ts';
+
+/** How a remote command ended, as the SSH server reports it. */
+export type RemoteExit = { kind: 'exited'; exitCode: number } | { kind: 'signaled'; signal: string; coreDumped: boolean };
+
+export interface RemoteRun {
+  onOutput(output: ExecOutput): void;
+  /** Bytes for the command's stdin; stdin is closed when it ends (or at once without it). */
+  stdin?: AsyncIterable<Buffer>;
+  /** Aborting closes the channel; it does not by itself kill the remote process. */
+  signal?: AbortSignal;
+}
+
+export interface GuestFileStat {
+  type: 'file' | 'directory' | 'symlink' | 'other';
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+}
+
+/** A live, multiplexed session to one guest. Every method may reconnect once if the link dropped. */
+export interface GuestConnection {
+  run(command: string, io: RemoteRun): Promise<RemoteExit>;
+  readFile(path: string): Promise<Buffer>;
+  stat(path: string): Promise<GuestFileStat | undefined>;
+  mkdir(path: string, mode: number): Promise<void>;
+  /** Writes the whole stream to `path` (created or truncated) with `mode`; returns bytes written. */
+  writeFile(path: string, mode: number, data: AsyncIterable<Buffer>): Promise<number>;
+  setOwner(path: string, uid: number, gid: number): Promise<void>;
+  setMode(path: string, mode: number): Promise<void>;
+  symlink(linkTarget: string, path: string): Promise<void>;
+  /** Atomic replace (posix-rename). */
+  rename(from: string, to: string): Promise<void>;
+  remove(path: string): Promise<void>;
+}
+
+export interface ConnectAttempt {
+  attempt: number;
+  error?: Error;
+  retryable: boolean;
+  nextDelayMs?: number;
+}
+
+export interface GuestConnector {
+  /**
+   * The pooled connection for target.sessionId, opened (once) if needed. Throws UnavailableError when
+   * the guest is not reachable yet (refused, timeout, reset), PermissionDeniedError when the key is
+   * refused and FailedPreconditionError on a host key mismatch.
+   */
+  connect(target: SshTarget, signal?: AbortSignal): Promise<GuestConnection>;
+  /** Closes and forgets the VM's connection (the VM went away); false if none was open. */
+  close(sessionId: string): Promise<boolean>;
+  closeAll(): Promise<void>;
+}
