@@ -1,6 +1,18 @@
 import { FetcherServiceService } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
-import { startGrpcService, unimplementedMethods, type Logger, type RunningGrpcService } from '@kindling/runtime';
+import { startGrpcService, type Logger, type RunningGrpcService } from '@kindling/runtime';
+import { FsBlobStore } from './adapters/fs/fs-blob-store.ts';
+import { LocalContextLoader } from './adapters/fs/local-context.ts';
+import { GitContextLoader } from './adapters/git/git-context.ts';
+import { fetcherGrpcImplementation } from './adapters/grpc/fetcher-grpc.ts';
+import { UndiciHttpSource } from './adapters/http/undici-http-source.ts';
+import { TarballContextLoader } from './adapters/tar/tarball-context.ts';
 import type { FetcherConfig } from './config.ts';
+import type { FetchLimits } from './domain/build-context.ts';
+import { BuildContextService } from './domain/build-context-service.ts';
+import { HttpContextLoader } from './domain/http-context.ts';
+import type { NetworkPolicy } from './domain/network-policy.ts';
+import { RemoteFiles } from './domain/remote-files.ts';
+import type { ContextLoader } from './ports/context-loader.ts';
 
 export const fetcherServiceName = 'kindling.fetcher.v1.FetcherService';
 
@@ -8,9 +20,43 @@ export interface FetcherServiceDeps {
   readonly logger: Logger;
 }
 
-/** Builds the fetcher's gRPC service on the configured address; the caller marks it serving when ready. */
-export async function startFetcherService(config: FetcherConfig, deps: FetcherServiceDeps): Promise<RunningGrpcService> {
-  return startGrpcService({
+/**
+ * Wires the fetcher (blob cache, HTTP client, context loaders, use cases) and
+ * starts its gRPC server; the caller marks it serving. shutdown() also closes
+ * the HTTP client.
+ */
+export async function startFetcherService(
+  config: FetcherConfig,
+  deps: FetcherServiceDeps,
+): Promise<RunningGrpcService> {
+  const limits: FetchLimits = {
+    maxFileSize: config.maxFileSize,
+    maxContextSize: config.maxContextSize,
+    maxFiles: config.maxFiles,
+    maxDockerfileSize: 1024 * 1024,
+    fetchTimeoutMs: config.fetchTimeout,
+  };
+  const policy: NetworkPolicy = {
+    allowedSchemes: config.allowedSchemes,
+    allowHosts: config.allowHosts,
+    denyHosts: config.denyHosts,
+    allowLinkLocal: config.allowLinkLocal,
+  };
+  const blobs = await FsBlobStore.open({ dir: config.cacheDir, limitBytes: config.cacheSize });
+  const http = new UndiciHttpSource(policy, {
+    maxRedirects: config.maxRedirects,
+    headersTimeoutMs: config.headersTimeout,
+    bodyTimeoutMs: config.bodyTimeout,
+  });
+  const remote = new RemoteFiles(http, blobs, limits);
+  const loaders = {
+    local: new LocalContextLoader(blobs, limits, { allowedRoots: config.localRoots }),
+    http: new HttpContextLoader(http, remote, policy, limits),
+    git: new GitContextLoader(blobs, policy, limits, deps.logger),
+    tarball: new TarballContextLoader(blobs, remote, policy, limits),
+  } as Record<string, ContextLoader> as BuildContextServiceLoaders;
+  const service = new BuildContextService({ loaders, blobs, remote, policy, limits });
+  const running = await startGrpcService({
     name: 'fetcher',
     host: config.host,
     port: config.port,
@@ -21,10 +67,17 @@ export async function startFetcherService(config: FetcherConfig, deps: FetcherSe
       {
         name: fetcherServiceName,
         definition: FetcherServiceService,
-        implementation: {
-          ...unimplementedMethods(FetcherServiceService, 'the fetcher issue (build contexts from local dirs, HTTP(S), git and tarballs)'),
-        },
+        implementation: fetcherGrpcImplementation(service),
       },
     ],
   });
+  return {
+    ...running,
+    async shutdown(graceMs?: number) {
+      await running.shutdown(graceMs);
+      await http.close();
+    },
+  };
 }
+
+type BuildContextServiceLoaders = ConstructorParameters<typeof BuildContextService>[0]['loaders'];

@@ -1,0 +1,178 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import type { Digest } from '../../domain/digest.ts';
+import { digestHex } from '../../domain/digest.ts';
+import {
+  CancelledError,
+  DomainError,
+  InvalidArgumentError,
+  NotFoundError,
+  ResourceExhaustedError,
+} from '../../domain/errors.ts';
+import type { BlobInfo, BlobReader, BlobStore, IngestOptions } from '../../ports/blob-store.ts';
+
+export interface FsBlobStoreOptions {
+  /** Directory holding sha256/<hex> blobs and tmp/ for in-progress writes. */
+  dir: string;
+  /** Total bytes kept; least recently used blobs go first. */
+  limitBytes: number;
+}
+
+/** Blobs on local disk under their sha256, with an LRU size limit. */
+export class FsBlobStore implements BlobStore {
+  // Map iteration order is insertion order: re-inserting on use keeps it LRU.
+  private readonly lru = new Map<string, number>();
+  private readonly readers = new Map<string, number>();
+  private bytes = 0;
+
+  private constructor(private readonly options: FsBlobStoreOptions) {}
+
+  static async open(options: FsBlobStoreOptions): Promise<FsBlobStore> {
+    const store = new FsBlobStore(options);
+    await mkdir(join(options.dir, 'sha256'), { recursive: true });
+    // Whatever a crash left in tmp/ was never a blob.
+    await rm(join(options.dir, 'tmp'), { recursive: true, force: true });
+    await mkdir(join(options.dir, 'tmp'), { recursive: true });
+    const found: { hex: string; size: number; atimeMs: number }[] = [];
+    for (const hex of await readdir(join(options.dir, 'sha256'))) {
+      if (!/^[0-9a-f]{64}$/u.test(hex)) continue;
+      const st = await stat(join(options.dir, 'sha256', hex));
+      found.push({ hex, size: st.size, atimeMs: Math.max(st.atimeMs, st.mtimeMs) });
+    }
+    found.sort((a, b) => a.atimeMs - b.atimeMs);
+    for (const f of found) store.remember(f.hex, f.size);
+    await store.evict();
+    return store;
+  }
+
+  usage() {
+    return { bytes: this.bytes, blobs: this.lru.size, limit: this.options.limitBytes };
+  }
+
+  private pathOf(hex: string): string {
+    return join(this.options.dir, 'sha256', hex);
+  }
+
+  private remember(hex: string, size: number): void {
+    const old = this.lru.get(hex);
+    if (old !== undefined) {
+      this.lru.delete(hex);
+      this.bytes -= old;
+    }
+    this.lru.set(hex, size);
+    this.bytes += size;
+  }
+
+  async ingest(source: AsyncIterable<Uint8Array>, options: IngestOptions): Promise<BlobInfo> {
+    const limit = Math.min(options.maxSize, this.options.limitBytes);
+    const tmp = join(this.options.dir, 'tmp', `${randomBytes(12).toString('hex')}`);
+    const out = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1 << 20 });
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      for await (const chunk of source) {
+        if (options.signal?.aborted) throw new CancelledError(`fetch of ${options.label} was cancelled`);
+        size += chunk.byteLength;
+        if (size > limit) {
+          throw new ResourceExhaustedError(
+            size > this.options.limitBytes && options.maxSize > this.options.limitBytes
+              ? `${options.label} is larger than the whole blob cache (${this.options.limitBytes} bytes); raise the cache size limit`
+              : `${options.label} is larger than the file size limit of ${options.maxSize} bytes; raise the limit or shrink the file`,
+          );
+        }
+        hash.update(chunk);
+        if (!out.write(chunk)) await once(out, 'drain');
+      }
+      out.end();
+      await once(out, 'finish');
+      const hex = hash.digest('hex');
+      const digest = `sha256:${hex}` as Digest;
+      if (options.expectedDigest && options.expectedDigest !== digest) {
+        throw new InvalidArgumentError(
+          `${options.label} has digest ${digest}, not the expected ${options.expectedDigest}`,
+        );
+      }
+      await rename(tmp, this.pathOf(hex));
+      this.remember(hex, size);
+      await this.evict(hex);
+      return { digest, size };
+    } catch (err) {
+      out.destroy();
+      await rm(tmp, { force: true });
+      if (err instanceof DomainError) throw err;
+      if (options.signal?.aborted)
+        throw new CancelledError(`fetch of ${options.label} was cancelled`, { cause: err });
+      throw err;
+    }
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    const size = this.lru.get(digestHex(digest));
+    return size === undefined ? undefined : { digest, size };
+  }
+
+  async read(
+    digest: Digest,
+    options: { offset?: number; chunkSize?: number; signal?: AbortSignal },
+  ): Promise<BlobReader> {
+    const hex = digestHex(digest);
+    const size = this.lru.get(hex);
+    if (size === undefined) {
+      throw new NotFoundError(
+        `blob ${digest} is not in the fetcher's cache (never fetched, or evicted); list the context's files again`,
+      );
+    }
+    const offset = options.offset ?? 0;
+    if (offset > size)
+      throw new InvalidArgumentError(`offset ${offset} is past the end of blob ${digest} (${size} bytes)`);
+    this.remember(hex, size);
+    const readers = this.readers;
+    const path = this.pathOf(hex);
+    void utimes(path, new Date(), new Date()).catch(() => {});
+    const release = () => {
+      const n = (readers.get(hex) ?? 1) - 1;
+      if (n <= 0) readers.delete(hex);
+      else readers.set(hex, n);
+    };
+    const chunkSize = options.chunkSize ?? 256 * 1024;
+    // Counted as a reader only once iteration starts, so an unread reader never pins a blob.
+    async function* chunks(): AsyncGenerator<Buffer> {
+      readers.set(hex, (readers.get(hex) ?? 0) + 1);
+      try {
+        if (offset === size) return;
+        const stream = createReadStream(path, {
+          start: offset,
+          highWaterMark: chunkSize,
+          signal: options.signal,
+        });
+        try {
+          for await (const chunk of stream) yield chunk as Buffer;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+            throw new NotFoundError(
+              `blob ${digest} was evicted from the fetcher's cache; list the context's files again`,
+            );
+          }
+          throw err;
+        }
+      } finally {
+        release();
+      }
+    }
+    return { size, chunks: chunks() };
+  }
+
+  /** Drops least recently used blobs until the store fits its limit; blobs being read stay. */
+  private async evict(keep?: string): Promise<void> {
+    for (const [hex, size] of this.lru) {
+      if (this.bytes <= this.options.limitBytes) return;
+      if (hex === keep || this.readers.has(hex)) continue;
+      this.lru.delete(hex);
+      this.bytes -= size;
+      await unlink(this.pathOf(hex)).catch(() => {});
+    }
+  }
+}

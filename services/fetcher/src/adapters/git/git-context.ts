@@ -1,0 +1,255 @@
+import { spawn } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '@kindling/runtime';
+import type { ContextRequest, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
+import { type ContextEntry, ContextIndex } from '../../domain/context-index.ts';
+import type { Digest } from '../../domain/digest.ts';
+import { DockerignoreMatcher } from '../../domain/dockerignore.ts';
+import { DomainError, NotFoundError, PermissionDeniedError, UnavailableError } from '../../domain/errors.ts';
+import { type GitSource, parseGitSource } from '../../domain/git-url.ts';
+import { checkContextLimits, IndexedContextFiles, locateDockerfile } from '../../domain/indexed-context.ts';
+import { bareHost, checkAddress, type NetworkPolicy } from '../../domain/network-policy.ts';
+import type { BlobStore } from '../../ports/blob-store.ts';
+import type { ContextLoader } from '../../ports/context-loader.ts';
+import { CatFileBatchReader, GitCommandError, type GitRunOptions, runGit } from './git-process.ts';
+
+type GitRequest = Extract<ContextRequest, { kind: 'git' }>;
+
+interface TreeEntry extends ContextEntry {
+  oid: string;
+}
+
+/** Git contexts through the git binary: a shallow fetch into a temporary bare repository, read without checkout. */
+export class GitContextLoader implements ContextLoader<GitRequest> {
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly policy: NetworkPolicy,
+    private readonly limits: FetchLimits,
+    private readonly log: Logger,
+  ) {}
+
+  async load(request: GitRequest, signal: AbortSignal): Promise<LoadedContext> {
+    const source = parseGitSource(request.url, this.policy);
+    await this.checkResolvedHost(source);
+    const dir = await mkdtemp(join(tmpdir(), 'kindling-git-'));
+    const run: GitRunOptions = { cwd: dir, signal, env: gitEnv(dir) };
+    const shownRoot = `${source.shown}#${source.ref ?? ''}${source.subdir === '.' ? '' : `:${source.subdir}`}`;
+    try {
+      await runGit(['init', '--bare', '--quiet'], run);
+      const commit = await this.fetchCommit(source, run);
+      this.log.info({ remote: source.shown, ref: source.ref, commit }, 'git context fetched');
+      const tree = await this.listTree(commit, source, run);
+      const index = new ContextIndex(tree.values());
+      const { dockerfile, dockerfilePath, ignore, ignorePath } = locateDockerfile(
+        index,
+        request.dockerfilePath,
+        shownRoot,
+      );
+      const [dockerfileText, ignoreText] = await Promise.all([
+        this.readSmallBlob((dockerfile as TreeEntry).oid, run),
+        ignore ? this.readSmallBlob((ignore as TreeEntry).oid, run) : Promise.resolve(''),
+      ]);
+      const matcher = DockerignoreMatcher.fromText(ignoreText);
+      const kept = [...tree.values()].filter((e) => !matcher.excludes(e.path));
+      checkContextLimits(kept, this.limits, shownRoot);
+      await this.storeBlobs(kept, run, signal);
+      return {
+        kind: 'git',
+        displayRoot: shownRoot,
+        dockerfile: dockerfileText,
+        dockerfilePath,
+        dockerignore: ignoreText,
+        dockerignorePath: ignorePath,
+        gitCommit: commit,
+        identity: `git\n${source.shown}\n${commit}\n${source.subdir}\n${dockerfilePath}\n${dockerfileText}\n${ignoreText}`,
+        files: new IndexedContextFiles(new ContextIndex(kept), this.limits),
+      };
+    } catch (err) {
+      throw gitError(err, source);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** git resolves names itself, so refuse names that point at link-local addresses before it connects. */
+  private async checkResolvedHost(source: GitSource): Promise<void> {
+    if (this.policy.allowLinkLocal) return;
+    const host =
+      source.transport === 'ssh' && !source.remote.includes('://')
+        ? bareHost(source.remote.replace(/^[^@]*@/u, '').split(':')[0]!)
+        : bareHost(new URL(source.remote).hostname);
+    if (isIP(host)) return;
+    const addresses = await lookup(host, { all: true }).catch(() => []);
+    for (const a of addresses) checkAddress(this.policy, a.address, `git remote ${source.shown}`);
+  }
+
+  private async fetchCommit(source: GitSource, run: GitRunOptions): Promise<string> {
+    const ref = source.ref ?? 'HEAD';
+    try {
+      await runGit(['fetch', '--depth=1', '--no-tags', '--quiet', '--', source.remote, ref], run);
+      return (await runGit(['rev-parse', '--verify', 'FETCH_HEAD^{commit}'], run)).toString().trim();
+    } catch (err) {
+      // Servers that refuse unadvertised commits in a shallow fetch: fetch everything, then look the commit up.
+      if (!(err instanceof GitCommandError) || !/^[0-9a-f]{4,64}$/iu.test(ref)) throw err;
+      await runGit(
+        [
+          'fetch',
+          '--quiet',
+          '--',
+          source.remote,
+          '+refs/heads/*:refs/remotes/origin/*',
+          '+refs/tags/*:refs/tags/*',
+        ],
+        run,
+      );
+      try {
+        return (await runGit(['rev-parse', '--verify', `${ref}^{commit}`], run)).toString().trim();
+      } catch {
+        throw new NotFoundError(`git ref "${ref}" is not a branch, tag or commit of ${source.shown}`);
+      }
+    }
+  }
+
+  private async listTree(
+    commit: string,
+    source: GitSource,
+    run: GitRunOptions,
+  ): Promise<Map<string, TreeEntry>> {
+    const treeish = source.subdir === '.' ? commit : `${commit}:${source.subdir}`;
+    let out: Buffer;
+    try {
+      out = await runGit(['ls-tree', '-r', '-t', '-l', '-z', '--full-tree', treeish], run, 1024 ** 3);
+    } catch (err) {
+      if (err instanceof GitCommandError && /not a (valid object name|tree object)/iu.test(err.stderr)) {
+        throw new NotFoundError(
+          `directory "${source.subdir}" does not exist at ${commit.slice(0, 12)} of ${source.shown}`,
+        );
+      }
+      throw err;
+    }
+    const entries = new Map<string, TreeEntry>();
+    for (const record of out.toString('utf8').split('\0')) {
+      if (record === '') continue;
+      const tab = record.indexOf('\t');
+      const [mode = '', type = '', oid = '', size = ''] = record.slice(0, tab).split(/ +/u);
+      const path = record.slice(tab + 1);
+      const base = { path, oid, uid: 0, gid: 0, mtimeMs: 0, size: 0 };
+      if (type === 'tree') entries.set(path, { ...base, type: 'dir', mode: 0o755 });
+      else if (type === 'blob' && mode === '120000')
+        entries.set(path, { ...base, type: 'symlink', mode: 0o777 });
+      else if (type === 'blob')
+        entries.set(path, {
+          ...base,
+          type: 'file',
+          mode: mode === '100755' ? 0o755 : 0o644,
+          size: Number(size),
+        });
+      // type 'commit' is a submodule: docker does not fetch those either.
+    }
+    return entries;
+  }
+
+  private async readSmallBlob(oid: string, run: GitRunOptions): Promise<string> {
+    return (await runGit(['cat-file', 'blob', oid], run, this.limits.maxDockerfileSize)).toString('utf8');
+  }
+
+  /** Streams every kept file through one `git cat-file --batch` into the blob store; reads symlink targets. */
+  private async storeBlobs(entries: TreeEntry[], run: GitRunOptions, signal: AbortSignal): Promise<void> {
+    const wanted = entries.filter((e) => e.type !== 'dir');
+    if (wanted.length === 0) return;
+    const oids = [...new Set(wanted.map((e) => e.oid))];
+    const { blobs, limits } = this;
+    const child = spawn('git', ['cat-file', '--batch'], {
+      cwd: run.cwd,
+      env: run.env,
+      signal,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.on('error', () => {});
+    child.stdin.end(oids.join('\n') + '\n');
+    const reader = new CatFileBatchReader(child.stdout);
+    const isLink = new Set(wanted.filter((e) => e.type === 'symlink').map((e) => e.oid));
+    const byOid = new Map<string, { digest: Digest; text?: string }>();
+    try {
+      await readAll();
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
+    async function readAll(): Promise<void> {
+      for (let i = 0; i < oids.length; i++) {
+        const { oid, size } = await reader.header();
+        if (isLink.has(oid)) {
+          const parts: Buffer[] = [];
+          for await (const p of reader.content(size)) parts.push(Buffer.from(p));
+          const text = Buffer.concat(parts).toString('utf8');
+          byOid.set(oid, { digest: '' as Digest, text });
+          continue;
+        }
+        const blob = await blobs.ingest(reader.content(size), {
+          maxSize: limits.maxFileSize,
+          signal,
+          label: `git object ${oid}`,
+        });
+        byOid.set(oid, { digest: blob.digest });
+      }
+    }
+    const code = await exited;
+    if (code !== 0) throw new GitCommandError(['cat-file', '--batch'], code, stderr);
+    for (const e of wanted) {
+      const got = byOid.get(e.oid)!;
+      if (e.type === 'symlink') e.linkTarget = got.text;
+      else e.digest = got.digest;
+    }
+  }
+}
+
+function gitEnv(home: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: home,
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_ALLOW_PROTOCOL: 'http:https:ssh',
+    GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
+    LC_ALL: 'C',
+  };
+}
+
+/** Maps git's complaints to what the client should do; credentials were redacted by runGit. */
+function gitError(err: unknown, source: GitSource): unknown {
+  if (err instanceof DomainError) return err;
+  if (!(err instanceof GitCommandError)) {
+    if ((err as Error).name === 'AbortError')
+      return new UnavailableError(`fetching ${source.shown} was aborted (time limit or client cancel)`);
+    return err;
+  }
+  const text = err.stderr;
+  if (/couldn't find remote ref|not our ref|unadvertised object|no such ref|invalid refspec/iu.test(text)) {
+    return new NotFoundError(
+      `git ref "${source.ref ?? 'HEAD'}" is not a branch, tag or commit of ${source.shown}`,
+    );
+  }
+  if (
+    /repository .*not found|does not appear to be a git repository|returned error: 404|HTTP 404/iu.test(text)
+  ) {
+    return new NotFoundError(`git repository ${source.shown} was not found`);
+  }
+  if (
+    /authentication failed|could not read (username|password)|permission denied|returned error: 40[13]/iu.test(
+      text,
+    )
+  ) {
+    return new PermissionDeniedError(`git refused access to ${source.shown}: credentials missing or wrong`);
+  }
+  return new UnavailableError(
+    `git could not fetch ${source.shown}: ${text.trim().split('\n').slice(-2).join(' | ')}`,
+  );
+}

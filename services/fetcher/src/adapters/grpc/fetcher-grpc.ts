@@ -1,0 +1,137 @@
+import {
+  ContextKind,
+  type FetcherServiceServer,
+  type FileEntry,
+  FileType,
+  type ResolveContextRequest,
+  type UploadContextRequest,
+} from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
+import { clientStream, serverStream, unary } from '@kindling/runtime';
+import type { ContextKind as DomainKind, ContextRequest } from '../../domain/build-context.ts';
+import type { BuildContextService } from '../../domain/build-context-service.ts';
+import type { SelectedEntry } from '../../domain/context-index.ts';
+import { InvalidArgumentError } from '../../domain/errors.ts';
+
+const KIND: Record<DomainKind, ContextKind> = {
+  local: ContextKind.CONTEXT_KIND_LOCAL,
+  http: ContextKind.CONTEXT_KIND_HTTP,
+  git: ContextKind.CONTEXT_KIND_GIT,
+  tarball: ContextKind.CONTEXT_KIND_TARBALL,
+};
+
+const TYPE = {
+  file: FileType.FILE_TYPE_REGULAR,
+  dir: FileType.FILE_TYPE_DIRECTORY,
+  symlink: FileType.FILE_TYPE_SYMLINK,
+};
+
+/** ReadBlob chunk size: large enough to keep per-message overhead small, small enough for smooth backpressure. */
+const BLOB_CHUNK = 256 * 1024;
+
+/** The gRPC face of the fetcher: validates and converts, then calls the use cases. */
+export function fetcherGrpcImplementation(service: BuildContextService): FetcherServiceServer {
+  return {
+    resolveContext: unary(async (req: ResolveContextRequest, ctx) => {
+      const resolved = await service.resolve(toContextRequest(req), ctx.signal);
+      ctx.log.info(
+        { contextId: resolved.id, kind: resolved.kind, root: resolved.displayRoot },
+        'context resolved',
+      );
+      return {
+        contextId: resolved.id,
+        kind: KIND[resolved.kind],
+        displayRoot: resolved.displayRoot,
+        dockerfile: resolved.dockerfile,
+        dockerfilePath: resolved.dockerfilePath,
+        dockerignore: resolved.dockerignore,
+        dockerignorePath: resolved.dockerignorePath,
+        gitCommit: resolved.gitCommit ?? '',
+      };
+    }),
+
+    uploadContext: clientStream(async (requests: AsyncIterable<UploadContextRequest>, ctx) => {
+      const iterator = requests[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      if (first.done || first.value.part?.$case !== 'header') {
+        throw new InvalidArgumentError(
+          'UploadContext must start with a header message naming the archive file',
+        );
+      }
+      const header = first.value.part.value;
+      async function* chunks(): AsyncGenerator<Uint8Array> {
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) return;
+          if (next.value.part?.$case !== 'chunk')
+            throw new InvalidArgumentError(
+              'UploadContext sent a second header; only chunks may follow the first',
+            );
+          yield next.value.part.value;
+        }
+      }
+      const uploaded = await service.upload(header.fileName, chunks(), ctx.signal);
+      return { uploadId: uploaded.uploadId, digest: uploaded.digest, size: String(uploaded.size) };
+    }),
+
+    listFiles: unary(async (req, ctx) => {
+      const result = await service.listFiles(req.contextId, req.patterns, req.excludes, ctx.signal);
+      return {
+        sources: result.sources.map((s) => ({ pattern: s.pattern, files: s.files.map(toFileEntry) })),
+        totalSize: String(result.totalSize),
+      };
+    }),
+
+    fetchUrl: unary(async (req, ctx) => {
+      const file = await service.fetchUrl(req.url, req.expectedDigest, ctx.signal);
+      return { file: toFileEntry(file) };
+    }),
+
+    readBlob: serverStream(async (req, ctx, send) => {
+      let offset = Number(req.offset);
+      const blob = await service.readBlob(req.digest, offset, ctx.signal);
+      const totalSize = String(blob.size);
+      for await (const data of blob.chunks) {
+        for (let at = 0; at < data.length; at += BLOB_CHUNK) {
+          const part = at === 0 && data.length <= BLOB_CHUNK ? data : data.subarray(at, at + BLOB_CHUNK);
+          await send({ data: part, offset: String(offset), totalSize });
+          offset += part.length;
+        }
+      }
+    }),
+  };
+}
+
+function toContextRequest(req: ResolveContextRequest): ContextRequest {
+  const dockerfilePath = req.dockerfilePath;
+  switch (req.source?.$case) {
+    case 'local':
+      return { kind: 'local', path: req.source.value.path, dockerfilePath };
+    case 'http':
+      return { kind: 'http', dockerfileUrl: req.source.value.dockerfileUrl };
+    case 'git':
+      return { kind: 'git', url: req.source.value.url, dockerfilePath };
+    case 'tarball': {
+      const src = req.source.value.source;
+      if (src?.$case === 'url') return { kind: 'tarball', url: src.value, dockerfilePath };
+      if (src?.$case === 'uploadId') return { kind: 'tarball', uploadId: src.value, dockerfilePath };
+      throw new InvalidArgumentError('tarball context needs a url or an upload_id');
+    }
+    default:
+      throw new InvalidArgumentError('ResolveContext needs a source: local, http, git or tarball');
+  }
+}
+
+function toFileEntry(e: SelectedEntry): FileEntry {
+  return {
+    path: e.path,
+    type: TYPE[e.type],
+    size: String(e.size),
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    digest: e.digest ?? '',
+    linkTarget: e.linkTarget ?? '',
+    mtime: e.mtimeMs > 0 ? new Date(e.mtimeMs) : undefined,
+    matchRoot: e.matchRoot,
+  };
+}

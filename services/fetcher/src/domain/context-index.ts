@@ -1,0 +1,193 @@
+import type { Digest } from './digest.ts';
+import { DockerignoreMatcher } from './dockerignore.ts';
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from './errors.ts';
+import { contextRelativePath, resolveLinkInContext } from './context-path.ts';
+import { goMatch, hasGlobMeta, validateGoPattern } from './go-glob.ts';
+
+export type EntryType = 'file' | 'dir' | 'symlink';
+
+/** One file, directory or symlink of a context, as indexed (before or after its blob exists). */
+export interface ContextEntry {
+  path: string;
+  type: EntryType;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeMs: number;
+  digest?: Digest | undefined;
+  linkTarget?: string | undefined;
+}
+
+/** A selected entry: where it is, and which match root (source) it came from. */
+export interface SelectedEntry extends ContextEntry {
+  /** The entry's own path in the index (differs from path when reached through a symlink). */
+  realPath: string;
+  matchRoot: string;
+}
+
+export interface SourceMatch {
+  pattern: string;
+  files: SelectedEntry[];
+}
+
+const MAX_LINK_HOPS = 40;
+
+/** The file tree of a context, kept sorted so a directory's tree is one contiguous range. */
+export class ContextIndex {
+  private readonly byPath = new Map<string, ContextEntry>();
+  private readonly sorted: string[];
+
+  constructor(entries: Iterable<ContextEntry>) {
+    for (const e of entries) this.byPath.set(e.path, e);
+    this.sorted = [...this.byPath.keys()].sort(compareBytes);
+  }
+
+  get size(): number {
+    return this.byPath.size;
+  }
+
+  get(path: string): ContextEntry | undefined {
+    return this.byPath.get(path);
+  }
+
+  entries(): IterableIterator<ContextEntry> {
+    return this.byPath.values();
+  }
+
+  /** Entries strictly below a directory, in lexical order. */
+  tree(dir: string): ContextEntry[] {
+    if (dir === '.') return this.sorted.map((p) => this.byPath.get(p)!);
+    const prefix = `${dir}/`;
+    let lo = 0;
+    let hi = this.sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareBytes(this.sorted[mid]!, prefix) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: ContextEntry[] = [];
+    for (let i = lo; i < this.sorted.length && this.sorted[i]!.startsWith(prefix); i++) {
+      out.push(this.byPath.get(this.sorted[i]!)!);
+    }
+    return out;
+  }
+
+  /**
+   * Follows symlinks along a path the way COPY does, never leaving the
+   * context. Returns the real in-context path, or throws naming the link.
+   */
+  resolve(path: string): string {
+    const parts = path === '.' ? [] : path.split('/');
+    let resolved = '.';
+    let hops = 0;
+    while (parts.length > 0) {
+      const part = parts.shift()!;
+      const candidate = resolved === '.' ? part : `${resolved}/${part}`;
+      const entry = this.byPath.get(candidate);
+      if (entry?.type === 'symlink') {
+        if (++hops > MAX_LINK_HOPS)
+          throw new InvalidArgumentError(`too many levels of symlinks resolving "${path}"`);
+        const target = resolveLinkInContext(candidate, entry.linkTarget ?? '');
+        if (target === undefined) {
+          throw new InvalidArgumentError(
+            `source "${path}" goes through symlink "${candidate}" -> "${entry.linkTarget}", which points outside the build context`,
+          );
+        }
+        parts.unshift(...(target === '.' ? [] : target.split('/')));
+        resolved = '.';
+        continue;
+      }
+      resolved = candidate;
+    }
+    return resolved;
+  }
+
+  /** Selects the entries ADD/COPY sources name (BuildKit semantics), minus --exclude patterns. */
+  select(patterns: string[], excludes: string[], limits: { maxFiles: number }): SourceMatch[] {
+    const exclude = excludes.length > 0 ? new DockerignoreMatcher(excludes) : undefined;
+    let count = 0;
+    return patterns.map((pattern) => {
+      const cleaned = contextRelativePath(pattern);
+      const roots = hasGlobMeta(cleaned)
+        ? this.globRoots(pattern, cleaned)
+        : [this.literalRoot(pattern, cleaned)];
+      const files: SelectedEntry[] = [];
+      for (const { shownAs, entry } of roots) {
+        const add = (e: ContextEntry, shown: string) => {
+          const below =
+            shown === shownAs ? undefined : shownAs === '.' ? shown : shown.slice(shownAs.length + 1);
+          if (exclude && (exclude.excludes(shown) || (below !== undefined && exclude.excludes(below))))
+            return;
+          if (++count > limits.maxFiles) {
+            throw new ResourceExhaustedError(
+              `sources select more than ${limits.maxFiles} files; narrow the ADD/COPY sources or raise the file-count limit`,
+            );
+          }
+          files.push({ ...e, path: shown, realPath: e.path, matchRoot: shownAs });
+        };
+        if (entry.type !== 'dir') {
+          add(entry, shownAs);
+          continue;
+        }
+        if (shownAs !== '.') add(entry, shownAs);
+        for (const child of this.tree(entry.path)) {
+          const tail = entry.path === '.' ? child.path : child.path.slice(entry.path.length + 1);
+          add(child, shownAs === '.' ? tail : `${shownAs}/${tail}`);
+        }
+      }
+      return { pattern, files };
+    });
+  }
+
+  private literalRoot(pattern: string, cleaned: string): { shownAs: string; entry: ContextEntry } {
+    const real = this.resolve(cleaned);
+    const entry = real === '.' ? rootEntry() : this.byPath.get(real);
+    if (!entry) {
+      throw new NotFoundError(
+        `source "${pattern}" is not in the build context (or is excluded by .dockerignore)`,
+      );
+    }
+    return { shownAs: cleaned, entry };
+  }
+
+  private globRoots(pattern: string, cleaned: string): { shownAs: string; entry: ContextEntry }[] {
+    const segments = cleaned.split('/');
+    for (const s of segments) if (s !== '**') validateGoPattern(s);
+    const roots: { shownAs: string; entry: ContextEntry }[] = [];
+    for (const path of this.sorted) {
+      if (!matchSegments(segments, path.split('/'))) continue;
+      // A directory already selected brings its tree; don't list its children twice.
+      const last = roots.at(-1);
+      if (last && last.entry.type === 'dir' && path.startsWith(`${last.shownAs}/`)) continue;
+      roots.push({ shownAs: path, entry: this.byPath.get(path)! });
+    }
+    if (roots.length === 0) {
+      throw new NotFoundError(
+        `source pattern "${pattern}" matches no files in the build context (or they are excluded by .dockerignore)`,
+      );
+    }
+    return roots;
+  }
+}
+
+/** Segment-wise Go filepath.Match, where a whole "**" segment spans zero or more directories. */
+export function matchSegments(pattern: string[], path: string[]): boolean {
+  const [head, ...rest] = pattern;
+  if (head === undefined) return path.length === 0;
+  if (head === '**') {
+    for (let i = 0; i <= path.length; i++) if (matchSegments(rest, path.slice(i))) return true;
+    return false;
+  }
+  const [first, ...others] = path;
+  return first !== undefined && goMatch(head, first) && matchSegments(rest, others);
+}
+
+function rootEntry(): ContextEntry {
+  return { path: '.', type: 'dir', size: 0, mode: 0o755, uid: 0, gid: 0, mtimeMs: 0 };
+}
+
+/** Byte-wise order (Go's sort.Strings), so '/' sorts as 0x2f and trees stay contiguous. */
+function compareBytes(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

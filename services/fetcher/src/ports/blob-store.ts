@@ -1,0 +1,38 @@
+import type { Digest } from '../domain/digest.ts';
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+export interface IngestOptions {
+  /** Refuse (ResourceExhausted) once more than this many bytes arrive. */
+  maxSize: number;
+  /** When set, a mismatch fails the ingest and nothing is kept (ADD --checksum). */
+  expectedDigest?: Digest | undefined;
+  signal?: AbortSignal | undefined;
+  /** Names the source in errors; never holds credentials. */
+  label: string;
+}
+
+export interface BlobReader {
+  size: number;
+  chunks: AsyncIterable<Buffer>;
+}
+
+/**
+ * Content-addressed blob storage: each blob is stored once by sha256, written
+ * to a temporary name and renamed only after its digest is known, so nothing
+ * half-written is ever visible.
+ */
+export interface BlobStore {
+  ingest(source: AsyncIterable<Uint8Array>, options: IngestOptions): Promise<BlobInfo>;
+  stat(digest: Digest): Promise<BlobInfo | undefined>;
+  /** Streams a blob from offset; NotFound when absent. The blob is not evicted while read. */
+  read(
+    digest: Digest,
+    options: { offset?: number; chunkSize?: number; signal?: AbortSignal },
+  ): Promise<BlobReader>;
+  /** Bytes held now, for metrics and tests. */
+  usage(): { bytes: number; blobs: number; limit: number };
+}

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { test } from 'node:test';
+import { grpcCode, startHttpServer, startTestFetcher } from './support.ts';
+import { status } from '@grpc/grpc-js';
+
+const DOCKERFILE = `FROM debian:bookworm
+ADD ./docker-entrypoint.sh /usr/local/bin/
+ADD https://example.invalid/x /x
+ENTRYPOINT ["docker-entrypoint.sh"]
+`;
+const ENTRYPOINT = '#!/bin/sh\nexec "$@"\n';
+const LAST_MODIFIED = 'Wed, 21 Oct 2015 07:28:00 GMT';
+
+/** Serves a context laid out like firebuild's seed example, plus failure cases. */
+async function seedServer(t: Parameters<typeof startHttpServer>[0]) {
+  return startHttpServer(t, (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    switch (path) {
+      case '/seed/Dockerfile':
+        return res.end(DOCKERFILE);
+      case '/seed/docker-entrypoint.sh':
+        res.setHeader('last-modified', LAST_MODIFIED);
+        return res.end(ENTRYPOINT);
+      case '/other/absolute.txt':
+        return res.writeHead(203).end('absolute source\n');
+      case '/seed/conf':
+        return res.writeHead(301, { location: '/seed/conf/' }).end();
+      case '/seed/conf/':
+        return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>listing</html>');
+      case '/seed/broken':
+        return res.writeHead(500).end('boom');
+      case '/seed/loop':
+        return res.writeHead(302, { location: '/seed/loop2' }).end();
+      case '/seed/loop2':
+        return res.writeHead(302, { location: '/seed/loop' }).end();
+      case '/seed/slow':
+        return void setTimeout(() => res.end('late'), 5000).unref();
+      default:
+        return res.writeHead(404).end('not found');
+    }
+  });
+}
+
+test('HTTP Dockerfile URL: the context root is the URL minus the file name', async (t) => {
+  const http = await seedServer(t);
+  const fetcher = await startTestFetcher(t, ['--headers-timeout=500ms']);
+  const ctx = await fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: `${http.url}/seed/Dockerfile` } } });
+  assert.equal(ctx.dockerfile, DOCKERFILE);
+  assert.equal(ctx.displayRoot, `${http.url}/seed/`);
+  assert.equal(ctx.dockerignore, '');
+
+  await t.test('relative and absolute sources resolve as URLs', async () => {
+    const listed = await fetcher.listFiles(ctx.contextId, ['./docker-entrypoint.sh', `${http.url}/other/absolute.txt`]);
+    const [rel, abs] = listed.sources.map((s) => s.files[0]!);
+    assert.equal(rel!.path, 'docker-entrypoint.sh');
+    assert.equal(rel!.mode, 0o644);
+    assert.equal(rel!.digest, `sha256:${createHash('sha256').update(ENTRYPOINT).digest('hex')}`);
+    assert.equal(rel!.mtime?.toUTCString(), LAST_MODIFIED);
+    assert.equal((await fetcher.readBlob(rel!.digest)).toString(), ENTRYPOINT);
+    assert.equal(abs!.path, 'absolute.txt');
+    assert.equal((await fetcher.readBlob(abs!.digest)).toString(), 'absolute source\n');
+  });
+
+  await t.test('a directory source is refused, saying so', async () => {
+    for (const source of ['conf', 'conf/', '.']) {
+      await assert.rejects(fetcher.listFiles(ctx.contextId, [source]), (err) => {
+        assert.equal(grpcCode(err), status.INVALID_ARGUMENT, source);
+        assert.match((err as Error).message, /directory cannot be fetched over HTTP/);
+        return true;
+      });
+    }
+  });
+
+  await t.test('404 is NOT_FOUND with the URL, 500 and timeouts are UNAVAILABLE', async () => {
+    await assert.rejects(fetcher.listFiles(ctx.contextId, ['missing.sh']), (err) => {
+      assert.equal(grpcCode(err), status.NOT_FOUND);
+      assert.match((err as Error).message, new RegExp(`${http.url}/seed/missing.sh`));
+      return true;
+    });
+    await assert.rejects(fetcher.listFiles(ctx.contextId, ['broken']), (err) => grpcCode(err) === status.UNAVAILABLE);
+    await assert.rejects(fetcher.listFiles(ctx.contextId, ['slow']), (err) => {
+      assert.equal(grpcCode(err), status.UNAVAILABLE);
+      assert.match((err as Error).message, /timed out/);
+      return true;
+    });
+  });
+
+  await t.test('a redirect loop stops at the redirect limit', async () => {
+    await assert.rejects(fetcher.listFiles(ctx.contextId, ['loop']), (err) => {
+      assert.equal(grpcCode(err), status.FAILED_PRECONDITION);
+      assert.match((err as Error).message, /redirected more than 5 times/);
+      return true;
+    });
+    assert.equal((http.hits.get('/seed/loop') ?? 0) + (http.hits.get('/seed/loop2') ?? 0), 6);
+  });
+
+  await t.test('sources cannot escape the context root', async () => {
+    for (const source of ['../secret', '/etc/passwd', 'a/../../x']) {
+      await assert.rejects(fetcher.listFiles(ctx.contextId, [source]), (err) => grpcCode(err) === status.INVALID_ARGUMENT);
+    }
+  });
+
+  await t.test('ten concurrent clients asking for one file cause one download', async () => {
+    const listed = await Promise.all(Array.from({ length: 10 }, () => fetcher.listFiles(ctx.contextId, ['docker-entrypoint.sh'])));
+    assert.equal(new Set(listed.map((l) => l.sources[0]!.files[0]!.digest)).size, 1);
+    // One GET from the first subtest, one for these ten.
+    assert.equal(http.hits.get('/seed/docker-entrypoint.sh'), 2);
+  });
+});
+
+test('a missing Dockerfile URL is NOT_FOUND; link-local and denied hosts are refused', async (t) => {
+  const http = await seedServer(t);
+  const fetcher = await startTestFetcher(t, ['--deny-hosts=denied.example']);
+  await assert.rejects(fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: `${http.url}/nope/Dockerfile` } } }), (err) => {
+    assert.equal(grpcCode(err), status.NOT_FOUND);
+    assert.match((err as Error).message, /\/nope\/Dockerfile/);
+    return true;
+  });
+  for (const url of ['http://169.254.169.254/latest/Dockerfile', 'http://[fd00:ec2::254]/Dockerfile', 'http://denied.example/Dockerfile']) {
+    await assert.rejects(fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: url } } }), (err) => {
+      assert.equal(grpcCode(err), status.PERMISSION_DENIED, url);
+      return true;
+    });
+  }
+  await assert.rejects(fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: 'ftp://127.0.0.1/Dockerfile' } } }), (err) =>
+    grpcCode(err) === status.INVALID_ARGUMENT,
+  );
+});
+
+test('credentials in a URL never reach the logs', async (t) => {
+  let seenAuth = '';
+  const http = await startHttpServer(t, (req, res) => {
+    seenAuth = req.headers.authorization ?? '';
+    if (req.url === '/ctx/Dockerfile') res.end('FROM scratch\n');
+    else res.writeHead(404).end();
+  });
+  const fetcher = await startTestFetcher(t, ['--log-level=debug']);
+  const url = http.url.replace('http://', 'http://builder:s3cr3t-token@');
+  const ctx = await fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: `${url}/ctx/Dockerfile` } } });
+  assert.equal(seenAuth, `Basic ${Buffer.from('builder:s3cr3t-token').toString('base64')}`);
+  assert.doesNotMatch(ctx.displayRoot, /s3cr3t/);
+  await assert.rejects(fetcher.listFiles(ctx.contextId, ['missing']), (err) => {
+    assert.doesNotMatch((err as Error).message, /s3cr3t/);
+    return true;
+  });
+  assert.ok(fetcher.logLines.length > 0);
+  for (const line of fetcher.logLines) assert.doesNotMatch(line, /s3cr3t/);
+});
