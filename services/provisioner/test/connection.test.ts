@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, PermissionDeniedError } from '../src/domain/errors.ts';
+import { fingerprintOf, parseHostPublicKey } from '../src/domain/host-key.ts';
+import type { ConnectAttempt } from '../src/ports/guest-connector.ts';
+import { startProvisionerFixture } from './support/provisioner-fixture.ts';
+import { freePort, generateEd25519KeyPair, sshdUnavailableReason, startTestSshd } from './support/test-sshd.ts';
+
+const skip = await sshdUnavailableReason();
+
+test('connections: pinned host keys, refused keys, WaitReady', { skip }, async (t) => {
+  const fixture = await startProvisionerFixture();
+  t.after(() => fixture.stop());
+  const other = await generateEd25519KeyPair(fixture.sshd.dir, 'impostor');
+
+  await t.test('a host key mismatch is refused and shows both fingerprints', async () => {
+    const expected = parseHostPublicKey(other.publicKey);
+    const actual = parseHostPublicKey(fixture.sshd.hostPublicKey);
+    await assert.rejects(fixture.provisioner.exec({ ...fixture.target, sessionId: 'mismatch', hostKey: other.publicKey }, { command: 'true', env: [] }, () => {}), (error: Error) => {
+      assert.ok(error instanceof FailedPreconditionError, String(error));
+      assert.ok(error.message.includes(expected.fingerprint), error.message);
+      assert.ok(error.message.includes(actual.fingerprint), error.message);
+      assert.equal(actual.fingerprint, fingerprintOf(actual.blob));
+      return true;
+    });
+  });
+
+  await t.test('a wrong client key is refused', async () => {
+    await assert.rejects(
+      fixture.provisioner.exec({ ...fixture.target, sessionId: 'wrong-key', privateKey: other.privateKey }, { command: 'true', env: [] }, () => {}),
+      PermissionDeniedError,
+    );
+  });
+
+  await t.test('no host key and no explicit opt-out is an invalid target', () => {
+    assert.throws(() => fixture.provisioner.target({ ...fixture.target, hostKey: '' }), InvalidArgumentError);
+    assert.throws(() => fixture.provisioner.target({ ...fixture.target, hostKey: '', acceptAnyHostKey: true }), /does not allow/);
+  });
+
+  await t.test('WaitReady stops at once on a host key mismatch', async () => {
+    const attempts: ConnectAttempt[] = [];
+    await assert.rejects(
+      fixture.provisioner.waitReady({ ...fixture.target, sessionId: 'wait-mismatch', hostKey: other.publicKey }, { timeoutMs: 5000, onAttempt: (a) => attempts.push(a) }),
+      FailedPreconditionError,
+    );
+    assert.equal(attempts.length, 1);
+    assert.equal(attempts[0]?.retryable, false);
+  });
+
+  await t.test('WaitReady retries until a port that opens late accepts SSH', async (t) => {
+    const port = await freePort();
+    const late = await startTestSshd({ port, startDelayMs: 1500 });
+    t.after(() => late.stop());
+    const attempts: ConnectAttempt[] = [];
+    const result = await fixture.provisioner.waitReady(
+      { sessionId: 'late', host: late.host, port, privateKey: late.clientPrivateKey, hostKey: late.hostPublicKey },
+      { timeoutMs: 20_000, onAttempt: (a) => attempts.push(a) },
+    );
+    assert.ok(result.attempts > 1, `took ${result.attempts} attempts`);
+    assert.ok(attempts.slice(0, -1).every((a) => a.retryable && a.error), 'earlier attempts were retryable failures');
+    const out: Buffer[] = [];
+    await fixture.provisioner.exec({ sessionId: 'late', host: late.host, port, privateKey: late.clientPrivateKey, hostKey: late.hostPublicKey }, { command: 'echo up', env: [] }, (c) => out.push(c.data));
+    assert.equal(Buffer.concat(out).toString(), 'up\n');
+    await fixture.provisioner.closeSession('late');
+  });
+
+  await t.test('WaitReady against a closed port fails at the deadline', async () => {
+    const port = await freePort();
+    const started = Date.now();
+    await assert.rejects(
+      fixture.provisioner.waitReady({ ...fixture.target, sessionId: 'closed', port }, { timeoutMs: 1200 }),
+      (error: Error) => {
+        assert.ok(error instanceof DeadlineExceededError, String(error));
+        assert.match(error.message, /not ready within 1200 ms/);
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started >= 1200);
+  });
+
+  await t.test('a dropped connection is re-opened transparently for the next step', async () => {
+    // the shell's parent is the session's sshd, whose parent is the connection's sshd
+    const connectionPid = async (): Promise<string> => (await fixture.run({ command: 'ps -o ppid= -p $PPID' })).stdout.trim();
+    const before = await connectionPid();
+    await fixture.run({ command: `kill -TERM ${before}` }).catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = await connectionPid();
+    assert.match(after, /^\d+$/);
+    assert.notEqual(after, before, 'a new connection serves the next step');
+  });
+});
