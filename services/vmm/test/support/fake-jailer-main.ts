@@ -2,7 +2,7 @@
  * A stand-in `jailer` for driver tests that follows jailer.md's "Jailer Operation": it rejects a
  * command line jailer.md does not describe, creates `<chroot_base>/<exec_file_name>/<id>/root`,
  * copies the exec file there, creates `<cgroup_base>/<parent_cgroup>/<id>` in the hierarchies named
- * by FAKE_PROC_MOUNTS and writes the --cgroup values, chowns the jail root, writes
+ * by FAKE_PROC_MOUNTS and writes the --cgroup values (to `<id>.<file>` beside it), chowns the jail root, writes
  * `<exec_file_name>.pid` and runs the exec file with `--id=<id> --start-time-us=… --start-time-cpu-us=…`
  * plus the arguments after `--`, dropping to --uid/--gid. It cannot chroot a Node process, so it
  * passes the jail root as FAKE_FC_ROOT instead.
@@ -67,7 +67,8 @@ for (const entry of multi['--cgroup'] ?? []) {
   if (base === undefined) fail(`cgroup controller ${controller} not found for cgroup v${version}`);
   const dir = join(base as string, parent, id);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, file), value);
+  // Beside the directory, not in it: a plain directory holding files could not be rmdir'ed like a cgroup.
+  writeFileSync(`${dir}.${file}`, value);
 }
 chownSync(chrootDir, uid, gid);
 

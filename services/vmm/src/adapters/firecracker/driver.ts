@@ -127,13 +127,21 @@ export class FirecrackerDriver implements HypervisorDriver {
   }
 
   async cleanup(ref: VmProcessRef | undefined, spec: Pick<VmLaunchSpec, 'vmId' | 'runDir'>): Promise<void> {
-    if (ref !== undefined && ref.pid > 0 && (await isProcessAlive(ref.pid, processMarkers(ref)))) {
-      sendSignal(ref.pid, 'SIGKILL');
-      await waitForProcessExit(ref.pid, processMarkers(ref), 10_000);
+    const execName = ref?.details.execName ?? execFileName(this.#config.firecrackerBinary);
+    const jailed = this.#config.useJailer || ref?.details.jailDir !== undefined;
+    const layout = jailLayout(this.#config.chrootBase, execName, spec.vmId);
+    const jailDir = ref?.details.jailDir ?? layout.jailDir;
+    // The jailer's pid file names Firecracker when it is not the process we started (--daemonize).
+    const pids = [ref?.pid ?? -1, (jailed ? await readPidFile(join(jailDir, 'root', `${execName}.pid`)) : undefined) ?? -1];
+    const markers = [execName, spec.vmId];
+    for (const pid of new Set(pids.filter((p) => p > 0))) {
+      if (await isProcessAlive(pid, markers)) {
+        sendSignal(pid, 'SIGKILL');
+        await waitForProcessExit(pid, markers, 10_000);
+      }
     }
     const leftovers: string[] = [];
-    if (this.#config.useJailer || ref?.details.jailDir !== undefined) {
-      const jailDir = ref?.details.jailDir ?? jailLayout(this.#config.chrootBase, execFileName(this.#config.firecrackerBinary), spec.vmId).jailDir;
+    if (jailed) {
       await removeJail(jailDir);
       const recorded = ref?.details.cgroupDirs ? (JSON.parse(ref.details.cgroupDirs) as string[]) : [];
       const host = await detectCgroupHost(this.#options.procMountsPath).catch(() => ({ v1: {} }));
