@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { FailedPreconditionError, InvalidArgumentError } from '../src/domain/errors.ts';
+import { directoryEntry, fileEntry, symlinkEntry } from './support/context-files.ts';
+import { startProvisionerFixture } from './support/provisioner-fixture.ts';
+import { sshdUnavailableReason } from './support/test-sshd.ts';
+import { testAccounts } from './support/test-users.ts';
+
+const run = promisify(execFile);
+const skip = await sshdUnavailableReason();
+
+test('PutFiles over a real sshd (blobs from memory)', { skip }, async (t) => {
+  const fixture = await startProvisionerFixture();
+  const accounts = testAccounts();
+  const guest = await mkdtemp(join(tmpdir(), 'kindling-test-guest-'));
+  t.after(async () => {
+    await fixture.stop();
+    await accounts.remove();
+    await rm(guest, { recursive: true, force: true });
+  });
+  const blob = (data: Buffer): Buffer => {
+    fixture.blobs.set(`sha256:${createHash('sha256').update(data).digest('hex')}`, data);
+    return data;
+  };
+
+  await t.test('a file to a file path, a trailing "/" and a relative destination under WORKDIR', async () => {
+    const data = blob(Buffer.from('hello\n'));
+    const source = { pattern: 'hello.txt', files: [fileEntry('hello.txt', data, 0o640)] };
+    await fixture.provisioner.putFiles(fixture.target, { sources: [source], destination: `${guest}/one/renamed.txt`, extractArchives: false });
+    assert.equal(await readFile(`${guest}/one/renamed.txt`, 'utf8'), 'hello\n');
+    assert.equal((await stat(`${guest}/one/renamed.txt`)).mode & 0o7777, 0o640);
+    await fixture.provisioner.putFiles(fixture.target, { sources: [source], destination: 'two/', workingDir: guest, extractArchives: false });
+    assert.equal(await readFile(`${guest}/two/hello.txt`, 'utf8'), 'hello\n');
+    // an existing directory destination receives the file inside it
+    await fixture.provisioner.putFiles(fixture.target, { sources: [source], destination: `${guest}/two`, extractArchives: false });
+    assert.equal((await stat(`${guest}/two/hello.txt`)).isFile(), true);
+  });
+
+  await t.test('a directory source copies its contents, with modes, symlinks and --chmod', async () => {
+    const a = blob(Buffer.from('#!/bin/sh\necho a\n'));
+    const b = blob(Buffer.from('b'));
+    const files = [
+      directoryEntry('src', 0o755, 'src'),
+      fileEntry('src/run.sh', a, 0o755, 'src'),
+      directoryEntry('src/sub', 0o700, 'src'),
+      fileEntry('src/sub/b.txt', b, 0o600, 'src'),
+      symlinkEntry('src/link', 'sub/b.txt', 'src'),
+    ];
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'src', files }], destination: `${guest}/app`, extractArchives: false });
+    assert.equal((await stat(`${guest}/app/run.sh`)).mode & 0o7777, 0o755);
+    assert.equal((await stat(`${guest}/app/sub`)).mode & 0o7777, 0o700);
+    assert.equal(await readFile(`${guest}/app/sub/b.txt`, 'utf8'), 'b');
+    assert.equal(await readlink(`${guest}/app/link`), 'sub/b.txt');
+    await assert.rejects(stat(`${guest}/app/src`), 'the directory itself is not copied');
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'src', files }], destination: `${guest}/chmod/`, chmod: 0o751, extractArchives: false });
+    assert.equal((await stat(`${guest}/chmod/sub/b.txt`)).mode & 0o7777, 0o751);
+    assert.equal((await stat(`${guest}/chmod/sub`)).mode & 0o7777, 0o751);
+  });
+
+  await t.test('several sources need a destination ending in "/"', async () => {
+    const x = blob(Buffer.from('x'));
+    const sources = [
+      { pattern: 'x', files: [fileEntry('x', x)] },
+      { pattern: 'y', files: [fileEntry('y', x)] },
+    ];
+    await assert.rejects(fixture.provisioner.putFiles(fixture.target, { sources, destination: `${guest}/multi`, extractArchives: false }), InvalidArgumentError);
+    await fixture.provisioner.putFiles(fixture.target, { sources, destination: `${guest}/multi/`, extractArchives: false });
+    assert.equal(await readFile(`${guest}/multi/y`, 'utf8'), 'x');
+  });
+
+  await t.test('--chown names are resolved in the guest and applied to files and created directories', async () => {
+    const group = await accounts.group();
+    const user = await accounts.user();
+    const data = blob(Buffer.from('owned'));
+    const files = [directoryEntry('d'), fileEntry('d/f', data, 0o4755, 'd')];
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'd', files }], destination: `${guest}/owned/deep/`, chown: `${user.name}:${group.name}`, extractArchives: false });
+    const file = await stat(`${guest}/owned/deep/f`);
+    assert.deepEqual([file.uid, file.gid, file.mode & 0o7777], [user.uid, group.gid, 0o4755], 'setuid survives the chown');
+    const created = await stat(`${guest}/owned/deep`);
+    assert.deepEqual([created.uid, created.gid], [user.uid, group.gid]);
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'd', files }], destination: `${guest}/owned2/`, chown: user.name, extractArchives: false });
+    assert.equal((await stat(`${guest}/owned2/f`)).gid, user.gid, 'a bare user takes its primary group');
+    await assert.rejects(
+      fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'd', files }], destination: `${guest}/x/`, chown: 'ghost-kindling', extractArchives: false }),
+      /unable to find user ghost-kindling/,
+    );
+  });
+
+  await t.test('a blob whose bytes do not match its digest is not put in place', async () => {
+    const entry = fileEntry('bad', Buffer.from('expected'));
+    fixture.blobs.set(entry.digest, Buffer.from('tampered'));
+    await assert.rejects(
+      fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'bad', files: [entry] }], destination: `${guest}/bad/`, extractArchives: false }),
+      /did not match/,
+    );
+    assert.deepEqual((await run('ls', ['-A', `${guest}/bad`])).stdout, '', 'no temp file or target left');
+  });
+
+  await t.test('ADD extracts tar, tar.gz, tar.bz2 and tar.xz; other files are copied as they are', async () => {
+    const tree = await mkdtemp(join(tmpdir(), 'kindling-test-tar-'));
+    t.after(() => rm(tree, { recursive: true, force: true }));
+    await mkdir(join(tree, 'pkg/bin'), { recursive: true });
+    await writeFile(join(tree, 'pkg/bin/tool'), '#!/bin/sh\n', { mode: 0o755 });
+    await writeFile(join(tree, 'pkg/README'), 'readme\n', { mode: 0o644 });
+    for (const [flag, name] of [['', 'a.tar'], ['-z', 'a.tar.gz'], ['-j', 'a.tar.bz2'], ['-J', 'a.tar.xz']] as const) {
+      await run('tar', ['-c', ...(flag ? [flag] : []), '-f', join(tree, name), '-C', tree, 'pkg']);
+      const data = blob(await readFile(join(tree, name)));
+      const summary = await fixture.provisioner.putFiles(fixture.target, {
+        sources: [{ pattern: name, files: [fileEntry(name, data)] }],
+        destination: `${guest}/extract-${name}`,
+        extractArchives: true,
+      });
+      assert.equal(summary.archivesExtracted, 1, name);
+      assert.equal(await readFile(`${guest}/extract-${name}/pkg/README`, 'utf8'), 'readme\n', name);
+      assert.equal((await stat(`${guest}/extract-${name}/pkg/bin/tool`)).mode & 0o777, 0o755, name);
+      assert.deepEqual((await run('ls', ['-A', `${guest}/extract-${name}`])).stdout, 'pkg\n', `${name}: no staging left`);
+    }
+    const gzNotTar = blob(await promisify(execFile)('sh', ['-c', 'printf plain | gzip -c'], { encoding: 'buffer' }).then((r) => r.stdout as Buffer));
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'p.gz', files: [fileEntry('p.gz', gzNotTar)] }], destination: `${guest}/notar/`, extractArchives: true });
+    assert.deepEqual(await readFile(`${guest}/notar/p.gz`), gzNotTar);
+    const text = blob(Buffer.from('just text'));
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 't', files: [fileEntry('t', text)] }], destination: `${guest}/notar/t`, extractArchives: true });
+    assert.equal(await readFile(`${guest}/notar/t`, 'utf8'), 'just text');
+  });
+
+  await t.test('ADD --chown applies to extracted files', async () => {
+    const user = await accounts.user();
+    const tree = await mkdtemp(join(tmpdir(), 'kindling-test-tar-'));
+    t.after(() => rm(tree, { recursive: true, force: true }));
+    await writeFile(join(tree, 'f'), 'f');
+    await run('tar', ['-cz', '-f', join(tree, 'o.tgz'), '-C', tree, 'f']);
+    const data = blob(await readFile(join(tree, 'o.tgz')));
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'o.tgz', files: [fileEntry('o.tgz', data)] }], destination: `${guest}/owned-x/`, chown: user.name, extractArchives: true });
+    const f = await lstat(`${guest}/owned-x/f`);
+    assert.deepEqual([f.uid, f.gid], [user.uid, user.gid]);
+  });
+
+  await t.test('a file cannot replace a directory', async () => {
+    await mkdir(`${guest}/isdir/x`, { recursive: true });
+    const data = blob(randomBytes(10));
+    await assert.rejects(
+      fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'x', files: [fileEntry('x', data)] }], destination: `${guest}/isdir/`, extractArchives: false }),
+      FailedPreconditionError,
+    );
+  });
+});
