@@ -37,6 +37,7 @@ export interface SourceProblem {
   column: number;
   instruction: string;
   message: string;
+  rule: string;
 }
 
 export interface ParsedDockerfile {
@@ -72,13 +73,13 @@ function readDirectives(lines: string[]): Directives {
     const value = match[2] as string;
     if (!KNOWN_DIRECTIVES.has(name)) break;
     if (seen.has(name)) {
-      out.problems.push({ line: i + 1, column: 1, instruction: `# ${name}`, message: `only one ${name} parser directive can be used` });
+      out.problems.push({ line: i + 1, column: 1, instruction: `# ${name}`, message: `only one ${name} parser directive can be used`, rule: 'InvalidDirective' });
       continue;
     }
     seen.add(name);
     if (name === 'escape') {
       if (value !== '\\' && value !== '`') {
-        out.problems.push({ line: i + 1, column: 1, instruction: '# escape', message: `invalid escape token '${value}' does not match \` or \\` });
+        out.problems.push({ line: i + 1, column: 1, instruction: '# escape', message: `invalid escape token '${value}' does not match \` or \\`, rule: 'InvalidDirective' });
       } else out.escapeToken = value;
     } else if (name === 'syntax') out.syntax = value;
   }
@@ -193,7 +194,7 @@ function readInstruction(instruction: Instruction, lines: string[], escapeToken:
         doc.content += index + 1 < lines.length || raw.endsWith('\n') ? raw + '\n' : raw;
       }
       if (!terminated) {
-        problems.push({ line: source.line, column: source.column, instruction: upper, message: `unterminated heredoc <<${doc.name}: no line "${doc.name}" closes it before the end of the file` });
+        problems.push({ line: source.line, column: source.column, instruction: upper, message: `unterminated heredoc <<${doc.name}: no line "${doc.name}" closes it before the end of the file`, rule: 'UnterminatedHeredoc' });
         break;
       }
       source.heredocs.push(doc);

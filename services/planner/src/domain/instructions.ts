@@ -2,7 +2,7 @@
  * Typed, not yet expanded instructions: the argument shapes and checks of BuildKit's
  * instructions package. Variable expansion happens later, per stage, in stage-dispatch.ts.
  */
-import { ArgumentSyntaxError, parseJsonArray, parseNameValue, splitKeepingQuotes, splitWhitespace, type KeyValueWord } from './argument-splitting.ts';
+import { ArgumentSyntaxError, NOT_STRING_ARRAY, parseJsonArray, parseNameValue, splitKeepingQuotes, splitWhitespace, type KeyValueWord } from './argument-splitting.ts';
 import { FlagError, parseFlags, type FlagKind, type ParsedFlags } from './builder-flags.ts';
 import { parseGoDuration } from './go-duration.ts';
 import { chompHeredoc, parseHeredocMarker, splitCommand, type HeredocBody, type InstructionSource } from './instruction-source.ts';
@@ -69,6 +69,8 @@ export class CommandError extends Error {
   constructor(
     message: string,
     readonly column?: number,
+    /** Stable rule id for the diagnostic. */
+    readonly rule = 'InvalidInstruction',
   ) {
     super(message);
   }
@@ -90,7 +92,7 @@ function flagsOf(src: InstructionSource, keyword = src.keyword): ParsedFlags {
   } catch (err) {
     if (err instanceof FlagError) {
       const at = src.original.indexOf(`--${err.flag}`);
-      throw new CommandError(err.message, at >= 0 && !src.original.slice(0, at).includes('\n') ? src.column + at : undefined);
+      throw new CommandError(err.message, at >= 0 ? src.column + at : undefined, 'InvalidFlag');
     }
     throw err;
   }
@@ -278,7 +280,7 @@ function parseInner(src: InstructionSource, escapeToken: string): Command {
       flagsOf(src);
       const { form, args } = maybeJson(src.rest);
       if (args.length === 0) throw atLeastOne('SHELL');
-      if (form !== 'exec') throw new CommandError(`SHELL requires the arguments to be in JSON form, e.g. SHELL ["/bin/bash", "-c"]`);
+      if (form !== 'exec') throw new CommandError(`SHELL requires the arguments to be in JSON form, e.g. SHELL ["/bin/bash", "-c"]`, undefined, 'InvalidJSONArguments');
       return { kind: k, src, shell: args };
     }
     case 'COPY':
@@ -309,7 +311,7 @@ function parseInner(src: InstructionSource, escapeToken: string): Command {
     case 'ONBUILD':
       return parseOnbuild(src);
     default:
-      throw new CommandError(unknownInstructionMessage(src.keyword));
+      throw new CommandError(unknownInstructionMessage(src.keyword), undefined, 'UnknownInstruction');
   }
 }
 
@@ -318,7 +320,7 @@ export function parseCommand(src: InstructionSource, escapeToken: string): Comma
   try {
     return parseInner(src, escapeToken);
   } catch (err) {
-    if (err instanceof ArgumentSyntaxError) throw new CommandError(err.message);
+    if (err instanceof ArgumentSyntaxError) throw new CommandError(err.message, undefined, err.message === NOT_STRING_ARRAY ? 'InvalidJSONArguments' : 'InvalidInstruction');
     throw err;
   }
 }

@@ -11,6 +11,10 @@ export interface PlanDiagnostic {
   instruction: string;
   message: string;
   severity: Severity;
+  /** Stable rule id, e.g. "UnknownInstruction", "UndefinedVariable", "UnresolvedBaseImage". */
+  rule: string;
+  /** Last line of the instruction, when it spans several. */
+  endLine?: number;
 }
 
 export interface HealthcheckConfig {
@@ -127,6 +131,8 @@ export interface PlannedStep {
   line: number;
   endLine: number;
   instruction: string;
+  /** The instruction as written, continuations joined. */
+  original: string;
   /** Canonical expanded instruction (what the cache key hashes). */
   expanded: string;
   /** The step came from an ONBUILD trigger of the base image. */
@@ -145,12 +151,22 @@ export interface PlannedStage {
   base: StageBase;
   /** `--platform` as written after expansion, '' if absent. */
   platform: string;
+  /** ONBUILD triggers of the base that ran before the stage's own steps. */
+  onBuildTriggers: string[];
   /** Indexes of stages this one needs (its base and every --from). */
   dependsOn: number[];
   steps: PlannedStep[];
   image: ImageMetadata;
   /** Key of the stage's last step (or of its base when it has none). */
   cacheKey: string;
+}
+
+export interface ImageDependency {
+  /** `name:tag` (or the reference as written for --from images). */
+  image: string;
+  resolved: boolean;
+  /** Line of the first reference. */
+  line: number;
 }
 
 export interface BuildPlan {
@@ -166,8 +182,10 @@ export interface BuildPlan {
   contextSources: string[];
   /** Secret ids mounted by RUN steps. */
   secrets: string[];
-  /** Images needed besides bases: `COPY --from=<image>`. */
-  imageDependencies: string[];
+  /** Images named by FROM or --from that are not stages. */
+  imageDependencies: ImageDependency[];
+  /** --build-arg names that no ARG consumed. */
+  unusedBuildArgs: string[];
   image: ImageMetadata;
   cacheKey: string;
   diagnostics: PlanDiagnostic[];

@@ -8,7 +8,7 @@ import { baseCacheKey } from './cache-key.ts';
 import { describeCatalog, findCatalogImage, parseImageReference, type CatalogImage } from './catalog.ts';
 import { CommandError, parseCommand, type ArgCommand, type Command, type FromCommand } from './instructions.ts';
 import { readDockerfile, type InstructionSource } from './instruction-source.ts';
-import type { BuildPlan, ImageMetadata, PlanDiagnostic, PlannedStage, PlanOutcome, StageBase, StepCacheKey } from './plan.ts';
+import type { BuildPlan, ImageDependency, ImageMetadata, PlanDiagnostic, PlannedStage, PlanOutcome, StageBase, StepCacheKey } from './plan.ts';
 import { expandWord, ShellExpansionError } from './shell-lexer.ts';
 import { emptyImage, StageBuilder, type DispatchEnvironment } from './stage-dispatch.ts';
 import { executionOrder, findCycle, findStageByName, fromValuesOf, resolveFrom, type SourceRef, type Stage } from './stage-graph.ts';
@@ -25,13 +25,24 @@ export interface PlanOptions {
   contextDigests?: ReadonlyMap<string, string>;
 }
 
+type Located = Pick<InstructionSource, 'line' | 'column' | 'keyword' | 'endLine'>;
+
+function located(src: Located, rule: string, message: string, severity: 'error' | 'warning', column?: number): PlanDiagnostic {
+  const d: PlanDiagnostic = { line: src.line, column: column ?? src.column, instruction: src.keyword, message, severity, rule };
+  if (src.endLine > src.line) d.endLine = src.endLine;
+  return d;
+}
+
 class Diagnostics {
   readonly list: PlanDiagnostic[] = [];
-  error(src: Pick<InstructionSource, 'line' | 'column' | 'keyword'>, message: string, column?: number): void {
-    this.list.push({ line: src.line, column: column ?? src.column, instruction: src.keyword, message, severity: 'error' });
+  error(src: Located, rule: string, message: string, column?: number): void {
+    this.list.push(located(src, rule, message, 'error', column));
   }
-  warn(src: Pick<InstructionSource, 'line' | 'column' | 'keyword'>, message: string): void {
-    this.list.push({ line: src.line, column: src.column, instruction: src.keyword, message, severity: 'warning' });
+  warn(src: Located, rule: string, message: string): void {
+    this.list.push(located(src, rule, message, 'warning'));
+  }
+  file(rule: string, message: string, severity: 'error' | 'warning', line = 0): void {
+    this.list.push({ line, column: line === 0 ? 0 : 1, instruction: '', message, severity, rule });
   }
   get hasErrors(): boolean {
     return this.list.some((d) => d.severity === 'error');
@@ -39,7 +50,7 @@ class Diagnostics {
 }
 
 function commandError(diags: Diagnostics, src: InstructionSource, err: unknown): void {
-  if (err instanceof CommandError) diags.error(src, `${src.keyword}: ${err.message}`, err.column);
+  if (err instanceof CommandError) diags.error(src, err.rule, `${src.keyword}: ${err.message}`, err.column);
   else throw err;
 }
 
@@ -47,7 +58,7 @@ function expandGlobal(word: string, scope: ReadonlyMap<string, string>, escapeTo
   try {
     return expandWord(word, scope, { escapeToken }).result;
   } catch (err) {
-    if (err instanceof ShellExpansionError) throw new CommandError(err.message);
+    if (err instanceof ShellExpansionError) throw new CommandError(err.message, undefined, 'ExpansionError');
     throw err;
   }
 }
@@ -58,7 +69,7 @@ function parseAll(instructions: readonly InstructionSource[], escapeToken: strin
   const metaArgs: ArgCommand[] = [];
   const stages: Stage[] = [];
   for (const src of instructions) {
-    if (src.emptyContinuationLine) diags.warn(src, `${src.keyword}: empty continuation line inside the instruction (lines ${src.line}-${src.endLine}); Docker will reject this in a future release`);
+    if (src.emptyContinuationLine) diags.warn(src, 'EmptyContinuationLine', `${src.keyword}: empty continuation line inside the instruction (lines ${src.line}-${src.endLine}); Docker will reject this in a future release`);
     let command: Command;
     try {
       command = parseCommand(src, escapeToken);
@@ -68,17 +79,17 @@ function parseAll(instructions: readonly InstructionSource[], escapeToken: strin
       continue;
     }
     if ((command.kind === 'RUN' || command.kind === 'CMD' || command.kind === 'ENTRYPOINT') && command.form === 'shell' && JSON_LOOKING.test(src.rest)) {
-      diags.warn(src, `${src.keyword}: the arguments look like a JSON array but are not valid JSON, so they run in the shell form: ${src.rest}`);
+      diags.warn(src, 'InvalidJSONArguments', `${src.keyword}: the arguments look like a JSON array but are not valid JSON, so they run in the shell form: ${src.rest}`);
     }
-    if (command.kind === 'MAINTAINER') diags.warn(src, 'MAINTAINER is deprecated: use LABEL org.opencontainers.image.authors="..." instead (kept as the label "maintainer")');
+    if (command.kind === 'MAINTAINER') diags.warn(src, 'MaintainerDeprecated', 'MAINTAINER is deprecated: use LABEL org.opencontainers.image.authors="..." instead (kept as the label "maintainer")');
     if (command.kind === 'ONBUILD' && !['ADD', 'ARG', 'CMD', 'COPY', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'RUN', 'SHELL', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'].includes(command.triggerKeyword)) {
-      diags.warn(src, `ONBUILD: "${command.triggerKeyword}" is not an instruction; every build FROM this image will fail on this trigger`);
+      diags.warn(src, 'InvalidOnbuildTrigger', `ONBUILD: "${command.triggerKeyword}" is not an instruction; every build FROM this image will fail on this trigger`);
     }
     if (command.kind === 'FROM') {
       stages.push({ index: stages.length, name: command.stageName ?? '', from: command, commands: [], baseName: command.base, platform: command.platform ?? '', fromRefs: new Map(), deps: new Map() });
     } else if (stages.length === 0) {
       if (command.kind === 'ARG') metaArgs.push(command);
-      else diags.error(src, `${src.keyword} comes before the first FROM: only ARG may precede FROM (no build stage in current context)`);
+      else diags.error(src, 'InstructionBeforeFrom', `${src.keyword} comes before the first FROM: only ARG may precede FROM (no build stage in current context)`);
     } else (stages[stages.length - 1] as Stage).commands.push(command);
   }
   return { metaArgs, stages };
@@ -113,12 +124,20 @@ interface StageOutcome {
   builder: StageBuilder;
 }
 
+/** Plans a Dockerfile; diagnostics come in line order (file-level ones last). */
 export function planDockerfile(text: string, options: PlanOptions = {}): PlanOutcome {
+  const outcome = planUnsorted(text, options);
+  const key = (d: PlanDiagnostic): number => (d.line === 0 ? Number.MAX_SAFE_INTEGER : d.line);
+  outcome.diagnostics.sort((a, b) => key(a) - key(b));
+  return outcome;
+}
+
+function planUnsorted(text: string, options: PlanOptions): PlanOutcome {
   const diags = new Diagnostics();
   const parsed = readDockerfile(text);
   for (const p of parsed.problems) diags.list.push({ ...p, severity: 'error' });
   if (parsed.instructions.length === 0) {
-    diags.list.push({ line: 1, column: 1, instruction: '', message: 'the Dockerfile has no instructions: it needs at least a FROM (e.g. FROM debian:12)', severity: 'error' });
+    diags.file('EmptyDockerfile', 'the Dockerfile has no instructions: it needs at least a FROM (e.g. FROM debian:12)', 'error', 1);
     return { ok: false, diagnostics: diags.list };
   }
   const escapeToken = parsed.escapeToken;
@@ -128,7 +147,7 @@ export function planDockerfile(text: string, options: PlanOptions = {}): PlanOut
   const { metaArgs, stages } = parseAll(parsed.instructions, escapeToken, diags);
   if (stages.length === 0) {
     const last = parsed.instructions[parsed.instructions.length - 1] as InstructionSource;
-    diags.list.push({ line: last.line, column: 1, instruction: '', message: 'the Dockerfile has no FROM instruction, so there is no stage to build', severity: 'error' });
+    diags.file('NoStage', 'the Dockerfile has no FROM instruction, so there is no stage to build', 'error', last.line);
     return { ok: false, diagnostics: diags.list };
   }
   const scope = globalScope(metaArgs, buildArgs, escapeToken, diags, consumed);
@@ -138,7 +157,7 @@ export function planDockerfile(text: string, options: PlanOptions = {}): PlanOut
   for (const stage of stages) {
     const src = stage.from.src;
     if (stage.name !== '') {
-      if (seenNames.has(stage.name)) diags.error(src, `FROM: duplicate stage name "${stage.name}" (first used by stage ${seenNames.get(stage.name)}); stage names must be unique`);
+      if (seenNames.has(stage.name)) diags.error(src, 'DuplicateStageName', `FROM: duplicate stage name "${stage.name}" (first used by stage ${seenNames.get(stage.name)}); stage names must be unique`);
       else seenNames.set(stage.name, stage.index);
     }
     try {
@@ -154,7 +173,7 @@ export function planDockerfile(text: string, options: PlanOptions = {}): PlanOut
       stage.deps.set(base.index, stage.from);
     }
     if (stage.platform !== '' && !SUPPORTED_PLATFORMS.has(stage.platform)) {
-      diags.warn(src, `FROM --platform=${stage.platform}: kindling builds linux/amd64 microVMs only; this stage is planned for linux/amd64`);
+      diags.warn(src, 'PlatformNotSupported', `FROM --platform=${stage.platform}: kindling builds linux/amd64 microVMs only; this stage is planned for linux/amd64`);
     }
   }
 
@@ -176,7 +195,7 @@ export function planDockerfile(text: string, options: PlanOptions = {}): PlanOut
         if (ref.kind === 'image' && !isPlausibleImageRef(value, images)) {
           ref = { kind: 'invalid', message: `--from=${value} names no stage of this Dockerfile and no known image; stages are: ${stageList(stages)}` };
         }
-        if (ref.kind === 'invalid') diags.error(command.src, `${command.src.keyword}: ${ref.message}`, columnOf(command.src, `--from=${raw}`) ?? columnOf(command.src, `from=${raw}`));
+        if (ref.kind === 'invalid') diags.error(command.src, 'UnknownStage', `${command.src.keyword}: ${ref.message}`, columnOf(command.src, `--from=${raw}`) ?? columnOf(command.src, `from=${raw}`));
         else {
           if (ref.kind === 'stage' && !stage.deps.has(ref.index)) stage.deps.set(ref.index, command);
           refs.push(ref);
@@ -189,7 +208,9 @@ export function planDockerfile(text: string, options: PlanOptions = {}): PlanOut
   const cycle = findCycle(stages);
   if (cycle) {
     const label = cycle.stage.name || String(cycle.stage.index);
-    diags.error(cycle.command.src, `${cycle.command.src.keyword}: circular dependency detected on stage: ${label} (stages copy from each other in a loop)`);
+    const first = cycle.commands[0] as Command;
+    const lines = cycle.commands.map((c) => c.src.line).join(', ');
+    diags.error(first.src, 'CircularDependency', `${first.src.keyword}: circular dependency detected on stage: ${label} (the stages depend on each other through lines ${lines})`);
   }
 
   // The target.
@@ -197,7 +218,7 @@ export function planDockerfile(text: string, options: PlanOptions = {}): PlanOut
   if (options.target !== undefined && options.target !== '') {
     const found = findStageByName(stages, options.target);
     if (!found) {
-      diags.list.push({ line: 0, column: 0, instruction: '', message: `target stage "${options.target}" could not be found; the named stages are: ${stageList(stages)}`, severity: 'error' });
+      diags.file('TargetNotFound', `target stage "${options.target}" could not be found; the named stages are: ${stageList(stages)}`, 'error');
       return { ok: false, diagnostics: diags.list };
     }
     target = found.index;
@@ -213,12 +234,12 @@ export function planDockerfile(text: string, options: PlanOptions = {}): PlanOut
     consumedArgs: consumed,
     contextDigests: options.contextDigests ?? new Map(),
     stageCacheKey: (index) => planned.get(index)?.stage.cacheKey,
-    warn: (command, message) => diags.warn(command.src, message),
+    warn: (command, rule, message) => diags.warn(command.src, rule, message),
   };
   for (const index of order) planned.set(index, planStage(stages[index] as Stage, planned, environment, images, options.mode ?? 'plan', diags));
 
   const unused = [...buildArgs.keys()].filter((k) => !consumed.has(k) && !PROXY_ARGS.has(k)).sort();
-  if (unused.length > 0) diags.list.push({ line: 0, column: 0, instruction: '', message: `One or more build-args [${unused.join(' ')}] were not consumed by any ARG of the stages built`, severity: 'warning' });
+  if (unused.length > 0) diags.file('UnusedBuildArgs', `One or more build-args [${unused.join(' ')}] were not consumed by any ARG of the stages built`, 'warning');
   if (diags.hasErrors) return { ok: false, diagnostics: diags.list };
 
   const needed = order.map((i) => planned.get(i) as StageOutcome);
@@ -228,7 +249,7 @@ export function planDockerfile(text: string, options: PlanOptions = {}): PlanOut
     const v = buildArgs.get(k) ?? scope.get(k);
     if (v !== undefined) effectiveArgs[k] = v;
   }
-  const union = (pick: (b: StageBuilder) => Set<string>): string[] => [...new Set(needed.flatMap((s) => [...pick(s.builder)]))].sort();
+  const union = (pick: (b: StageBuilder) => ReadonlySet<string>): string[] => [...new Set(needed.flatMap((s) => [...pick(s.builder)]))].sort();
   const plan: BuildPlan = {
     syntax: parsed.syntax ?? '',
     escapeToken,
@@ -238,12 +259,26 @@ export function planDockerfile(text: string, options: PlanOptions = {}): PlanOut
     buildArgs: effectiveArgs,
     contextSources: union((b) => b.contextSources),
     secrets: union((b) => b.secrets),
-    imageDependencies: union((b) => b.imageDependencies),
+    imageDependencies: imageDependencies(needed),
+    unusedBuildArgs: unused,
     image: targetStage.stage.image,
     cacheKey: targetStage.stage.cacheKey,
     diagnostics: diags.list,
   };
   return { ok: true, plan, diagnostics: diags.list };
+}
+
+function imageDependencies(stages: readonly StageOutcome[]): ImageDependency[] {
+  const byImage = new Map<string, ImageDependency>();
+  const add = (image: string, resolved: boolean, line: number): void => {
+    const known = byImage.get(image);
+    if (!known || line < known.line) byImage.set(image, { image, resolved, line });
+  };
+  for (const { stage, builder } of stages) {
+    if (stage.base.kind === 'image') add(`${stage.base.name}:${stage.base.tag}`, stage.base.resolved, stage.line);
+    for (const [image, line] of builder.imageDependencies) add(image, false, line);
+  }
+  return [...byImage.values()].sort((a, b) => a.line - b.line);
 }
 
 function columnOf(src: InstructionSource, needle: string): number | undefined {
@@ -270,8 +305,8 @@ function resolveBase(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, i
   const found = findCatalogImage(images, ref);
   if (!found) {
     const message = `FROM ${stage.baseName}: no image ${ref.name}:${ref.tag} in the image catalog; available: ${describeCatalog(images)}`;
-    if (mode === 'build') diags.error(stage.from.src, message);
-    else diags.warn(stage.from.src, `${message} (planned with an unresolved base; a build would fail here)`);
+    if (mode === 'build') diags.error(stage.from.src, 'UnknownBaseImage', message);
+    else diags.warn(stage.from.src, 'UnresolvedBaseImage', `${message} (planned with an unresolved base; a build would fail here)`);
     const base: StageBase = { kind: 'image', reference: stage.baseName, name: ref.name, tag: ref.tag, resolved: false };
     if (ref.digest !== undefined) base.digest = ref.digest;
     return { base, image: emptyImage(), key: baseCacheKey(`unresolved:${stage.baseName}`, platform) };
@@ -295,7 +330,7 @@ function planStage(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, env
       const command = parseCommand({ ...inner, line: src.line, column: src.column, endLine: src.endLine }, environment.escapeToken);
       builder.dispatch(command, [], true);
     } catch (err) {
-      if (err instanceof CommandError) diags.error(src, `FROM ${stage.baseName}: ONBUILD trigger "${trigger}" of the base image failed: ${err.message}`);
+      if (err instanceof CommandError) diags.error(src, 'OnbuildTriggerFailed', `FROM ${stage.baseName}: ONBUILD trigger "${trigger}" of the base image failed: ${err.message}`);
       else throw err;
     }
   }
@@ -308,7 +343,7 @@ function planStage(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, env
   }
   const dependsOn = [...stage.deps.keys()].sort((a, b) => a - b);
   return {
-    stage: { index: stage.index, name: stage.name, line: stage.from.src.line, base: resolved.base, platform: stage.platform, dependsOn, steps: builder.steps, image: builder.image, cacheKey: builder.steps.length > 0 ? builder.key.digest : baseKey },
+    stage: { index: stage.index, name: stage.name, line: stage.from.src.line, base: resolved.base, platform: stage.platform, onBuildTriggers: [...resolved.image.onBuild], dependsOn, steps: builder.steps, image: builder.image, cacheKey: builder.steps.length > 0 ? builder.key.digest : baseKey },
     stateEnv: builder.finalStateEnv(),
     builder,
   };

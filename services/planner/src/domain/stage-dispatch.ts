@@ -25,7 +25,7 @@ export interface DispatchEnvironment {
   consumedArgs: Set<string>;
   contextDigests: ReadonlyMap<string, string>;
   stageCacheKey(index: number): string | undefined;
-  warn(command: Command, message: string): void;
+  warn(command: Command, rule: string, message: string): void;
 }
 
 export const emptyImage = (): ImageMetadata => ({
@@ -81,7 +81,8 @@ export class StageBuilder {
   key: StepCacheKey;
   readonly secrets = new Set<string>();
   readonly contextSources = new Set<string>();
-  readonly imageDependencies = new Set<string>();
+  /** Images named by --from (reference → first line). */
+  readonly imageDependencies = new Map<string, number>();
   private readonly lexer: LexerOptions;
 
   constructor(
@@ -105,7 +106,7 @@ export class StageBuilder {
     try {
       return expandWord(word, this.env, this.lexer).result;
     } catch (err) {
-      if (err instanceof ShellExpansionError) throw new CommandError(err.message);
+      if (err instanceof ShellExpansionError) throw new CommandError(err.message, undefined, 'ExpansionError');
       throw err;
     }
   }
@@ -114,7 +115,7 @@ export class StageBuilder {
     try {
       return expandWord(word, this.env, this.lexer).words;
     } catch (err) {
-      if (err instanceof ShellExpansionError) throw new CommandError(err.message);
+      if (err instanceof ShellExpansionError) throw new CommandError(err.message, undefined, 'ExpansionError');
       throw err;
     }
   }
@@ -140,6 +141,7 @@ export class StageBuilder {
       line: command.src.line,
       endLine: command.src.endLine,
       instruction: command.kind,
+      original: command.src.original,
       expanded,
       onBuildTrigger,
       context,
@@ -267,7 +269,7 @@ export class StageBuilder {
     try {
       return fn();
     } catch (err) {
-      if (err instanceof ConfigValueError || err instanceof MountError) throw new CommandError(err.message);
+      if (err instanceof ConfigValueError || err instanceof MountError) throw new CommandError(err.message, undefined, 'InvalidValue');
       throw err;
     }
   }
@@ -288,7 +290,7 @@ export class StageBuilder {
           const digest = this.environment.stageCacheKey(ref.index);
           inputs.push(digest !== undefined ? { kind: 'stage', ref: String(ref.index), digest } : { kind: 'stage', ref: String(ref.index) });
         } else if (ref?.kind === 'image') {
-          this.imageDependencies.add(ref.reference);
+          if (!this.imageDependencies.has(ref.reference)) this.imageDependencies.set(ref.reference, command.src.line);
           inputs.push({ kind: 'image', ref: ref.reference });
         }
       } else if (mount.type === 'bind') {
@@ -351,7 +353,7 @@ export class StageBuilder {
     if (ref?.kind === 'stage') origin = { kind: 'stage', stageIndex: ref.index };
     else if (ref?.kind === 'image') {
       origin = { kind: 'image', reference: ref.reference };
-      this.imageDependencies.add(ref.reference);
+      if (!this.imageDependencies.has(ref.reference)) this.imageDependencies.set(ref.reference, command.src.line);
     }
     if (checksum !== undefined) {
       if (!/^sha256:[a-f0-9]{64}$/.test(checksum) && !/^[a-f0-9]{7,40}$/.test(checksum)) throw new CommandError(`invalid checksum "${checksum}": use sha256:<64 hex digits> (or a git commit for a git source)`);
@@ -388,7 +390,7 @@ export class StageBuilder {
         try {
           content = expandWord(content, this.env, { escapeToken: '\\', skipProcessQuotes: true }).result;
         } catch (err) {
-          if (err instanceof ShellExpansionError) throw new CommandError(err.message);
+          if (err instanceof ShellExpansionError) throw new CommandError(err.message, undefined, 'ExpansionError');
           throw err;
         }
       }

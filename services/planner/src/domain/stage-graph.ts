@@ -66,26 +66,26 @@ export function executionOrder(stages: readonly Stage[], target: number): number
   return order;
 }
 
-/** The first dependency cycle found, as the command that closes it, or undefined. */
-export function findCycle(stages: readonly Stage[]): { stage: Stage; command: Command } | undefined {
-  const state = new Map<number, 'visiting' | 'done'>();
-  const visit = (stage: Stage): { stage: Stage; command: Command } | undefined => {
-    state.set(stage.index, 'visiting');
+/** The first dependency cycle found: the stage it starts from and the commands that close the loop. */
+export function findCycle(stages: readonly Stage[]): { stage: Stage; commands: Command[] } | undefined {
+  const visited = new Set<number>();
+  const onPath = new Set<number>();
+  const visit = (stage: Stage, chain: Command[]): Command[] | undefined => {
+    if (visited.has(stage.index)) return undefined;
+    visited.add(stage.index);
+    onPath.add(stage.index);
     for (const [dep, command] of stage.deps) {
-      const s = state.get(dep);
-      if (s === 'visiting') return { stage, command };
-      if (s === undefined) {
-        const found = visit(stages[dep] as Stage);
-        if (found) return found;
-      }
+      const next = [...chain, command];
+      if (onPath.has(dep)) return next;
+      const found = visit(stages[dep] as Stage, next);
+      if (found) return found;
     }
-    state.set(stage.index, 'done');
+    onPath.delete(stage.index);
     return undefined;
   };
   for (const stage of stages) {
-    if (state.has(stage.index)) continue;
-    const found = visit(stage);
-    if (found) return found;
+    const commands = visit(stage, []);
+    if (commands) return { stage, commands };
   }
   return undefined;
 }

@@ -1,0 +1,71 @@
+import {
+  FetcherServiceClient,
+  type FetchUrlResponse,
+  type ListFilesResponse,
+  type ResolveContextRequest,
+  type ResolveContextResponse,
+} from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
+import type { BuildSource } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
+import { createServiceClient, InvalidArgumentError, type TlsFiles } from '@kindling/runtime';
+import type { BuildContextSource } from '../../ports/build-services.ts';
+import { unaryCall } from './grpc-call.ts';
+
+const service = 'fetcher';
+
+/** BuildSource (the planner's request) → the fetcher's ResolveContextRequest. */
+export function resolveRequestFor(source: BuildSource): ResolveContextRequest {
+  const dockerfilePath = source.dockerfilePath;
+  const s = source.source;
+  switch (s?.$case) {
+    case 'contextPath':
+      return { source: { $case: 'local', value: { path: s.value } }, dockerfilePath };
+    case 'dockerfileUrl':
+      return { source: { $case: 'http', value: { dockerfileUrl: s.value } }, dockerfilePath };
+    case 'gitUrl':
+      return { source: { $case: 'git', value: { url: s.value } }, dockerfilePath };
+    case 'tarballUrl':
+      return { source: { $case: 'tarball', value: { source: { $case: 'url', value: s.value } } }, dockerfilePath };
+    default:
+      throw new InvalidArgumentError('source: give a Dockerfile, a context path, a Dockerfile URL, a git URL or a tarball URL');
+  }
+}
+
+export class GrpcBuildContextSource implements BuildContextSource {
+  private readonly client: FetcherServiceClient;
+
+  constructor(address: string, tls?: TlsFiles) {
+    this.client = createServiceClient(FetcherServiceClient, address, tls);
+  }
+
+  async resolve(source: BuildSource, signal: AbortSignal): Promise<ResolveContextResponse> {
+    if (source.source?.$case === 'dockerfile') {
+      // An inline Dockerfile has no context: nothing to ask the fetcher.
+      return {
+        contextId: '',
+        kind: 5,
+        displayRoot: '(inline Dockerfile)',
+        dockerfile: source.source.value,
+        dockerfilePath: source.dockerfilePath || 'Dockerfile',
+        dockerignore: '',
+        dockerignorePath: '',
+        gitCommit: '',
+      };
+    }
+    const request = resolveRequestFor(source);
+    return unaryCall<ResolveContextResponse>(service, (cb) => this.client.resolveContext(request, cb), signal);
+  }
+
+  async listFiles(contextId: string, patterns: string[], excludes: string[], signal: AbortSignal): Promise<ListFilesResponse> {
+    return unaryCall<ListFilesResponse>(service, (cb) => this.client.listFiles({ contextId, patterns, excludes }, cb), signal);
+  }
+
+  async fetchUrl(url: string, expectedDigest: string, signal: AbortSignal) {
+    const response = await unaryCall<FetchUrlResponse>(service, (cb) => this.client.fetchUrl({ url, expectedDigest }, cb), signal);
+    if (!response.file) throw new InvalidArgumentError(`fetcher returned no file for ${url}`);
+    return response.file;
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

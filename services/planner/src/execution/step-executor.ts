@@ -1,0 +1,191 @@
+/**
+ * Executes one planned step inside the build VM through the provisioner: RUN as the step's USER in its
+ * WORKDIR with its ENV (mounts emulated where a VM allows it), ADD/COPY from the fetcher, WORKDIR
+ * created. Steps that only change metadata run nothing.
+ */
+import { LogStream } from '@kindling/proto/gen/kindling/events/v1/events.ts';
+import type { CopySource, ExecRequest, ExitStatus, SshTarget } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
+import { FailedPreconditionError } from '@kindling/runtime';
+import type { InlineFile, PlannedStep, RunMount, StepAction } from '../domain/plan.ts';
+import type { BuildContextSource, BuildGuest } from '../ports/build-services.ts';
+
+export interface StepEnvironment {
+  readonly buildId: string;
+  readonly stageIndex: number;
+  readonly target: SshTarget;
+  readonly contextId: string;
+  readonly secrets: ReadonlyMap<string, Buffer>;
+  readonly guest: BuildGuest;
+  readonly context: BuildContextSource;
+  readonly signal: AbortSignal;
+  /** Output of the step's commands, as it arrives. */
+  onOutput(stream: LogStream, data: Uint8Array): void;
+}
+
+/** Thrown when a RUN exits non-zero: the build fails with its exit code. */
+export class StepCommandFailed extends Error {
+  constructor(
+    readonly exit: ExitStatus,
+    readonly command: string,
+  ) {
+    super(
+      exit.timedOut
+        ? `${command} timed out`
+        : exit.exitCode !== undefined
+          ? `${command} returned a non-zero code: ${exit.exitCode}`
+          : `${command} was killed by signal ${exit.signal}`,
+    );
+  }
+}
+
+type RunAction = Extract<StepAction, { kind: 'run' }>;
+type CopyAction = Extract<StepAction, { kind: 'copy' }>;
+
+function unsupported(step: PlannedStep, what: string): never {
+  throw new FailedPreconditionError(`line ${step.line}: ${step.instruction}: ${what} is not supported by kindling yet`);
+}
+
+async function execAsRoot(env: StepEnvironment, step: PlannedStep, argv: string[], extraEnv: string[] = []): Promise<void> {
+  const request: ExecRequest = {
+    target: env.target,
+    command: { $case: 'argv', value: { argv } },
+    env: extraEnv,
+    user: '',
+    workingDir: '/',
+    buildId: env.buildId,
+    stepIndex: step.index,
+  };
+  const exit = await env.guest.exec(request, (chunk) => env.onOutput(chunk.stream, chunk.data), env.signal);
+  if (exit.exitCode !== 0) throw new StepCommandFailed(exit, `preparing ${step.instruction} (${argv.join(' ')})`);
+}
+
+const writeFileScript =
+  'mkdir -p "$(dirname "$1")" && printf %s "$KINDLING_FILE_CONTENT" > "$1.kindling-tmp" && chmod "$2" "$1.kindling-tmp" && ' +
+  'if [ -n "$3" ]; then chown "$3" "$1.kindling-tmp"; fi && mv -f "$1.kindling-tmp" "$1"';
+
+/** Writes a file in the guest from bytes we hold (heredocs, secrets): env values arrive byte-exact. */
+async function writeGuestFile(env: StepEnvironment, step: PlannedStep, path: string, content: string, mode: number, owner = ''): Promise<void> {
+  await execAsRoot(env, step, ['/bin/sh', '-c', writeFileScript, 'sh', path, mode.toString(8), owner], [`KINDLING_FILE_CONTENT=${content}`]);
+}
+
+interface PreparedMounts {
+  env: string[];
+  cleanup: string[][];
+}
+
+async function prepareMounts(env: StepEnvironment, step: PlannedStep, mounts: RunMount[]): Promise<PreparedMounts> {
+  const prepared: PreparedMounts = { env: [], cleanup: [] };
+  for (const mount of mounts) {
+    switch (mount.type) {
+      case 'secret': {
+        const value = env.secrets.get(mount.id);
+        if (value === undefined) {
+          if (mount.required) throw new FailedPreconditionError(`line ${step.line}: RUN needs secret "${mount.id}"; pass it with the build's secrets`);
+          continue;
+        }
+        if (mount.env) prepared.env.push(`${mount.env}=${value.toString()}`);
+        if (mount.target || !mount.env) {
+          const path = mount.target ?? `/run/secrets/${mount.id}`;
+          await writeGuestFile(env, step, path, value.toString(), mount.mode, `${mount.uid}:${mount.gid}`);
+          prepared.cleanup.push(['rm', '-f', path]);
+        }
+        break;
+      }
+      case 'cache':
+      case 'tmpfs':
+        // A tmpfs keeps the mount's contents out of the committed image, as Docker keeps cache mounts out.
+        await execAsRoot(env, step, ['/bin/sh', '-c', 'mkdir -p "$1" && mount -t tmpfs kindling-mount "$1"', 'sh', mount.target]);
+        prepared.cleanup.push(['umount', mount.target]);
+        break;
+      case 'bind':
+        unsupported(step, 'RUN --mount=type=bind');
+        break;
+      case 'ssh':
+        if (mount.required) unsupported(step, 'RUN --mount=type=ssh');
+        break;
+    }
+  }
+  return prepared;
+}
+
+async function runCommand(env: StepEnvironment, step: PlannedStep, action: RunAction): Promise<void> {
+  for (const file of action.files) await writeGuestFile(env, step, file.path, file.content, file.mode);
+  const mounts = await prepareMounts(env, step, action.mounts);
+  try {
+    const argv = action.network === 'none' ? ['unshare', '--net', '--', ...action.argv] : action.argv;
+    const request: ExecRequest = {
+      target: env.target,
+      command: { $case: 'argv', value: { argv } },
+      env: [...step.context.env, ...mounts.env],
+      user: step.context.user,
+      workingDir: step.context.workdir,
+      buildId: env.buildId,
+      stepIndex: step.index,
+    };
+    const exit = await env.guest.exec(request, (chunk) => env.onOutput(chunk.stream, chunk.data), env.signal);
+    if (exit.exitCode !== 0) throw new StepCommandFailed(exit, `RUN ${action.form === 'exec' ? JSON.stringify(action.argv) : action.argv.at(-1)}`);
+  } finally {
+    for (const argv of mounts.cleanup.reverse()) await execAsRoot({ ...env, signal: new AbortController().signal }, step, argv).catch(() => {});
+  }
+}
+
+function inlineDestination(destination: string, file: InlineFile): string {
+  return destination.endsWith('/') ? `${destination}${file.path}` : destination;
+}
+
+async function copyFiles(env: StepEnvironment, step: PlannedStep, action: CopyAction): Promise<void> {
+  if (action.origin.kind !== 'context') unsupported(step, `${action.instruction} --from`);
+  if (action.git.length > 0) unsupported(step, 'ADD of a git repository');
+  const sources: CopySource[] = [];
+  if (action.sources.length > 0) {
+    if (env.contextId === '') {
+      throw new FailedPreconditionError(
+        `line ${step.line}: ${action.instruction} needs a build context, but this build has only a Dockerfile; build from a directory, URL or git repository`,
+      );
+    }
+    const listed = await env.context.listFiles(env.contextId, action.sources, action.exclude, env.signal);
+    sources.push(...listed.sources.map((s) => ({ pattern: s.pattern, files: s.files })));
+  }
+  for (const { url, checksum } of action.urls) {
+    sources.push({ pattern: url, files: [await env.context.fetchUrl(url, checksum ?? '', env.signal)] });
+  }
+  if (sources.length > 0) {
+    await env.guest.putFiles(
+      {
+        target: env.target,
+        contextId: env.contextId,
+        sources,
+        destination: action.destination,
+        workingDir: step.context.workdir,
+        chown: action.chown ?? '',
+        ...(action.chmod === undefined ? {} : { chmod: action.chmod }),
+        extractArchives: action.unpackArchives,
+        buildId: env.buildId,
+        stepIndex: step.index,
+      },
+      env.signal,
+    );
+  }
+  for (const file of action.inline) {
+    await writeGuestFile(env, step, inlineDestination(action.destination, file), file.content, action.chmod ?? file.mode, action.chown ?? '');
+  }
+}
+
+export async function executeStep(env: StepEnvironment, step: PlannedStep): Promise<'ran' | 'metadata'> {
+  const action = step.action;
+  switch (action.kind) {
+    case 'run':
+      await runCommand(env, step, action);
+      return 'ran';
+    case 'copy':
+      await copyFiles(env, step, action);
+      return 'ran';
+    case 'workdir': {
+      const owner = action.createdWith.user;
+      await execAsRoot(env, step, ['/bin/sh', '-c', 'mkdir -p "$1" && if [ -n "$2" ]; then chown "$2" "$1"; fi', 'sh', action.path, owner]);
+      return 'ran';
+    }
+    case 'config':
+      return 'metadata';
+  }
+}

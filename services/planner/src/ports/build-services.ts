@@ -1,0 +1,41 @@
+/**
+ * What a build needs from the other services, in the contract's own message types: the fetcher for the
+ * context, a vmm host for the build VM, and the provisioner for the steps inside it. The gRPC clients in
+ * adapters/clients implement these; cleanup calls take no signal because they must run after a cancel.
+ */
+import type { FileEntry, ListFilesResponse, ResolveContextResponse } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
+import type { BuildSource } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
+import type {
+  ExecRequest,
+  ExitStatus,
+  OutputChunk,
+  PutFilesRequest,
+  PutFilesResponse,
+  SshTarget,
+} from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
+import type { CommitVmRequest, CreateVmRequest, Image, Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+
+export interface BuildContextSource {
+  resolve(source: BuildSource, signal: AbortSignal): Promise<ResolveContextResponse>;
+  listFiles(contextId: string, patterns: string[], excludes: string[], signal: AbortSignal): Promise<ListFilesResponse>;
+  fetchUrl(url: string, expectedDigest: string, signal: AbortSignal): Promise<FileEntry>;
+}
+
+export interface BuildVmHost {
+  /** Name of the host, for records and events. */
+  readonly hostName: string;
+  listImages(signal: AbortSignal): Promise<Image[]>;
+  createVm(request: CreateVmRequest, signal: AbortSignal): Promise<Vm>;
+  stopVm(vmId: string, timeoutMs: number): Promise<void>;
+  commitVm(request: CommitVmRequest): Promise<Image>;
+  deleteVm(vmId: string): Promise<void>;
+  deleteImage(image: string): Promise<void>;
+}
+
+export interface BuildGuest {
+  waitReady(target: SshTarget, timeoutMs: number, signal: AbortSignal): Promise<void>;
+  /** Runs a command, reporting output as it arrives; resolves with its exit status. */
+  exec(request: ExecRequest, onOutput: (chunk: OutputChunk) => void, signal: AbortSignal): Promise<ExitStatus>;
+  putFiles(request: PutFilesRequest, signal: AbortSignal): Promise<PutFilesResponse>;
+  closeSession(sessionId: string): Promise<void>;
+}
