@@ -45,13 +45,18 @@ async function seedServer(t: Parameters<typeof startHttpServer>[0]) {
 test('HTTP Dockerfile URL: the context root is the URL minus the file name', async (t) => {
   const http = await seedServer(t);
   const fetcher = await startTestFetcher(t, ['--headers-timeout=500ms']);
-  const ctx = await fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: `${http.url}/seed/Dockerfile` } } });
+  const ctx = await fetcher.resolve({
+    source: { $case: 'http', value: { dockerfileUrl: `${http.url}/seed/Dockerfile` } },
+  });
   assert.equal(ctx.dockerfile, DOCKERFILE);
   assert.equal(ctx.displayRoot, `${http.url}/seed/`);
   assert.equal(ctx.dockerignore, '');
 
   await t.test('relative and absolute sources resolve as URLs', async () => {
-    const listed = await fetcher.listFiles(ctx.contextId, ['./docker-entrypoint.sh', `${http.url}/other/absolute.txt`]);
+    const listed = await fetcher.listFiles(ctx.contextId, [
+      './docker-entrypoint.sh',
+      `${http.url}/other/absolute.txt`,
+    ]);
     const [rel, abs] = listed.sources.map((s) => s.files[0]!);
     assert.equal(rel!.path, 'docker-entrypoint.sh');
     assert.equal(rel!.mode, 0o644);
@@ -78,7 +83,10 @@ test('HTTP Dockerfile URL: the context root is the URL minus the file name', asy
       assert.match((err as Error).message, new RegExp(`${http.url}/seed/missing.sh`));
       return true;
     });
-    await assert.rejects(fetcher.listFiles(ctx.contextId, ['broken']), (err) => grpcCode(err) === status.UNAVAILABLE);
+    await assert.rejects(
+      fetcher.listFiles(ctx.contextId, ['broken']),
+      (err) => grpcCode(err) === status.UNAVAILABLE,
+    );
     await assert.rejects(fetcher.listFiles(ctx.contextId, ['slow']), (err) => {
       assert.equal(grpcCode(err), status.UNAVAILABLE);
       assert.match((err as Error).message, /timed out/);
@@ -97,12 +105,17 @@ test('HTTP Dockerfile URL: the context root is the URL minus the file name', asy
 
   await t.test('sources cannot escape the context root', async () => {
     for (const source of ['../secret', '/etc/passwd', 'a/../../x']) {
-      await assert.rejects(fetcher.listFiles(ctx.contextId, [source]), (err) => grpcCode(err) === status.INVALID_ARGUMENT);
+      await assert.rejects(
+        fetcher.listFiles(ctx.contextId, [source]),
+        (err) => grpcCode(err) === status.INVALID_ARGUMENT,
+      );
     }
   });
 
   await t.test('ten concurrent clients asking for one file cause one download', async () => {
-    const listed = await Promise.all(Array.from({ length: 10 }, () => fetcher.listFiles(ctx.contextId, ['docker-entrypoint.sh'])));
+    const listed = await Promise.all(
+      Array.from({ length: 10 }, () => fetcher.listFiles(ctx.contextId, ['docker-entrypoint.sh'])),
+    );
     assert.equal(new Set(listed.map((l) => l.sources[0]!.files[0]!.digest)).size, 1);
     // One GET from the first subtest, one for these ten.
     assert.equal(http.hits.get('/seed/docker-entrypoint.sh'), 2);
@@ -112,19 +125,30 @@ test('HTTP Dockerfile URL: the context root is the URL minus the file name', asy
 test('a missing Dockerfile URL is NOT_FOUND; link-local and denied hosts are refused', async (t) => {
   const http = await seedServer(t);
   const fetcher = await startTestFetcher(t, ['--deny-hosts=denied.example']);
-  await assert.rejects(fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: `${http.url}/nope/Dockerfile` } } }), (err) => {
-    assert.equal(grpcCode(err), status.NOT_FOUND);
-    assert.match((err as Error).message, /\/nope\/Dockerfile/);
-    return true;
-  });
-  for (const url of ['http://169.254.169.254/latest/Dockerfile', 'http://[fd00:ec2::254]/Dockerfile', 'http://denied.example/Dockerfile']) {
-    await assert.rejects(fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: url } } }), (err) => {
-      assert.equal(grpcCode(err), status.PERMISSION_DENIED, url);
+  await assert.rejects(
+    fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: `${http.url}/nope/Dockerfile` } } }),
+    (err) => {
+      assert.equal(grpcCode(err), status.NOT_FOUND);
+      assert.match((err as Error).message, /\/nope\/Dockerfile/);
       return true;
-    });
+    },
+  );
+  for (const url of [
+    'http://169.254.169.254/latest/Dockerfile',
+    'http://[fd00:ec2::254]/Dockerfile',
+    'http://denied.example/Dockerfile',
+  ]) {
+    await assert.rejects(
+      fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: url } } }),
+      (err) => {
+        assert.equal(grpcCode(err), status.PERMISSION_DENIED, url);
+        return true;
+      },
+    );
   }
-  await assert.rejects(fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: 'ftp://127.0.0.1/Dockerfile' } } }), (err) =>
-    grpcCode(err) === status.INVALID_ARGUMENT,
+  await assert.rejects(
+    fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: 'ftp://127.0.0.1/Dockerfile' } } }),
+    (err) => grpcCode(err) === status.INVALID_ARGUMENT,
   );
 });
 
@@ -137,7 +161,9 @@ test('credentials in a URL never reach the logs', async (t) => {
   });
   const fetcher = await startTestFetcher(t, ['--log-level=debug']);
   const url = http.url.replace('http://', 'http://builder:s3cr3t-token@');
-  const ctx = await fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: `${url}/ctx/Dockerfile` } } });
+  const ctx = await fetcher.resolve({
+    source: { $case: 'http', value: { dockerfileUrl: `${url}/ctx/Dockerfile` } },
+  });
   assert.equal(seenAuth, `Basic ${Buffer.from('builder:s3cr3t-token').toString('base64')}`);
   assert.doesNotMatch(ctx.displayRoot, /s3cr3t/);
   await assert.rejects(fetcher.listFiles(ctx.contextId, ['missing']), (err) => {

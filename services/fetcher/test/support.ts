@@ -24,7 +24,10 @@ export async function tempDir(t: TestContext, prefix = 'kindling-fetcher-test-')
 /** A logger that keeps every line, so tests can check what was (not) logged. */
 export function capturingLogger(): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
-  const logger = pino({ level: 'debug', base: { service: 'fetcher' } }, { write: (line: string) => void lines.push(line) });
+  const logger = pino(
+    { level: 'debug', base: { service: 'fetcher' } },
+    { write: (line: string) => void lines.push(line) },
+  );
   return { logger, lines };
 }
 
@@ -48,14 +51,20 @@ export async function startTestFetcher(t: TestContext, flags: string[] = []): Pr
     client.close();
     await running.shutdown(100);
   });
-  const call = <Req, Res>(method: (req: Req, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req) =>
-    new Promise<Res>((resolve, reject) => method.call(client, req, (err, res) => (err ? reject(err) : resolve(res))));
+  const call = <Req, Res>(
+    method: (req: Req, cb: (err: ServiceError | null, res: Res) => void) => unknown,
+    req: Req,
+  ) =>
+    new Promise<Res>((resolve, reject) =>
+      method.call(client, req, (err, res) => (err ? reject(err) : resolve(res))),
+    );
   return {
     client,
     cacheDir,
     logLines: lines,
     resolve: (req) => call(client.resolveContext, { dockerfilePath: '', ...req } as ResolveContextRequest),
-    listFiles: (contextId, patterns, excludes = []) => call(client.listFiles, { contextId, patterns, excludes }),
+    listFiles: (contextId, patterns, excludes = []) =>
+      call(client.listFiles, { contextId, patterns, excludes }),
     readBlob: (digest, offset = 0) =>
       new Promise<Buffer>((resolve, reject) => {
         const parts: Buffer[] = [];
@@ -70,7 +79,10 @@ export async function startTestFetcher(t: TestContext, flags: string[] = []): Pr
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** A plain HTTP server on 127.0.0.1, counting requests per path. */
-export async function startHttpServer(t: TestContext, handler: Handler): Promise<{ url: string; server: Server; hits: Map<string, number> }> {
+export async function startHttpServer(
+  t: TestContext,
+  handler: Handler,
+): Promise<{ url: string; server: Server; hits: Map<string, number> }> {
   const hits = new Map<string, number>();
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;

@@ -14,6 +14,11 @@ export function goClean(path: string): string {
   return normalized.length > 1 && normalized.endsWith('/') ? normalized.slice(0, -1) : normalized;
 }
 
+/** Go's filepath.Dir: everything before the last '/', cleaned ("a/b/" → "a/b", unlike Node's dirname). */
+export function goDir(path: string): string {
+  return goClean(path.slice(0, path.lastIndexOf('/') + 1));
+}
+
 /** Reads a .dockerignore file into patterns exactly as Docker's ignorefile.ReadAll does. */
 export function parseDockerignore(text: string): string[] {
   const patterns: string[] = [];
@@ -144,7 +149,7 @@ export class DockerignoreMatcher {
   /** True when the '/'-separated context-relative path is excluded (MatchesOrParentMatches). */
   excludes(path: string): boolean {
     if (path === '.' || this.patterns.length === 0) return false;
-    const parent = posix.dirname(path);
+    const parent = goDir(path);
     const parentDirs = parent.split('/');
     let matched = false;
     for (const pattern of this.patterns) {

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { FileType } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
+import { git, startGitHttpServer } from './git-http.ts';
+import { grpcCode, startTestFetcher, tempDir } from './support.ts';
+
+test('git contexts over smart HTTP: refs, subdir, exec bits, symlinks', async (t) => {
+  const base = await tempDir(t);
+  const work = join(base, 'work');
+  await mkdir(join(work, 'sub'), { recursive: true });
+  git(work, 'init', '-q', '-b', 'main');
+  await writeFile(join(work, 'Dockerfile'), 'FROM debian\nCOPY run.sh /\n');
+  await writeFile(join(work, 'run.sh'), '#!/bin/sh\necho v1\n');
+  await chmod(join(work, 'run.sh'), 0o755);
+  await symlink('run.sh', join(work, 'run-link'));
+  await writeFile(join(work, 'sub', 'Dockerfile'), 'FROM debian\nCOPY app.txt /\n');
+  await writeFile(join(work, 'sub', 'app.txt'), 'app v1\n');
+  await writeFile(join(work, 'sub', 'secret.txt'), 'secret\n');
+  await writeFile(join(work, 'sub', '.dockerignore'), 'secret.txt\n');
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', 'v1');
+  git(work, 'tag', 'v1');
+  const v1 = git(work, 'rev-parse', 'HEAD');
+  await writeFile(join(work, 'sub', 'app.txt'), 'app v2\n');
+  git(work, 'commit', '-q', '-am', 'v2');
+  const v2 = git(work, 'rev-parse', 'HEAD');
+  git(work, 'checkout', '-q', '-b', 'feature');
+  await writeFile(join(work, 'feature.txt'), 'feature\n');
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', 'feature');
+  const feature = git(work, 'rev-parse', 'HEAD');
+  git(work, 'checkout', '-q', 'main');
+  git(base, 'clone', '-q', '--bare', work, join(base, 'repos', 'app.git'));
+
+  const server = await startGitHttpServer(t, join(base, 'repos'));
+  const repo = `${server.url}/app.git`;
+  const fetcher = await startTestFetcher(t);
+  const resolveGit = (url: string) => fetcher.resolve({ source: { $case: 'git', value: { url } } });
+  const appText = async (contextId: string) => {
+    const listed = await fetcher.listFiles(contextId, ['app.txt']);
+    return (await fetcher.readBlob(listed.sources[0]!.files[0]!.digest)).toString();
+  };
+
+  await t.test('branch, with file modes and symlinks from the tree', async () => {
+    const ctx = await resolveGit(`${repo}#main`);
+    assert.equal(ctx.gitCommit, v2);
+    assert.equal(ctx.dockerfile, 'FROM debian\nCOPY run.sh /\n');
+    const listed = await fetcher.listFiles(ctx.contextId, ['.']);
+    const files = new Map(listed.sources[0]!.files.map((f) => [f.path, f]));
+    assert.equal(files.get('run.sh')!.mode, 0o755);
+    assert.equal(files.get('Dockerfile')!.mode, 0o644);
+    assert.equal(files.get('run-link')!.type, FileType.FILE_TYPE_SYMLINK);
+    assert.equal(files.get('run-link')!.linkTarget, 'run.sh');
+    assert.equal(files.get('sub')!.type, FileType.FILE_TYPE_DIRECTORY);
+    assert.ok(!files.has('feature.txt'));
+    assert.equal((await fetcher.readBlob(files.get('run.sh')!.digest)).toString(), '#!/bin/sh\necho v1\n');
+  });
+
+  await t.test('default ref is the remote HEAD; other branches by name', async () => {
+    assert.equal((await resolveGit(repo)).gitCommit, v2);
+    assert.equal((await resolveGit(`${repo}#feature`)).gitCommit, feature);
+  });
+
+  await t.test('tag and commit refs, with a subdir as the context', async () => {
+    const tagged = await resolveGit(`${repo}#v1:sub`);
+    assert.equal(tagged.gitCommit, v1);
+    assert.equal(tagged.dockerfile, 'FROM debian\nCOPY app.txt /\n');
+    assert.equal(tagged.dockerignore, 'secret.txt\n');
+    assert.equal(await appText(tagged.contextId), 'app v1\n');
+    await assert.rejects(
+      fetcher.listFiles(tagged.contextId, ['secret.txt']),
+      (err) => grpcCode(err) === status.NOT_FOUND,
+    );
+    const pinned = await resolveGit(`${repo}#${v1}:sub`);
+    assert.equal(pinned.gitCommit, v1);
+    assert.equal(await appText(pinned.contextId), 'app v1\n');
+    assert.equal(pinned.contextId, tagged.contextId, 'same content, same context id');
+    const short = await resolveGit(`${repo}#${v2.slice(0, 10)}:sub`);
+    assert.equal(short.gitCommit, v2);
+  });
+
+  await t.test('unknown refs and subdirs are NOT_FOUND; escaping subdirs are refused', async () => {
+    for (const url of [
+      `${repo}#no-such-branch`,
+      `${repo}#main:no/such/dir`,
+      `${repo}#${'0'.repeat(40)}`,
+      `${server.url}/missing.git`,
+    ]) {
+      await assert.rejects(resolveGit(url), (err) => {
+        assert.equal(grpcCode(err), status.NOT_FOUND, `${url}: ${(err as Error).message}`);
+        return true;
+      });
+    }
+    await assert.rejects(
+      resolveGit(`${repo}#main:../..`),
+      (err) => grpcCode(err) === status.INVALID_ARGUMENT,
+    );
+    await assert.rejects(
+      resolveGit(`${repo}#--upload-pack=evil`),
+      (err) => grpcCode(err) === status.INVALID_ARGUMENT,
+    );
+  });
+});

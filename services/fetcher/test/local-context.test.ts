@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { FileType } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
+import { grpcCode, startTestFetcher, tempDir } from './support.ts';
+
+async function write(root: string, path: string, content: string, mode = 0o644) {
+  await mkdir(join(root, path, '..'), { recursive: true });
+  await writeFile(join(root, path), content);
+  await chmod(join(root, path), mode);
+}
+
+async function makeContext(root: string) {
+  await write(root, 'Dockerfile', 'FROM debian\nCOPY . /app\n');
+  await write(
+    root,
+    '.dockerignore',
+    '# build output\nnode_modules\n*.log\n!keep.log\ndocs\n!docs/README.md\n',
+  );
+  await write(root, 'bin/run.sh', '#!/bin/sh\necho run\n', 0o755);
+  await write(root, 'src/a.go', 'package a\n');
+  await write(root, 'src/sub/b.go', 'package b\n');
+  await write(root, 'node_modules/x/index.js', 'x');
+  await write(root, 'debug.log', 'noise');
+  await write(root, 'keep.log', 'kept');
+  await write(root, 'docs/guide.md', 'guide');
+  await write(root, 'docs/README.md', 'readme');
+  await symlink('bin/run.sh', join(root, 'run-link'));
+  await symlink('src', join(root, 'src-link'));
+  await symlink('../../etc', join(root, 'escape-link'));
+  await symlink('/etc/passwd', join(root, 'absolute-link'));
+}
+
+test('local directory context over gRPC', async (t) => {
+  const root = await tempDir(t);
+  await makeContext(root);
+  const fetcher = await startTestFetcher(t);
+  const ctx = await fetcher.resolve({ source: { $case: 'local', value: { path: root } } });
+  assert.equal(ctx.dockerfile, 'FROM debian\nCOPY . /app\n');
+  assert.equal(ctx.dockerignorePath, '.dockerignore');
+
+  await t.test('.dockerignore applies, with "!" exceptions; modes and symlinks are kept', async () => {
+    const listed = await fetcher.listFiles(ctx.contextId, ['.']);
+    const files = new Map(listed.sources[0]!.files.map((f) => [f.path, f]));
+    for (const gone of ['node_modules', 'node_modules/x/index.js', 'debug.log', 'docs/guide.md'])
+      assert.ok(!files.has(gone), gone);
+    for (const kept of ['keep.log', 'docs/README.md', 'src/sub/b.go', 'Dockerfile', '.dockerignore'])
+      assert.ok(files.has(kept), kept);
+    const run = files.get('bin/run.sh')!;
+    assert.equal(run.mode, 0o755);
+    assert.equal(run.type, FileType.FILE_TYPE_REGULAR);
+    assert.equal(run.digest, `sha256:${createHash('sha256').update('#!/bin/sh\necho run\n').digest('hex')}`);
+    assert.equal((await fetcher.readBlob(run.digest)).toString(), '#!/bin/sh\necho run\n');
+    assert.equal(files.get('src/a.go')!.mode, 0o644);
+    const link = files.get('run-link')!;
+    assert.equal(link.type, FileType.FILE_TYPE_SYMLINK);
+    assert.equal(link.linkTarget, 'bin/run.sh');
+    assert.equal(files.get('src')!.type, FileType.FILE_TYPE_DIRECTORY);
+    assert.equal(
+      Number(listed.totalSize),
+      [...files.values()].reduce((n, f) => n + Number(f.size), 0),
+    );
+  });
+
+  await t.test('directory sources bring their tree; globs and --exclude select', async () => {
+    const listed = await fetcher.listFiles(ctx.contextId, ['src', 'src/**/*.go', 'bin/*.sh'], ['sub']);
+    const [dir, glob, sh] = listed.sources;
+    assert.deepEqual(
+      dir!.files.map((f) => f.path),
+      ['src', 'src/a.go'],
+    );
+    assert.ok(dir!.files.every((f) => f.matchRoot === 'src'));
+    // --exclude matches paths below a directory source, or context paths.
+    assert.deepEqual(
+      glob!.files.map((f) => f.path),
+      ['src/a.go', 'src/sub/b.go'],
+    );
+    assert.deepEqual(
+      sh!.files.map((f) => [f.path, f.matchRoot]),
+      [['bin/run.sh', 'bin/run.sh']],
+    );
+  });
+
+  await t.test('symlinks inside the context are followed for sources', async () => {
+    const listed = await fetcher.listFiles(ctx.contextId, ['src-link/a.go', 'run-link']);
+    assert.equal(listed.sources[0]!.files[0]!.path, 'src-link/a.go');
+    assert.equal(listed.sources[1]!.files[0]!.mode, 0o755);
+  });
+
+  await t.test('escapes through "..", absolute paths and symlinks are refused, naming the path', async () => {
+    for (const source of [
+      '../outside',
+      '/etc/passwd',
+      'src/../../x',
+      'escape-link/passwd',
+      'absolute-link',
+    ]) {
+      await assert.rejects(fetcher.listFiles(ctx.contextId, [source]), (err) => {
+        assert.equal(grpcCode(err), status.INVALID_ARGUMENT, source);
+        assert.ok((err as Error).message.includes(source), (err as Error).message);
+        return true;
+      });
+    }
+  });
+
+  await t.test('missing and ignored sources are NOT_FOUND', async () => {
+    for (const source of ['nope.txt', 'debug.log', 'node_modules/x/index.js', '*.nothing']) {
+      await assert.rejects(
+        fetcher.listFiles(ctx.contextId, [source]),
+        (err) => grpcCode(err) === status.NOT_FOUND,
+      );
+    }
+  });
+});
+
+test('a Dockerfile outside the context, and its own <Dockerfile>.dockerignore', async (t) => {
+  const root = await tempDir(t);
+  const elsewhere = await tempDir(t);
+  await write(root, 'app.txt', 'app');
+  await write(root, 'secret.txt', 'secret');
+  await write(root, '.dockerignore', 'app.txt\n');
+  await write(elsewhere, 'build.Dockerfile', 'FROM scratch\nCOPY app.txt /\n');
+  await write(elsewhere, 'build.Dockerfile.dockerignore', 'secret.txt\n');
+  const fetcher = await startTestFetcher(t);
+  const ctx = await fetcher.resolve({
+    source: { $case: 'local', value: { path: root } },
+    dockerfilePath: join(elsewhere, 'build.Dockerfile'),
+  });
+  assert.equal(ctx.dockerfile, 'FROM scratch\nCOPY app.txt /\n');
+  assert.equal(ctx.dockerignore, 'secret.txt\n');
+  const listed = await fetcher.listFiles(ctx.contextId, ['app.txt']);
+  assert.equal(listed.sources[0]!.files[0]!.path, 'app.txt');
+  await assert.rejects(
+    fetcher.listFiles(ctx.contextId, ['secret.txt']),
+    (err) => grpcCode(err) === status.NOT_FOUND,
+  );
+  // A relative Dockerfile path may not leave the context.
+  await assert.rejects(
+    fetcher.resolve({ source: { $case: 'local', value: { path: root } }, dockerfilePath: '../Dockerfile' }),
+    (err) => grpcCode(err) === status.INVALID_ARGUMENT,
+  );
+  await assert.rejects(
+    fetcher.resolve({ source: { $case: 'local', value: { path: join(root, 'missing') } } }),
+    (err) => grpcCode(err) === status.NOT_FOUND,
+  );
+});
