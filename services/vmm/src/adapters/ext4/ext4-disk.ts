@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Ext4Disk, GuestDirectory, GuestFile } from '../../ports/disk.ts';
+import { stagingName } from '../fs/atomic-file.ts';
+import { runCommand } from '../exec/run-command.ts';
+import { debugfsScript, missingPaths, runDebugfs } from './debugfs.ts';
+
+/** ext4 images handled with e2fsprogs and coreutils only: nothing is ever mounted. */
+export class E2fsprogsExt4Disk implements Ext4Disk {
+  async copy(source: string, destination: string, signal?: AbortSignal): Promise<void> {
+    const temp = stagingName(destination);
+    try {
+      // GNU cp clones where the filesystem supports it and otherwise skips holes via SEEK_DATA.
+      await runCommand('cp', ['--reflink=auto', '--sparse=always', source, temp], signal ? { signal } : {});
+      await rename(temp, destination);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+  }
+
+  async filesystemBytes(image: string): Promise<number> {
+    const { stdout } = await runCommand('dumpe2fs', ['-h', image]);
+    const text = stdout.toString('utf8');
+    const count = /^Block count:\s+(\d+)/m.exec(text)?.[1];
+    const size = /^Block size:\s+(\d+)/m.exec(text)?.[1];
+    if (!count || !size) throw new Error(`dumpe2fs -h ${image} printed no block count/size: is it an ext4 image?`);
+    return Number(count) * Number(size);
+  }
+
+  async grow(image: string, bytes: number): Promise<void> {
+    const { size } = await stat(image);
+    if (bytes > size) await truncate(image, bytes);
+    await runCommand('resize2fs', [image]);
+  }
+
+  async shrinkToMinimum(image: string): Promise<void> {
+    // resize2fs -M insists on a freshly checked filesystem; -p repairs only what is safe.
+    await runCommand('e2fsck', ['-f', '-p', image]);
+    await runCommand('resize2fs', ['-M', image]);
+  }
+
+  async writeFiles(image: string, directories: GuestDirectory[], files: GuestFile[]): Promise<void> {
+    const scratch = await mkdtemp(join(tmpdir(), 'kindling-inject-'));
+    try {
+      const staged = await Promise.all(
+        files.map(async (file, index) => {
+          const hostPath = join(scratch, String(index));
+          await writeFile(hostPath, file.content, { mode: 0o600 });
+          return { ...file, hostPath };
+        }),
+      );
+      const missing = await missingPaths(image, directories.map((d) => d.path));
+      await runDebugfs(image, debugfsScript(directories, staged, missing), { write: true });
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  async readFile(image: string, guestPath: string): Promise<Buffer | undefined> {
+    const { stdout, missing } = await runDebugfs(image, `cat ${guestPath}\n`, { write: false });
+    return missing ? undefined : stdout;
+  }
+
+  async removeFiles(image: string, guestPaths: string[]): Promise<void> {
+    await runDebugfs(image, guestPaths.map((p) => `rm ${p}\n`).join(''), { write: true });
+  }
+
+  async digest(image: string, signal?: AbortSignal): Promise<string> {
+    const hash = createHash('sha256');
+    const stream = createReadStream(image, { highWaterMark: 1 << 20, ...(signal ? { signal } : {}) });
+    for await (const chunk of stream) hash.update(chunk as Buffer);
+    return `sha256:${hash.digest('hex')}`;
+  }
+}

@@ -1,0 +1,304 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { VmLaunchSpec } from '../ports/hypervisor.ts';
+import type { VmStateEvent } from '../ports/vm-events.ts';
+import { AlreadyExistsError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from './errors.ts';
+import { formatImageRef, parseImageRef } from './image.ts';
+import { kernelArgs } from './guest-contract.ts';
+import { KeyedLock, runSteps } from './steps.ts';
+import { canTransition, isActive, isValidVmId, type VmRecord, type VmSpec, type VmState } from './vm.ts';
+import { createVmSteps, vmRootfsPath } from './vm-create.ts';
+import type { VmHostDeps } from './vm-host-deps.ts';
+
+/** A VM as returned to callers: the record plus what was measured just now. */
+export interface VmView extends VmRecord {
+  /** CNI CHECK result from GetVm: "" when healthy or not checked. */
+  readonly networkProblem: string;
+}
+
+/**
+ * The VM lifecycle core: CreateVm, StartVm, StopVm, DeleteVm and the queries, over the ports in
+ * VmHostDeps. One VM's operations are serialized; each state change is persisted, then published.
+ */
+export class VmHost {
+  private readonly lock = new KeyedLock();
+  /** Aborts the exit watcher of each VM whose hypervisor runs. */
+  private readonly exitWatchers = new Map<string, AbortController>();
+
+  constructor(readonly deps: VmHostDeps) {}
+
+  async createVm(spec: VmSpec, signal?: AbortSignal): Promise<VmRecord> {
+    const { images, kernels, records } = this.deps;
+    const ref = parseImageRef(spec.image);
+    const image = await images.get(ref);
+    if (!image) {
+      throw new NotFoundError(
+        `image ${formatImageRef(ref)} does not exist on host ${this.deps.host}: list images with ListImages, or add one with ImportImage or a base OS build`,
+      );
+    }
+    const kernelId = spec.kernelId || image.defaultKernelId || '';
+    if (!kernelId) {
+      throw new InvalidArgumentError(`image ${formatImageRef(ref)} names no default kernel: pass kernel_id (see ListKernels)`);
+    }
+    const kernel = await kernels.get(kernelId);
+    if (!kernel) {
+      throw new NotFoundError(`kernel ${kernelId} does not exist on host ${this.deps.host}: see ListKernels`);
+    }
+    if (spec.diskSizeBytes !== 0 && spec.diskSizeBytes < image.sizeBytes) {
+      throw new InvalidArgumentError(
+        `disk size ${spec.diskSizeBytes} bytes is smaller than image ${formatImageRef(ref)} (${image.sizeBytes} bytes): ask for at least the image size, or 0 to keep it`,
+      );
+    }
+    if (spec.vcpus < 1 || spec.vcpus > 64) throw new InvalidArgumentError(`vcpus ${spec.vcpus} is out of range 1..64`);
+    if (spec.memoryMib < 128) throw new InvalidArgumentError(`memory ${spec.memoryMib} MiB is below the 128 MiB a guest needs`);
+    if (spec.network) await this.deps.networks(spec.network);
+    const id = spec.vmId || `vm-${randomBytes(5).toString('hex')}`;
+    if (!isValidVmId(id)) {
+      throw new InvalidArgumentError(`VM id "${id}" is not valid: use 1-41 lowercase letters, digits and -, starting with a letter or digit`);
+    }
+    return this.lock.run(id, async () => {
+      if (await records.get(id)) throw new AlreadyExistsError(`VM ${id} already exists on host ${this.deps.host}`);
+      const dir = records.vmDir(id);
+      const now = new Date().toISOString();
+      const hostname = spec.hostname || id;
+      const record: VmRecord & { creating?: boolean } = {
+        id,
+        host: this.deps.host,
+        spec: { ...spec, vmId: id, hostname, kernelId },
+        state: 'CREATED',
+        reason: '',
+        createdAt: now,
+        updatedAt: now,
+        imageRef: formatImageRef(ref),
+        imageDigest: image.digest,
+        imageMetadata: image.metadata,
+        kernelId,
+        rootfsPath: vmRootfsPath(dir),
+        runDir: dir,
+        consoleLogPath: join(dir, 'console.log'),
+        hostKeyPublic: '',
+        stopRequested: false,
+        kernelArgs: kernelArgs(hostname, undefined, spec.extraKernelArgs),
+        creating: true,
+      };
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const save = () => records.save(record);
+      try {
+        await save();
+        const steps = createVmSteps(this.deps, record, image, images.rootfsPath(ref), kernel, save, signal);
+        const report = await runSteps(steps, signal);
+        delete record.creating;
+        await save();
+        this.deps.log.info({ vmId: id, steps: report }, 'VM created');
+      } catch (error) {
+        await this.removeEverything(record).catch((cleanupError: unknown) =>
+          this.deps.log.error({ vmId: id, err: cleanupError }, 'cleanup after a failed CreateVm failed'),
+        );
+        throw error;
+      }
+      await this.deps.events.emit(record, undefined);
+      return record;
+    });
+  }
+
+  async startVm(id: string, signal?: AbortSignal): Promise<VmRecord> {
+    return this.lock.run(id, async () => {
+      const record = await this.mustGet(id);
+      if (record.process && (await this.deps.hypervisor.isAlive(record.process))) return record;
+      if (!canTransition(record.state, 'STARTING')) {
+        throw new FailedPreconditionError(`VM ${id} is ${record.state}; only CREATED, STOPPED or FAILED VMs can be started`);
+      }
+      const kernel = await this.deps.kernels.get(record.kernelId);
+      if (!kernel) throw new FailedPreconditionError(`kernel ${record.kernelId} of VM ${id} is gone from the kernel store`);
+      record.stopRequested = false;
+      await this.transition(record, 'STARTING', '');
+      const spec: VmLaunchSpec = {
+        vmId: id,
+        vcpus: record.spec.vcpus,
+        memoryMib: record.spec.memoryMib,
+        kernel: {
+          ...(kernel.bzImagePath ? { bzImagePath: kernel.bzImagePath } : {}),
+          ...(kernel.vmlinuxPath ? { vmlinuxPath: kernel.vmlinuxPath } : {}),
+          ...(kernel.initrdPath ? { initrdPath: kernel.initrdPath } : {}),
+        },
+        kernelArgs: record.kernelArgs,
+        rootfsPath: record.rootfsPath,
+        runDir: record.runDir,
+        consoleLogPath: record.consoleLogPath,
+        ...(record.network
+          ? {
+              network: {
+                netnsPath: record.network.netnsPath,
+                tapName: record.network.tapName,
+                guestMac: record.network.guestMac,
+                guestCidr: record.network.guestCidr,
+                ...(record.network.gateway ? { gateway: record.network.gateway } : {}),
+                ...(record.network.mtu ? { mtu: record.network.mtu } : {}),
+              },
+            }
+          : {}),
+      };
+      try {
+        record.process = await this.deps.hypervisor.launch(spec, signal);
+      } catch (error) {
+        await this.transition(record, 'FAILED', (error as Error).message);
+        throw new InternalError(`VM ${id} did not start: ${(error as Error).message}`, { cause: error });
+      }
+      await this.transition(record, 'RUNNING', '');
+      this.watchExit(record);
+      return record;
+    });
+  }
+
+  async stopVm(id: string, timeoutMs = this.deps.stopTimeoutMs): Promise<VmRecord> {
+    return this.lock.run(id, async () => {
+      const record = await this.mustGet(id);
+      if (!isActive(record.state) || !record.process) return record;
+      record.stopRequested = true;
+      await this.transition(record, 'STOPPING', '');
+      const outcome = await this.deps.hypervisor.stop(record.process, timeoutMs);
+      this.exitWatchers.get(id)?.abort();
+      await this.deps.hypervisor.cleanup(record.process, { vmId: record.id, runDir: record.runDir });
+      delete record.process;
+      const reason = outcome.graceful
+        ? ''
+        : `the guest did not power off within ${timeoutMs} ms and was killed; its disk may need e2fsck before a commit`;
+      await this.transition(record, 'STOPPED', reason);
+      return record;
+    });
+  }
+
+  async deleteVm(id: string): Promise<void> {
+    await this.lock.run(id, async () => {
+      const record = await this.mustGet(id);
+      const previous = record.state;
+      await this.removeEverything(record);
+      record.state = 'DELETED';
+      record.reason = '';
+      await this.deps.events.emit(record, previous);
+    });
+  }
+
+  async getVm(id: string, signal?: AbortSignal): Promise<VmView> {
+    const record = await this.mustGet(id);
+    let networkProblem = '';
+    if (record.network) {
+      try {
+        await (await this.deps.networks(record.network.networkName)).check(record.id, signal);
+      } catch (error) {
+        networkProblem = (error as Error).message;
+      }
+    }
+    return { ...record, networkProblem };
+  }
+
+  async listVms(): Promise<VmRecord[]> {
+    return this.deps.records.list();
+  }
+
+  /** Streams state events (after the current state of every VM, so a watcher starts complete) until signal aborts. */
+  async watchVms(signal: AbortSignal, send: (event: VmStateEvent) => Promise<void> | void, vmId = ''): Promise<void> {
+    const queue: VmStateEvent[] = [];
+    let wake: (() => void) | undefined;
+    this.deps.events.subscribe((event) => {
+      if (vmId && event.vmId !== vmId) return;
+      queue.push(event);
+      wake?.();
+    }, signal);
+    for (const record of await this.deps.records.list()) {
+      if (vmId && record.id !== vmId) continue;
+      await send({
+        host: this.deps.host,
+        vmId: record.id,
+        sequence: 0,
+        time: new Date(record.updatedAt),
+        state: record.state,
+        previousState: undefined,
+        reason: record.reason,
+        buildId: record.spec.buildId,
+      });
+    }
+    while (!signal.aborted) {
+      const event = queue.shift();
+      if (event) {
+        await send(event);
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      wake = undefined;
+    }
+  }
+
+  async mustGet(id: string): Promise<VmRecord> {
+    const record = await this.deps.records.get(id);
+    if (!record) throw new NotFoundError(`VM ${id} does not exist on host ${this.deps.host}`);
+    return record;
+  }
+
+  /** Persists, then publishes: a subscriber never hears of a state the record does not hold. */
+  async transition(record: VmRecord, state: VmState, reason: string): Promise<void> {
+    const previous = record.state;
+    if (previous === state && record.reason === reason) return;
+    record.state = state;
+    record.reason = reason;
+    record.updatedAt = new Date().toISOString();
+    await this.deps.records.save(record);
+    await this.deps.events.emit(record, previous);
+    this.deps.log.info({ vmId: record.id, state, previous, reason: reason || undefined }, 'VM state');
+  }
+
+  /** A hypervisor that exits without StopVm asking means the VM failed. */
+  watchExit(record: VmRecord): void {
+    const ref = record.process;
+    if (!ref) return;
+    this.exitWatchers.get(record.id)?.abort();
+    const controller = new AbortController();
+    this.exitWatchers.set(record.id, controller);
+    this.deps.hypervisor.waitForExit(ref, controller.signal).then(
+      () =>
+        this.lock.run(record.id, async () => {
+          if (controller.signal.aborted) return;
+          this.exitWatchers.delete(record.id);
+          const current = await this.deps.records.get(record.id);
+          if (!current || current.process?.pid !== ref.pid || !isActive(current.state)) return;
+          await this.deps.hypervisor.cleanup(ref, { vmId: current.id, runDir: current.runDir });
+          delete current.process;
+          const asked = current.stopRequested || current.state === 'STOPPING';
+          await this.transition(
+            current,
+            asked ? 'STOPPED' : 'FAILED',
+            asked ? '' : `${ref.driver} (pid ${ref.pid}) exited without being asked to stop; see ${current.consoleLogPath}`,
+          );
+        }),
+      () => undefined,
+    ).catch((error: unknown) => this.deps.log.error({ vmId: record.id, err: error }, 'handling a VM exit failed'));
+  }
+
+  /** Stops watching every VM (vmm shutdown); the VMs themselves keep running and are re-adopted later. */
+  detachAll(): void {
+    for (const controller of this.exitWatchers.values()) controller.abort();
+    this.exitWatchers.clear();
+  }
+
+  /** Everything a VM had on the host: process, sockets, network (CNI DEL, netns), disk, record. Idempotent. */
+  async removeEverything(record: VmRecord): Promise<void> {
+    this.exitWatchers.get(record.id)?.abort();
+    this.exitWatchers.delete(record.id);
+    await this.deps.hypervisor.cleanup(record.process, { vmId: record.id, runDir: record.runDir });
+    if (record.spec.network && record.netnsName) {
+      const netnsPath = record.network?.netnsPath ?? `/var/run/netns/${record.netnsName}`;
+      const network = await this.deps.networks(record.spec.network).catch((error: unknown) => {
+        // The conflist is gone: CNI DEL is impossible, but the namespace (and with it veth and tap) still goes.
+        this.deps.log.warn({ vmId: record.id, err: error }, 'CNI DEL skipped: network no longer configured; its IP lease may remain');
+        return undefined;
+      });
+      await network?.detach(record.id, netnsPath);
+      await this.deps.netns.remove(record.netnsName);
+    }
+    await this.deps.records.remove(record.id);
+  }
+}

@@ -1,0 +1,40 @@
+/** A file or directory to write into a guest's ext4 root filesystem before boot. */
+export interface GuestFile {
+  readonly path: string;
+  readonly content: string | Buffer;
+  readonly mode: number;
+  readonly uid?: number;
+  readonly gid?: number;
+}
+export interface GuestDirectory {
+  readonly path: string;
+  readonly mode: number;
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
+/** Operations on ext4 disk images, all without mounting them. */
+export interface Ext4Disk {
+  /** Sparse copy (reflink where the filesystem can); the destination appears only when complete. */
+  copy(source: string, destination: string, signal?: AbortSignal): Promise<void>;
+  /** Filesystem size in bytes (block count × block size). */
+  filesystemBytes(image: string): Promise<number>;
+  /** Extends the file and the filesystem to `bytes` (rounded down to the block size). */
+  grow(image: string, bytes: number): Promise<void>;
+  /** Shrinks the filesystem to its minimum (resize2fs -M) and the file with it. */
+  shrinkToMinimum(image: string): Promise<void>;
+  writeFiles(image: string, directories: GuestDirectory[], files: GuestFile[]): Promise<void>;
+  /** Contents of a file in the image, or undefined when it does not exist. */
+  readFile(image: string, guestPath: string): Promise<Buffer | undefined>;
+  removeFiles(image: string, guestPaths: string[]): Promise<void>;
+  /** "sha256:<hex>" of the image file's bytes. */
+  digest(image: string, signal?: AbortSignal): Promise<string>;
+}
+
+export interface SshHostKey {
+  readonly privateKey: string;
+  readonly publicKey: string;
+}
+export interface HostKeyGenerator {
+  generate(comment: string): Promise<SshHostKey>;
+}
