@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { FileType, type UploadContextResponse } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
+import { grpcCode, startHttpServer, startTestFetcher, tempDir, type TestFetcher } from './support.ts';
+
+function upload(fetcher: TestFetcher, fileName: string, data: Buffer): Promise<UploadContextResponse> {
+  return new Promise((resolve, reject) => {
+    const call = fetcher.client.uploadContext((err, res) => (err ? reject(err) : resolve(res!)));
+    call.write({ part: { $case: 'header', value: { fileName, size: String(data.length) } } });
+    for (let at = 0; at < data.length; at += 4096)
+      call.write({ part: { $case: 'chunk', value: data.subarray(at, at + 4096) } });
+    call.end();
+  });
+}
+
+test('tarball contexts (.tar, .tar.gz, .tar.zst) by URL and by upload', async (t) => {
+  const dir = await tempDir(t);
+  const src = join(dir, 'src');
+  await mkdir(join(src, 'conf'), { recursive: true });
+  await writeFile(join(src, 'Dockerfile'), 'FROM debian\nCOPY . /\n');
+  await writeFile(join(src, 'entry.sh'), '#!/bin/sh\n');
+  await chmod(join(src, 'entry.sh'), 0o755);
+  await writeFile(join(src, 'conf', 'app.conf'), 'port=80\n');
+  await writeFile(join(src, 'ignored.tmp'), 'tmp');
+  await writeFile(join(src, '.dockerignore'), '*.tmp\n');
+  await symlink('conf/app.conf', join(src, 'app.conf'));
+  execFileSync('tar', ['-cf', join(dir, 'ctx.tar'), '-C', src, '.']);
+  execFileSync('tar', ['-czf', join(dir, 'ctx.tar.gz'), '-C', src, '.']);
+  execFileSync('tar', ['--zstd', '-cf', join(dir, 'ctx.tar.zst'), '-C', src, '.']);
+  const http = await startHttpServer(t, (req, res) => {
+    readFile(join(dir, (req.url ?? '/').slice(1))).then(
+      (body) => res.end(body),
+      () => res.writeHead(404).end(),
+    );
+  });
+  const fetcher = await startTestFetcher(t);
+
+  const check = async (contextId: string) => {
+    const listed = await fetcher.listFiles(contextId, ['.']);
+    const files = new Map(listed.sources[0]!.files.map((f) => [f.path, f]));
+    assert.equal(files.get('entry.sh')!.mode, 0o755);
+    assert.equal(files.get('app.conf')!.type, FileType.FILE_TYPE_SYMLINK);
+    assert.equal(files.get('app.conf')!.linkTarget, 'conf/app.conf');
+    assert.equal(files.get('conf')!.type, FileType.FILE_TYPE_DIRECTORY);
+    assert.ok(!files.has('ignored.tmp'));
+    assert.equal((await fetcher.readBlob(files.get('conf/app.conf')!.digest)).toString(), 'port=80\n');
+  };
+
+  for (const name of ['ctx.tar', 'ctx.tar.gz', 'ctx.tar.zst']) {
+    await t.test(`${name} by URL`, async () => {
+      const ctx = await fetcher.resolve({
+        source: { $case: 'tarball', value: { source: { $case: 'url', value: `${http.url}/${name}` } } },
+      });
+      assert.equal(ctx.dockerfile, 'FROM debian\nCOPY . /\n');
+      assert.equal(ctx.dockerignore, '*.tmp\n');
+      await check(ctx.contextId);
+    });
+  }
+
+  await t.test('uploaded as a client stream', async () => {
+    const uploaded = await upload(fetcher, 'ctx.tar.zst', await readFile(join(dir, 'ctx.tar.zst')));
+    assert.match(uploaded.uploadId, /^upload-[0-9a-f]{64}$/);
+    const ctx = await fetcher.resolve({
+      source: { $case: 'tarball', value: { source: { $case: 'uploadId', value: uploaded.uploadId } } },
+    });
+    await check(ctx.contextId);
+    await assert.rejects(
+      fetcher.resolve({
+        source: {
+          $case: 'tarball',
+          value: { source: { $case: 'uploadId', value: `upload-${'0'.repeat(64)}` } },
+        },
+      }),
+      (err) => grpcCode(err) === status.NOT_FOUND,
+    );
+  });
+
+  await t.test('members escaping the context are refused, naming them', async () => {
+    await writeFile(join(dir, 'x'), 'x\n');
+    await writeFile(join(dir, 'Dockerfile'), 'FROM scratch\n');
+    execFileSync('tar', [
+      '-P',
+      '-cf',
+      join(dir, 'dotdot.tar'),
+      '-C',
+      dir,
+      '--transform=s,^x,../../x,',
+      'Dockerfile',
+      'x',
+    ]);
+    execFileSync('tar', [
+      '-P',
+      '-cf',
+      join(dir, 'abs.tar'),
+      '-C',
+      dir,
+      '--transform=s,^x,/tmp/x,',
+      'Dockerfile',
+      'x',
+    ]);
+    for (const [name, member] of [
+      ['dotdot.tar', '../../x'],
+      ['abs.tar', '/tmp/x'],
+    ] as const) {
+      await assert.rejects(
+        fetcher.resolve({
+          source: { $case: 'tarball', value: { source: { $case: 'url', value: `${http.url}/${name}` } } },
+        }),
+        (err) => {
+          assert.equal(grpcCode(err), status.INVALID_ARGUMENT, name);
+          assert.ok((err as Error).message.includes(member), (err as Error).message);
+          return true;
+        },
+      );
+    }
+    // A symlink member pointing outside may exist, but no source may go through it.
+    const linkDir = join(dir, 'linkctx');
+    await mkdir(linkDir);
+    await writeFile(join(linkDir, 'Dockerfile'), 'FROM scratch\n');
+    await symlink('/etc', join(linkDir, 'etc-link'));
+    execFileSync('tar', ['-cf', join(dir, 'link.tar'), '-C', linkDir, '.']);
+    const ctx = await fetcher.resolve({
+      source: { $case: 'tarball', value: { source: { $case: 'url', value: `${http.url}/link.tar` } } },
+    });
+    await assert.rejects(fetcher.listFiles(ctx.contextId, ['etc-link/passwd']), (err) => {
+      assert.equal(grpcCode(err), status.INVALID_ARGUMENT);
+      assert.match((err as Error).message, /etc-link/);
+      return true;
+    });
+  });
+
+  await t.test('garbage is INVALID_ARGUMENT, a missing archive NOT_FOUND', async () => {
+    await writeFile(
+      join(dir, 'junk.tar.gz'),
+      Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.alloc(100, 7)]),
+    );
+    await assert.rejects(
+      fetcher.resolve({
+        source: { $case: 'tarball', value: { source: { $case: 'url', value: `${http.url}/junk.tar.gz` } } },
+      }),
+      (err) => grpcCode(err) === status.INVALID_ARGUMENT,
+    );
+    await assert.rejects(
+      fetcher.resolve({
+        source: { $case: 'tarball', value: { source: { $case: 'url', value: `${http.url}/none.tar` } } },
+      }),
+      (err) => grpcCode(err) === status.NOT_FOUND,
+    );
+  });
+});
