@@ -580,8 +580,8 @@ export interface WatchBuildRequest {
   /** Replay events with a sequence greater than this (0 = from the start). */
   afterSequence: string;
   /**
-   * Keep the stream open for new events until the build ends (default when
-   * the build is running); false returns only the history.
+   * Keep the stream open for new events until the build ends; false returns
+   * only the history so far.
    */
   follow: boolean;
 }
@@ -5579,7 +5579,7 @@ export const BuildServiceService = {
     responseDeserialize: (value: Buffer): CancelBuildResponse => CancelBuildResponse.decode(value),
   },
   /**
-   * Streams a build's events: the history after from_sequence, then new ones
+   * Streams a build's events: the history after after_sequence, then new ones
    * until the build ends (or only the history when follow is false).
    */
   watchBuild: {
@@ -5609,7 +5609,7 @@ export interface BuildServiceServer extends UntypedServiceImplementation {
   /** Cancels a build: its VM is stopped and removed, nothing is committed. */
   cancelBuild: handleUnaryCall<CancelBuildRequest, CancelBuildResponse>;
   /**
-   * Streams a build's events: the history after from_sequence, then new ones
+   * Streams a build's events: the history after after_sequence, then new ones
    * until the build ends (or only the history when follow is false).
    */
   watchBuild: handleServerStreamingCall<WatchBuildRequest, WatchBuildResponse>;
@@ -5701,7 +5701,7 @@ export interface BuildServiceClient extends Client {
     callback: (error: ServiceError | null, response: CancelBuildResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Streams a build's events: the history after from_sequence, then new ones
+   * Streams a build's events: the history after after_sequence, then new ones
    * until the build ends (or only the history when follow is false).
    */
   watchBuild(request: WatchBuildRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchBuildResponse>;
