@@ -126,6 +126,7 @@ describe('firecracker driver with stand-in binaries', () => {
 
     assert.deepEqual(await r.driver.stop(ref, 10_000), { graceful: true });
     assert.equal(await r.driver.isAlive(ref), false);
+    assert.equal((await stat(r.spec.rootfsPath)).uid, 0, 'the rootfs is handed back to its owner after the stop');
     const report = parseFakeReport(await consoleOf(r.spec));
     assert.ok(report, 'the fake printed its report');
     assert.deepEqual(report.violations, []);

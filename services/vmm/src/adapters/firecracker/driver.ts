@@ -3,7 +3,7 @@
  * API, starts it, stops it gracefully (SendCtrlAltDel, then SIGTERM, then SIGKILL) and removes
  * everything it created.
  */
-import { copyFile, readFile, rm, stat } from 'node:fs/promises';
+import { chown, copyFile, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HypervisorDriver, StopOutcome, VmLaunchSpec, VmProcessRef } from '../../ports/hypervisor.ts';
 import { FirecrackerApiClient } from './api-client.ts';
@@ -164,12 +164,16 @@ export class FirecrackerDriver implements HypervisorDriver {
     return `${plan.owner} exited (${exit.signal ?? `code ${exit.code}`})${tail ? `; last output: ${tail}` : ''}`;
   }
 
-  /** A rootfs copied into the jail (other filesystem) holds the VM's writes: copy it back once the VM is down. */
+  /**
+   * Hands the rootfs back once the VM is down: a copy in the jail (other filesystem) holds the VM's
+   * writes and is copied back; a hard link only needs its owner restored (it was the jail uid's).
+   */
   async #syncRootfsBack(ref: VmProcessRef): Promise<void> {
-    const { rootfsPlacement, rootfsInJailOnHost, rootfsPath } = ref.details;
-    if (rootfsPlacement !== 'copied' || !rootfsInJailOnHost || !rootfsPath) return;
-    if (!(await stat(rootfsInJailOnHost).catch(() => undefined))) return;
-    await copyFile(rootfsInJailOnHost, rootfsPath);
+    const { rootfsPlacement, rootfsInJailOnHost, rootfsPath, rootfsOwner } = ref.details;
+    if (!rootfsInJailOnHost || !rootfsPath) return;
+    if (rootfsPlacement === 'copied' && (await stat(rootfsInJailOnHost).catch(() => undefined))) await copyFile(rootfsInJailOnHost, rootfsPath);
+    const [uid, gid] = (rootfsOwner ?? '').split(':').map(Number);
+    if (uid !== undefined && gid !== undefined && Number.isInteger(uid) && Number.isInteger(gid)) await chown(rootfsPath, uid, gid).catch(() => {});
   }
 }
 

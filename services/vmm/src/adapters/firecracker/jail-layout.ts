@@ -90,6 +90,8 @@ export interface JailFiles {
 
 export interface PreparedJail {
   readonly rootfs: Placement;
+  /** The rootfs's owner before it was handed to the jail uid, restored once the VM is down. */
+  readonly rootfsOwner: { readonly uid: number; readonly gid: number };
 }
 
 /**
@@ -117,6 +119,7 @@ export async function prepareJail(layout: JailLayout, files: JailFiles, uid: num
     }
     return placement;
   };
+  const original = await stat(files.rootfsPath).catch(() => undefined);
   await place(files.kernelPath, layout.inJail.kernel, false);
   if (files.initrdPath !== undefined) await place(files.initrdPath, layout.inJail.initrd, false);
   const rootfs = await place(files.rootfsPath, layout.inJail.rootfs, true);
@@ -127,7 +130,7 @@ export async function prepareJail(layout: JailLayout, files: JailFiles, uid: num
   }
   await chown(join(layout.rootDir, 'run'), uid, gid);
   await chown(layout.rootDir, uid, gid);
-  return { rootfs };
+  return { rootfs, rootfsOwner: { uid: original?.uid ?? 0, gid: original?.gid ?? 0 } };
 }
 
 /** Removes the whole jail directory (links, copies, the jailer's copy of firecracker, dev nodes, socket). */

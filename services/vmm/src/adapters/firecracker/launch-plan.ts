@@ -125,6 +125,7 @@ export async function planJailedLaunch(
         config.jailerGid,
       );
       details.rootfsPlacement = prepared.rootfs;
+      details.rootfsOwner = `${prepared.rootfsOwner.uid}:${prepared.rootfsOwner.gid}`;
     },
   };
 }
