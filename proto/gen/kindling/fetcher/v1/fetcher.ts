@@ -304,6 +304,14 @@ export interface ReadBlobRequest {
   digest: string;
   /** Byte offset to start from (for resuming). */
   offset: string;
+  /**
+   * Instead of digest: one regular file of a resolved context, by its path
+   * (as ListFiles would name it). For HTTP contexts the bytes stream while the
+   * fetcher is still downloading the file, so reading need not wait for
+   * ListFiles; the verified digest arrives in the last message.
+   */
+  contextId: string;
+  path: string;
 }
 
 /** ReadBlobResponse is one chunk of a blob. */
@@ -311,8 +319,16 @@ export interface ReadBlobResponse {
   data: Buffer;
   /** Offset of this chunk within the blob. */
   offset: string;
-  /** Total blob size (same in every chunk). */
+  /**
+   * Total blob size (same in every chunk); 0 while streaming a download
+   * whose size the server did not announce.
+   */
   totalSize: string;
+  /**
+   * Set on the last message of a read by context_id and path: the blob's
+   * "sha256:<hex>", computed by the fetcher over the bytes sent.
+   */
+  digest: string;
 }
 
 function createBaseLocalContext(): LocalContext {
@@ -1961,7 +1977,7 @@ export const FetchUrlResponse: MessageFns<FetchUrlResponse> = {
 };
 
 function createBaseReadBlobRequest(): ReadBlobRequest {
-  return { digest: "", offset: "0" };
+  return { digest: "", offset: "0", contextId: "", path: "" };
 }
 
 export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
@@ -1971,6 +1987,12 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
     }
     if (message.offset !== "0") {
       writer.uint32(16).uint64(message.offset);
+    }
+    if (message.contextId !== "") {
+      writer.uint32(26).string(message.contextId);
+    }
+    if (message.path !== "") {
+      writer.uint32(34).string(message.path);
     }
     return writer;
   },
@@ -2004,6 +2026,22 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
             message.offset = reader.uint64().toString();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.contextId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2020,6 +2058,12 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
     return {
       digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
       offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+      contextId: isSet(object.contextId)
+        ? globalThis.String(object.contextId)
+        : isSet(object.context_id)
+        ? globalThis.String(object.context_id)
+        : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
     };
   },
 
@@ -2031,6 +2075,12 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
     if (message.offset !== "0") {
       obj.offset = message.offset;
     }
+    if (message.contextId !== "") {
+      obj.contextId = message.contextId;
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
     return obj;
   },
 
@@ -2041,12 +2091,14 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
     const message = createBaseReadBlobRequest();
     message.digest = object.digest ?? "";
     message.offset = object.offset ?? "0";
+    message.contextId = object.contextId ?? "";
+    message.path = object.path ?? "";
     return message;
   },
 };
 
 function createBaseReadBlobResponse(): ReadBlobResponse {
-  return { data: Buffer.alloc(0), offset: "0", totalSize: "0" };
+  return { data: Buffer.alloc(0), offset: "0", totalSize: "0", digest: "" };
 }
 
 export const ReadBlobResponse: MessageFns<ReadBlobResponse> = {
@@ -2059,6 +2111,9 @@ export const ReadBlobResponse: MessageFns<ReadBlobResponse> = {
     }
     if (message.totalSize !== "0") {
       writer.uint32(24).uint64(message.totalSize);
+    }
+    if (message.digest !== "") {
+      writer.uint32(34).string(message.digest);
     }
     return writer;
   },
@@ -2100,6 +2155,14 @@ export const ReadBlobResponse: MessageFns<ReadBlobResponse> = {
             message.totalSize = reader.uint64().toString();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2121,6 +2184,7 @@ export const ReadBlobResponse: MessageFns<ReadBlobResponse> = {
         : isSet(object.total_size)
         ? globalThis.String(object.total_size)
         : "0",
+      digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
     };
   },
 
@@ -2135,6 +2199,9 @@ export const ReadBlobResponse: MessageFns<ReadBlobResponse> = {
     if (message.totalSize !== "0") {
       obj.totalSize = message.totalSize;
     }
+    if (message.digest !== "") {
+      obj.digest = message.digest;
+    }
     return obj;
   },
 
@@ -2146,6 +2213,7 @@ export const ReadBlobResponse: MessageFns<ReadBlobResponse> = {
     message.data = object.data ?? Buffer.alloc(0);
     message.offset = object.offset ?? "0";
     message.totalSize = object.totalSize ?? "0";
+    message.digest = object.digest ?? "";
     return message;
   },
 };
