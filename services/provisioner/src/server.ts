@@ -1,6 +1,11 @@
 import { ProvisionerServiceService } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
-import { startGrpcService, unimplementedMethods, type Logger, type RunningGrpcService } from '@kindling/runtime';
+import { startGrpcService, type Logger, type RunningGrpcService } from '@kindling/runtime';
+import { HostArchiveDecoder } from './adapters/archive/host-archive-decoder.ts';
+import { FetcherBlobSource } from './adapters/grpc/fetcher-blob-source.ts';
+import { provisionerGrpcImplementation } from './adapters/grpc/provisioner-grpc.ts';
+import { SshConnectionPool } from './adapters/ssh/ssh-connection-pool.ts';
 import type { ProvisionerConfig } from './config.ts';
+import { Provisioner } from './domain/provisioner.ts';
 
 export const provisionerServiceName = 'kindling.provisioner.v1.ProvisionerService';
 
@@ -8,23 +13,35 @@ export interface ProvisionerServiceDeps {
   readonly logger: Logger;
 }
 
-/** Builds the provisioner's gRPC service on the configured address; the caller marks it serving when ready. */
+/** Wires SSH, the fetcher client and the use cases, and starts the gRPC server; shutdown() also closes every SSH connection. */
 export async function startProvisionerService(config: ProvisionerConfig, deps: ProvisionerServiceDeps): Promise<RunningGrpcService> {
-  return startGrpcService({
+  const tls = { certPath: config.tlsCert, keyPath: config.tlsKey, caPath: config.tlsCa };
+  const blobs = new FetcherBlobSource(config.fetcherAddress, tls);
+  const pool = new SshConnectionPool({
+    handshakeTimeoutMs: config.sshHandshakeTimeout,
+    keepaliveIntervalMs: config.sshKeepaliveInterval,
+    keepaliveCountMax: 3,
+  });
+  const provisioner = new Provisioner(pool, blobs, new HostArchiveDecoder(), {
+    allowAcceptAnyHostKey: config.insecureAcceptAnyHostKey,
+    defaultWaitReadyTimeoutMs: config.waitReadyTimeout,
+  });
+  if (config.insecureAcceptAnyHostKey) deps.logger.warn('targets may disable host key verification (--insecure-accept-any-host-key): for debugging only');
+  const running = await startGrpcService({
     name: 'provisioner',
     host: config.host,
     port: config.port,
-    tls: { certPath: config.tlsCert, keyPath: config.tlsKey, caPath: config.tlsCa },
+    tls,
     insecure: config.insecure,
     logger: deps.logger,
-    services: [
-      {
-        name: provisionerServiceName,
-        definition: ProvisionerServiceService,
-        implementation: {
-          ...unimplementedMethods(ProvisionerServiceService, 'the provisioner issue (SSH exec and file copy into guests)'),
-        },
-      },
-    ],
+    services: [{ name: provisionerServiceName, definition: ProvisionerServiceService, implementation: provisionerGrpcImplementation(provisioner) }],
   });
+  return {
+    ...running,
+    async shutdown(graceMs?: number) {
+      await running.shutdown(graceMs);
+      await provisioner.shutdown();
+      blobs.close();
+    },
+  };
 }

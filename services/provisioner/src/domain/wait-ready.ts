@@ -15,6 +15,7 @@ export interface WaitReadyOptions {
 export interface WaitReadyResult {
   attempts: number;
   elapsedMs: number;
+  serverVersion?: string;
 }
 
 export async function waitReady(connector: GuestConnector, target: SshTarget, options: WaitReadyOptions): Promise<WaitReadyResult> {
@@ -26,9 +27,10 @@ export async function waitReady(connector: GuestConnector, target: SshTarget, op
     options.signal?.throwIfAborted();
     const attemptSignal = AbortSignal.any([AbortSignal.timeout(Math.max(1, deadline - Date.now())), ...(options.signal ? [options.signal] : [])]);
     try {
-      await connector.connect(target, attemptSignal);
+      const connection = await connector.connect(target, attemptSignal);
       options.onAttempt?.({ attempt, retryable: false });
-      return { attempts: attempt, elapsedMs: Date.now() - started };
+      const serverVersion = connection.serverVersion;
+      return { attempts: attempt, elapsedMs: Date.now() - started, ...(serverVersion ? { serverVersion } : {}) };
     } catch (error) {
       options.signal?.throwIfAborted();
       const retryable = error instanceof UnavailableError || (attemptSignal.aborted && !options.signal?.aborted);

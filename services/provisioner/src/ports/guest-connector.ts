@@ -22,6 +22,8 @@ export interface GuestFileStat {
 
 /** A live, multiplexed session to one guest. Every method may reconnect once if the link dropped. */
 export interface GuestConnection {
+  /** The server's software version from its identification line, e.g. "OpenSSH_9.2p1". */
+  readonly serverVersion: string | undefined;
   run(command: string, io: RemoteRun): Promise<RemoteExit>;
   readFile(path: string): Promise<Buffer>;
   stat(path: string): Promise<GuestFileStat | undefined>;

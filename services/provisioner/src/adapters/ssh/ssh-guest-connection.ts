@@ -18,6 +18,11 @@ export class SshGuestConnection implements GuestConnection {
     private readonly options: SshClientOptions,
   ) {}
 
+  get serverVersion(): string | undefined {
+    // ssh2 keeps the peer's software version only on this internal field
+    return (this.client as { _remoteVer?: string } | undefined)?._remoteVer;
+  }
+
   /** Opens the connection now (WaitReady), so later calls reuse it. */
   async open(signal?: AbortSignal): Promise<void> {
     await this.ensureClient(signal);

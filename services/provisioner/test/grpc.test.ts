@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { status, type ServiceError } from '@grpc/grpc-js';
+import type { ExecRequest, ExecResponse, ExitStatus } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
+import { LogStream } from '@kindling/proto/gen/kindling/events/v1/events.ts';
+import { startProvisionerSuite, type ProvisionerSuite } from './support/provisioner-suite.ts';
+import { sshdUnavailableReason } from './support/test-sshd.ts';
+import { testAccounts } from './support/test-users.ts';
+
+const run = promisify(execFile);
+const skip = await sshdUnavailableReason();
+
+interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exit: ExitStatus | undefined;
+  messages: ExecResponse[];
+}
+
+function exec(suite: ProvisionerSuite, request: Partial<ExecRequest>, options: { deadline?: Date; onCall?: (cancel: () => void) => void } = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const call = suite.provisioner.exec(
+      { target: suite.target, env: [], user: '', workingDir: '', buildId: 'b-test', stepIndex: 1, ...request },
+      options.deadline ? { deadline: options.deadline } : {},
+    );
+    options.onCall?.(() => call.cancel());
+    const messages: ExecResponse[] = [];
+    call.on('data', (message: ExecResponse) => messages.push(message));
+    call.on('error', reject);
+    call.on('end', () => {
+      const text = (stream: LogStream): string =>
+        Buffer.concat(messages.flatMap((m) => (m.event?.$case === 'output' && m.event.value.stream === stream ? [m.event.value.data] : []))).toString();
+      const last = messages.at(-1)?.event;
+      resolve({ stdout: text(LogStream.LOG_STREAM_STDOUT), stderr: text(LogStream.LOG_STREAM_STDERR), exit: last?.$case === 'exit' ? last.value : undefined, messages });
+    });
+  });
+}
+
+const sh = (script: string): Partial<ExecRequest> => ({ command: { $case: 'shell', value: { script, shell: [] } } });
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+async function gone(pattern: string): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    const { stdout } = await run('pgrep', ['-f', pattern]).catch(() => ({ stdout: '' }));
+    if (stdout.trim() === '') return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
+test('ProvisionerService over gRPC against a real sshd and a real fetcher', { skip }, async (t) => {
+  const suite = await startProvisionerSuite();
+  const accounts = testAccounts();
+  const guest = await mkdtemp(join(tmpdir(), 'kindling-test-guest-'));
+  t.after(async () => {
+    await suite.stop();
+    await accounts.remove();
+    await rm(guest, { recursive: true, force: true });
+  });
+
+  await t.test('WaitReady returns once SSH accepts the pinned key', async () => {
+    const response = await suite.waitReady({ target: suite.target, timeout: { seconds: '10', nanos: 0 } });
+    assert.equal(response.attempts, 1);
+    assert.match(response.serverVersion, /OpenSSH/);
+  });
+
+  await t.test('Exec streams stdout and stderr chunks with timestamps, then the exit status last', async () => {
+    const result = await exec(suite, { ...sh('echo out; echo err >&2; exit 3'), env: ['A=1'] });
+    assert.equal(result.stdout, 'out\n');
+    assert.equal(result.stderr, 'err\n');
+    assert.equal(result.exit?.exitCode, 3);
+    assert.equal(result.exit?.timedOut, false);
+    for (const message of result.messages.slice(0, -1)) {
+      assert.equal(message.event?.$case, 'output');
+      if (message.event?.$case === 'output') assert.ok(message.event.value.time instanceof Date);
+    }
+  });
+
+  await t.test('Exec reports a signal, and a timeout', async () => {
+    const killed = await exec(suite, sh('kill -KILL $$'));
+    assert.deepEqual([killed.exit?.exitCode, killed.exit?.signal], [undefined, 'KILL']);
+    const timedOut = await exec(suite, { ...sh('sleep 30'), timeout: { seconds: '0', nanos: 300e6 } });
+    assert.equal(timedOut.exit?.timedOut, true);
+  });
+
+  await t.test('Exec in exec form as a USER with a hostile argv', async () => {
+    const user = await accounts.user();
+    const result = await exec(suite, { command: { $case: 'argv', value: { argv: ['sh', '-c', 'printf "%s:%s" "$(id -u)" "$1"', 'sh', "'; $(x) \"\n✓"] } }, user: user.name });
+    assert.equal(result.stdout, `${user.uid}:'; $(x) "\n✓`);
+  });
+
+  await t.test('gRPC errors carry the right codes', async () => {
+    await assert.rejects(exec(suite, { ...sh('true'), user: 'nobody-kindling-x' }), (error: ServiceError) => error.code === status.NOT_FOUND);
+    await assert.rejects(exec(suite, { ...sh('true'), env: ['=x'] }), (error: ServiceError) => error.code === status.INVALID_ARGUMENT);
+    const impostor = (await run('sh', ['-c', `cat ${suite.sshd.dir}/client_ed25519_key.pub`])).stdout.trim();
+    await assert.rejects(
+      exec(suite, { ...sh('true'), target: { ...suite.target, sessionId: 'impostor', hostKey: impostor } }),
+      (error: ServiceError) => error.code === status.FAILED_PRECONDITION && /SHA256:.*SHA256:/.test(error.details),
+    );
+    await assert.rejects(
+      suite.waitReady({ target: { ...suite.target, sessionId: 'closed', port: 1 }, timeout: { seconds: '1', nanos: 0 } }),
+      (error: ServiceError) => error.code === status.DEADLINE_EXCEEDED,
+    );
+  });
+
+  await t.test('cancelling the Exec call kills the remote process group', async () => {
+    const tag = `${900 + Math.floor(Math.random() * 99)}.${randomBytes(3).readUIntBE(0, 3)}`;
+    let cancel = (): void => {};
+    const running = exec(suite, sh(`sleep ${tag} & sleep ${tag}; wait`), { onCall: (c) => (cancel = c) });
+    for (let i = 0; i < 100; i++) {
+      const { stdout } = await run('pgrep', ['-f', `sleep ${tag}`]).catch(() => ({ stdout: '' }));
+      if (stdout.trim().split('\n').length === 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    cancel();
+    await assert.rejects(running, (error: ServiceError) => error.code === status.CANCELLED);
+    assert.ok(await gone(`sleep ${tag}`), 'remote processes are gone after cancel');
+  });
+
+  await t.test('a call deadline kills the remote process group too', async () => {
+    const tag = `${900 + Math.floor(Math.random() * 99)}.${randomBytes(3).readUIntBE(0, 3)}`;
+    await assert.rejects(exec(suite, sh(`sleep ${tag}`), { deadline: new Date(Date.now() + 700) }), (error: ServiceError) => error.code === status.DEADLINE_EXCEEDED);
+    assert.ok(await gone(`sleep ${tag}`), 'remote process is gone after the deadline');
+  });
+
+  await t.test('PutFiles: a 200 MiB file and 1,000 small files pulled from the fetcher, with --chown', async () => {
+    const user = await accounts.user();
+    const group = await accounts.group();
+    await mkdir(join(suite.contextDir, 'tree'), { recursive: true });
+    await writeFile(join(suite.contextDir, 'Dockerfile'), 'FROM scratch\nCOPY . /\n');
+    const big = join(suite.contextDir, 'big.bin');
+    await run('sh', ['-c', `head -c ${200 * 1024 * 1024} /dev/urandom > '${big}'`]);
+    for (let i = 0; i < 1000; i++) {
+      const dir = join(suite.contextDir, 'tree', `d${i % 20}`);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, `f${i}.txt`), `file ${i} ${randomBytes(8).toString('hex')}\n`.repeat(1 + (i % 7)), { mode: i % 3 === 0 ? 0o755 : 0o640 });
+    }
+    const context = await suite.resolveContext();
+    const listing = await suite.listFiles(context.contextId, ['big.bin', 'tree']);
+    const sources = listing.sources.map((source) => ({ pattern: source.pattern, files: source.files }));
+    const response = await suite.putFiles({
+      target: suite.target,
+      contextId: context.contextId,
+      sources,
+      destination: 'dest/',
+      workingDir: guest,
+      chown: `${user.name}:${group.name}`,
+      extractArchives: false,
+      buildId: 'b-test',
+      stepIndex: 2,
+    });
+    assert.equal(response.filesWritten, 1001);
+    const bigEntry = sources[0]?.files[0];
+    assert.equal(await sha256File(join(guest, 'dest/big.bin')), bigEntry?.digest);
+    const bigStat = await stat(join(guest, 'dest/big.bin'));
+    assert.deepEqual([bigStat.size, bigStat.uid, bigStat.gid], [200 * 1024 * 1024, user.uid, group.gid]);
+    let checked = 0;
+    for (const entry of sources[1]?.files ?? []) {
+      if (!entry.digest) continue;
+      const path = join(guest, 'dest', entry.path.slice('tree/'.length));
+      const local = await stat(join(suite.contextDir, entry.path));
+      const copied = await stat(path);
+      assert.equal(createHash('sha256').update(await readFile(path)).digest('hex'), entry.digest.slice('sha256:'.length), path);
+      assert.deepEqual([copied.mode & 0o7777, copied.uid, copied.gid], [local.mode & 0o7777, user.uid, group.gid], path);
+      checked++;
+    }
+    assert.equal(checked, 1000);
+  });
+
+  await t.test('PutFiles with ADD semantics extracts a tar.gz from the context', async () => {
+    const staging = join(suite.contextDir, 'stage');
+    await mkdir(join(staging, 'opt/app'), { recursive: true });
+    await writeFile(join(staging, 'opt/app/run'), '#!/bin/sh\n', { mode: 0o750 });
+    await run('tar', ['-czf', join(suite.contextDir, 'app.tar.gz'), '-C', staging, 'opt']);
+    const context = await suite.resolveContext();
+    const listing = await suite.listFiles(context.contextId, ['app.tar.gz']);
+    const response = await suite.putFiles({
+      target: suite.target,
+      contextId: context.contextId,
+      sources: listing.sources.map((source) => ({ pattern: source.pattern, files: source.files })),
+      destination: join(guest, 'extracted'),
+      workingDir: '',
+      chown: '',
+      extractArchives: true,
+      buildId: 'b-test',
+      stepIndex: 3,
+    });
+    assert.equal(response.archivesExtracted, 1);
+    assert.equal((await stat(join(guest, 'extracted/opt/app/run'))).mode & 0o777, 0o750);
+  });
+
+  await t.test('CloseSession closes the kept connection', async () => {
+    assert.deepEqual(await suite.closeSession({ sessionId: suite.target.sessionId }), { closed: true });
+    assert.deepEqual(await suite.closeSession({ sessionId: suite.target.sessionId }), { closed: false });
+  });
+});

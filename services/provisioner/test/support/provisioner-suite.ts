@@ -1,0 +1,96 @@
+// The provisioner's gRPC server against a test sshd and a real fetcher serving a local
+// context directory, with generated clients for both. For gRPC-level tests and the bench.
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { FetcherServiceClient, type ListFilesResponse, type ResolveContextResponse } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
+import {
+  ProvisionerServiceClient,
+  type CloseSessionRequest,
+  type CloseSessionResponse,
+  type PutFilesRequest,
+  type PutFilesResponse,
+  type SshTarget,
+  type WaitReadyRequest,
+  type WaitReadyResponse,
+} from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
+import { loadFetcherConfig, startFetcherService } from '@kindling/fetcher';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadProvisionerConfig, startProvisionerService } from '../../src/index.ts';
+import { startTestSshd, type TestSshd } from './test-sshd.ts';
+
+export interface ProvisionerSuite {
+  sshd: TestSshd;
+  provisioner: ProvisionerServiceClient;
+  fetcher: FetcherServiceClient;
+  target: SshTarget;
+  /** A local directory the fetcher may serve as a context (it holds a Dockerfile). */
+  contextDir: string;
+  resolveContext(): Promise<ResolveContextResponse>;
+  waitReady(request: WaitReadyRequest): Promise<WaitReadyResponse>;
+  putFiles(request: PutFilesRequest): Promise<PutFilesResponse>;
+  closeSession(request: CloseSessionRequest): Promise<CloseSessionResponse>;
+  listFiles(contextId: string, patterns: string[]): Promise<ListFilesResponse>;
+  stop(): Promise<void>;
+}
+
+export function unaryCall<Req, Res>(client: object, method: (req: Req, cb: (error: ServiceError | null, res: Res) => void) => unknown, request: Req): Promise<Res> {
+  return new Promise((resolve, reject) => method.call(client, request, (error, response) => (error ? reject(error) : resolve(response))));
+}
+
+export async function startProvisionerSuite(options: { logLevel?: string } = {}): Promise<ProvisionerSuite> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const stop = async (): Promise<void> => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  };
+  try {
+    const work = await mkdtemp(join(tmpdir(), 'kindling-test-provisioner-'));
+    cleanups.push(() => rm(work, { recursive: true, force: true }));
+    const logger = pino({ level: options.logLevel ?? 'silent' });
+    const sshd = await startTestSshd();
+    cleanups.push(() => sshd.stop());
+    const contextDir = join(work, 'context');
+    const fetcherConfig = loadFetcherConfig(['--port=0', `--cache-dir=${join(work, 'fetcher-cache')}`], {});
+    const fetcherServer = await startFetcherService(fetcherConfig, { logger });
+    cleanups.push(() => fetcherServer.shutdown(100));
+    fetcherServer.health.setServing(true);
+    const provisionerConfig = loadProvisionerConfig(['--port=0', `--fetcher-address=127.0.0.1:${fetcherServer.port}`], {});
+    const provisionerServer = await startProvisionerService(provisionerConfig, { logger });
+    cleanups.push(() => provisionerServer.shutdown(100));
+    provisionerServer.health.setServing(true);
+    const fetcher = new FetcherServiceClient(`127.0.0.1:${fetcherServer.port}`, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 << 20 });
+    const provisioner = new ProvisionerServiceClient(`127.0.0.1:${provisionerServer.port}`, credentials.createInsecure());
+    cleanups.push(async () => {
+      fetcher.close();
+      provisioner.close();
+    });
+    const target: SshTarget = {
+      host: sshd.host,
+      port: sshd.port,
+      user: 'root',
+      privateKey: sshd.clientPrivateKey,
+      agentSocket: '',
+      hostKey: sshd.hostPublicKey,
+      insecureIgnoreHostKey: false,
+      sessionId: `suite-${sshd.port}`,
+    };
+    return {
+      sshd,
+      provisioner,
+      fetcher,
+      target,
+      contextDir,
+      resolveContext: () =>
+        unaryCall(fetcher, fetcher.resolveContext, { source: { $case: 'local', value: { path: contextDir } }, dockerfilePath: '' }),
+      waitReady: (request) => unaryCall<WaitReadyRequest, WaitReadyResponse>(provisioner, provisioner.waitReady, request),
+      putFiles: (request) => unaryCall<PutFilesRequest, PutFilesResponse>(provisioner, provisioner.putFiles, request),
+      closeSession: (request) => unaryCall<CloseSessionRequest, CloseSessionResponse>(provisioner, provisioner.closeSession, request),
+      listFiles: (contextId, patterns) => unaryCall(fetcher, fetcher.listFiles, { contextId, patterns, excludes: [] }),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
