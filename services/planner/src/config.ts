@@ -1,11 +1,26 @@
-import { loadConfig, serverSettings, type ConfigOf } from '@kindling/runtime';
+import { loadConfig, serverSettings, setting, type ConfigOf, type TlsFiles } from '@kindling/runtime';
 
 export const plannerSettings = {
   ...serverSettings(50051),
+  fetcherAddr: setting.string('fetcher address (host:port)', '127.0.0.1:50052'),
+  vmmAddr: setting.string('vmm address (host:port) of the VM host that runs build VMs', '127.0.0.1:50053'),
+  vmmHostName: setting.string('name of that VM host, for build records', 'local'),
+  provisionerAddr: setting.string('provisioner address (host:port)', '127.0.0.1:50054'),
+  clientTlsCa: setting.optionalString('PEM CA bundle that the other services\' certificates chain to (enables TLS to them)'),
+  clientTlsCert: setting.optionalString('PEM client certificate presented to the other services (mTLS)'),
+  clientTlsKey: setting.optionalString('PEM key of that client certificate'),
+  sshReadyTimeout: setting.durationMs('how long a build VM may take to accept SSH', 180_000),
+  stopTimeout: setting.durationMs('how long a build VM may take to power off before it is killed', 60_000),
+  buildTimeout: setting.durationMs('default time limit of a build', 3_600_000),
+  extraDiskBytes: setting.integer('disk added to a build VM beyond its base image size, in bytes', 2 * 1024 ** 3, 0),
 };
 
 export type PlannerConfig = ConfigOf<typeof plannerSettings>;
 
 export function loadPlannerConfig(argv?: readonly string[], env?: NodeJS.ProcessEnv): PlannerConfig {
   return loadConfig('KINDLING_PLANNER', plannerSettings, argv, env);
+}
+
+export function clientTls(config: PlannerConfig): TlsFiles {
+  return { caPath: config.clientTlsCa, certPath: config.clientTlsCert, keyPath: config.clientTlsKey };
 }

@@ -1,11 +1,35 @@
-import { createLogger, runMain, serveUntilSignal } from '@kindling/runtime';
-import { loadPlannerConfig } from './config.ts';
+import { createEventBus, createLogger, runMain, serveUntilSignal } from '@kindling/runtime';
+import { GrpcBuildContextSource } from './adapters/clients/fetcher-client.ts';
+import { GrpcBuildGuest } from './adapters/clients/provisioner-client.ts';
+import { GrpcBuildVmHost } from './adapters/clients/vmm-client.ts';
+import { clientTls, loadPlannerConfig } from './config.ts';
+import { BuildCoordinator } from './execution/build-coordinator.ts';
 import { startPlannerService } from './server.ts';
 
 runMain(async () => {
   const config = loadPlannerConfig();
   const logger = createLogger('planner', config.logLevel);
-  const running = await startPlannerService(config, { logger });
+  const bus = await createEventBus(config.natsUrl, logger);
+  const tls = clientTls(config);
+  const context = new GrpcBuildContextSource(config.fetcherAddr, tls);
+  const vmHost = new GrpcBuildVmHost(config.vmmHostName, config.vmmAddr, tls);
+  const guest = new GrpcBuildGuest(config.provisionerAddr, tls);
+  const builds = new BuildCoordinator(
+    { context, vmHost, guest },
+    bus,
+    {
+      sshReadyTimeoutMs: config.sshReadyTimeout,
+      stopTimeoutMs: config.stopTimeout,
+      extraDiskBytes: config.extraDiskBytes,
+      defaultTimeoutMs: config.buildTimeout,
+    },
+    logger,
+  );
+  const running = await startPlannerService(config, { logger, builds });
   running.health.setServing(true);
-  serveUntilSignal(running, logger);
+  serveUntilSignal(running, logger, async () => {
+    await builds.shutdown();
+    for (const client of [context, vmHost, guest]) client.close();
+    await bus.close();
+  });
 });

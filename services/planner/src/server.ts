@@ -1,11 +1,15 @@
 import { BuildServiceService } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { startGrpcService, unimplementedMethods, type Logger, type RunningGrpcService } from '@kindling/runtime';
+import { buildHandlers } from './adapters/grpc/build-handlers.ts';
 import type { PlannerConfig } from './config.ts';
+import type { BuildCoordinator } from './execution/build-coordinator.ts';
 
 export const plannerServiceName = 'kindling.planner.v1.BuildService';
 
 export interface PlannerServiceDeps {
   readonly logger: Logger;
+  /** Runs builds; without it the build RPCs answer UNIMPLEMENTED (plan-only planner). */
+  readonly builds?: BuildCoordinator;
 }
 
 /** Builds the planner's gRPC service on the configured address; the caller marks it serving when ready. */
@@ -23,6 +27,7 @@ export async function startPlannerService(config: PlannerConfig, deps: PlannerSe
         definition: BuildServiceService,
         implementation: {
           ...unimplementedMethods(BuildServiceService, 'the planner issue (Dockerfile → build plan) and the build orchestration'),
+          ...(deps.builds ? buildHandlers(deps.builds) : {}),
         },
       },
     ],

@@ -8,7 +8,7 @@ import { BuildState, LogStream, StepState, type ErrorInfo } from '@kindling/prot
 import type { Build, CreateBuildRequest } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import type { Image } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { DomainError, FailedPreconditionError, InvalidArgumentError, type Logger } from '@kindling/runtime';
-import { utils as sshUtils } from 'ssh2';
+import ssh2 from 'ssh2';
 import type { CatalogImage } from '../domain/catalog.ts';
 import type { BuildPlan, PlannedStage } from '../domain/plan.ts';
 import { planDockerfile } from '../domain/planner.ts';
@@ -149,7 +149,7 @@ export class BuildRun {
     const base = stage.base.kind === 'stage' ? builtStages.get(stage.base.stageIndex) : stage.base.kind === 'image' ? `${stage.base.name}:${stage.base.tag}` : undefined;
     if (base === undefined) throw new FailedPreconditionError(`line ${stage.line}: stage ${stage.index} has no bootable base`);
     this.setState(BuildState.BUILD_STATE_BOOTING);
-    const keys = sshUtils.generateKeyPairSync('ed25519');
+    const keys = ssh2.utils.generateKeyPairSync('ed25519');
     const vmId = `b-${this.record.id.slice(0, 12)}-${stage.index}`;
     this.events.system(stage.index, -1, `booting a VM from ${base}`);
     const vm = await this.services.vmHost.createVm(

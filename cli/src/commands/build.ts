@@ -1,0 +1,143 @@
+/**
+ * `kindling build [-f Dockerfile] -t name:tag [--build-arg K=V]... [--target T] [--secret id=ID,src=PATH|env=VAR]
+ *  CONTEXT` — starts a build on the planner (CreateBuild) and follows its events (WatchBuild) to the end.
+ */
+import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { BuildState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
+import { BuildServiceClient, type BuildSecret, type BuildSource, type CreateBuildResponse } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
+import { createServiceClient, type TlsFiles } from '@kindling/runtime';
+import { renderBuildEvent } from '../output/build-progress.ts';
+
+export const describe = 'build a Dockerfile into a microVM image on the planner';
+
+const usage = `usage: kindling build [options] CONTEXT
+
+CONTEXT is a directory, an http(s) URL of a Dockerfile, a git URL (https://host/repo.git#ref:subdir),
+a tarball URL (.tar, .tar.gz, .tar.zst), or "-" to read a Dockerfile without context from stdin.
+
+options:
+  -f, --file PATH          Dockerfile path inside the context (default Dockerfile)
+  -t, --tag NAME[:TAG]     image to produce (required)
+      --build-arg K=V      build argument (repeatable)
+      --target STAGE       stage to build (default: the last)
+      --secret SPEC        id=ID,src=PATH or id=ID,env=VAR (repeatable), for RUN --mount=type=secret
+      --label K=V          label added to the image (repeatable)
+      --cpus N --memory MiB --disk BYTES --network NAME   build VM resources
+      --no-cache           ignore the step cache
+      --planner HOST:PORT  planner address (default $KINDLING_PLANNER_ADDR or 127.0.0.1:50051)
+      --tls-ca/--tls-cert/--tls-key PATH   TLS to the planner
+`;
+
+function pairs(values: string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const value of values ?? []) {
+    const eq = value.indexOf('=');
+    if (eq <= 0) throw new Error(`${flag} "${value}": expected KEY=VALUE`);
+    out[value.slice(0, eq)] = value.slice(eq + 1);
+  }
+  return out;
+}
+
+export function parseSecret(spec: string): BuildSecret {
+  const fields = pairs(spec.split(','), '--secret');
+  if (!fields.id) throw new Error(`--secret "${spec}": needs id=ID`);
+  if (fields.src ?? fields.source) return { id: fields.id, value: { $case: 'file', value: resolve(fields.src ?? fields.source!) } };
+  if (fields.env) return { id: fields.id, value: { $case: 'env', value: fields.env } };
+  return { id: fields.id, value: { $case: 'env', value: fields.id } };
+}
+
+export function buildSourceFor(context: string, dockerfile: string): BuildSource {
+  if (context === '-') return { source: { $case: 'dockerfile', value: readFileSync(0, 'utf8') }, dockerfilePath: dockerfile };
+  if (/^(git@|git:\/\/)|\.git(#|$)/.test(context)) return { source: { $case: 'gitUrl', value: context }, dockerfilePath: dockerfile };
+  if (/^https?:\/\//.test(context)) {
+    if (/\.(tar|tar\.gz|tgz|tar\.zst)$/.test(context)) return { source: { $case: 'tarballUrl', value: context }, dockerfilePath: dockerfile };
+    return { source: { $case: 'dockerfileUrl', value: context }, dockerfilePath: '' };
+  }
+  return { source: { $case: 'contextPath', value: resolve(context) }, dockerfilePath: dockerfile };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        file: { type: 'string', short: 'f', default: '' },
+        tag: { type: 'string', short: 't' },
+        'build-arg': { type: 'string', multiple: true },
+        target: { type: 'string', default: '' },
+        secret: { type: 'string', multiple: true },
+        label: { type: 'string', multiple: true },
+        cpus: { type: 'string' },
+        memory: { type: 'string' },
+        disk: { type: 'string' },
+        network: { type: 'string', default: '' },
+        'no-cache': { type: 'boolean', default: false },
+        planner: { type: 'string', default: process.env.KINDLING_PLANNER_ADDR ?? '127.0.0.1:50051' },
+        'tls-ca': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`kindling build: ${(error as Error).message}\n${usage}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  if (positionals.length !== 1 || !values.tag) {
+    process.stderr.write(`kindling build: needs one CONTEXT and --tag\n${usage}`);
+    return 2;
+  }
+  const tls: TlsFiles = { caPath: values['tls-ca'], certPath: values['tls-cert'], keyPath: values['tls-key'] };
+  const client = createServiceClient(BuildServiceClient, values.planner, tls);
+  try {
+    const response = await new Promise<CreateBuildResponse>((resolvePromise, reject) =>
+      client.createBuild(
+        {
+          source: buildSourceFor(positionals[0]!, values.file),
+          tag: values.tag!,
+          buildArgs: pairs(values['build-arg'], '--build-arg'),
+          target: values.target,
+          resources: {
+            vcpus: Number(values.cpus ?? 0),
+            memoryMib: Number(values.memory ?? 0),
+            diskSizeBytes: values.disk ?? '0',
+            network: values.network,
+            kernelId: '',
+          },
+          noCache: values['no-cache'],
+          secrets: (values.secret ?? []).map(parseSecret),
+          labels: pairs(values.label, '--label'),
+        },
+        (error, r) => (error ? reject(error) : resolvePromise(r)),
+      ),
+    );
+    process.stdout.write(`=> build ${response.buildId}\n`);
+    let final = BuildState.BUILD_STATE_UNSPECIFIED;
+    const stream = client.watchBuild({ buildId: response.buildId, afterSequence: '0', follow: true });
+    const cancel = (): void => {
+      client.cancelBuild({ buildId: response.buildId, reason: 'interrupted by the kindling CLI' }, () => {});
+    };
+    process.once('SIGINT', cancel);
+    for await (const { event } of stream) {
+      renderBuildEvent(event, process.stdout);
+      if (event.payload?.$case === 'state') final = event.payload.value.state;
+    }
+    process.off('SIGINT', cancel);
+    return final === BuildState.BUILD_STATE_SUCCEEDED ? 0 : 1;
+  } catch (error) {
+    const e = error as { details?: string; message: string };
+    process.stderr.write(`kindling build: ${e.details ?? e.message}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}
