@@ -25,7 +25,12 @@ interface Rig {
 
 async function rig(t: TestContext, options: { failOn?: string[]; version?: SpecVersion } = {}): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'kindling-fc-api-'));
-  const api = new FakeFirecrackerApi({ socketPath: join(dir, 'api.sock'), id: 'vm-api', root: dir, ...options });
+  const api = new FakeFirecrackerApi({
+    socketPath: join(dir, 'api.sock'),
+    id: 'vm-api',
+    root: dir,
+    ...options,
+  });
   await api.listen();
   const client = new FirecrackerApiClient(join(dir, 'api.sock'));
   t.after(async () => {
@@ -33,7 +38,8 @@ async function rig(t: TestContext, options: { failOn?: string[]; version?: SpecV
     await api.close();
     await rm(dir, { recursive: true, force: true });
   });
-  for (const file of ['vmlinux', 'initrd.img', 'rootfs.ext4', 'fc.log', 'fc.metrics']) await writeFile(join(dir, file), 'x');
+  for (const file of ['vmlinux', 'initrd.img', 'rootfs.ext4', 'fc.log', 'fc.metrics'])
+    await writeFile(join(dir, file), 'x');
   const spec: VmLaunchSpec = {
     vmId: 'vm-api',
     vcpus: 2,
@@ -41,16 +47,38 @@ async function rig(t: TestContext, options: { failOn?: string[]; version?: SpecV
     kernel: { vmlinuxPath: '/vmlinux', initrdPath: '/initrd.img' },
     kernelArgs: 'root=/dev/vda rw',
     rootfsPath: '/rootfs.ext4',
-    network: { netnsPath: '/var/run/netns/x', tapName: 'tap0', guestMac: '02:fc:00:00:00:07', guestCidr: '10.200.0.7/24' },
+    network: {
+      netnsPath: '/var/run/netns/x',
+      tapName: 'tap0',
+      guestMac: '02:fc:00:00:00:07',
+      guestCidr: '10.200.0.7/24',
+    },
     runDir: dir,
     consoleLogPath: join(dir, 'console.log'),
-    guestMetadata: { vmId: 'vm-api', hostname: 'vm-api', network: { address: '10.200.0.7/24', gateway: '10.200.0.1', mtu: 1500, nameservers: [] }, authorizedKeys: [] },
+    guestMetadata: {
+      vmId: 'vm-api',
+      hostname: 'vm-api',
+      network: { address: '10.200.0.7/24', gateway: '10.200.0.1', mtu: 1500, nameservers: [] },
+      authorizedKeys: [],
+    },
   };
-  return { api, client, spec, paths: { kernel: '/vmlinux', initrd: '/initrd.img', rootfs: '/rootfs.ext4', log: '/fc.log', metrics: '/fc.metrics' } };
+  return {
+    api,
+    client,
+    spec,
+    paths: {
+      kernel: '/vmlinux',
+      initrd: '/initrd.img',
+      rootfs: '/rootfs.ext4',
+      log: '/fc.log',
+      metrics: '/fc.metrics',
+    },
+  };
 }
 
 async function configure(r: Rig): Promise<void> {
-  for (const req of vmConfigurationRequests(r.spec, defaultFirecrackerConfig, r.paths)) await r.client.request(req.method, req.path, req.body);
+  for (const req of vmConfigurationRequests(r.spec, defaultFirecrackerConfig, r.paths))
+    await r.client.request(req.method, req.path, req.body);
 }
 
 describe('firecracker API client against the spec-written fake', () => {
@@ -64,10 +92,21 @@ describe('firecracker API client against the spec-written fake', () => {
       const info = await r.client.describeInstance();
       assert.deepEqual([info.state, info.id], ['Running', 'vm-api']);
       const config = await r.client.getVmConfig();
-      assert.deepEqual(config['machine-config'], { vcpu_count: 2, mem_size_mib: 512, smt: false, track_dirty_pages: false });
+      assert.deepEqual(config['machine-config'], {
+        vcpu_count: 2,
+        mem_size_mib: 512,
+        smt: false,
+        track_dirty_pages: false,
+      });
       assert.equal(config['boot-source']?.kernel_image_path, '/vmlinux');
-      assert.deepEqual(config.drives?.map((d) => [d.drive_id, d.path_on_host, d.is_root_device, d.is_read_only]), [['rootfs', '/rootfs.ext4', true, false]]);
-      assert.deepEqual(config['network-interfaces']?.map((n) => [n.iface_id, n.host_dev_name, n.guest_mac]), [['eth0', 'tap0', '02:fc:00:00:00:07']]);
+      assert.deepEqual(
+        config.drives?.map((d) => [d.drive_id, d.path_on_host, d.is_root_device, d.is_read_only]),
+        [['rootfs', '/rootfs.ext4', true, false]],
+      );
+      assert.deepEqual(
+        config['network-interfaces']?.map((n) => [n.iface_id, n.host_dev_name, n.guest_mac]),
+        [['eth0', 'tap0', '02:fc:00:00:00:07']],
+      );
       assert.deepEqual(config['mmds-config']?.network_interfaces, ['eth0']);
       assert.deepEqual(r.api.mmds, r.spec.guestMetadata);
       await r.client.action('SendCtrlAltDel');
@@ -75,7 +114,12 @@ describe('firecracker API client against the spec-written fake', () => {
       // Every request sent must also exist, with a valid body, in the other spec version.
       for (const other of SPEC_VERSIONS) {
         const fc = FirecrackerSpec.load(other);
-        for (const req of r.api.requests) assert.deepEqual(fc.validateRequest(req.method, req.path, req.body), [], `${req.method} ${req.path} in v${other}`);
+        for (const req of r.api.requests)
+          assert.deepEqual(
+            fc.validateRequest(req.method, req.path, req.body),
+            [],
+            `${req.method} ${req.path} in v${other}`,
+          );
       }
     });
   }
@@ -84,23 +128,45 @@ describe('firecracker API client against the spec-written fake', () => {
     const r = await rig(t);
     await configure(r);
     await r.client.action('InstanceStart');
-    await assert.rejects(r.client.putMachineConfig({ vcpu_count: 4, mem_size_mib: 512 }), (error: unknown) => {
-      assert.ok(error instanceof FirecrackerApiError);
-      assert.equal(error.request, 'PUT /machine-config');
-      assert.equal(error.statusCode, 400);
-      assert.match(error.message, /PUT \/machine-config failed with HTTP 400: The requested operation is not supported after starting the microVM/);
-      return true;
-    });
-    await assert.rejects(r.client.action('InstanceStart'), /PUT \/actions failed with HTTP 400: The microVM is already running/);
+    await assert.rejects(
+      r.client.putMachineConfig({ vcpu_count: 4, mem_size_mib: 512 }),
+      (error: unknown) => {
+        assert.ok(error instanceof FirecrackerApiError);
+        assert.equal(error.request, 'PUT /machine-config');
+        assert.equal(error.statusCode, 400);
+        assert.match(
+          error.message,
+          /PUT \/machine-config failed with HTTP 400: The requested operation is not supported after starting the microVM/,
+        );
+        return true;
+      },
+    );
+    await assert.rejects(
+      r.client.action('InstanceStart'),
+      /PUT \/actions failed with HTTP 400: The microVM is already running/,
+    );
     assert.deepEqual(r.api.violations, []);
   });
 
   it('refuses InstanceStart without a boot source', async (t) => {
     const r = await rig(t);
-    await assert.rejects(r.client.action('InstanceStart'), /Cannot start microvm without kernel configuration/);
+    await assert.rejects(
+      r.client.action('InstanceStart'),
+      /Cannot start microvm without kernel configuration/,
+    );
   });
 
-  const steps = ['PUT /logger', 'PUT /metrics', 'PUT /machine-config', 'PUT /boot-source', 'PUT /drives/rootfs', 'PUT /network-interfaces/eth0', 'PUT /mmds/config', 'PUT /mmds', 'PUT /actions'];
+  const steps = [
+    'PUT /logger',
+    'PUT /metrics',
+    'PUT /machine-config',
+    'PUT /boot-source',
+    'PUT /drives/rootfs',
+    'PUT /network-interfaces/eth0',
+    'PUT /mmds/config',
+    'PUT /mmds',
+    'PUT /actions',
+  ];
   for (const failing of steps) {
     it(`a 400 on ${failing} surfaces as an error naming it`, async (t) => {
       const r = await rig(t, { failOn: [failing] });
@@ -113,7 +179,10 @@ describe('firecracker API client against the spec-written fake', () => {
         assert.equal(error.request, failing);
         assert.equal(error.faultMessage, `injected failure for ${failing}`);
         assert.equal(error.code, 'FAILED_PRECONDITION');
-        assert.ok(error.message.includes(`firecracker API ${failing} failed with HTTP 400: injected failure`), error.message);
+        assert.ok(
+          error.message.includes(`firecracker API ${failing} failed with HTTP 400: injected failure`),
+          error.message,
+        );
         return true;
       });
       assert.equal(r.api.state, 'Not started');
@@ -122,7 +191,10 @@ describe('firecracker API client against the spec-written fake', () => {
 
   it('flags a request the spec does not define', async (t) => {
     const r = await rig(t);
-    await assert.rejects(r.client.request('PUT', '/no-such-resource', {}), /Invalid request method and\/or path/);
+    await assert.rejects(
+      r.client.request('PUT', '/no-such-resource', {}),
+      /Invalid request method and\/or path/,
+    );
     assert.match(r.api.violations.join('\n'), /does not define: PUT \/no-such-resource/);
   });
 

@@ -6,96 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { FirecrackerApiClient } from '../src/adapters/firecracker/api-client.ts';
-import { defaultFirecrackerConfig, type FirecrackerConfig } from '../src/adapters/firecracker/config.ts';
-import { FirecrackerDriver } from '../src/adapters/firecracker/driver.ts';
-import type { VmLaunchSpec, VmProcessRef } from '../src/ports/hypervisor.ts';
-import { parseFakeReport, writeFakeBinaries } from './support/fake-binaries.ts';
+import { parseFakeReport } from './support/fake-binaries.ts';
+import { consoleOf, killOnExit, rig } from './support/firecracker-driver-rig.ts';
 
 const isRoot = process.getuid?.() === 0;
-const exists = (path: string) => stat(path).then(() => true, () => false);
-
-interface Rig {
-  readonly work: string;
-  readonly driver: FirecrackerDriver;
-  readonly config: FirecrackerConfig;
-  readonly spec: VmLaunchSpec;
-  readonly cgroupRoot: string;
-}
-
-/** A temp dir with binaries, VM files, a v1-only cgroup fixture (like this host) and an optional netns. */
-async function rig(
-  t: TestContext,
-  options: { jailed: boolean; behaviour?: string; failOn?: string; config?: Partial<FirecrackerConfig>; netns?: boolean },
-): Promise<Rig> {
-  const work = await mkdtemp(join(tmpdir(), 'kindling-fc-drv-'));
-  // The fake cannot chroot: the jailed uid must reach the jail through the host path.
-  await chmod(work, 0o755);
-  const cgroupRoot = join(work, 'cgroup');
-  for (const dir of ['cpu', 'memory', 'unified']) await mkdir(join(cgroupRoot, dir), { recursive: true });
-  await writeFile(join(cgroupRoot, 'unified', 'cgroup.controllers'), 'hugetlb\n');
-  const procMounts = join(work, 'mounts');
-  await writeFile(procMounts, [
-    `cgroup ${cgroupRoot}/cpu cgroup rw,relatime,cpu 0 0`,
-    `cgroup ${cgroupRoot}/memory cgroup rw,relatime,memory 0 0`,
-    `cgroup2 ${cgroupRoot}/unified cgroup2 rw,relatime 0 0`,
-  ].join('\n'));
-  const bins = await writeFakeBinaries(work, {
-    firecracker: { FAKE_FC_BEHAVIOUR: options.behaviour ?? 'normal', FAKE_FC_FAIL_ON: options.failOn ?? '' },
-    jailer: { FAKE_PROC_MOUNTS: procMounts, FAKE_JAILER_LOG_DIR: work },
-  });
-  for (const file of ['vmlinux', 'initrd.img', 'rootfs.ext4']) await writeFile(join(work, file), file);
-  const vmId = `vm-${Math.random().toString(16).slice(2, 10)}`;
-  let network: VmLaunchSpec['network'];
-  if (options.netns) {
-    const name = `kindling-test-${vmId}`;
-    execFileSync('ip', ['netns', 'add', name]);
-    t.after(() => execFileSync('ip', ['netns', 'delete', name]));
-    network = { netnsPath: `/var/run/netns/${name}`, tapName: 'tap0', guestMac: '02:fc:00:00:00:09', guestCidr: '10.200.0.9/24', gateway: '10.200.0.1' };
-  }
-  const config: FirecrackerConfig = {
-    ...defaultFirecrackerConfig,
-    firecrackerBinary: bins.firecracker,
-    jailerBinary: bins.jailer,
-    useJailer: options.jailed,
-    chrootBase: join(work, 'j'),
-    apiSocketTimeoutMs: 15_000,
-    killGraceMs: 2_000,
-    ...options.config,
-  };
-  const driver = new FirecrackerDriver(config, { procMountsPath: procMounts });
-  const spec: VmLaunchSpec = {
-    vmId,
-    vcpus: 2,
-    memoryMib: 256,
-    kernel: { vmlinuxPath: join(work, 'vmlinux'), initrdPath: join(work, 'initrd.img') },
-    kernelArgs: 'root=/dev/vda rw',
-    rootfsPath: join(work, 'rootfs.ext4'),
-    ...(network ? { network } : {}),
-    runDir: join(work, 'run'),
-    consoleLogPath: join(work, 'console.log'),
-    guestMetadata: { vmId, hostname: vmId, authorizedKeys: ['ssh-ed25519 AAAA test'] },
-  };
-  await mkdir(spec.runDir, { recursive: true });
-  t.after(async () => {
-    await driver.cleanup(undefined, spec).catch(() => {});
-    await rm(work, { recursive: true, force: true });
-  });
-  return { work, driver, config, spec, cgroupRoot };
-}
-
-/** Kills a launched VM even when the test fails half-way. */
-function killOnExit(t: TestContext, driver: FirecrackerDriver, spec: VmLaunchSpec, ref: VmProcessRef): void {
-  t.after(() => driver.cleanup(ref, spec).catch(() => {}));
-}
-
-async function consoleOf(spec: VmLaunchSpec): Promise<string> {
-  return readFile(spec.consoleLogPath, 'utf8').catch(() => '');
-}
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 
 describe('firecracker driver with stand-in binaries', () => {
   it('runs create → start → stop through the jailer and leaves nothing behind', async (t) => {
@@ -111,35 +34,80 @@ describe('firecracker driver with stand-in binaries', () => {
     assert.equal(ref.details.apiSocket, join(jailRoot, 'run/firecracker.socket'));
     assert.equal((await stat(join(jailRoot, 'rootfs.ext4'))).uid, r.config.jailerUid);
     const argv = JSON.parse(await readFile(join(r.work, `${r.spec.vmId}.argv.json`), 'utf8')) as string[];
-    assert.deepEqual(argv.slice(0, 10), ['--id', r.spec.vmId, '--exec-file', r.config.firecrackerBinary, '--uid', '10000', '--gid', '10000', '--chroot-base-dir', r.config.chrootBase]);
+    assert.deepEqual(argv.slice(0, 10), [
+      '--id',
+      r.spec.vmId,
+      '--exec-file',
+      r.config.firecrackerBinary,
+      '--uid',
+      '10000',
+      '--gid',
+      '10000',
+      '--chroot-base-dir',
+      r.config.chrootBase,
+    ]);
     assert.deepEqual(argv.slice(-3), ['--', '--api-sock', '/run/firecracker.socket']);
     const cpuDir = join(r.cgroupRoot, 'cpu', 'kindling', r.spec.vmId);
     assert.ok(await exists(cpuDir));
     assert.equal(await readFile(`${cpuDir}.cpu.cfs_quota_us`, 'utf8'), '200000');
-    assert.equal(await readFile(join(r.cgroupRoot, 'memory', 'kindling', `${r.spec.vmId}.memory.limit_in_bytes`), 'utf8'), String((256 + 128) * 1024 * 1024));
+    assert.equal(
+      await readFile(
+        join(r.cgroupRoot, 'memory', 'kindling', `${r.spec.vmId}.memory.limit_in_bytes`),
+        'utf8',
+      ),
+      String((256 + 128) * 1024 * 1024),
+    );
 
     const client = new FirecrackerApiClient(ref.details.apiSocket ?? '');
     const vmConfig = await client.getVmConfig().finally(() => client.close());
-    assert.deepEqual(vmConfig['machine-config'], { vcpu_count: 2, mem_size_mib: 256, smt: false, track_dirty_pages: false });
-    assert.deepEqual(vmConfig['boot-source'], { kernel_image_path: '/vmlinux', initrd_path: '/initrd.img', boot_args: 'console=ttyS0 reboot=k panic=1 pci=off root=/dev/vda rw' });
+    assert.deepEqual(vmConfig['machine-config'], {
+      vcpu_count: 2,
+      mem_size_mib: 256,
+      smt: false,
+      track_dirty_pages: false,
+    });
+    assert.deepEqual(vmConfig['boot-source'], {
+      kernel_image_path: '/vmlinux',
+      initrd_path: '/initrd.img',
+      boot_args: 'console=ttyS0 reboot=k panic=1 pci=off root=/dev/vda rw',
+    });
     assert.equal(vmConfig.drives?.[0]?.path_on_host, '/rootfs.ext4');
 
     assert.deepEqual(await r.driver.stop(ref, 10_000), { graceful: true });
     assert.equal(await r.driver.isAlive(ref), false);
-    assert.equal((await stat(r.spec.rootfsPath)).uid, 0, 'the rootfs is handed back to its owner after the stop');
+    assert.equal(
+      (await stat(r.spec.rootfsPath)).uid,
+      0,
+      'the rootfs is handed back to its owner after the stop',
+    );
     const report = parseFakeReport(await consoleOf(r.spec));
     assert.ok(report, 'the fake printed its report');
     assert.deepEqual(report.violations, []);
-    assert.deepEqual(report.requests.map((q) => `${q.method} ${q.path} ${q.status}`), [
-      'GET /version 200', 'PUT /logger 204', 'PUT /metrics 204', 'PUT /machine-config 204', 'PUT /boot-source 204', 'PUT /drives/rootfs 204',
-      'PUT /actions 204', 'GET / 200', 'GET /vm/config 200', 'PUT /actions 204',
-    ]);
+    assert.deepEqual(
+      report.requests.map((q) => `${q.method} ${q.path} ${q.status}`),
+      [
+        'GET /version 200',
+        'PUT /logger 204',
+        'PUT /metrics 204',
+        'PUT /machine-config 204',
+        'PUT /boot-source 204',
+        'PUT /drives/rootfs 204',
+        'PUT /actions 204',
+        'GET / 200',
+        'GET /vm/config 200',
+        'PUT /actions 204',
+      ],
+    );
     assert.match(await consoleOf(r.spec), /Linux version fake/);
 
     await r.driver.cleanup(ref, r.spec);
     assert.equal(await exists(join(r.config.chrootBase, 'firecracker', r.spec.vmId)), false, 'jail removed');
     assert.equal(await exists(cpuDir), false, 'cpu cgroup removed');
-    assert.equal(await exists(join(r.cgroupRoot, 'memory', 'kindling', r.spec.vmId)), false, 'memory cgroup removed');
+    assert.equal(
+      await exists(join(r.cgroupRoot, 'memory', 'kindling', r.spec.vmId)),
+      false,
+      'memory cgroup removed',
+    );
     assert.equal(await exists(r.spec.rootfsPath), true, 'the VM rootfs itself belongs to the lifecycle core');
   });
 
@@ -156,22 +124,27 @@ describe('firecracker driver with stand-in binaries', () => {
     assert.equal(await exists(join(r.config.chrootBase, 'firecracker', r.spec.vmId)), false);
   });
 
-  it('runs without the jailer inside the VM netns, with network and MMDS', async (t) => {
-    if (!isRoot) return t.skip('needs root (ip netns add)');
-    const r = await rig(t, { jailed: false, netns: true });
-    const ref = await r.driver.launch(r.spec);
-    killOnExit(t, r.driver, r.spec, ref);
-    assert.equal(ref.details.mode, 'direct');
-    const netnsOfVmm = execFileSync('ip', ['netns', 'identify', String(ref.pid)], { encoding: 'utf8' }).trim();
-    assert.equal(netnsOfVmm, `kindling-test-${r.spec.vmId}`);
-    assert.deepEqual(await r.driver.stop(ref, 10_000), { graceful: true });
-    const report = parseFakeReport(await consoleOf(r.spec));
-    assert.deepEqual(report?.violations, []);
-    assert.deepEqual(report?.mmds, r.spec.guestMetadata);
-    assert.ok(report?.requests.some((q) => q.path === '/network-interfaces/eth0' && q.status === 204));
-    await r.driver.cleanup(ref, r.spec);
-    assert.equal(await exists(join(r.spec.runDir, 'firecracker.socket')), false);
-  });
+  for (const apiVersion of ['1.16.1', '1.7.0']) {
+    it(`runs without the jailer inside the VM netns, with network and MMDS (API v${apiVersion})`, async (t) => {
+      if (!isRoot) return t.skip('needs root (ip netns add)');
+      const r = await rig(t, { jailed: false, netns: true, apiVersion });
+      const ref = await r.driver.launch(r.spec);
+      killOnExit(t, r.driver, r.spec, ref);
+      assert.equal(ref.details.mode, 'direct');
+      const netnsOfVmm = execFileSync('ip', ['netns', 'identify', String(ref.pid)], {
+        encoding: 'utf8',
+      }).trim();
+      assert.equal(netnsOfVmm, `kindling-test-${r.spec.vmId}`);
+      assert.deepEqual(await r.driver.stop(ref, 10_000), { graceful: true });
+      const report = parseFakeReport(await consoleOf(r.spec));
+      assert.deepEqual(report?.violations, []);
+      assert.deepEqual(report?.mmds, r.spec.guestMetadata);
+      assert.ok(report?.requests.some((q) => q.path === '/network-interfaces/eth0' && q.status === 204));
+      assert.equal(ref.details.apiVersion, apiVersion);
+      await r.driver.cleanup(ref, r.spec);
+      assert.equal(await exists(join(r.spec.runDir, 'firecracker.socket')), false);
+    });
+  }
 
   it('kills a guest that ignores Ctrl+Alt+Del once the timeout passes', async (t) => {
     const r = await rig(t, { jailed: false, behaviour: 'ignore-ctrl-alt-del' });
@@ -187,7 +160,10 @@ describe('firecracker driver with stand-in binaries', () => {
     const r = await rig(t, { jailed: true, failOn: 'PUT /drives/rootfs' });
     await assert.rejects(r.driver.launch(r.spec), (error: Error & { code?: string }) => {
       assert.equal(error.code, 'FAILED_PRECONDITION');
-      assert.match(error.message, /^firecracker API PUT \/drives\/rootfs failed with HTTP 400: injected failure for PUT \/drives\/rootfs/);
+      assert.match(
+        error.message,
+        /^firecracker API PUT \/drives\/rootfs failed with HTTP 400: injected failure for PUT \/drives\/rootfs/,
+      );
       return true;
     });
     assert.equal(await exists(join(r.config.chrootBase, 'firecracker', r.spec.vmId)), false);
@@ -199,12 +175,19 @@ describe('firecracker driver with stand-in binaries', () => {
     const r = await rig(t, { jailed: true, behaviour: 'no-socket', config: { apiSocketTimeoutMs: 2_000 } });
     await assert.rejects(r.driver.launch(r.spec), (error: Error & { code?: string }) => {
       assert.equal(error.code, 'DEADLINE_EXCEEDED');
-      assert.match(error.message, new RegExp(`jailer --id ${r.spec.vmId} did not open its API socket .*/root/run/firecracker\\.socket within 2000 ms`));
+      assert.match(
+        error.message,
+        new RegExp(
+          `jailer --id ${r.spec.vmId} did not open its API socket .*/root/run/firecracker\\.socket within 2000 ms`,
+        ),
+      );
       return true;
     });
     assert.equal(await exists(join(r.config.chrootBase, 'firecracker', r.spec.vmId)), false, 'jail removed');
     assert.equal(await exists(join(r.cgroupRoot, 'cpu', 'kindling', r.spec.vmId)), false, 'cgroups removed');
-    const leftovers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(r.spec.vmId));
+    const leftovers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes(r.spec.vmId));
     assert.deepEqual(leftovers, [], 'no process of the VM left');
   });
 
@@ -212,7 +195,10 @@ describe('firecracker driver with stand-in binaries', () => {
     const r = await rig(t, { jailed: false, behaviour: 'exit-at-once' });
     await assert.rejects(r.driver.launch(r.spec), (error: Error & { code?: string }) => {
       assert.equal(error.code, 'UNAVAILABLE');
-      assert.match(error.message, /never opened its API socket .*exited \(code 1\); last output: firecracker: cannot open \/dev\/kvm/);
+      assert.match(
+        error.message,
+        /never opened its API socket .*exited \(code 1\); last output: firecracker: cannot open \/dev\/kvm/,
+      );
       return true;
     });
     assert.equal(await exists(join(r.spec.runDir, 'firecracker.log')), false);

@@ -4,13 +4,28 @@
  * temporary chroot base and removed again.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { cgroupLimits, chooseCgroupVersion, jailCgroupDirs, parseCgroupMounts, type CgroupHost } from '../src/adapters/firecracker/cgroups.ts';
+import {
+  allPossibleCgroupDirs,
+  cgroupLimits,
+  chooseCgroupVersion,
+  controllersFor,
+  detectCgroupHost,
+  jailCgroupDirs,
+  parseCgroupMounts,
+  removeCgroupDirs,
+  type CgroupHost,
+} from '../src/adapters/firecracker/cgroups.ts';
 import { buildJailerArgv, type JailerInvocation } from '../src/adapters/firecracker/jailer-argv.ts';
-import { assertJailSocketFits, jailLayout, prepareJail, removeJail } from '../src/adapters/firecracker/jail-layout.ts';
+import {
+  assertJailSocketFits,
+  jailLayout,
+  prepareJail,
+  removeJail,
+} from '../src/adapters/firecracker/jail-layout.ts';
 
 const base: JailerInvocation = {
   jailId: 'vm-1',
@@ -31,6 +46,7 @@ describe('jailer argv follows jailer.md', () => {
     {
       name: 'cgroup v2, no network',
       inv: base,
+      // prettier-ignore
       argv: ['--id', 'vm-1', '--exec-file', '/usr/local/bin/firecracker', '--uid', '10000', '--gid', '10000', '--chroot-base-dir', '/srv/jailer',
         '--cgroup-version', '2', '--cgroup', 'cpu.max=200000 100000', '--cgroup', 'memory.max=1207959552', '--parent-cgroup', 'kindling',
         '--resource-limit', 'no-file=2048', '--', '--api-sock', '/run/firecracker.socket'],
@@ -42,7 +58,13 @@ describe('jailer argv follows jailer.md', () => {
         jailId: 'a1b2c3d4-0000-4000-8000-000000000001',
         netnsPath: '/var/run/netns/kindling-vm-1',
         cgroupVersion: 1,
-        cgroups: ['cpu.cfs_period_us=100000', 'cpu.cfs_quota_us=100000', 'memory.limit_in_bytes=402653184', 'cpuset.mems=0', 'cpuset.cpus=0-1'],
+        cgroups: [
+          'cpu.cfs_period_us=100000',
+          'cpu.cfs_quota_us=100000',
+          'memory.limit_in_bytes=402653184',
+          'cpuset.mems=0',
+          'cpuset.cpus=0-1',
+        ],
         parentCgroup: 'kindling/builds',
         resourceLimits: ['fsize=250000000', 'no-file=1024'],
         daemonize: true,
@@ -50,6 +72,7 @@ describe('jailer argv follows jailer.md', () => {
         gid: 100,
         chrootBase: '/j',
       },
+      // prettier-ignore
       argv: ['--id', 'a1b2c3d4-0000-4000-8000-000000000001', '--exec-file', '/usr/local/bin/firecracker', '--uid', '123', '--gid', '100', '--chroot-base-dir', '/j',
         '--netns', '/var/run/netns/kindling-vm-1', '--cgroup-version', '1', '--cgroup', 'cpu.cfs_period_us=100000', '--cgroup', 'cpu.cfs_quota_us=100000',
         '--cgroup', 'memory.limit_in_bytes=402653184', '--cgroup', 'cpuset.mems=0', '--cgroup', 'cpuset.cpus=0-1', '--parent-cgroup', 'kindling/builds',
@@ -58,6 +81,7 @@ describe('jailer argv follows jailer.md', () => {
     {
       name: 'no resource limits, no cgroups',
       inv: { ...base, cgroups: [], resourceLimits: [] },
+      // prettier-ignore
       argv: ['--id', 'vm-1', '--exec-file', '/usr/local/bin/firecracker', '--uid', '10000', '--gid', '10000', '--chroot-base-dir', '/srv/jailer',
         '--cgroup-version', '2', '--parent-cgroup', 'kindling', '--', '--api-sock', '/run/firecracker.socket'],
     },
@@ -75,30 +99,80 @@ describe('cgroup limits per version', () => {
   it('translates vCPUs and memory for v2 and v1', () => {
     const limits = { vcpus: 2, memoryMib: 1024, memoryOverheadMib: 128 };
     assert.deepEqual(cgroupLimits(2, limits), ['cpu.max=200000 100000', 'memory.max=1207959552']);
-    assert.deepEqual(cgroupLimits(1, limits), ['cpu.cfs_period_us=100000', 'cpu.cfs_quota_us=200000', 'memory.limit_in_bytes=1207959552']);
-    assert.deepEqual(cgroupLimits(2, { ...limits, vcpus: 1, numaNode: 1, numaCpus: '8-15' }).slice(-2), ['cpuset.mems=1', 'cpuset.cpus=8-15']);
+    assert.deepEqual(cgroupLimits(1, limits), [
+      'cpu.cfs_period_us=100000',
+      'cpu.cfs_quota_us=200000',
+      'memory.limit_in_bytes=1207959552',
+    ]);
+    assert.deepEqual(cgroupLimits(2, { ...limits, vcpus: 1, numaNode: 1, numaCpus: '8-15' }).slice(-2), [
+      'cpuset.mems=1',
+      'cpuset.cpus=8-15',
+    ]);
   });
 
   const hybrid = parseCgroupMounts(
-    ['cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0', 'cgroup /sys/fs/cgroup/cpuacct cgroup rw,relatime,cpuacct 0 0',
-      'cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0', 'cgroup /sys/fs/cgroup/cpuset cgroup rw,relatime,cpuset 0 0',
-      'cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0'].join('\n'),
+    [
+      'cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0',
+      'cgroup /sys/fs/cgroup/cpuacct cgroup rw,relatime,cpuacct 0 0',
+      'cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0',
+      'cgroup /sys/fs/cgroup/cpuset cgroup rw,relatime,cpuset 0 0',
+      'cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0',
+    ].join('\n'),
   );
-  const v1Host: CgroupHost = { unified: { mountPoint: '/sys/fs/cgroup/unified', controllers: ['hugetlb'] }, v1: hybrid.v1 };
-  const v2Host: CgroupHost = { unified: { mountPoint: '/sys/fs/cgroup', controllers: ['cpuset', 'cpu', 'io', 'memory', 'pids'] }, v1: {} };
+  const v1Host: CgroupHost = {
+    unified: { mountPoint: '/sys/fs/cgroup/unified', controllers: ['hugetlb'] },
+    v1: hybrid.v1,
+  };
+  const v2Host: CgroupHost = {
+    unified: { mountPoint: '/sys/fs/cgroup', controllers: ['cpuset', 'cpu', 'io', 'memory', 'pids'] },
+    v1: {},
+  };
 
   it('detects the controllers of a v1 host whose unified mount has none (this lab host)', () => {
     assert.equal(hybrid.unifiedMount, '/sys/fs/cgroup/unified');
     assert.equal(hybrid.v1.memory, '/sys/fs/cgroup/memory');
-    assert.equal(chooseCgroupVersion(v1Host, 2, ['cpu', 'memory']), 1, 'v2 preferred, but only v1 has the controllers');
+    assert.equal(
+      chooseCgroupVersion(v1Host, 2, ['cpu', 'memory']),
+      1,
+      'v2 preferred, but only v1 has the controllers',
+    );
     assert.equal(chooseCgroupVersion(v2Host, 2, ['cpu', 'memory']), 2);
     assert.equal(chooseCgroupVersion(v2Host, 1, ['cpu', 'memory']), 2, 'v1 preferred on a pure v2 host');
     assert.equal(chooseCgroupVersion({ v1: {} }, 2, ['cpu', 'memory']), undefined);
   });
 
   it('knows the directories the jailer creates, for cleanup', () => {
-    assert.deepEqual(jailCgroupDirs(v1Host, 1, 'kindling', 'vm-1', ['cpu', 'memory']), ['/sys/fs/cgroup/cpu/kindling/vm-1', '/sys/fs/cgroup/memory/kindling/vm-1']);
-    assert.deepEqual(jailCgroupDirs(v2Host, 2, 'kindling', 'vm-1', ['cpu', 'memory', 'cpuset']), ['/sys/fs/cgroup/kindling/vm-1']);
+    assert.deepEqual(jailCgroupDirs(v1Host, 1, 'kindling', 'vm-1', ['cpu', 'memory']), [
+      '/sys/fs/cgroup/cpu/kindling/vm-1',
+      '/sys/fs/cgroup/memory/kindling/vm-1',
+    ]);
+    assert.deepEqual(jailCgroupDirs(v2Host, 2, 'kindling', 'vm-1', ['cpu', 'memory', 'cpuset']), [
+      '/sys/fs/cgroup/kindling/vm-1',
+    ]);
+  });
+});
+
+describe('cgroups on this host', () => {
+  it('removes the cgroups the jailer would create for a VM, in the real hierarchy', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root (cgroupfs)');
+    const host = await detectCgroupHost();
+    const parent = `kindling-test-${process.pid}`;
+    const usable = chooseCgroupVersion(host, 2, controllersFor(undefined));
+    if (usable === undefined) return t.skip('no cgroup hierarchy with cpu and memory on this host');
+    const dirs = jailCgroupDirs(host, usable, parent, 'vm-cg', controllersFor(undefined));
+    t.after(async () => {
+      for (const dir of dirs) await rmdir(dir).catch(() => {});
+      for (const dir of dirs) await rmdir(join(dir, '..')).catch(() => {});
+    });
+    try {
+      for (const dir of dirs) await mkdir(dir, { recursive: true });
+    } catch (error) {
+      return t.skip(`cannot create cgroups here: ${(error as Error).message}`);
+    }
+    assert.ok(dirs.length > 0);
+    assert.ok((await readdir(dirs[0] ?? '')).length > 0, 'a real cgroup directory is full of control files');
+    assert.deepEqual(await removeCgroupDirs(allPossibleCgroupDirs(host, parent, 'vm-cg')), []);
+    for (const dir of dirs) await assert.rejects(stat(dir), /ENOENT/);
   });
 });
 
@@ -113,7 +187,12 @@ describe('jail layout', () => {
     assert.throws(
       () => assertJailSocketFits(long, longBase),
       (error: Error) => {
-        assert.match(error.message, new RegExp(`^--firecracker-chroot-base ${longBase} makes the API socket path .* 1\\d\\d bytes; the limit is 107: use a shorter --firecracker-chroot-base$`));
+        assert.match(
+          error.message,
+          new RegExp(
+            `^--firecracker-chroot-base ${longBase} makes the API socket path .* 1\\d\\d bytes; the limit is 107: use a shorter --firecracker-chroot-base$`,
+          ),
+        );
         return true;
       },
     );
@@ -123,7 +202,9 @@ describe('jail layout', () => {
     if (process.getuid?.() !== 0) return t.skip('needs root (chown to the jail uid)');
     const work = await mkdtemp(join(tmpdir(), 'kindling-fc-jail-'));
     const shm = await mkdtemp('/dev/shm/kindling-fc-jail-');
-    t.after(() => Promise.all([rm(work, { recursive: true, force: true }), rm(shm, { recursive: true, force: true })]));
+    t.after(() =>
+      Promise.all([rm(work, { recursive: true, force: true }), rm(shm, { recursive: true, force: true })]),
+    );
     const kernel = join(work, 'vmlinux');
     const initrd = join(work, 'initrd.img');
     const rootfs = join(shm, 'rootfs.ext4');
@@ -132,13 +213,29 @@ describe('jail layout', () => {
     await chmod(initrd, 0o600);
     await writeFile(rootfs, 'rootfs');
     const layout = jailLayout(join(work, 'jail'), 'firecracker', 'vm-layout');
-    const prepared = await prepareJail(layout, { kernelPath: kernel, initrdPath: initrd, rootfsPath: rootfs }, 10000, 10001);
+    const prepared = await prepareJail(
+      layout,
+      { kernelPath: kernel, initrdPath: initrd, rootfsPath: rootfs },
+      10000,
+      10001,
+    );
     assert.equal(prepared.rootfs, 'copied', '/dev/shm is another filesystem');
     const inJail = (p: string) => stat(join(layout.rootDir, p));
     assert.equal((await inJail('/vmlinux')).ino, (await stat(kernel)).ino, 'kernel is a hard link');
     assert.equal((await inJail('/vmlinux')).uid, 0, 'a shared, world-readable kernel keeps its owner');
-    assert.notEqual((await inJail('/initrd.img')).ino, (await stat(initrd)).ino, 'an unreadable initrd is copied');
-    for (const p of ['/initrd.img', '/rootfs.ext4', '/firecracker.log', '/firecracker.metrics', '/run', '/']) {
+    assert.notEqual(
+      (await inJail('/initrd.img')).ino,
+      (await stat(initrd)).ino,
+      'an unreadable initrd is copied',
+    );
+    for (const p of [
+      '/initrd.img',
+      '/rootfs.ext4',
+      '/firecracker.log',
+      '/firecracker.metrics',
+      '/run',
+      '/',
+    ]) {
       const s = await inJail(p);
       assert.deepEqual([p, s.uid, s.gid], [p, 10000, 10001]);
     }

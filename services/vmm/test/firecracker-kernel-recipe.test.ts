@@ -35,7 +35,10 @@ describe('Firecracker guest kernel recipe', () => {
     execFileSync('bash', ['-n', script]);
     const usage = execFileSync('bash', [script, '--help'], { encoding: 'utf8' });
     assert.match(usage, /--out DIR/);
-    assert.throws(() => execFileSync('bash', [script, '--bogus'], { stdio: 'pipe' }), /unknown argument: --bogus/);
+    assert.throws(
+      () => execFileSync('bash', [script, '--bogus'], { stdio: 'pipe' }),
+      /unknown argument: --bogus/,
+    );
   });
 
   it('script merges the fragment over defconfig + kvm_guest.config and checks it survived', () => {
@@ -49,8 +52,17 @@ describe('Firecracker guest kernel recipe', () => {
   it('config fragment is well-formed and builds in what a Firecracker guest needs without an initrd', () => {
     const options = lintFragment(fragment);
     for (const required of [
-      'CONFIG_VIRTIO_MMIO', 'CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES', 'CONFIG_VIRTIO_BLK', 'CONFIG_VIRTIO_NET', 'CONFIG_EXT4_FS',
-      'CONFIG_SERIAL_8250', 'CONFIG_SERIAL_8250_CONSOLE', 'CONFIG_X86_MPPARSE', 'CONFIG_ACPI', 'CONFIG_SERIO_I8042', 'CONFIG_DEVTMPFS',
+      'CONFIG_VIRTIO_MMIO',
+      'CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES',
+      'CONFIG_VIRTIO_BLK',
+      'CONFIG_VIRTIO_NET',
+      'CONFIG_EXT4_FS',
+      'CONFIG_SERIAL_8250',
+      'CONFIG_SERIAL_8250_CONSOLE',
+      'CONFIG_X86_MPPARSE',
+      'CONFIG_ACPI',
+      'CONFIG_SERIO_I8042',
+      'CONFIG_DEVTMPFS',
     ]) {
       assert.equal(options.get(required), 'y', `${required} must be built in (=y), not a module`);
     }

@@ -15,7 +15,11 @@ import { defaultFirecrackerConfig, type FirecrackerConfig } from '../src/adapter
 import { FirecrackerDriver } from '../src/adapters/firecracker/driver.ts';
 import type { VmLaunchSpec } from '../src/ports/hypervisor.ts';
 
-const exists = (path: string) => access(path).then(() => true, () => false);
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 /** The newest base-OS build in the cache holding a vmlinux and a rootfs. */
 async function cachedGuest(): Promise<{ kernel: string; rootfs: string } | undefined> {
@@ -25,7 +29,8 @@ async function cachedGuest(): Promise<{ kernel: string; rootfs: string } | undef
   for (const b of builds) {
     const kernel = join(dir, b, 'kernel', 'vmlinux');
     const rootfs = join(dir, b, 'rootfs.ext4');
-    if ((await exists(kernel)) && (await exists(rootfs))) found.push({ kernel, rootfs, mtime: (await stat(rootfs)).mtimeMs });
+    if ((await exists(kernel)) && (await exists(rootfs)))
+      found.push({ kernel, rootfs, mtime: (await stat(rootfs)).mtimeMs });
   }
   return found.sort((a, b) => b.mtime - a.mtime)[0];
 }
@@ -33,11 +38,16 @@ async function cachedGuest(): Promise<{ kernel: string; rootfs: string } | undef
 async function whyNotRunnable(): Promise<string | undefined> {
   const fc = process.env.KINDLING_FIRECRACKER_BIN;
   const jailer = process.env.KINDLING_JAILER_BIN;
-  if (!fc || !jailer) return 'needs KINDLING_FIRECRACKER_BIN and KINDLING_JAILER_BIN pointing at real firecracker and jailer binaries';
-  if (!(await exists(fc)) || !(await exists(jailer))) return `KINDLING_FIRECRACKER_BIN=${fc} or KINDLING_JAILER_BIN=${jailer} does not exist`;
+  if (!fc || !jailer)
+    return 'needs KINDLING_FIRECRACKER_BIN and KINDLING_JAILER_BIN pointing at real firecracker and jailer binaries';
+  if (!(await exists(fc)) || !(await exists(jailer)))
+    return `KINDLING_FIRECRACKER_BIN=${fc} or KINDLING_JAILER_BIN=${jailer} does not exist`;
   if (process.getuid?.() !== 0) return 'needs root (the jailer runs as root)';
   if (!(await exists('/dev/kvm'))) return 'needs /dev/kvm';
-  if (!(process.env.KINDLING_FIRECRACKER_KERNEL && process.env.KINDLING_FIRECRACKER_ROOTFS) && !(await cachedGuest())) {
+  if (
+    !(process.env.KINDLING_FIRECRACKER_KERNEL && process.env.KINDLING_FIRECRACKER_ROOTFS) &&
+    !(await cachedGuest())
+  ) {
     return 'needs a guest: KINDLING_FIRECRACKER_KERNEL (ELF vmlinux) and KINDLING_FIRECRACKER_ROOTFS, or a base-OS build in the kindling cache';
   }
   return undefined;
@@ -49,9 +59,10 @@ it('jails a real Firecracker, configures, reads back, starts and stops a VM, lea
     console.log(`skipped the real-binary firecracker test: ${reason}`);
     return t.skip(reason);
   }
-  const guest = process.env.KINDLING_FIRECRACKER_KERNEL && process.env.KINDLING_FIRECRACKER_ROOTFS
-    ? { kernel: process.env.KINDLING_FIRECRACKER_KERNEL, rootfs: process.env.KINDLING_FIRECRACKER_ROOTFS }
-    : ((await cachedGuest()) as { kernel: string; rootfs: string });
+  const guest =
+    process.env.KINDLING_FIRECRACKER_KERNEL && process.env.KINDLING_FIRECRACKER_ROOTFS
+      ? { kernel: process.env.KINDLING_FIRECRACKER_KERNEL, rootfs: process.env.KINDLING_FIRECRACKER_ROOTFS }
+      : ((await cachedGuest()) as { kernel: string; rootfs: string });
   const work = await mkdtemp(join(tmpdir(), 'kindling-fc-real-'));
   const chrootBase = await mkdtemp('/tmp/kfc-');
   await chmod(chrootBase, 0o755); // like /srv/jailer
@@ -91,7 +102,10 @@ it('jails a real Firecracker, configures, reads back, starts and stops a VM, lea
     assert.equal(vmConfig['machine-config']?.mem_size_mib, 256);
     assert.equal(vmConfig['boot-source']?.kernel_image_path, '/vmlinux');
     assert.equal(vmConfig['boot-source']?.boot_args, `${config.kernelArgs} root=/dev/vda rw`);
-    assert.deepEqual(vmConfig.drives?.map((d) => [d.drive_id, d.path_on_host, d.is_root_device, d.is_read_only]), [['rootfs', '/rootfs.ext4', true, false]]);
+    assert.deepEqual(
+      vmConfig.drives?.map((d) => [d.drive_id, d.path_on_host, d.is_root_device, d.is_read_only]),
+      [['rootfs', '/rootfs.ext4', true, false]],
+    );
     assert.equal((await client.describeInstance()).state, 'Running');
   } finally {
     await client.close();
@@ -104,6 +118,8 @@ it('jails a real Firecracker, configures, reads back, starts and stops a VM, lea
     assert.equal(await exists(dir), false, `${dir} removed`);
     await rmdir(dirname(dir)).catch(() => {}); // the test's own parent cgroup
   }
-  const leftovers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(vmId));
+  const leftovers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(vmId));
   assert.deepEqual(leftovers, []);
 });

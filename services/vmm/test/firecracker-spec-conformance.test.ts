@@ -15,7 +15,14 @@ const guestJson = {
   hostname: 'build-1',
   network: { address: '10.200.0.5/24', gateway: '10.200.0.1', mtu: 1500, nameservers: [] },
   authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake kindling-build'],
-  image: { entrypoint: ['/bin/sh', '-c'], cmd: ['echo hi'], env: ['PATH=/usr/bin', 'A=b c'], user: '', workingDir: '/', stopSignal: 'SIGTERM' },
+  image: {
+    entrypoint: ['/bin/sh', '-c'],
+    cmd: ['echo hi'],
+    env: ['PATH=/usr/bin', 'A=b c'],
+    user: '',
+    workingDir: '/',
+    stopSignal: 'SIGTERM',
+  },
 };
 
 function spec(overrides: Partial<VmLaunchSpec> = {}): VmLaunchSpec {
@@ -23,10 +30,20 @@ function spec(overrides: Partial<VmLaunchSpec> = {}): VmLaunchSpec {
     vmId: 'vm-1',
     vcpus: 2,
     memoryMib: 1024,
-    kernel: { vmlinuxPath: '/var/cache/kindling/baseos/abc/kernel/vmlinux', initrdPath: '/var/cache/kindling/baseos/abc/kernel/initrd.img' },
+    kernel: {
+      vmlinuxPath: '/var/cache/kindling/baseos/abc/kernel/vmlinux',
+      initrdPath: '/var/cache/kindling/baseos/abc/kernel/initrd.img',
+    },
     kernelArgs: 'root=/dev/vda rw net.ifnames=0 ip=10.200.0.5::10.200.0.1:255.255.255.0:build-1:eth0:off',
     rootfsPath: '/var/lib/kindling/vms/vm-1/rootfs.ext4',
-    network: { netnsPath: '/var/run/netns/kindling-vm-1', tapName: 'tap0', guestMac: '02:fc:00:00:00:05', guestCidr: '10.200.0.5/24', gateway: '10.200.0.1', mtu: 1500 },
+    network: {
+      netnsPath: '/var/run/netns/kindling-vm-1',
+      tapName: 'tap0',
+      guestMac: '02:fc:00:00:00:05',
+      guestCidr: '10.200.0.5/24',
+      gateway: '10.200.0.1',
+      mtu: 1500,
+    },
     runDir: '/run/kindling/vms/vm-1',
     consoleLogPath: '/var/lib/kindling/vms/vm-1/console.log',
     guestMetadata: guestJson,
@@ -34,28 +51,58 @@ function spec(overrides: Partial<VmLaunchSpec> = {}): VmLaunchSpec {
   };
 }
 
-const jailPaths: VmFilePaths = { kernel: '/vmlinux', initrd: '/initrd.img', rootfs: '/rootfs.ext4', log: '/firecracker.log', metrics: '/firecracker.metrics' };
+const jailPaths: VmFilePaths = {
+  kernel: '/vmlinux',
+  initrd: '/initrd.img',
+  rootfs: '/rootfs.ext4',
+  log: '/firecracker.log',
+  metrics: '/firecracker.metrics',
+};
 const { initrd: _noInitrd, ...jailPathsWithoutInitrd } = jailPaths;
 
-const cases: { name: string; spec: VmLaunchSpec; config?: Partial<FirecrackerConfig>; paths?: VmFilePaths }[] = [
+const cases: {
+  name: string;
+  spec: VmLaunchSpec;
+  config?: Partial<FirecrackerConfig>;
+  paths?: VmFilePaths;
+}[] = [
   { name: 'typical build VM', spec: spec() },
-  { name: '1 vCPU, 128 MiB, no initrd', spec: spec({ vcpus: 1, memoryMib: 128, kernel: { vmlinuxPath: '/k/vmlinux' } }), paths: jailPathsWithoutInitrd },
+  {
+    name: '1 vCPU, 128 MiB, no initrd',
+    spec: spec({ vcpus: 1, memoryMib: 128, kernel: { vmlinuxPath: '/k/vmlinux' } }),
+    paths: jailPathsWithoutInitrd,
+  },
   { name: '32 vCPUs, 64 GiB', spec: spec({ vcpus: 32, memoryMib: 65_536 }) },
   { name: 'odd vCPU count without SMT', spec: spec({ vcpus: 3 }) },
   { name: 'no network (no MMDS)', spec: spec({ network: undefined }) },
   { name: 'network without metadata', spec: spec({ guestMetadata: undefined }) },
-  { name: 'base image metadata (no image section)', spec: spec({ guestMetadata: { ...guestJson, image: undefined } }) },
+  {
+    name: 'base image metadata (no image section)',
+    spec: spec({ guestMetadata: { ...guestJson, image: undefined } }),
+  },
   { name: 'empty kernel args', spec: spec({ kernelArgs: '' }), config: { kernelArgs: '' } },
   {
     name: 'root drive rate limiter and debug logging',
     spec: spec(),
-    config: { logLevel: 'Debug', rootDriveRateLimiter: { bandwidth: { size: 104_857_600, refill_time: 1000, one_time_burst: 0 }, ops: { size: 1000, refill_time: 1000 } } },
+    config: {
+      logLevel: 'Debug',
+      rootDriveRateLimiter: {
+        bandwidth: { size: 104_857_600, refill_time: 1000, one_time_burst: 0 },
+        ops: { size: 1000, refill_time: 1000 },
+      },
+    },
   },
   {
     name: 'direct (unjailed) host paths',
     spec: spec(),
     config: { useJailer: false },
-    paths: { kernel: '/k/vmlinux', initrd: '/k/initrd.img', rootfs: '/v/rootfs.ext4', log: '/run/kindling/vms/vm-1/firecracker.log', metrics: '/run/kindling/vms/vm-1/firecracker.metrics' },
+    paths: {
+      kernel: '/k/vmlinux',
+      initrd: '/k/initrd.img',
+      rootfs: '/v/rootfs.ext4',
+      log: '/run/kindling/vms/vm-1/firecracker.log',
+      metrics: '/run/kindling/vms/vm-1/firecracker.metrics',
+    },
   },
 ];
 
@@ -64,39 +111,98 @@ describe('firecracker request bodies conform to both API specs', () => {
     it(c.name, () => {
       const config = { ...defaultFirecrackerConfig, ...c.config };
       const requests = vmConfigurationRequests(c.spec, config, c.paths ?? jailPaths);
-      const all = [...requests, { method: 'PUT', path: '/actions', body: { action_type: 'InstanceStart' } }, { method: 'PUT', path: '/actions', body: { action_type: 'SendCtrlAltDel' } }];
+      const all = [
+        ...requests,
+        { method: 'PUT', path: '/actions', body: { action_type: 'InstanceStart' } },
+        { method: 'PUT', path: '/actions', body: { action_type: 'SendCtrlAltDel' } },
+      ];
       for (const version of SPEC_VERSIONS) {
         const fc = FirecrackerSpec.load(version);
-        for (const r of all) assert.deepEqual(fc.validateRequest(r.method, r.path, r.body), [], `${r.method} ${r.path} against v${version}`);
-        for (const path of ['/', '/version', '/vm/config']) assert.deepEqual(fc.validateRequest('GET', path, undefined), []);
+        for (const r of all)
+          assert.deepEqual(
+            fc.validateRequest(r.method, r.path, r.body),
+            [],
+            `${r.method} ${r.path} against v${version}`,
+          );
+        for (const path of ['/', '/version', '/vm/config'])
+          assert.deepEqual(fc.validateRequest('GET', path, undefined), []);
       }
       const steps = requests.map((r) => r.path);
-      assert.equal(steps.includes('/mmds'), c.spec.network !== undefined && c.spec.guestMetadata !== undefined);
+      assert.equal(
+        steps.includes('/mmds'),
+        c.spec.network !== undefined && c.spec.guestMetadata !== undefined,
+      );
       if (steps.includes('/mmds')) {
-        assert.deepEqual(requests.find((r) => r.path === '/mmds')?.body, c.spec.guestMetadata, 'MMDS serves guest.json as its root document');
-        assert.ok(steps.indexOf('/mmds/config') > steps.indexOf('/network-interfaces/eth0'), 'MMDS names an interface that already exists');
+        assert.deepEqual(
+          requests.find((r) => r.path === '/mmds')?.body,
+          c.spec.guestMetadata,
+          'MMDS serves guest.json as its root document',
+        );
+        assert.ok(
+          steps.indexOf('/mmds/config') > steps.indexOf('/network-interfaces/eth0'),
+          'MMDS names an interface that already exists',
+        );
       }
     });
   }
 
-  it('boot args put the driver defaults first and keep the VM spec\'s', () => {
+  it("boot args put the driver defaults first and keep the VM spec's", () => {
     const [, , , boot] = vmConfigurationRequests(spec(), defaultFirecrackerConfig, jailPaths);
     assert.equal(boot?.path, '/boot-source');
-    assert.match(String((boot?.body as { boot_args: string }).boot_args), /^console=ttyS0 reboot=k panic=1 pci=off root=\/dev\/vda rw net\.ifnames=0 ip=/);
+    assert.match(
+      String((boot?.body as { boot_args: string }).boot_args),
+      /^console=ttyS0 reboot=k panic=1 pci=off root=\/dev\/vda rw net\.ifnames=0 ip=/,
+    );
   });
 
   it('the checker refuses requests the spec does not define and fields a version lacks', () => {
     const v17 = FirecrackerSpec.load('1.7.0');
-    assert.match(v17.validateRequest('PUT', '/serial', { serial_out_path: '/x' }).join(), /does not define PUT \/serial/);
-    assert.match(v17.validateRequest('POST', '/actions', { action_type: 'InstanceStart' }).join(), /does not define/);
-    assert.match(v17.validateRequest('PUT', '/network-interfaces/eth0', { iface_id: 'eth0', host_dev_name: 'tap0', mtu: 1500 }).join(), /additional properties/);
-    assert.deepEqual(FirecrackerSpec.load('1.16.1').validateRequest('PUT', '/network-interfaces/eth0', { iface_id: 'eth0', host_dev_name: 'tap0', mtu: 1500 }), []);
-    assert.match(v17.validateRequest('PUT', '/machine-config', { vcpu_count: 33, mem_size_mib: 1 }).join(), /must be <= 32/);
+    assert.match(
+      v17.validateRequest('PUT', '/serial', { serial_out_path: '/x' }).join(),
+      /does not define PUT \/serial/,
+    );
+    assert.match(
+      v17.validateRequest('POST', '/actions', { action_type: 'InstanceStart' }).join(),
+      /does not define/,
+    );
+    assert.match(
+      v17
+        .validateRequest('PUT', '/network-interfaces/eth0', {
+          iface_id: 'eth0',
+          host_dev_name: 'tap0',
+          mtu: 1500,
+        })
+        .join(),
+      /additional properties/,
+    );
+    assert.deepEqual(
+      FirecrackerSpec.load('1.16.1').validateRequest('PUT', '/network-interfaces/eth0', {
+        iface_id: 'eth0',
+        host_dev_name: 'tap0',
+        mtu: 1500,
+      }),
+      [],
+    );
+    assert.match(
+      v17.validateRequest('PUT', '/machine-config', { vcpu_count: 33, mem_size_mib: 1 }).join(),
+      /must be <= 32/,
+    );
   });
 
   it('rejects VM specs Firecracker cannot run before sending anything', () => {
-    assert.throws(() => vmConfigurationRequests(spec({ vcpus: 33 }), defaultFirecrackerConfig, jailPaths), /vcpus 33 is outside firecracker's range 1-32/);
-    assert.throws(() => vmConfigurationRequests(spec({ kernel: { bzImagePath: '/boot/vmlinuz' } }), defaultFirecrackerConfig, jailPaths), /uncompressed ELF vmlinux/);
+    assert.throws(
+      () => vmConfigurationRequests(spec({ vcpus: 33 }), defaultFirecrackerConfig, jailPaths),
+      /vcpus 33 is outside firecracker's range 1-32/,
+    );
+    assert.throws(
+      () =>
+        vmConfigurationRequests(
+          spec({ kernel: { bzImagePath: '/boot/vmlinuz' } }),
+          defaultFirecrackerConfig,
+          jailPaths,
+        ),
+      /uncompressed ELF vmlinux/,
+    );
   });
 });
 
@@ -117,9 +223,18 @@ describe('firecracker responses the driver parses are shapes the specs define', 
   for (const version of SPEC_VERSIONS) {
     it(`v${version}`, () => {
       const fc = FirecrackerSpec.load(version);
-      for (const [definition, property] of read) assert.ok(fc.definitionHasProperty(definition, property), `${definition}.${property}`);
+      for (const [definition, property] of read)
+        assert.ok(fc.definitionHasProperty(definition, property), `${definition}.${property}`);
       assert.deepEqual(fc.validateResponse('GET', '/version', 200, { firecracker_version: version }), []);
-      assert.deepEqual(fc.validateResponse('GET', '/', 200, { app_name: 'Firecracker', id: 'vm-1', state: 'Running', vmm_version: version }), []);
+      assert.deepEqual(
+        fc.validateResponse('GET', '/', 200, {
+          app_name: 'Firecracker',
+          id: 'vm-1',
+          state: 'Running',
+          vmm_version: version,
+        }),
+        [],
+      );
       assert.deepEqual(fc.validateResponse('PUT', '/drives/rootfs', 400, { fault_message: 'bad' }), []);
       assert.deepEqual(fc.validateResponse('PUT', '/actions', 204, undefined), []);
       assert.notDeepEqual(fc.validateResponse('GET', '/', 200, { state: 'Exploded' }), []);

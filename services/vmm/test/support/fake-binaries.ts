@@ -14,7 +14,11 @@ function shellQuote(value: string): string {
   return `'${value.replaceAll("'", "'\\''")}'`;
 }
 
-async function writeWrapper(path: string, program: string, env: Readonly<Record<string, string>>): Promise<string> {
+async function writeWrapper(
+  path: string,
+  program: string,
+  env: Readonly<Record<string, string>>,
+): Promise<string> {
   const vars = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`);
   const script = `#!/bin/sh\nexec /usr/bin/env ${vars.join(' ')} ${shellQuote(process.execPath)} --import ${shellQuote(tsxLoader)} ${shellQuote(program)} "$@"\n`;
   await writeFile(path, script);
@@ -32,7 +36,11 @@ export async function writeFakeBinaries(
   env: { firecracker?: Record<string, string>; jailer?: Record<string, string> } = {},
 ): Promise<FakeBinaries> {
   return {
-    firecracker: await writeWrapper(join(dir, 'firecracker'), here('./fake-firecracker-main.ts'), env.firecracker ?? {}),
+    firecracker: await writeWrapper(
+      join(dir, 'firecracker'),
+      here('./fake-firecracker-main.ts'),
+      env.firecracker ?? {},
+    ),
     jailer: await writeWrapper(join(dir, 'jailer'), here('./fake-jailer-main.ts'), env.jailer ?? {}),
   };
 }

@@ -29,7 +29,15 @@ export interface FakeFirecrackerOptions {
 }
 
 /** Resources Firecracker accepts only before InstanceStart. */
-const PRE_BOOT = ['/machine-config', '/boot-source', '/drives/{drive_id}', '/network-interfaces/{iface_id}', '/mmds/config', '/logger', '/metrics'];
+const PRE_BOOT = [
+  '/machine-config',
+  '/boot-source',
+  '/drives/{drive_id}',
+  '/network-interfaces/{iface_id}',
+  '/mmds/config',
+  '/logger',
+  '/metrics',
+];
 
 export class FakeFirecrackerApi {
   readonly requests: RecordedRequest[] = [];
@@ -47,7 +55,11 @@ export class FakeFirecrackerApi {
     'mmds-config'?: Record<string, unknown>;
     logger?: Record<string, unknown>;
     metrics?: Record<string, unknown>;
-  } = { 'machine-config': { vcpu_count: 1, mem_size_mib: 128, smt: false, track_dirty_pages: false }, drives: new Map(), 'network-interfaces': new Map() };
+  } = {
+    'machine-config': { vcpu_count: 1, mem_size_mib: 128, smt: false, track_dirty_pages: false },
+    drives: new Map(),
+    'network-interfaces': new Map(),
+  };
   mmds: unknown;
 
   constructor(options: FakeFirecrackerOptions) {
@@ -91,16 +103,26 @@ export class FakeFirecrackerApi {
     try {
       body = text === '' ? undefined : JSON.parse(text);
     } catch {
-      return this.#answer(res, method, path, body, 400, { fault_message: `invalid JSON body: ${text.slice(0, 80)}` });
+      return this.#answer(res, method, path, body, 400, {
+        fault_message: `invalid JSON body: ${text.slice(0, 80)}`,
+      });
     }
     const [status, answer] = this.#dispatch(method, path, body);
     this.#answer(res, method, path, body, status, answer);
   }
 
-  #answer(res: ServerResponse, method: string, path: string, body: unknown, status: number, answer: unknown): void {
+  #answer(
+    res: ServerResponse,
+    method: string,
+    path: string,
+    body: unknown,
+    status: number,
+    answer: unknown,
+  ): void {
     this.requests.push({ method, path, body, status });
     if (this.#spec.findOperation(method, path)) {
-      for (const problem of this.#spec.validateResponse(method, path, status, answer)) this.violations.push(`fake answered outside the spec: ${problem}`);
+      for (const problem of this.#spec.validateResponse(method, path, status, answer))
+        this.violations.push(`fake answered outside the spec: ${problem}`);
     }
     res.writeHead(status, { 'content-type': 'application/json', server: 'Firecracker API' });
     res.end(answer === undefined ? '' : JSON.stringify(answer));
@@ -118,7 +140,8 @@ export class FakeFirecrackerApi {
       this.violations.push(...problems.map((p) => `driver sent an invalid body: ${p}`));
       return fault(`An error occurred when deserializing the json body of a request: ${problems.join('; ')}`);
     }
-    if (this.#options.failOn?.includes(`${method} ${path}`)) return fault(`injected failure for ${method} ${path}`);
+    if (this.#options.failOn?.includes(`${method} ${path}`))
+      return fault(`injected failure for ${method} ${path}`);
     if (op.method !== 'get' && this.state !== 'Not started' && PRE_BOOT.includes(op.template)) {
       return fault('The requested operation is not supported after starting the microVM.');
     }
@@ -126,7 +149,15 @@ export class FakeFirecrackerApi {
     const c = this.#config;
     switch (`${op.method} ${op.template}`) {
       case 'get /':
-        return [200, { app_name: 'Firecracker', id: this.#options.id ?? 'anonymous-instance', state: this.state, vmm_version: this.#spec.version }];
+        return [
+          200,
+          {
+            app_name: 'Firecracker',
+            id: this.#options.id ?? 'anonymous-instance',
+            state: this.state,
+            vmm_version: this.#spec.version,
+          },
+        ];
       case 'get /version':
         return [200, { firecracker_version: this.#spec.version }];
       case 'get /vm/config':
@@ -134,40 +165,63 @@ export class FakeFirecrackerApi {
       case 'get /machine-config':
         return [200, c['machine-config']];
       case 'put /machine-config':
-        c['machine-config'] = { smt: false, track_dirty_pages: false, ...(b as { vcpu_count: number; mem_size_mib: number }) };
+        c['machine-config'] = {
+          smt: false,
+          track_dirty_pages: false,
+          ...(b as { vcpu_count: number; mem_size_mib: number }),
+        };
         return [204, undefined];
       case 'put /boot-source':
-        if (!this.#exists(b.kernel_image_path)) return fault(`Kernel Loader: failed to open the kernel image: ${String(b.kernel_image_path)}`);
-        if (b.initrd_path !== undefined && !this.#exists(b.initrd_path)) return fault(`Failed to load initrd: ${String(b.initrd_path)}`);
+        if (!this.#exists(b.kernel_image_path))
+          return fault(`Kernel Loader: failed to open the kernel image: ${String(b.kernel_image_path)}`);
+        if (b.initrd_path !== undefined && !this.#exists(b.initrd_path))
+          return fault(`Failed to load initrd: ${String(b.initrd_path)}`);
         c['boot-source'] = b;
         return [204, undefined];
       case 'put /drives/{drive_id}':
-        if (op.pathParams.drive_id !== b.drive_id) return fault('The id from the path does not match the id from the body!');
-        if (!this.#exists(b.path_on_host, b.is_read_only === true ? constants.R_OK : constants.R_OK | constants.W_OK)) {
-          return fault(`Unable to create the block device: cannot open ${String(b.path_on_host)} (permission or missing)`);
+        if (op.pathParams.drive_id !== b.drive_id)
+          return fault('The id from the path does not match the id from the body!');
+        if (
+          !this.#exists(
+            b.path_on_host,
+            b.is_read_only === true ? constants.R_OK : constants.R_OK | constants.W_OK,
+          )
+        ) {
+          return fault(
+            `Unable to create the block device: cannot open ${String(b.path_on_host)} (permission or missing)`,
+          );
         }
         c.drives.set(String(b.drive_id), b);
         return [204, undefined];
       case 'put /network-interfaces/{iface_id}':
-        if (op.pathParams.iface_id !== b.iface_id) return fault('The id from the path does not match the id from the body!');
+        if (op.pathParams.iface_id !== b.iface_id)
+          return fault('The id from the path does not match the id from the body!');
         c['network-interfaces'].set(String(b.iface_id), b);
         return [204, undefined];
       case 'put /mmds/config':
-        for (const iface of b.network_interfaces as string[]) if (!c['network-interfaces'].has(iface)) return fault(`The MMDS could not be configured to work on interface ${iface}: no such interface.`);
+        for (const iface of b.network_interfaces as string[])
+          if (!c['network-interfaces'].has(iface))
+            return fault(
+              `The MMDS could not be configured to work on interface ${iface}: no such interface.`,
+            );
         c['mmds-config'] = b;
         return [204, undefined];
       case 'put /mmds':
         this.mmds = body;
         return [204, undefined];
       case 'get /mmds':
-        return this.mmds === undefined ? [404, { fault_message: 'The MMDS data store is not initialized.' }] : [200, this.mmds];
+        return this.mmds === undefined
+          ? [404, { fault_message: 'The MMDS data store is not initialized.' }]
+          : [200, this.mmds];
       case 'put /logger':
-        if (!this.#exists(b.log_path, constants.W_OK)) return fault(`Failed to open logger file ${String(b.log_path)}`);
+        if (!this.#exists(b.log_path, constants.W_OK))
+          return fault(`Failed to open logger file ${String(b.log_path)}`);
         c.logger = b;
         return [204, undefined];
       case 'put /metrics':
         if (c.metrics) return fault('Reinitialization of metrics not allowed.');
-        if (!this.#exists(b.metrics_path, constants.W_OK)) return fault(`Failed to open metrics file ${String(b.metrics_path)}`);
+        if (!this.#exists(b.metrics_path, constants.W_OK))
+          return fault(`Failed to open metrics file ${String(b.metrics_path)}`);
         c.metrics = b;
         return [204, undefined];
       case 'put /actions':
@@ -180,7 +234,8 @@ export class FakeFirecrackerApi {
   #action(action: string): [number, unknown] {
     if (action === 'InstanceStart') {
       if (this.state !== 'Not started') return [400, { fault_message: 'The microVM is already running.' }];
-      if (!this.#config['boot-source']) return [400, { fault_message: 'Cannot start microvm without kernel configuration.' }];
+      if (!this.#config['boot-source'])
+        return [400, { fault_message: 'Cannot start microvm without kernel configuration.' }];
       this.state = 'Running';
       return [204, undefined];
     }

@@ -54,7 +54,9 @@ async function exit(code: number): Promise<void> {
   if (exiting) return;
   exiting = true;
   await api.close().catch(() => {});
-  process.stdout.write(`FAKE-REPORT ${JSON.stringify({ requests: api.requests, violations: api.violations, vmConfig: api.vmConfig(), mmds: api.mmds })}\n`);
+  process.stdout.write(
+    `FAKE-REPORT ${JSON.stringify({ requests: api.requests, violations: api.violations, vmConfig: api.vmConfig(), mmds: api.mmds })}\n`,
+  );
   process.exit(code);
 }
 

@@ -35,12 +35,24 @@ for (let i = 0; i < argv.length; i++) {
   const value = argv[++i];
   if (value === undefined) fail(`${flag} needs a value`);
   if (flag in multi) multi[flag]?.push(value as string);
-  else if (['--id', '--exec-file', '--uid', '--gid', '--cgroup-version', '--parent-cgroup', '--chroot-base-dir', '--netns'].includes(flag)) {
+  else if (
+    [
+      '--id',
+      '--exec-file',
+      '--uid',
+      '--gid',
+      '--cgroup-version',
+      '--parent-cgroup',
+      '--chroot-base-dir',
+      '--netns',
+    ].includes(flag)
+  ) {
     if (single.has(flag)) fail(`${flag} given twice`);
     single.set(flag, value as string);
   } else fail(`unknown argument ${flag}`);
 }
-for (const required of ['--id', '--exec-file', '--uid', '--gid']) if (!single.has(required)) fail(`missing ${required}`);
+for (const required of ['--id', '--exec-file', '--uid', '--gid'])
+  if (!single.has(required)) fail(`missing ${required}`);
 const id = single.get('--id') ?? '';
 if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) fail(`invalid --id ${id}`);
 const execFile = single.get('--exec-file') ?? '';
@@ -49,8 +61,10 @@ const uid = Number(single.get('--uid'));
 const gid = Number(single.get('--gid'));
 const version = single.get('--cgroup-version') ?? '1';
 const parent = single.get('--parent-cgroup') ?? execName;
-for (const c of multi['--cgroup'] ?? []) if (!/^[a-z_]+\.[a-z_.]+=.+$/s.test(c)) fail(`invalid --cgroup ${c}`);
-for (const r of multi['--resource-limit'] ?? []) if (!/^(fsize|no-file)=\d+$/.test(r)) fail(`invalid --resource-limit ${r}`);
+for (const c of multi['--cgroup'] ?? [])
+  if (!/^[a-z_]+\.[a-z_.]+=.+$/s.test(c)) fail(`invalid --cgroup ${c}`);
+for (const r of multi['--resource-limit'] ?? [])
+  if (!/^(fsize|no-file)=\d+$/.test(r)) fail(`invalid --resource-limit ${r}`);
 const netns = single.get('--netns');
 if (netns !== undefined && !netns.startsWith('/')) fail(`--netns must be a path: ${netns}`);
 
@@ -72,12 +86,16 @@ for (const entry of multi['--cgroup'] ?? []) {
 }
 chownSync(chrootDir, uid, gid);
 
-const child = spawn(join(chrootDir, execName), [`--id=${id}`, '--start-time-us=0', '--start-time-cpu-us=0', ...extra], {
-  cwd: chrootDir,
-  stdio: daemonize ? 'ignore' : 'inherit',
-  detached: daemonize,
-  env: { ...process.env, FAKE_FC_ROOT: chrootDir, FAKE_FC_UID: String(uid), FAKE_FC_GID: String(gid) },
-});
+const child = spawn(
+  join(chrootDir, execName),
+  [`--id=${id}`, '--start-time-us=0', '--start-time-cpu-us=0', ...extra],
+  {
+    cwd: chrootDir,
+    stdio: daemonize ? 'ignore' : 'inherit',
+    detached: daemonize,
+    env: { ...process.env, FAKE_FC_ROOT: chrootDir, FAKE_FC_UID: String(uid), FAKE_FC_GID: String(gid) },
+  },
+);
 writeFileSync(join(chrootDir, `${execName}.pid`), String(child.pid));
 if (daemonize) {
   child.unref();

@@ -30,7 +30,8 @@ const DROPPED = new Set(['description', 'example', 'readOnly', 'summary', 'defau
 function toJsonSchema(node: Json, id: string, strictObjects: boolean): Json {
   if (Array.isArray(node)) return node.map((n) => toJsonSchema(n, id, strictObjects));
   if (node === null || typeof node !== 'object') return node;
-  if (typeof node.$ref === 'string') return { $ref: node.$ref.replace('#/definitions/', `${id}#/definitions/`) };
+  if (typeof node.$ref === 'string')
+    return { $ref: node.$ref.replace('#/definitions/', `${id}#/definitions/`) };
   const out: Record<string, Json> = {};
   for (const [key, value] of Object.entries(node)) {
     if (DROPPED.has(key)) continue;
@@ -40,12 +41,20 @@ function toJsonSchema(node: Json, id: string, strictObjects: boolean): Json {
       continue;
     }
     if (key === 'properties' && value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      out.properties = Object.fromEntries(Object.entries(value).map(([name, schema]) => [name, toJsonSchema(schema, id, strictObjects)]));
+      out.properties = Object.fromEntries(
+        Object.entries(value).map(([name, schema]) => [name, toJsonSchema(schema, id, strictObjects)]),
+      );
       continue;
     }
     out[key] = toJsonSchema(value, id, strictObjects);
   }
-  if (strictObjects && out.type === 'object' && out.properties !== undefined && out.additionalProperties === undefined) out.additionalProperties = false;
+  if (
+    strictObjects &&
+    out.type === 'object' &&
+    out.properties !== undefined &&
+    out.additionalProperties === undefined
+  )
+    out.additionalProperties = false;
   return out;
 }
 
@@ -92,7 +101,9 @@ export class FirecrackerSpec {
     const lower = method.toLowerCase();
     for (const [template, operations] of Object.entries(this.#paths)) {
       const names: string[] = [];
-      const pattern = new RegExp(`^${template.replace(/\{([^}]+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'))}$`);
+      const pattern = new RegExp(
+        `^${template.replace(/\{([^}]+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'))}$`,
+      );
       const match = pattern.exec(path.split('?')[0] ?? '');
       const operation = operations[lower];
       if (!match || !operation) continue;
@@ -104,7 +115,11 @@ export class FirecrackerSpec {
 
   #validator(key: string, schema: Json, strict: boolean): ValidateFunction {
     let validate = this.#validators.get(key);
-    if (!validate) this.#validators.set(key, (validate = this.#ajv.compile(toJsonSchema(schema, this.#schemaId(strict), strict) as object)));
+    if (!validate)
+      this.#validators.set(
+        key,
+        (validate = this.#ajv.compile(toJsonSchema(schema, this.#schemaId(strict), strict) as object)),
+      );
     return validate;
   }
 
@@ -113,26 +128,42 @@ export class FirecrackerSpec {
     const op = this.findOperation(method, path);
     if (!op) return [`v${this.version} does not define ${method} ${path}`];
     const bodyParam = op.operation.parameters?.find((p) => p.in === 'body');
-    if (!bodyParam?.schema) return body === undefined ? [] : [`v${this.version} ${method} ${op.template} takes no body`];
-    if (body === undefined) return bodyParam.required ? [`v${this.version} ${method} ${op.template} requires a body`] : [];
+    if (!bodyParam?.schema)
+      return body === undefined ? [] : [`v${this.version} ${method} ${op.template} takes no body`];
+    if (body === undefined)
+      return bodyParam.required ? [`v${this.version} ${method} ${op.template} requires a body`] : [];
     const validate = this.#validator(`req ${op.method} ${op.template}`, bodyParam.schema, true);
-    return validate(body) ? [] : (validate.errors ?? []).map((e) => `v${this.version} ${method} ${path}: body${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`);
+    return validate(body)
+      ? []
+      : (validate.errors ?? []).map(
+          (e) =>
+            `v${this.version} ${method} ${path}: body${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`,
+        );
   }
 
   /** Problems with a response: its status must be declared (or covered by `default`) and its body match. */
   validateResponse(method: string, path: string, status: number, body: unknown): string[] {
     const op = this.findOperation(method, path);
     if (!op) return [`v${this.version} does not define ${method} ${path}`];
-    const declared = op.operation.responses[String(status)] ?? (status >= 300 ? op.operation.responses.default : undefined);
+    const declared =
+      op.operation.responses[String(status)] ?? (status >= 300 ? op.operation.responses.default : undefined);
     if (!declared) return [`v${this.version} ${method} ${op.template} declares no ${status} response`];
-    if (!declared.schema) return body === undefined ? [] : [`v${this.version} ${method} ${op.template} ${status} has no body in the spec`];
+    if (!declared.schema)
+      return body === undefined
+        ? []
+        : [`v${this.version} ${method} ${op.template} ${status} has no body in the spec`];
     const validate = this.#validator(`res ${op.method} ${op.template} ${status}`, declared.schema, false);
-    return validate(body) ? [] : (validate.errors ?? []).map((e) => `v${this.version} ${method} ${path} ${status}: body${e.instancePath} ${e.message}`);
+    return validate(body)
+      ? []
+      : (validate.errors ?? []).map(
+          (e) => `v${this.version} ${method} ${path} ${status}: body${e.instancePath} ${e.message}`,
+        );
   }
 
   /** Whether a definition declares the named property (for fields the driver reads). */
   definitionHasProperty(definition: string, property: string): boolean {
-    const def = (this.#ajv.getSchema(`${this.#schemaId(false)}#/definitions/${definition}`)?.schema ?? {}) as { properties?: Record<string, unknown> };
+    const def = (this.#ajv.getSchema(`${this.#schemaId(false)}#/definitions/${definition}`)?.schema ??
+      {}) as { properties?: Record<string, unknown> };
     return def.properties?.[property] !== undefined;
   }
 }

@@ -93,29 +93,44 @@ export class FirecrackerApiClient {
   }
 
   /** Sends one request; resolves to the parsed JSON body (undefined for 204). */
-  async request(method: 'GET' | 'PUT' | 'PATCH', path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
+  async request(
+    method: 'GET' | 'PUT' | 'PATCH',
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     const name = `${method} ${path}`;
     let response;
     try {
       response = await this.#client.request({
         method,
         path,
-        headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
         ...(signal ? { signal } : {}),
       });
     } catch (cause) {
-      throw new FirecrackerDriverError('UNAVAILABLE', `firecracker API ${name} on ${this.socketPath} failed: ${(cause as Error).message}`, {
-        cause,
-        details: { request: name, socketPath: this.socketPath },
-      });
+      throw new FirecrackerDriverError(
+        'UNAVAILABLE',
+        `firecracker API ${name} on ${this.socketPath} failed: ${(cause as Error).message}`,
+        {
+          cause,
+          details: { request: name, socketPath: this.socketPath },
+        },
+      );
     }
     const text = await response.body.text();
     const parsed = text === '' ? undefined : safeJson(text);
     if (response.statusCode >= 200 && response.statusCode < 300) return parsed;
-    const fault = typeof parsed === 'object' && parsed !== null && 'fault_message' in parsed ? String(parsed.fault_message) : text;
+    const fault =
+      typeof parsed === 'object' && parsed !== null && 'fault_message' in parsed
+        ? String(parsed.fault_message)
+        : text;
     throw new FirecrackerApiError(name, response.statusCode, fault, this.socketPath);
   }
 

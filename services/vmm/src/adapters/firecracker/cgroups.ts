@@ -27,7 +27,12 @@ export function parseCgroupMounts(procMounts: string): { unifiedMount?: string; 
     if (fsType === 'cgroup2') unifiedMount ??= mountPoint;
     if (fsType === 'cgroup') {
       for (const option of options.split(',')) {
-        if (['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'devices', 'blkio', 'freezer', 'hugetlb'].includes(option)) v1[option] = mountPoint;
+        if (
+          ['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'devices', 'blkio', 'freezer', 'hugetlb'].includes(
+            option,
+          )
+        )
+          v1[option] = mountPoint;
       }
     }
   }
@@ -54,9 +59,15 @@ export function controllersFor(numaNode: number | undefined): string[] {
  * controller there, otherwise the other one when it does (v1-only hosts like Debian with
  * systemd.unified_cgroup_hierarchy=0). Undefined when neither works.
  */
-export function chooseCgroupVersion(host: CgroupHost, preferred: CgroupVersion, needed: readonly string[]): CgroupVersion | undefined {
+export function chooseCgroupVersion(
+  host: CgroupHost,
+  preferred: CgroupVersion,
+  needed: readonly string[],
+): CgroupVersion | undefined {
   const usable = (v: CgroupVersion) =>
-    v === 2 ? needed.every((c) => host.unified?.controllers.includes(c)) : needed.every((c) => host.v1[c] !== undefined);
+    v === 2
+      ? needed.every((c) => host.unified?.controllers.includes(c))
+      : needed.every((c) => host.v1[c] !== undefined);
   if (usable(preferred)) return preferred;
   const other: CgroupVersion = preferred === 2 ? 1 : 2;
   return usable(other) ? other : undefined;
@@ -78,7 +89,11 @@ export function cgroupLimits(version: CgroupVersion, limits: VmResourceLimits): 
   const values =
     version === 2
       ? [`cpu.max=${quotaUs} ${CPU_PERIOD_US}`, `memory.max=${memoryBytes}`]
-      : [`cpu.cfs_period_us=${CPU_PERIOD_US}`, `cpu.cfs_quota_us=${quotaUs}`, `memory.limit_in_bytes=${memoryBytes}`];
+      : [
+          `cpu.cfs_period_us=${CPU_PERIOD_US}`,
+          `cpu.cfs_quota_us=${quotaUs}`,
+          `memory.limit_in_bytes=${memoryBytes}`,
+        ];
   if (limits.numaNode !== undefined) {
     // cpuset.mems before cpuset.cpus: a cpuset cgroup accepts tasks only once both are set.
     values.push(`cpuset.mems=${limits.numaNode}`, `cpuset.cpus=${limits.numaCpus ?? ''}`);
@@ -91,7 +106,13 @@ export async function readNumaCpus(node: number): Promise<string> {
 }
 
 /** The directories the jailer creates for the VM: `<controller mount>/<parent>/<id>` per hierarchy. */
-export function jailCgroupDirs(host: CgroupHost, version: CgroupVersion, parentCgroup: string, jailId: string, controllers: readonly string[]): string[] {
+export function jailCgroupDirs(
+  host: CgroupHost,
+  version: CgroupVersion,
+  parentCgroup: string,
+  jailId: string,
+  controllers: readonly string[],
+): string[] {
   if (version === 2) return host.unified ? [join(host.unified.mountPoint, parentCgroup, jailId)] : [];
   const mounts = new Set(controllers.map((c) => host.v1[c]).filter((m): m is string => m !== undefined));
   return [...mounts].map((m) => join(m, parentCgroup, jailId));

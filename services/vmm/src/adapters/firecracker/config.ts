@@ -90,43 +90,82 @@ const d = defaultFirecrackerConfig;
 export const firecrackerSettings = {
   binaryFirecracker: pathSetting('path of the firecracker binary', d.firecrackerBinary),
   binaryJailer: pathSetting('path of the jailer binary (same release as firecracker)', d.jailerBinary),
-  firecrackerUseJailer: setting.boolean('run firecracker through the jailer (chroot, uid/gid, cgroups)', d.useJailer),
-  firecrackerChrootBase: pathSetting('jailer --chroot-base-dir; keep it short (108-byte socket path limit)', d.chrootBase),
+  firecrackerUseJailer: setting.boolean(
+    'run firecracker through the jailer (chroot, uid/gid, cgroups)',
+    d.useJailer,
+  ),
+  firecrackerChrootBase: pathSetting(
+    'jailer --chroot-base-dir; keep it short (108-byte socket path limit)',
+    d.chrootBase,
+  ),
   firecrackerUid: setting.integer('uid firecracker runs as in the jail (non-root)', d.jailerUid, 0),
   firecrackerGid: setting.integer('gid firecracker runs as in the jail', d.jailerGid, 0),
-  firecrackerCgroupVersion: setting.oneOf('preferred cgroup version (falls back to 1 on v1-only hosts)', ['1', '2'] as const, '2'),
+  firecrackerCgroupVersion: setting.oneOf(
+    'preferred cgroup version (falls back to 1 on v1-only hosts)',
+    ['1', '2'] as const,
+    '2',
+  ),
   firecrackerParentCgroup: {
     description: 'jailer --parent-cgroup for all VMs',
     default: d.parentCgroup,
     parse(raw: string) {
-      if (raw === '' || raw.startsWith('/') || raw.split('/').includes('..')) throw new Error('expected a relative cgroup path');
+      if (raw === '' || raw.startsWith('/') || raw.split('/').includes('..'))
+        throw new Error('expected a relative cgroup path');
       return raw;
     },
   } satisfies Setting<string>,
-  firecrackerNumaNode: optional('pin VMs to this NUMA node (cpuset.mems and the node\'s cpuset.cpus)', (raw) => {
-    if (!/^\d+$/.test(raw)) throw new Error('expected a NUMA node number');
-    return Number(raw);
-  }),
-  firecrackerKernelArgs: setting.string('kernel args put before the VM spec\'s own', d.kernelArgs),
-  firecrackerDaemonize: setting.boolean('pass --daemonize to the jailer (the serial console is then not captured)', d.daemonize),
+  firecrackerNumaNode: optional(
+    "pin VMs to this NUMA node (cpuset.mems and the node's cpuset.cpus)",
+    (raw) => {
+      if (!/^\d+$/.test(raw)) throw new Error('expected a NUMA node number');
+      return Number(raw);
+    },
+  ),
+  firecrackerKernelArgs: setting.string("kernel args put before the VM spec's own", d.kernelArgs),
+  firecrackerDaemonize: setting.boolean(
+    'pass --daemonize to the jailer (the serial console is then not captured)',
+    d.daemonize,
+  ),
   firecrackerResourceLimits: {
     description: 'comma-separated jailer --resource-limit values (fsize=<bytes>, no-file=<n>)',
     default: d.resourceLimits,
     parse(raw: string) {
-      const limits = raw.split(',').map((v) => v.trim()).filter((v) => v !== '');
-      for (const l of limits) if (!/^(fsize|no-file)=\d+$/.test(l)) throw new Error(`"${l}" is not fsize=<bytes> or no-file=<n>`);
+      const limits = raw
+        .split(',')
+        .map((v) => v.trim())
+        .filter((v) => v !== '');
+      for (const l of limits)
+        if (!/^(fsize|no-file)=\d+$/.test(l)) throw new Error(`"${l}" is not fsize=<bytes> or no-file=<n>`);
       return limits;
     },
   } satisfies Setting<readonly string[]>,
-  firecrackerMemoryOverheadMib: setting.integer('memory cgroup headroom above guest RAM, MiB', d.memoryOverheadMib, 0),
-  firecrackerApiSocketTimeout: setting.durationMs('how long to wait for the API socket after starting', d.apiSocketTimeoutMs),
-  firecrackerKillGrace: setting.durationMs('SIGTERM to SIGKILL delay once a graceful stop timed out', d.killGraceMs),
-  firecrackerLogLevel: setting.oneOf('firecracker log level', ['Error', 'Warning', 'Info', 'Debug', 'Trace', 'Off'] as const, d.logLevel),
-  firecrackerRootDriveRateLimiter: optional('JSON RateLimiter for the root drive, e.g. {"bandwidth":{"size":104857600,"refill_time":1000}}', (raw) => {
-    const parsed: unknown = JSON.parse(raw);
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('expected a JSON object');
-    return parsed as DriveRateLimiter;
-  }),
+  firecrackerMemoryOverheadMib: setting.integer(
+    'memory cgroup headroom above guest RAM, MiB',
+    d.memoryOverheadMib,
+    0,
+  ),
+  firecrackerApiSocketTimeout: setting.durationMs(
+    'how long to wait for the API socket after starting',
+    d.apiSocketTimeoutMs,
+  ),
+  firecrackerKillGrace: setting.durationMs(
+    'SIGTERM to SIGKILL delay once a graceful stop timed out',
+    d.killGraceMs,
+  ),
+  firecrackerLogLevel: setting.oneOf(
+    'firecracker log level',
+    ['Error', 'Warning', 'Info', 'Debug', 'Trace', 'Off'] as const,
+    d.logLevel,
+  ),
+  firecrackerRootDriveRateLimiter: optional(
+    'JSON RateLimiter for the root drive, e.g. {"bandwidth":{"size":104857600,"refill_time":1000}}',
+    (raw) => {
+      const parsed: unknown = JSON.parse(raw);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new Error('expected a JSON object');
+      return parsed as DriveRateLimiter;
+    },
+  ),
 };
 
 export type FirecrackerSettingValues = ConfigOf<typeof firecrackerSettings>;
@@ -149,11 +188,16 @@ export function firecrackerConfigFrom(v: FirecrackerSettingValues): FirecrackerC
     apiSocketTimeoutMs: v.firecrackerApiSocketTimeout,
     killGraceMs: v.firecrackerKillGrace,
     logLevel: v.firecrackerLogLevel,
-    ...(v.firecrackerRootDriveRateLimiter === undefined ? {} : { rootDriveRateLimiter: v.firecrackerRootDriveRateLimiter }),
+    ...(v.firecrackerRootDriveRateLimiter === undefined
+      ? {}
+      : { rootDriveRateLimiter: v.firecrackerRootDriveRateLimiter }),
   };
 }
 
 /** Reads only the driver's settings (tests, tools); the vmm reads them as part of its own settings. */
-export function loadFirecrackerConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv = {}): FirecrackerConfig {
+export function loadFirecrackerConfig(
+  argv: readonly string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): FirecrackerConfig {
   return firecrackerConfigFrom(loadConfig('KINDLING_VMM', firecrackerSettings, argv, env));
 }

@@ -14,7 +14,14 @@ import { assertValidJailId, execFileName } from './jailer-argv.ts';
 import { jailLayout, removeJail } from './jail-layout.ts';
 import { planDirectLaunch, planJailedLaunch, type LaunchPlan } from './launch-plan.ts';
 import { vmConfigurationRequests, assertLaunchable } from './vm-configuration.ts';
-import { isProcessAlive, sendSignal, startDetached, waitForProcessExit, waitForSocket, type StartedProcess } from './vmm-process.ts';
+import {
+  isProcessAlive,
+  sendSignal,
+  startDetached,
+  waitForProcessExit,
+  waitForSocket,
+  type StartedProcess,
+} from './vmm-process.ts';
 
 /** The subset of a pino logger the driver uses. */
 export interface DriverLog {
@@ -47,7 +54,10 @@ export class FirecrackerDriver implements HypervisorDriver {
     assertLaunchable(spec);
     assertValidJailId(spec.vmId);
     const plan = this.#config.useJailer
-      ? await planJailedLaunch(spec, this.#config, { log: this.#log, ...(this.#options.procMountsPath ? { procMountsPath: this.#options.procMountsPath } : {}) })
+      ? await planJailedLaunch(spec, this.#config, {
+          log: this.#log,
+          ...(this.#options.procMountsPath ? { procMountsPath: this.#options.procMountsPath } : {}),
+        })
       : planDirectLaunch(spec, this.#config, this.#options.nsenterPath ?? '/usr/bin/nsenter');
     await plan.preflight();
     let started: StartedProcess | undefined;
@@ -55,7 +65,9 @@ export class FirecrackerDriver implements HypervisorDriver {
     const client = new FirecrackerApiClient(plan.apiSocket);
     try {
       await plan.prepare();
-      started = await startDetached(plan.command, plan.args, spec.consoleLogPath, { detached: !plan.daemonizes });
+      started = await startDetached(plan.command, plan.args, spec.consoleLogPath, {
+        detached: !plan.daemonizes,
+      });
       pid = started.pid;
       await waitForSocket({
         socketPath: plan.apiSocket,
@@ -76,11 +88,18 @@ export class FirecrackerDriver implements HypervisorDriver {
         pid,
         details: { ...plan.details, apiVersion: version.firecracker_version, instanceState: instance.state },
       };
-      this.#log.info({ vmId: spec.vmId, pid, apiVersion: version.firecracker_version, jailed: this.#config.useJailer }, 'firecracker VM started');
+      this.#log.info(
+        { vmId: spec.vmId, pid, apiVersion: version.firecracker_version, jailed: this.#config.useJailer },
+        'firecracker VM started',
+      );
       return ref;
     } catch (error) {
-      await this.cleanup({ driver: 'firecracker', pid, details: plan.details }, spec).catch((cleanupError: unknown) =>
-        this.#log.warn({ vmId: spec.vmId, err: cleanupError }, 'cleanup after a failed firecracker launch left something behind'),
+      await this.cleanup({ driver: 'firecracker', pid, details: plan.details }, spec).catch(
+        (cleanupError: unknown) =>
+          this.#log.warn(
+            { vmId: spec.vmId, err: cleanupError },
+            'cleanup after a failed firecracker launch left something behind',
+          ),
       );
       throw error;
     } finally {
@@ -95,7 +114,9 @@ export class FirecrackerDriver implements HypervisorDriver {
       return { graceful: true };
     }
     let asked = false;
-    const client = new FirecrackerApiClient(ref.details.apiSocket ?? '', { timeoutMs: Math.min(timeoutMs, 5_000) });
+    const client = new FirecrackerApiClient(ref.details.apiSocket ?? '', {
+      timeoutMs: Math.min(timeoutMs, 5_000),
+    });
     try {
       await client.action('SendCtrlAltDel');
       asked = true;
@@ -132,7 +153,10 @@ export class FirecrackerDriver implements HypervisorDriver {
     const layout = jailLayout(this.#config.chrootBase, execName, spec.vmId);
     const jailDir = ref?.details.jailDir ?? layout.jailDir;
     // The jailer's pid file names Firecracker when it is not the process we started (--daemonize).
-    const pids = [ref?.pid ?? -1, (jailed ? await readPidFile(join(jailDir, 'root', `${execName}.pid`)) : undefined) ?? -1];
+    const pids = [
+      ref?.pid ?? -1,
+      (jailed ? await readPidFile(join(jailDir, 'root', `${execName}.pid`)) : undefined) ?? -1,
+    ];
     const markers = [execName, spec.vmId];
     for (const pid of new Set(pids.filter((p) => p > 0))) {
       if (await isProcessAlive(pid, markers)) {
@@ -145,22 +169,39 @@ export class FirecrackerDriver implements HypervisorDriver {
       await removeJail(jailDir);
       const recorded = ref?.details.cgroupDirs ? (JSON.parse(ref.details.cgroupDirs) as string[]) : [];
       const host = await detectCgroupHost(this.#options.procMountsPath).catch(() => ({ v1: {} }));
-      leftovers.push(...(await removeCgroupDirs([...new Set([...recorded, ...allPossibleCgroupDirs(host, this.#config.parentCgroup, spec.vmId)])])));
+      leftovers.push(
+        ...(await removeCgroupDirs([
+          ...new Set([...recorded, ...allPossibleCgroupDirs(host, this.#config.parentCgroup, spec.vmId)]),
+        ])),
+      );
     }
-    for (const file of ['firecracker.socket', 'firecracker.log', 'firecracker.metrics']) await rm(join(spec.runDir, file), { force: true });
+    for (const file of ['firecracker.socket', 'firecracker.log', 'firecracker.metrics'])
+      await rm(join(spec.runDir, file), { force: true });
     if (leftovers.length > 0) {
-      throw new FirecrackerDriverError('INTERNAL', `VM ${spec.vmId}: could not remove cgroups ${leftovers.join(', ')}; remove them with rmdir once their processes are gone`, {
-        details: { leftovers },
-      });
+      throw new FirecrackerDriverError(
+        'INTERNAL',
+        `VM ${spec.vmId}: could not remove cgroups ${leftovers.join(', ')}; remove them with rmdir once their processes are gone`,
+        {
+          details: { leftovers },
+        },
+      );
     }
   }
 
-  async #whyNoSocket(started: StartedProcess | undefined, plan: LaunchPlan, consoleLogPath: string): Promise<string | undefined> {
+  async #whyNoSocket(
+    started: StartedProcess | undefined,
+    plan: LaunchPlan,
+    consoleLogPath: string,
+  ): Promise<string | undefined> {
     const exit = started?.exit();
     if (exit === undefined) return undefined;
     // A daemonizing jailer returns 0 while Firecracker goes on in the background.
     if (plan.daemonizes && exit.code === 0) return undefined;
-    const tail = (await readFile(consoleLogPath, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join(' | ');
+    const tail = (await readFile(consoleLogPath, 'utf8').catch(() => ''))
+      .trim()
+      .split('\n')
+      .slice(-5)
+      .join(' | ');
     return `${plan.owner} exited (${exit.signal ?? `code ${exit.code}`})${tail ? `; last output: ${tail}` : ''}`;
   }
 
@@ -171,9 +212,11 @@ export class FirecrackerDriver implements HypervisorDriver {
   async #syncRootfsBack(ref: VmProcessRef): Promise<void> {
     const { rootfsPlacement, rootfsInJailOnHost, rootfsPath, rootfsOwner } = ref.details;
     if (!rootfsInJailOnHost || !rootfsPath) return;
-    if (rootfsPlacement === 'copied' && (await stat(rootfsInJailOnHost).catch(() => undefined))) await copyFile(rootfsInJailOnHost, rootfsPath);
+    if (rootfsPlacement === 'copied' && (await stat(rootfsInJailOnHost).catch(() => undefined)))
+      await copyFile(rootfsInJailOnHost, rootfsPath);
     const [uid, gid] = (rootfsOwner ?? '').split(':').map(Number);
-    if (uid !== undefined && gid !== undefined && Number.isInteger(uid) && Number.isInteger(gid)) await chown(rootfsPath, uid, gid).catch(() => {});
+    if (uid !== undefined && gid !== undefined && Number.isInteger(uid) && Number.isInteger(gid))
+      await chown(rootfsPath, uid, gid).catch(() => {});
   }
 }
 

@@ -5,18 +5,17 @@
 import { DomainError } from '@kindling/runtime';
 
 export type FirecrackerErrorCode =
-  | 'INVALID_ARGUMENT'
-  | 'FAILED_PRECONDITION'
-  | 'UNAVAILABLE'
-  | 'DEADLINE_EXCEEDED'
-  | 'CANCELLED'
-  | 'INTERNAL';
+  'INVALID_ARGUMENT' | 'FAILED_PRECONDITION' | 'UNAVAILABLE' | 'DEADLINE_EXCEEDED' | 'CANCELLED' | 'INTERNAL';
 
 export class FirecrackerDriverError extends DomainError {
   readonly code: FirecrackerErrorCode;
   readonly facts: Readonly<Record<string, unknown>>;
 
-  constructor(code: FirecrackerErrorCode, message: string, options: { details?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(
+    code: FirecrackerErrorCode,
+    message: string,
+    options: { details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? {} : { cause: options.cause });
     this.name = 'FirecrackerDriverError';
     this.code = code;

@@ -100,12 +100,21 @@ export interface PreparedJail {
  * files: chowning a link would chown the store's file too, so they are linked as they are when
  * world-readable and copied (then chowned) otherwise.
  */
-export async function prepareJail(layout: JailLayout, files: JailFiles, uid: number, gid: number): Promise<PreparedJail> {
+export async function prepareJail(
+  layout: JailLayout,
+  files: JailFiles,
+  uid: number,
+  gid: number,
+): Promise<PreparedJail> {
   await mkdir(join(layout.rootDir, 'run'), { recursive: true });
   const place = async (src: string, inJail: string, owned: boolean): Promise<Placement> => {
     const dest = join(layout.rootDir, inJail);
     const info = await stat(src).catch((cause: unknown) => {
-      throw new FirecrackerDriverError('FAILED_PRECONDITION', `cannot put ${src} into the jail ${layout.rootDir}: ${String(cause)}`, { cause });
+      throw new FirecrackerDriverError(
+        'FAILED_PRECONDITION',
+        `cannot put ${src} into the jail ${layout.rootDir}: ${String(cause)}`,
+        { cause },
+      );
     });
     if (!owned && (info.mode & 0o004) === 0) {
       await copyFile(src, dest);

@@ -44,6 +44,7 @@ export function firecrackerArgs(apiSocket: string): string[] {
 
 export function buildJailerArgv(inv: JailerInvocation): string[] {
   assertValidJailId(inv.jailId);
+  // prettier-ignore
   const argv = [
     '--id', inv.jailId,
     '--exec-file', inv.execFile,

@@ -5,7 +5,14 @@
 import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VmLaunchSpec } from '../../ports/hypervisor.ts';
-import { chooseCgroupVersion, cgroupLimits, controllersFor, detectCgroupHost, jailCgroupDirs, readNumaCpus } from './cgroups.ts';
+import {
+  chooseCgroupVersion,
+  cgroupLimits,
+  controllersFor,
+  detectCgroupHost,
+  jailCgroupDirs,
+  readNumaCpus,
+} from './cgroups.ts';
 import type { FirecrackerConfig } from './config.ts';
 import type { DriverLog } from './driver.ts';
 import { FirecrackerDriverError } from './errors.ts';
@@ -36,9 +43,13 @@ async function assertBinary(path: string, setting: string): Promise<void> {
   try {
     await access(path);
   } catch {
-    throw new FirecrackerDriverError('FAILED_PRECONDITION', `${setting} ${path} does not exist; install the binary or point ${setting} at it`, {
-      details: { path },
-    });
+    throw new FirecrackerDriverError(
+      'FAILED_PRECONDITION',
+      `${setting} ${path} does not exist; install the binary or point ${setting} at it`,
+      {
+        details: { path },
+      },
+    );
   }
 }
 
@@ -57,7 +68,10 @@ export async function planJailedLaunch(
     );
   }
   if (version !== config.cgroupVersion) {
-    host.log.warn({ vmId: spec.vmId, configured: config.cgroupVersion, used: version }, `host lacks cgroup v${config.cgroupVersion} controllers; using cgroup v${version}`);
+    host.log.warn(
+      { vmId: spec.vmId, configured: config.cgroupVersion, used: version },
+      `host lacks cgroup v${config.cgroupVersion} controllers; using cgroup v${version}`,
+    );
   }
   const execName = execFileName(config.firecrackerBinary);
   const layout = jailLayout(config.chrootBase, execName, spec.vmId);
@@ -66,7 +80,9 @@ export async function planJailedLaunch(
     vcpus: spec.vcpus,
     memoryMib: spec.memoryMib,
     memoryOverheadMib: config.memoryOverheadMib,
-    ...(config.numaNode === undefined ? {} : { numaNode: config.numaNode, numaCpus: await readNumaCpus(config.numaNode) }),
+    ...(config.numaNode === undefined
+      ? {}
+      : { numaNode: config.numaNode, numaCpus: await readNumaCpus(config.numaNode) }),
   });
   const args = buildJailerArgv({
     jailId: spec.vmId,
@@ -89,7 +105,9 @@ export async function planJailedLaunch(
     jailDir: layout.jailDir,
     apiSocket: layout.apiSocketOnHost,
     cgroupVersion: String(version),
-    cgroupDirs: JSON.stringify(jailCgroupDirs(cgroupHost, version, config.parentCgroup, spec.vmId, controllers)),
+    cgroupDirs: JSON.stringify(
+      jailCgroupDirs(cgroupHost, version, config.parentCgroup, spec.vmId, controllers),
+    ),
     rootfsPath: spec.rootfsPath,
     rootfsInJailOnHost: join(layout.rootDir, layout.inJail.rootfs),
   };
@@ -112,15 +130,23 @@ export async function planJailedLaunch(
       await assertBinary(config.jailerBinary, '--binary-jailer');
       await assertBinary(config.firecrackerBinary, '--binary-firecracker');
       if (await stat(layout.jailDir).catch(() => undefined)) {
-        throw new FirecrackerDriverError('FAILED_PRECONDITION', `jail ${layout.jailDir} already exists: another Firecracker may run VM ${spec.vmId}; delete the VM first`, {
-          details: { jailDir: layout.jailDir },
-        });
+        throw new FirecrackerDriverError(
+          'FAILED_PRECONDITION',
+          `jail ${layout.jailDir} already exists: another Firecracker may run VM ${spec.vmId}; delete the VM first`,
+          {
+            details: { jailDir: layout.jailDir },
+          },
+        );
       }
     },
     async prepare() {
       const prepared = await prepareJail(
         layout,
-        { kernelPath: spec.kernel.vmlinuxPath, ...(spec.kernel.initrdPath ? { initrdPath: spec.kernel.initrdPath } : {}), rootfsPath: spec.rootfsPath },
+        {
+          kernelPath: spec.kernel.vmlinuxPath,
+          ...(spec.kernel.initrdPath ? { initrdPath: spec.kernel.initrdPath } : {}),
+          rootfsPath: spec.rootfsPath,
+        },
         config.jailerUid,
         config.jailerGid,
       );
@@ -130,13 +156,19 @@ export async function planJailedLaunch(
   };
 }
 
-export function planDirectLaunch(spec: VmLaunchSpec & { kernel: { vmlinuxPath: string } }, config: FirecrackerConfig, nsenterPath: string): LaunchPlan {
+export function planDirectLaunch(
+  spec: VmLaunchSpec & { kernel: { vmlinuxPath: string } },
+  config: FirecrackerConfig,
+  nsenterPath: string,
+): LaunchPlan {
   const apiSocket = join(spec.runDir, 'firecracker.socket');
   assertSocketPathFits(apiSocket, `runDir ${spec.runDir}`);
   const execName = execFileName(config.firecrackerBinary);
   const fcArgs = ['--id', spec.vmId, ...firecrackerArgs(apiSocket)];
   const command = spec.network ? nsenterPath : config.firecrackerBinary;
-  const args = spec.network ? [`--net=${spec.network.netnsPath}`, '--', config.firecrackerBinary, ...fcArgs] : fcArgs;
+  const args = spec.network
+    ? [`--net=${spec.network.netnsPath}`, '--', config.firecrackerBinary, ...fcArgs]
+    : fcArgs;
   return {
     command,
     args,
@@ -156,7 +188,8 @@ export function planDirectLaunch(spec: VmLaunchSpec & { kernel: { vmlinuxPath: s
     },
     async prepare() {
       await mkdir(spec.runDir, { recursive: true });
-      for (const file of ['firecracker.log', 'firecracker.metrics']) await writeFile(join(spec.runDir, file), '', { mode: 0o600 });
+      for (const file of ['firecracker.log', 'firecracker.metrics'])
+        await writeFile(join(spec.runDir, file), '', { mode: 0o600 });
     },
   };
 }

@@ -3,7 +3,15 @@
  * firecracker-go-sdk's handler list): pure, so tests can validate every body against the spec.
  */
 import type { VmLaunchSpec } from '../../ports/hypervisor.ts';
-import type { BootSource, Drive, Logger, MachineConfiguration, Metrics, MmdsConfig, NetworkInterface } from './api-client.ts';
+import type {
+  BootSource,
+  Drive,
+  Logger,
+  MachineConfiguration,
+  Metrics,
+  MmdsConfig,
+  NetworkInterface,
+} from './api-client.ts';
 import type { FirecrackerConfig } from './config.ts';
 import { FirecrackerDriverError } from './errors.ts';
 
@@ -19,12 +27,37 @@ export interface VmFilePaths {
 export type ConfigurationRequest =
   | { readonly step: 'logger'; readonly method: 'PUT'; readonly path: '/logger'; readonly body: Logger }
   | { readonly step: 'metrics'; readonly method: 'PUT'; readonly path: '/metrics'; readonly body: Metrics }
-  | { readonly step: 'machine-config'; readonly method: 'PUT'; readonly path: '/machine-config'; readonly body: MachineConfiguration }
-  | { readonly step: 'boot-source'; readonly method: 'PUT'; readonly path: '/boot-source'; readonly body: BootSource }
+  | {
+      readonly step: 'machine-config';
+      readonly method: 'PUT';
+      readonly path: '/machine-config';
+      readonly body: MachineConfiguration;
+    }
+  | {
+      readonly step: 'boot-source';
+      readonly method: 'PUT';
+      readonly path: '/boot-source';
+      readonly body: BootSource;
+    }
   | { readonly step: 'root-drive'; readonly method: 'PUT'; readonly path: string; readonly body: Drive }
-  | { readonly step: 'network-interface'; readonly method: 'PUT'; readonly path: string; readonly body: NetworkInterface }
-  | { readonly step: 'mmds-config'; readonly method: 'PUT'; readonly path: '/mmds/config'; readonly body: MmdsConfig }
-  | { readonly step: 'mmds'; readonly method: 'PUT'; readonly path: '/mmds'; readonly body: Record<string, unknown> };
+  | {
+      readonly step: 'network-interface';
+      readonly method: 'PUT';
+      readonly path: string;
+      readonly body: NetworkInterface;
+    }
+  | {
+      readonly step: 'mmds-config';
+      readonly method: 'PUT';
+      readonly path: '/mmds/config';
+      readonly body: MmdsConfig;
+    }
+  | {
+      readonly step: 'mmds';
+      readonly method: 'PUT';
+      readonly path: '/mmds';
+      readonly body: Record<string, unknown>;
+    };
 
 export const ROOT_DRIVE_ID = 'rootfs';
 export const GUEST_IFACE_ID = 'eth0';
@@ -34,25 +67,49 @@ export const MAX_VCPUS = 32;
 /** Driver args first, then the VM spec's (the kernel takes the last value of a repeated parameter). */
 export function bootArgs(driverArgs: string, specArgs: string): string {
   const tokens: string[] = [];
-  for (const token of `${driverArgs} ${specArgs}`.split(/\s+/)) if (token !== '' && !tokens.includes(token)) tokens.push(token);
+  for (const token of `${driverArgs} ${specArgs}`.split(/\s+/))
+    if (token !== '' && !tokens.includes(token)) tokens.push(token);
   return tokens.join(' ');
 }
 
-export function assertLaunchable(spec: VmLaunchSpec): asserts spec is VmLaunchSpec & { kernel: { vmlinuxPath: string } } {
-  const bad = (message: string) => new FirecrackerDriverError('INVALID_ARGUMENT', `VM ${spec.vmId}: ${message}`, { details: { vmId: spec.vmId } });
+export function assertLaunchable(
+  spec: VmLaunchSpec,
+): asserts spec is VmLaunchSpec & { kernel: { vmlinuxPath: string } } {
+  const bad = (message: string) =>
+    new FirecrackerDriverError('INVALID_ARGUMENT', `VM ${spec.vmId}: ${message}`, {
+      details: { vmId: spec.vmId },
+    });
   if (spec.kernel.vmlinuxPath === undefined) {
-    throw bad('firecracker boots an uncompressed ELF vmlinux on x86_64, and the kernel has none; register the kernel with its vmlinux (the base-OS build extracts it)');
+    throw bad(
+      'firecracker boots an uncompressed ELF vmlinux on x86_64, and the kernel has none; register the kernel with its vmlinux (the base-OS build extracts it)',
+    );
   }
-  if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1 || spec.vcpus > MAX_VCPUS) throw bad(`vcpus ${spec.vcpus} is outside firecracker's range 1-${MAX_VCPUS}`);
-  if (!Number.isInteger(spec.memoryMib) || spec.memoryMib < 1) throw bad(`memoryMib ${spec.memoryMib} must be a positive integer`);
+  if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1 || spec.vcpus > MAX_VCPUS)
+    throw bad(`vcpus ${spec.vcpus} is outside firecracker's range 1-${MAX_VCPUS}`);
+  if (!Number.isInteger(spec.memoryMib) || spec.memoryMib < 1)
+    throw bad(`memoryMib ${spec.memoryMib} must be a positive integer`);
 }
 
-export function vmConfigurationRequests(spec: VmLaunchSpec, config: FirecrackerConfig, paths: VmFilePaths): ConfigurationRequest[] {
+export function vmConfigurationRequests(
+  spec: VmLaunchSpec,
+  config: FirecrackerConfig,
+  paths: VmFilePaths,
+): ConfigurationRequest[] {
   assertLaunchable(spec);
   const requests: ConfigurationRequest[] = [
-    { step: 'logger', method: 'PUT', path: '/logger', body: { log_path: paths.log, level: config.logLevel, show_level: true, show_log_origin: false } },
+    {
+      step: 'logger',
+      method: 'PUT',
+      path: '/logger',
+      body: { log_path: paths.log, level: config.logLevel, show_level: true, show_log_origin: false },
+    },
     { step: 'metrics', method: 'PUT', path: '/metrics', body: { metrics_path: paths.metrics } },
-    { step: 'machine-config', method: 'PUT', path: '/machine-config', body: { vcpu_count: spec.vcpus, mem_size_mib: spec.memoryMib, smt: false } },
+    {
+      step: 'machine-config',
+      method: 'PUT',
+      path: '/machine-config',
+      body: { vcpu_count: spec.vcpus, mem_size_mib: spec.memoryMib, smt: false },
+    },
     {
       step: 'boot-source',
       method: 'PUT',
@@ -82,12 +139,21 @@ export function vmConfigurationRequests(spec: VmLaunchSpec, config: FirecrackerC
       step: 'network-interface',
       method: 'PUT',
       path: `/network-interfaces/${GUEST_IFACE_ID}`,
-      body: { iface_id: GUEST_IFACE_ID, host_dev_name: spec.network.tapName, guest_mac: spec.network.guestMac },
+      body: {
+        iface_id: GUEST_IFACE_ID,
+        host_dev_name: spec.network.tapName,
+        guest_mac: spec.network.guestMac,
+      },
     });
     // MMDS is reachable only through a network interface, so it exists only with one.
     if (spec.guestMetadata !== undefined) {
       requests.push(
-        { step: 'mmds-config', method: 'PUT', path: '/mmds/config', body: { version: 'V2', network_interfaces: [GUEST_IFACE_ID], ipv4_address: '169.254.169.254' } },
+        {
+          step: 'mmds-config',
+          method: 'PUT',
+          path: '/mmds/config',
+          body: { version: 'V2', network_interfaces: [GUEST_IFACE_ID], ipv4_address: '169.254.169.254' },
+        },
         { step: 'mmds', method: 'PUT', path: '/mmds', body: spec.guestMetadata },
       );
     }

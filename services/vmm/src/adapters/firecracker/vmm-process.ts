@@ -21,14 +21,24 @@ export interface StartedProcess {
  * gives it its own session so it survives a vmm restart; a daemonizing jailer calls setsid() itself,
  * which fails for a session leader, so it is started attached.
  */
-export function startDetached(command: string, args: readonly string[], consoleLogPath: string, options: { detached: boolean }): Promise<StartedProcess> {
+export function startDetached(
+  command: string,
+  args: readonly string[],
+  consoleLogPath: string,
+  options: { detached: boolean },
+): Promise<StartedProcess> {
   const out = openSync(consoleLogPath, 'a', 0o640);
   return new Promise((resolve, reject) => {
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     const child = spawn(command, args, { detached: options.detached, stdio: ['ignore', out, out], env: {} });
     child.once('error', (cause) => {
       closeSync(out);
-      reject(new FirecrackerDriverError('FAILED_PRECONDITION', `cannot start ${command}: ${cause.message}`, { cause, details: { command } }));
+      reject(
+        new FirecrackerDriverError('FAILED_PRECONDITION', `cannot start ${command}: ${cause.message}`, {
+          cause,
+          details: { command },
+        }),
+      );
     });
     child.once('spawn', () => {
       closeSync(out);
@@ -56,11 +66,17 @@ export async function isProcessAlive(pid: number, markers: readonly string[]): P
 }
 
 /** Polls until the process is gone; resolves true if it went within timeoutMs (undefined: no limit). */
-export async function waitForProcessExit(pid: number, markers: readonly string[], timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
+export async function waitForProcessExit(
+  pid: number,
+  markers: readonly string[],
+  timeoutMs?: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
   const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
   while (await isProcessAlive(pid, markers)) {
     if (Date.now() >= deadline) return false;
-    if (signal?.aborted) throw new FirecrackerDriverError('CANCELLED', `stopped waiting for process ${pid} to exit: cancelled`);
+    if (signal?.aborted)
+      throw new FirecrackerDriverError('CANCELLED', `stopped waiting for process ${pid} to exit: cancelled`);
     await sleep(100);
   }
   return true;
@@ -98,13 +114,21 @@ export interface SocketWait {
 export async function waitForSocket(wait: SocketWait): Promise<void> {
   const deadline = Date.now() + wait.timeoutMs;
   for (;;) {
-    if (wait.signal?.aborted) throw new FirecrackerDriverError('CANCELLED', `cancelled while waiting for ${wait.owner} to open ${wait.socketPath}`);
+    if (wait.signal?.aborted)
+      throw new FirecrackerDriverError(
+        'CANCELLED',
+        `cancelled while waiting for ${wait.owner} to open ${wait.socketPath}`,
+      );
     if (await socketAnswers(wait.socketPath)) return;
     const reason = await wait.gaveUp?.();
     if (reason !== undefined) {
-      throw new FirecrackerDriverError('UNAVAILABLE', `${wait.owner} never opened its API socket ${wait.socketPath}: ${reason}`, {
-        details: { socketPath: wait.socketPath },
-      });
+      throw new FirecrackerDriverError(
+        'UNAVAILABLE',
+        `${wait.owner} never opened its API socket ${wait.socketPath}: ${reason}`,
+        {
+          details: { socketPath: wait.socketPath },
+        },
+      );
     }
     if (Date.now() >= deadline) {
       throw new FirecrackerDriverError(
