@@ -65,6 +65,7 @@ export class FirecrackerDriver implements HypervisorDriver {
     const client = new FirecrackerApiClient(plan.apiSocket);
     try {
       await plan.prepare();
+      this.#log.info({ vmId: spec.vmId, command: plan.command, args: plan.args }, 'starting firecracker');
       started = await startDetached(plan.command, plan.args, spec.consoleLogPath, {
         detached: !plan.daemonizes,
       });
