@@ -1,0 +1,139 @@
+/**
+ * `kindling vm run|ls|get|stop|rm|images` — VMs and images on a vmm host, over its gRPC API.
+ */
+import { parseArgs } from 'node:util';
+import type { ServiceError } from '@grpc/grpc-js';
+import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
+import { VmmServiceClient, type Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import { createServiceClient } from '@kindling/runtime';
+
+export const describe = 'boot, list, stop and remove microVMs on a vmm host; list its images';
+
+const usage = `usage:
+  kindling vm run IMAGE [--cpus N] [--memory MiB] [--disk BYTES] [--network NAME] [--ssh-key PUBKEY]... [--name ID]
+  kindling vm ls
+  kindling vm get ID
+  kindling vm stop ID [--timeout SECONDS] [--force]
+  kindling vm rm ID
+  kindling vm images
+
+options: --vmm HOST:PORT (default $KINDLING_VMM_ADDR or 127.0.0.1:50053)
+`;
+
+function call<T>(invoke: (cb: (error: ServiceError | null, response: T) => void) => unknown): Promise<T> {
+  return new Promise((resolve, reject) => invoke((error, response) => (error ? reject(error) : resolve(response))));
+}
+
+function describeVm(vm: Vm): string {
+  const state = VmState[vm.state].replace('VM_STATE_', '');
+  return [
+    `${vm.id}  ${state}${vm.stateReason ? ` (${vm.stateReason})` : ''}`,
+    `  image: ${vm.spec?.image ?? ''}  driver: ${vm.driver}  pid: ${vm.pid || '-'}`,
+    `  address: ${vm.network?.guestIp ?? '-'}  mac: ${vm.network?.macAddress ?? '-'}  netns: ${vm.network?.netnsPath ?? '-'}`,
+    `  ssh host key: ${vm.sshHostPublicKey}`,
+    `  console: ${vm.consoleLogPath}`,
+  ].join('\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        vmm: { type: 'string', default: process.env.KINDLING_VMM_ADDR ?? '127.0.0.1:50053' },
+        cpus: { type: 'string', default: '2' },
+        memory: { type: 'string', default: '1024' },
+        disk: { type: 'string', default: '0' },
+        network: { type: 'string', default: '' },
+        'ssh-key': { type: 'string', multiple: true },
+        name: { type: 'string', default: '' },
+        timeout: { type: 'string', default: '30' },
+        force: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`kindling vm: ${(error as Error).message}\n${usage}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [sub, arg] = positionals;
+  if (values.help || sub === undefined) {
+    process.stdout.write(usage);
+    return values.help ? 0 : 2;
+  }
+  const client = createServiceClient(VmmServiceClient, values.vmm);
+  try {
+    switch (sub) {
+      case 'run': {
+        if (!arg) throw new Error('vm run needs an IMAGE');
+        const { vm } = await call<{ vm?: Vm }>((cb) =>
+          client.createVm(
+            {
+              vmId: values.name,
+              start: true,
+              spec: {
+                image: arg,
+                kernelId: '',
+                vcpus: Number(values.cpus),
+                memoryMib: Number(values.memory),
+                diskSizeBytes: values.disk,
+                network: values.network,
+                authorizedKeys: values['ssh-key'] ?? [],
+                hostname: '',
+                extraKernelArgs: '',
+                labels: {},
+                buildId: '',
+              },
+            },
+            cb,
+          ),
+        );
+        if (vm) process.stdout.write(`${describeVm(vm)}\n`);
+        return 0;
+      }
+      case 'ls': {
+        const { vms } = await call<{ vms: Vm[] }>((cb) => client.listVms({ state: 0, buildId: '' }, cb));
+        for (const vm of vms) process.stdout.write(`${describeVm(vm)}\n`);
+        return 0;
+      }
+      case 'get': {
+        const { vm } = await call<{ vm?: Vm }>((cb) => client.getVm({ vmId: arg ?? '' }, cb));
+        if (vm) process.stdout.write(`${describeVm(vm)}\n`);
+        return 0;
+      }
+      case 'stop': {
+        const response = await call<{ vm?: Vm; graceful: boolean }>((cb) =>
+          client.stopVm({ vmId: arg ?? '', timeout: { seconds: values.timeout, nanos: 0 }, force: values.force }, cb),
+        );
+        process.stdout.write(`${arg} stopped${response.graceful ? ' (guest powered off)' : ' (killed)'}\n`);
+        return 0;
+      }
+      case 'rm':
+        await call((cb) => client.deleteVm({ vmId: arg ?? '' }, cb));
+        process.stdout.write(`${arg} removed\n`);
+        return 0;
+      case 'images': {
+        const { images } = await call<{ images: { name: string; tag: string; sizeBytes: string; digest: string; aliases: string[]; parent: string }[] }>(
+          (cb) => client.listImages({ name: '' }, cb),
+        );
+        for (const i of images) {
+          const aliases = i.aliases.length ? ` (also ${i.aliases.join(', ')})` : '';
+          process.stdout.write(`${i.name}:${i.tag}${aliases}  ${(Number(i.sizeBytes) / 1024 ** 2).toFixed(0)} MiB  ${i.digest.slice(0, 19)}  ${i.parent ? `from ${i.parent}` : 'base OS'}\n`);
+        }
+        return 0;
+      }
+      default:
+        process.stderr.write(`kindling vm: unknown subcommand "${sub}"\n${usage}`);
+        return 2;
+    }
+  } catch (error) {
+    const e = error as { details?: string; message: string };
+    process.stderr.write(`kindling vm ${sub}: ${e.details || e.message}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}
