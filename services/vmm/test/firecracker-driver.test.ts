@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FirecrackerApiClient } from '../src/adapters/firecracker/api-client.ts';
 import { parseFakeReport } from './support/fake-binaries.ts';
-import { consoleOf, killOnExit, rig } from './support/firecracker-driver-rig.ts';
+import { consoleOf, killOnExit, processesMentioning, rig } from './support/firecracker-driver-rig.ts';
 
 const isRoot = process.getuid?.() === 0;
 const exists = (path: string) =>
@@ -185,10 +185,7 @@ describe('firecracker driver with stand-in binaries', () => {
     });
     assert.equal(await exists(join(r.config.chrootBase, 'firecracker', r.spec.vmId)), false, 'jail removed');
     assert.equal(await exists(join(r.cgroupRoot, 'cpu', 'kindling', r.spec.vmId)), false, 'cgroups removed');
-    const leftovers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
-      .split('\n')
-      .filter((l) => l.includes(r.spec.vmId));
-    assert.deepEqual(leftovers, [], 'no process of the VM left');
+    assert.deepEqual(await processesMentioning(r.spec.vmId), [], 'no process of the VM left');
   });
 
   it('reports a Firecracker that dies at once with its last output', async (t) => {

@@ -5,7 +5,6 @@
  * KINDLING_FIRECRACKER_ROOTFS, else the newest base-OS build in the kindling cache.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { access, chmod, copyFile, mkdtemp, readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,6 +13,7 @@ import { FirecrackerApiClient } from '../src/adapters/firecracker/api-client.ts'
 import { defaultFirecrackerConfig, type FirecrackerConfig } from '../src/adapters/firecracker/config.ts';
 import { FirecrackerDriver } from '../src/adapters/firecracker/driver.ts';
 import type { VmLaunchSpec } from '../src/ports/hypervisor.ts';
+import { processesMentioning } from './support/firecracker-driver-rig.ts';
 
 const exists = (path: string) =>
   access(path).then(
@@ -118,8 +118,5 @@ it('jails a real Firecracker, configures, reads back, starts and stops a VM, lea
     assert.equal(await exists(dir), false, `${dir} removed`);
     await rmdir(dirname(dir)).catch(() => {}); // the test's own parent cgroup
   }
-  const leftovers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.includes(vmId));
-  assert.deepEqual(leftovers, []);
+  assert.deepEqual(await processesMentioning(vmId), [], 'no process of the VM left');
 });

@@ -3,7 +3,7 @@
  * fixture (like this lab host) and optionally a netns of its own; everything removed after the test.
  */
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -113,4 +113,17 @@ export function killOnExit(
 
 export async function consoleOf(spec: VmLaunchSpec): Promise<string> {
   return readFile(spec.consoleLogPath, 'utf8').catch(() => '');
+}
+
+/** Command lines of live (non-zombie) processes that mention text, read from /proc (no procps needed). */
+export async function processesMentioning(text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    if (stat === '' || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').join(' ');
+    if (cmdline.includes(text)) found.push(cmdline);
+  }
+  return found;
 }
