@@ -2,7 +2,8 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_CNI_CONF_DIR, installConflist } from '@kindling/vmm/cni';
 
-export const describe = 'install the machine-builds CNI network (bridge + host-local + firewall + tap) on a VM host';
+export const describe =
+  'install the machine-builds CNI network (bridge + host-local + firewall + tap) on a VM host';
 
 const usage = `usage:
   kindling cni install [--dir ${DEFAULT_CNI_CONF_DIR}] [--name machine-builds] [--subnet 192.168.127.0/24]

@@ -37,7 +37,10 @@ function cniArgs() {
 /** Runs a command inside the netns; returns stdout, or throws with its stderr. */
 function inNetns(netns, argv, { allowFail = false } = {}) {
   try {
-    return execFileSync('nsenter', [`--net=${netns}`, '--', ...argv], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync('nsenter', [`--net=${netns}`, '--', ...argv], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   } catch (e) {
     if (allowFail) return null;
     throw new PluginError(100, `${argv.join(' ')} failed in ${netns}`, String(e.stderr ?? e.message).trim());
@@ -49,27 +52,53 @@ function link(netns, name) {
   return out ? JSON.parse(out)[0] : undefined;
 }
 
-const hasIngress = (netns, dev) => (inNetns(netns, ['tc', 'qdisc', 'show', 'dev', dev, 'ingress'], { allowFail: true }) ?? '').includes('ingress');
+const hasIngress = (netns, dev) =>
+  (inNetns(netns, ['tc', 'qdisc', 'show', 'dev', dev, 'ingress'], { allowFail: true }) ?? '').includes(
+    'ingress',
+  );
 
 function redirect(netns, from, to) {
   // This kernel family may lack cls_matchall; "u32 match u8 0 0" matches every frame just as well.
-  inNetns(netns, ['tc', 'filter', 'add', 'dev', from, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0',
-    'action', 'mirred', 'egress', 'redirect', 'dev', to]);
+  inNetns(netns, [
+    'tc',
+    'filter',
+    'add',
+    'dev',
+    from,
+    'parent',
+    'ffff:',
+    'protocol',
+    'all',
+    'u32',
+    'match',
+    'u8',
+    '0',
+    '0',
+    'action',
+    'mirred',
+    'egress',
+    'redirect',
+    'dev',
+    to,
+  ]);
 }
 
 function hasRedirect(netns, from, to) {
-  const out = inNetns(netns, ['tc', 'filter', 'show', 'dev', from, 'parent', 'ffff:'], { allowFail: true }) ?? '';
+  const out =
+    inNetns(netns, ['tc', 'filter', 'show', 'dev', from, 'parent', 'ffff:'], { allowFail: true }) ?? '';
   return out.includes(`mirred`) && out.includes(`device ${to}`);
 }
 
 function tapNameFor(conf, args) {
   const name = args.TC_REDIRECT_TAP_NAME ?? conf.tapName ?? 'tap0';
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw new PluginError(7, `tap name "${name}" is not a valid interface name`);
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name))
+    throw new PluginError(7, `tap name "${name}" is not a valid interface name`);
   return name;
 }
 
 /** The VM pseudo-interface (sandbox = container id) of a previous result, if any. */
-const vmInterface = (result, containerId) => (result?.interfaces ?? []).find((i) => i.sandbox === containerId);
+const vmInterface = (result, containerId) =>
+  (result?.interfaces ?? []).find((i) => i.sandbox === containerId);
 
 // 1.x results dropped ips[].version.
 const withoutVersion = (ip) => Object.fromEntries(Object.entries(ip).filter(([k]) => k !== 'version'));
@@ -79,10 +108,18 @@ function add(conf, args) {
   const ifName = env('CNI_IFNAME');
   const containerId = env('CNI_CONTAINERID');
   const prev = conf.prevResult;
-  if (!prev) throw new PluginError(7, 'kindling-tap must be chained after a plugin that creates the interface (no prevResult)');
+  if (!prev)
+    throw new PluginError(
+      7,
+      'kindling-tap must be chained after a plugin that creates the interface (no prevResult)',
+    );
   if (!existsSync(netns)) throw new PluginError(100, `netns ${netns} does not exist`);
   const veth = link(netns, ifName);
-  if (!veth) throw new PluginError(100, `interface ${ifName} not found in ${netns}: the previous plugins did not create it`);
+  if (!veth)
+    throw new PluginError(
+      100,
+      `interface ${ifName} not found in ${netns}: the previous plugins did not create it`,
+    );
   const tap = tapNameFor(conf, args);
   const owner = [];
   if (args.TC_REDIRECT_TAP_UID) owner.push('user', args.TC_REDIRECT_TAP_UID);
@@ -121,7 +158,8 @@ function del(conf, args) {
   const netns = process.env.CNI_NETNS ?? '';
   const ifName = env('CNI_IFNAME');
   if (!netns || !existsSync(netns)) return; // the netns is gone, and everything we made lived in it
-  if (link(netns, ifName) && hasIngress(netns, ifName)) inNetns(netns, ['tc', 'qdisc', 'del', 'dev', ifName, 'ingress']);
+  if (link(netns, ifName) && hasIngress(netns, ifName))
+    inNetns(netns, ['tc', 'qdisc', 'del', 'dev', ifName, 'ingress']);
   let tap = vmInterface(conf.prevResult, env('CNI_CONTAINERID'))?.name;
   try {
     tap ??= tapNameFor(conf, args);
@@ -139,8 +177,12 @@ function check(conf, args) {
   if (!vm) throw new PluginError(7, 'prevResult has no VM interface from kindling-tap');
   const tap = vm.name ?? tapNameFor(conf, args);
   if (!link(netns, tap)) throw new PluginError(100, `tap ${tap} is missing in ${netns}`);
-  for (const [from, to] of [[ifName, tap], [tap, ifName]]) {
-    if (!hasRedirect(netns, from, to)) throw new PluginError(100, `tc redirect ${from} → ${to} is missing in ${netns}`);
+  for (const [from, to] of [
+    [ifName, tap],
+    [tap, ifName],
+  ]) {
+    if (!hasRedirect(netns, from, to))
+      throw new PluginError(100, `tc redirect ${from} → ${to} is missing in ${netns}`);
   }
 }
 
@@ -156,7 +198,8 @@ function main() {
   } catch (e) {
     throw new PluginError(6, 'network config on stdin is not JSON', e.message);
   }
-  if (!SUPPORTED.includes(conf.cniVersion)) throw new PluginError(1, `kindling-tap does not support cniVersion ${conf.cniVersion}`);
+  if (!SUPPORTED.includes(conf.cniVersion))
+    throw new PluginError(1, `kindling-tap does not support cniVersion ${conf.cniVersion}`);
   const args = cniArgs();
   if (command === 'ADD') process.stdout.write(JSON.stringify(add(conf, args)));
   else if (command === 'DEL') del(conf, args);
@@ -168,6 +211,8 @@ try {
   main();
 } catch (e) {
   const code = e instanceof PluginError ? e.code : 999;
-  process.stdout.write(JSON.stringify({ cniVersion: '1.0.0', code, msg: e.message, details: e.details ?? '' }));
+  process.stdout.write(
+    JSON.stringify({ cniVersion: '1.0.0', code, msg: e.message, details: e.details ?? '' }),
+  );
   process.exit(1);
 }

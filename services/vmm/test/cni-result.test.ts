@@ -36,8 +36,24 @@ describe('CNI results', () => {
     assert.equal(result.interfaces.length, 5);
     const a = attachmentFromResult(result, ids);
     assert.deepEqual(
-      { tap: a.tapName, mac: a.guestMac, cidr: a.guestCidr, ip: a.guestIp, mask: a.netmask, gw: a.gateway, dns: a.nameservers },
-      { tap: 'tap0', mac: '2a:00:00:00:00:03', cidr: '10.200.0.5/24', ip: '10.200.0.5', mask: '255.255.255.0', gw: '10.200.0.1', dns: ['10.200.0.1'] },
+      {
+        tap: a.tapName,
+        mac: a.guestMac,
+        cidr: a.guestCidr,
+        ip: a.guestIp,
+        mask: a.netmask,
+        gw: a.gateway,
+        dns: a.nameservers,
+      },
+      {
+        tap: 'tap0',
+        mac: '2a:00:00:00:00:03',
+        cidr: '10.200.0.5/24',
+        ip: '10.200.0.5',
+        mask: '255.255.255.0',
+        gw: '10.200.0.1',
+        dns: ['10.200.0.1'],
+      },
     );
   });
 
@@ -52,19 +68,28 @@ describe('CNI results', () => {
   });
 
   it('parses the legacy 0.2.0 ip4 form', () => {
-    const result = parseCniResult({ cniVersion: '0.2.0', ip4: { ip: '10.1.0.9/16', gateway: '10.1.0.1', routes: [{ dst: '0.0.0.0/0' }] } });
+    const result = parseCniResult({
+      cniVersion: '0.2.0',
+      ip4: { ip: '10.1.0.9/16', gateway: '10.1.0.1', routes: [{ dst: '0.0.0.0/0' }] },
+    });
     assert.deepEqual(result.ips, [{ address: '10.1.0.9/16', gateway: '10.1.0.1' }]);
     assert.equal(result.routes[0]?.dst, '0.0.0.0/0');
   });
 
   it('rejects results of unknown versions and malformed ones, saying what is wrong', () => {
     assert.throws(() => parseCniResult({ cniVersion: '9.9.9' }), /cniVersion 9\.9\.9; supported/);
-    assert.throws(() => parseCniResult({ cniVersion: '1.0.0', ips: [{ gateway: 'x' }] }), /ips\[0\] has no "address"/);
+    assert.throws(
+      () => parseCniResult({ cniVersion: '1.0.0', ips: [{ gateway: 'x' }] }),
+      /ips\[0\] has no "address"/,
+    );
     assert.throws(() => parseCniResult('nope'), /not a JSON object/);
   });
 
   it('explains a chain without a tap plugin', () => {
     const noTap = parseCniResult({ ...v1, interfaces: v1.interfaces.slice(0, 3), ips: [v1.ips[0]] });
-    assert.throws(() => attachmentFromResult(noTap, ids), /no tap device: end its conflist with a tc-redirect-tap/);
+    assert.throws(
+      () => attachmentFromResult(noTap, ids),
+      /no tap device: end its conflist with a tc-redirect-tap/,
+    );
   });
 });

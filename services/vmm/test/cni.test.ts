@@ -12,7 +12,10 @@ import { CniLab, cniLabUnavailable } from './support/cni-lab.ts';
 const unavailable = cniLabUnavailable();
 
 const inNetns = (nsPath: string, argv: string[]): string =>
-  execFileSync('nsenter', [`--net=${nsPath}`, '--', ...argv], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync('nsenter', [`--net=${nsPath}`, '--', ...argv], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 
 /** host-local keeps one file per leased address (named by the address) in <dataDir>/<network>/. */
 async function leases(lab: CniLab, network: string): Promise<string[]> {
@@ -31,7 +34,12 @@ describe('CNI networks with real plugins in test-owned namespaces', { skip: unav
   before(async () => {
     lab = await CniLab.create();
     await lab.addNetwork({ name: 'kt-v1', cniVersion: '1.0.0', subnetOctet: 11 });
-    await lab.addNetwork({ name: 'kt-v040', cniVersion: '0.4.0', subnetOctet: 12, tapType: 'tc-redirect-tap' });
+    await lab.addNetwork({
+      name: 'kt-v040',
+      cniVersion: '0.4.0',
+      subnetOctet: 12,
+      tapType: 'tc-redirect-tap',
+    });
   });
 
   after(async () => {
@@ -47,11 +55,17 @@ describe('CNI networks with real plugins in test-owned namespaces', { skip: unav
     assert.equal(a.netmask, '255.255.255.0');
     assert.equal(a.tapName, 'tap0');
     assert.equal(a.netnsPath, ns);
-    const eth0 = JSON.parse(inNetns(ns, ['ip', '-j', 'link', 'show', 'eth0'])) as { address: string; mtu: number }[];
+    const eth0 = JSON.parse(inNetns(ns, ['ip', '-j', 'link', 'show', 'eth0'])) as {
+      address: string;
+      mtu: number;
+    }[];
     assert.equal(a.guestMac, eth0[0]?.address, 'the guest NIC must use the veth MAC');
     const filters = inNetns(ns, ['tc', 'filter', 'show', 'dev', 'eth0', 'parent', 'ffff:']);
     assert.match(filters, /mirred.*Redirect to device tap0/i);
-    assert.match(inNetns(ns, ['tc', 'filter', 'show', 'dev', 'tap0', 'parent', 'ffff:']), /Redirect to device eth0/i);
+    assert.match(
+      inNetns(ns, ['tc', 'filter', 'show', 'dev', 'tap0', 'parent', 'ffff:']),
+      /Redirect to device eth0/i,
+    );
     assert.equal((await leases(lab, 'kt-v1')).length, 1);
     assert.deepEqual(await net.attachment('vm-a'), a);
 
@@ -149,7 +163,13 @@ describe('CNI networks with real plugins in test-owned namespaces', { skip: unav
       name: 'kt-badipam',
       cniVersion: '1.0.0',
       subnetOctet: 15,
-      plugins: [{ type: 'bridge', bridge: 'ktbr15', ipam: { type: 'host-local', subnet: 'not-a-subnet', dataDir: lab.dataDir } }],
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: 'ktbr15',
+          ipam: { type: 'host-local', subnet: 'not-a-subnet', dataDir: lab.dataDir },
+        },
+      ],
     });
     const ns = await lab.createVmNetns('g');
     await assert.rejects(lab.network('kt-badipam').attach('vm-g', ns), (e: unknown) => {
@@ -175,10 +195,16 @@ describe('CNI networks with real plugins in test-owned namespaces', { skip: unav
 
   it('left nothing in the root namespace, and cleanup removes every namespace it made', async () => {
     assert.equal(execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).includes('ktbr'), false);
-    assert.equal(rootLinksBefore.split('\n').length, execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n').length);
+    assert.equal(
+      rootLinksBefore.split('\n').length,
+      execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n').length,
+    );
     const names = [lab.hostNetns, ...lab.vmNetns];
     await lab.cleanup();
     const remaining = await listNetns();
-    assert.deepEqual(names.filter((n) => remaining.includes(n)), []);
+    assert.deepEqual(
+      names.filter((n) => remaining.includes(n)),
+      [],
+    );
   });
 });

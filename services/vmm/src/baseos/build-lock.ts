@@ -13,7 +13,11 @@ const alive = (pid: number): boolean => {
  * Runs work while holding lockFile (O_EXCL, holding our pid). A lock whose pid is gone is stale and taken
  * over; a live one is waited for, so two builds of the same recipe never run at once.
  */
-export async function withBuildLock<T>(lockFile: string, log: (line: string) => void, work: () => Promise<T>): Promise<T> {
+export async function withBuildLock<T>(
+  lockFile: string,
+  log: (line: string) => void,
+  work: () => Promise<T>,
+): Promise<T> {
   let announced = false;
   for (;;) {
     try {

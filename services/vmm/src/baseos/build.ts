@@ -74,10 +74,22 @@ async function sha256File(file: string): Promise<string> {
 
 function kernelFiles(dir: string, id: string, version: string): BaseOsKernelFiles {
   const k = (f: string): string => path.join(dir, 'kernel', f);
-  return { id, version, vmlinuz: k('vmlinuz'), initrd: k('initrd.img'), vmlinux: k('vmlinux'), config: k('config') };
+  return {
+    id,
+    version,
+    vmlinuz: k('vmlinuz'),
+    initrd: k('initrd.img'),
+    vmlinux: k('vmlinux'),
+    config: k('config'),
+  };
 }
 
-async function readBuild(dir: string, hash: string, cached: boolean, timings: PhaseTiming[]): Promise<BaseOsBuild> {
+async function readBuild(
+  dir: string,
+  hash: string,
+  cached: boolean,
+  timings: PhaseTiming[],
+): Promise<BaseOsBuild> {
   const imageJsonPath = path.join(dir, 'image.json');
   const imageJson = JSON.parse(await readFile(imageJsonPath, 'utf8')) as BaseOsImageJson;
   return {
@@ -92,7 +104,14 @@ async function readBuild(dir: string, hash: string, cached: boolean, timings: Ph
   };
 }
 
-async function buildInto(recipe: BaseOsRecipe, hash: string, workDir: string, sizeBytes: number, clock: PhaseClock, signal?: AbortSignal): Promise<void> {
+async function buildInto(
+  recipe: BaseOsRecipe,
+  hash: string,
+  workDir: string,
+  sizeBytes: number,
+  clock: PhaseClock,
+  signal?: AbortSignal,
+): Promise<void> {
   const spec = recipe.spec;
   const built =
     spec.kind === 'mmdebstrap'
@@ -118,7 +137,12 @@ async function buildInto(recipe: BaseOsRecipe, hash: string, workDir: string, si
     kernel: {
       id: kernelId,
       version: built.kernelVersion,
-      files: { vmlinuz: 'kernel/vmlinuz', initrd: 'kernel/initrd.img', vmlinux: 'kernel/vmlinux', config: 'kernel/config' },
+      files: {
+        vmlinuz: 'kernel/vmlinuz',
+        initrd: 'kernel/initrd.img',
+        vmlinux: 'kernel/vmlinux',
+        config: 'kernel/config',
+      },
     },
   };
   await writeFile(path.join(workDir, 'image.json'), JSON.stringify(imageJson, null, 2) + '\n');
@@ -139,22 +163,27 @@ export async function buildBaseOs(recipeId: string, opts: BaseOsBuildOptions = {
   const dir = path.join(root, hash);
   await mkdir(root, { recursive: true });
 
-  const exists = async (): Promise<boolean> => (await stat(path.join(dir, 'image.json')).catch(() => null)) !== null;
+  const exists = async (): Promise<boolean> =>
+    (await stat(path.join(dir, 'image.json')).catch(() => null)) !== null;
   let cached = true;
   if (!(await exists())) {
-    await withBuildLock(path.join(root, `${hash}.lock`), (line) => clock.log(line), async () => {
-      if (await exists()) return; // another process finished it while we waited
-      cached = false;
-      const workDir = path.join(root, `.build-${hash}-${process.pid}`);
-      await rm(workDir, { recursive: true, force: true });
-      await mkdir(workDir, { recursive: true });
-      try {
-        await buildInto(recipe, hash, workDir, sizeBytes, clock, opts.signal);
-        await rename(workDir, dir);
-      } finally {
+    await withBuildLock(
+      path.join(root, `${hash}.lock`),
+      (line) => clock.log(line),
+      async () => {
+        if (await exists()) return; // another process finished it while we waited
+        cached = false;
+        const workDir = path.join(root, `.build-${hash}-${process.pid}`);
         await rm(workDir, { recursive: true, force: true });
-      }
-    });
+        await mkdir(workDir, { recursive: true });
+        try {
+          await buildInto(recipe, hash, workDir, sizeBytes, clock, opts.signal);
+          await rename(workDir, dir);
+        } finally {
+          await rm(workDir, { recursive: true, force: true });
+        }
+      },
+    );
   }
   const build = await readBuild(dir, hash, cached, clock.timings);
   if (cached) clock.log(`I: ${recipe.id} unchanged: reusing ${dir}`);

@@ -17,7 +17,9 @@ async function installedKernel(tree: string): Promise<string> {
     .filter((f) => f.startsWith('vmlinuz-'))
     .map((f) => f.slice('vmlinuz-'.length));
   if (versions.length !== 1)
-    throw new Error(`expected one kernel in ${tree}/boot, found ${versions.length}: does the recipe include a linux-image package?`);
+    throw new Error(
+      `expected one kernel in ${tree}/boot, found ${versions.length}: does the recipe include a linux-image package?`,
+    );
   return versions[0]!;
 }
 
@@ -57,7 +59,9 @@ export async function buildMmdebstrapImage(
       { onLine: (line) => clock.log(line), signal, env: { ...process.env, LC_ALL: 'C.UTF-8' } },
     ).catch((e: unknown) => {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-        throw new Error('mmdebstrap is not installed: apt-get install -y mmdebstrap (the Debian base OS needs it)');
+        throw new Error(
+          'mmdebstrap is not installed: apt-get install -y mmdebstrap (the Debian base OS needs it)',
+        );
       throw e;
     }),
   );
@@ -66,7 +70,10 @@ export async function buildMmdebstrapImage(
   const payload = await clock.phase('kernel', async () => {
     await mkdir(kernelDir, { recursive: true });
     await copyFile(path.join(tree, 'boot', `vmlinuz-${kernelVersion}`), path.join(kernelDir, 'vmlinuz'));
-    await copyFile(path.join(tree, 'boot', `initrd.img-${kernelVersion}`), path.join(kernelDir, 'initrd.img'));
+    await copyFile(
+      path.join(tree, 'boot', `initrd.img-${kernelVersion}`),
+      path.join(kernelDir, 'initrd.img'),
+    );
     await copyFile(path.join(tree, 'boot', `config-${kernelVersion}`), path.join(kernelDir, 'config'));
     await writeFile(path.join(kernelDir, 'version'), `${kernelVersion}\n`);
     return extractVmlinux(path.join(kernelDir, 'vmlinuz'), path.join(kernelDir, 'vmlinux'));

@@ -45,12 +45,18 @@ export async function buildDockerImage(
   const rootfs = path.join(workDir, 'rootfs.ext4');
   const kernelDir = path.join(workDir, 'kernel');
   const onLine = (line: string): void => clock.log(line);
-  await clock.phase('docker build', () => runCommand('docker', ['build', '--pull', '-t', tag, recipe.dir], { onLine, signal }));
+  await clock.phase('docker build', () =>
+    runCommand('docker', ['build', '--pull', '-t', tag, recipe.dir], { onLine, signal }),
+  );
   const container = (await runCommand('docker', ['create', tag, '/bin/true'])).stdout.toString().trim();
   try {
     await mkdir(tree, { recursive: true });
     await clock.phase('docker export', () =>
-      runCommand('sh', ['-c', 'docker export "$1" | tar -x -C "$2" --numeric-owner', 'export', container, tree], { signal }),
+      runCommand(
+        'sh',
+        ['-c', 'docker export "$1" | tar -x -C "$2" --numeric-owner', 'export', container, tree],
+        { signal },
+      ),
     );
   } finally {
     await runCommand('docker', ['rm', '-f', container]).catch(() => undefined);
@@ -62,8 +68,12 @@ export async function buildDockerImage(
   const boot = await readdir(path.join(tree, 'boot'));
   const flavour = spec.kernelFlavour ?? 'virt';
   if (!boot.includes(`vmlinuz-${flavour}`))
-    throw new Error(`${recipe.id}: the image has no /boot/vmlinuz-${flavour}; install linux-${flavour} in its Dockerfile`);
-  const version = (await runCommand('sh', ['-c', `ls "${tree}/lib/modules" | head -n1`])).stdout.toString().trim();
+    throw new Error(
+      `${recipe.id}: the image has no /boot/vmlinuz-${flavour}; install linux-${flavour} in its Dockerfile`,
+    );
+  const version = (await runCommand('sh', ['-c', `ls "${tree}/lib/modules" | head -n1`])).stdout
+    .toString()
+    .trim();
   const payload = await clock.phase('kernel', async () => {
     await mkdir(kernelDir, { recursive: true });
     await copyFile(path.join(tree, 'boot', `vmlinuz-${flavour}`), path.join(kernelDir, 'vmlinuz'));

@@ -36,6 +36,7 @@ export const printProgress =
   (out: NodeJS.WritableStream = process.stderr, verbose = false): ProgressSink =>
   (event) => {
     if (event.kind === 'phase-start') out.write(`==> ${event.phase}\n`);
-    else if (event.kind === 'phase-done') out.write(`    ${event.phase}: ${(event.ms / 1000).toFixed(1)} s\n`);
+    else if (event.kind === 'phase-done')
+      out.write(`    ${event.phase}: ${(event.ms / 1000).toFixed(1)} s\n`);
     else if (verbose || /^(I|W|E): /.test(event.line)) out.write(`    ${event.line}\n`);
   };

@@ -113,6 +113,7 @@ export function parseSize(text: string): number {
   if (!m) throw new RecipeError(`size "${text}" is not a size like 2G, 512M or a byte count`);
   const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[(m[2] ?? '').toUpperCase()] ?? 1;
   const bytes = Math.round(Number(m[1]) * unit);
-  if (bytes < 64 * 1024 ** 2) throw new RecipeError(`size ${text} is too small for a base OS image (at least 64M)`);
+  if (bytes < 64 * 1024 ** 2)
+    throw new RecipeError(`size ${text} is too small for a base OS image (at least 64M)`);
   return bytes - (bytes % 4096);
 }

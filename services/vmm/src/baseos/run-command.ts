@@ -62,8 +62,12 @@ export function runCommand(file: string, args: readonly string[], opts: RunOptio
     child.on('error', (e) => reject(e));
     child.on('close', (code) => {
       if (pending && opts.onLine) opts.onLine(pending);
-      if (code === 0 || opts.allowFailure) resolve({ exitCode: code, stdout: Buffer.concat(out), stderr: err });
-      else reject(new CommandFailedError([file, ...args].join(' '), code, tail(err || Buffer.concat(out).toString())));
+      if (code === 0 || opts.allowFailure)
+        resolve({ exitCode: code, stdout: Buffer.concat(out), stderr: err });
+      else
+        reject(
+          new CommandFailedError([file, ...args].join(' '), code, tail(err || Buffer.concat(out).toString())),
+        );
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');

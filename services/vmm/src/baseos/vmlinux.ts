@@ -23,15 +23,22 @@ export function locatePayload(bzImage: Buffer, source = 'bzImage'): BzImagePaylo
     throw new Error(`${source} is not an x86 bzImage (no "HdrS" boot header at 0x202)`);
   const protocol = bzImage.readUInt16LE(0x206);
   if (protocol < 0x208)
-    throw new Error(`${source} uses boot protocol ${protocol.toString(16)}; 2.08+ is needed to find its payload`);
+    throw new Error(
+      `${source} uses boot protocol ${protocol.toString(16)}; 2.08+ is needed to find its payload`,
+    );
   const setupSects = bzImage.readUInt8(0x1f1) || 4;
   const offset = (setupSects + 1) * 512 + bzImage.readUInt32LE(0x248);
   const length = bzImage.readUInt32LE(0x24c);
   if (offset + length > bzImage.length)
-    throw new Error(`${source}: payload ${offset}+${length} runs past the end of the file (${bzImage.length} bytes)`);
+    throw new Error(
+      `${source}: payload ${offset}+${length} runs past the end of the file (${bzImage.length} bytes)`,
+    );
   const head = bzImage.subarray(offset, offset + 8);
   const found = COMPRESSORS.find((c) => c.magic.every((b, i) => head[i] === b));
-  if (!found) throw new Error(`${source}: payload at ${offset} has unknown compression (magic ${head.toString('hex')})`);
+  if (!found)
+    throw new Error(
+      `${source}: payload at ${offset} has unknown compression (magic ${head.toString('hex')})`,
+    );
   return { compression: found.name, offset, length };
 }
 
@@ -57,10 +64,13 @@ export async function extractVmlinux(bzImagePath: string, outPath: string): Prom
       ).stdout;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-        throw new Error(`${bzImagePath} payload is ${payload.compression}: install ${compressor.tool} to extract vmlinux`);
+        throw new Error(
+          `${bzImagePath} payload is ${payload.compression}: install ${compressor.tool} to extract vmlinux`,
+        );
       throw e;
     }
-    if (!isElf(output)) throw new Error(`${bzImagePath}: decompressed ${payload.compression} payload is not an ELF image`);
+    if (!isElf(output))
+      throw new Error(`${bzImagePath}: decompressed ${payload.compression} payload is not an ELF image`);
     await writeFile(tmp, output);
     await rename(tmp, outPath);
   } finally {

@@ -18,7 +18,8 @@ export const CNI_PLUGIN_DIR = '/usr/lib/cni';
 export function cniLabUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, bridges)';
   for (const p of ['bridge', 'host-local', 'firewall'])
-    if (!existsSync(path.join(CNI_PLUGIN_DIR, p))) return `needs ${CNI_PLUGIN_DIR}/${p} (apt-get install containernetworking-plugins)`;
+    if (!existsSync(path.join(CNI_PLUGIN_DIR, p)))
+      return `needs ${CNI_PLUGIN_DIR}/${p} (apt-get install containernetworking-plugins)`;
   for (const tool of ['ip', 'tc', 'nsenter', 'iptables']) {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
@@ -112,7 +113,10 @@ export class CniLab {
 
   /** Runs a command inside the host netns (e.g. ssh to a guest); returns stdout. */
   execInHost(argv: string[]): string {
-    return execFileSync('ip', ['netns', 'exec', this.hostNetns, ...argv], { encoding: 'utf8' });
+    return execFileSync('ip', ['netns', 'exec', this.hostNetns, ...argv], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   }
 
   async cleanup(): Promise<void> {

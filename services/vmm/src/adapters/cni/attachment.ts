@@ -6,7 +6,9 @@ export class CniAttachmentError extends Error {
 }
 
 const prefixToNetmask = (prefix: number): string =>
-  [0, 1, 2, 3].map((i) => (prefix >= (i + 1) * 8 ? 255 : prefix <= i * 8 ? 0 : (0xff << (8 - (prefix - i * 8))) & 0xff)).join('.');
+  [0, 1, 2, 3]
+    .map((i) => (prefix >= (i + 1) * 8 ? 255 : prefix <= i * 8 ? 0 : (0xff << (8 - (prefix - i * 8))) & 0xff))
+    .join('.');
 
 export interface LinkFacts {
   readonly mac?: string;
@@ -24,7 +26,9 @@ export function attachmentFromResult(
   veth: LinkFacts = {},
 ): CniAttachment {
   const vmIndex = result.interfaces.findIndex((i) => i.sandbox === ids.vmId);
-  const vethIndex = result.interfaces.findIndex((i) => i.name === ids.ifName && i.sandbox !== undefined && i.sandbox !== ids.vmId);
+  const vethIndex = result.interfaces.findIndex(
+    (i) => i.name === ids.ifName && i.sandbox !== undefined && i.sandbox !== ids.vmId,
+  );
   const vmIface = result.interfaces[vmIndex];
   const tapName =
     vmIface?.name ??
@@ -41,7 +45,10 @@ export function attachmentFromResult(
   if (!ip) throw new CniAttachmentError(`network "${ids.networkName}" gave VM ${ids.vmId} no IPv4 address`);
   const [guestIp, prefix] = ip.address.split('/') as [string, string];
   const mac = vmIface?.mac ?? result.interfaces[vethIndex]?.mac ?? veth.mac;
-  if (!mac) throw new CniAttachmentError(`network "${ids.networkName}" reported no MAC for ${ids.ifName} of VM ${ids.vmId}`);
+  if (!mac)
+    throw new CniAttachmentError(
+      `network "${ids.networkName}" reported no MAC for ${ids.ifName} of VM ${ids.vmId}`,
+    );
   const gateway = ip.gateway ?? result.routes.find((r) => r.dst === '0.0.0.0/0')?.gw;
   const mtu = result.interfaces[vethIndex]?.mtu ?? veth.mtu;
   return {

@@ -71,7 +71,12 @@ export class CniNetwork implements VmNetwork {
       ifName: this.ifName,
       args,
       binDirs: this.binDirs,
-      config: { ...plugin, name: list.name, cniVersion: list.cniVersion, ...(prevResult !== undefined ? { prevResult } : {}) },
+      config: {
+        ...plugin,
+        name: list.name,
+        cniVersion: list.cniVersion,
+        ...(prevResult !== undefined ? { prevResult } : {}),
+      },
       ...(this.opts.hostNetnsPath ? { runInNetns: this.opts.hostNetnsPath } : {}),
       ...(this.opts.pluginTimeoutMs ? { timeoutMs: this.opts.pluginTimeoutMs } : {}),
       ...(signal ? { signal } : {}),
@@ -79,7 +84,10 @@ export class CniNetwork implements VmNetwork {
   }
 
   async attach(vmId: string, netnsPath: string, signal?: AbortSignal): Promise<CniAttachment> {
-    if (!CONTAINER_ID.test(vmId)) throw new InvalidArgumentError(`VM id "${vmId}" is not a valid CNI container id (letters, digits, . _ -)`);
+    if (!CONTAINER_ID.test(vmId))
+      throw new InvalidArgumentError(
+        `VM id "${vmId}" is not a valid CNI container id (letters, digits, . _ -)`,
+      );
     const list = await this.configList();
     const args = this.args();
     const pending: CniCacheEntry = {
@@ -95,7 +103,8 @@ export class CniNetwork implements VmNetwork {
     await this.cache.write(pending);
     let prev: unknown;
     try {
-      for (const plugin of list.plugins) prev = await this.run('ADD', list, plugin, vmId, netnsPath, args, prev, signal);
+      for (const plugin of list.plugins)
+        prev = await this.run('ADD', list, plugin, vmId, netnsPath, args, prev, signal);
       const attachment = await this.toAttachment(vmId, netnsPath, prev);
       await this.cache.write({ ...pending, result: prev });
       return attachment;
@@ -110,8 +119,13 @@ export class CniNetwork implements VmNetwork {
   private async toAttachment(vmId: string, netnsPath: string, raw: unknown): Promise<CniAttachment> {
     const result = parseCniResult(raw);
     let facts: LinkFacts = {};
-    if (!result.interfaces.some((i) => i.sandbox === vmId && i.mac)) facts = await linkFacts(netnsPath, this.ifName);
-    return attachmentFromResult(result, { vmId, networkName: this.networkName, netnsPath, ifName: this.ifName }, facts);
+    if (!result.interfaces.some((i) => i.sandbox === vmId && i.mac))
+      facts = await linkFacts(netnsPath, this.ifName);
+    return attachmentFromResult(
+      result,
+      { vmId, networkName: this.networkName, netnsPath, ifName: this.ifName },
+      facts,
+    );
   }
 
   async attachment(vmId: string): Promise<CniAttachment | undefined> {
@@ -128,7 +142,9 @@ export class CniNetwork implements VmNetwork {
   async check(vmId: string, signal?: AbortSignal): Promise<void> {
     const entry = await this.cache.read(this.networkName, vmId, this.ifName);
     if (!entry?.result)
-      throw new InvalidArgumentError(`VM ${vmId} has no attachment to CNI network "${this.networkName}" to check`);
+      throw new InvalidArgumentError(
+        `VM ${vmId} has no attachment to CNI network "${this.networkName}" to check`,
+      );
     const list = entry.config;
     if (list.disableCheck || !supportsCheck(list.cniVersion)) return;
     for (const plugin of list.plugins)
@@ -168,7 +184,16 @@ export class CniNetwork implements VmNetwork {
     const errors: unknown[] = [];
     for (const plugin of [...entry.config.plugins].reverse()) {
       try {
-        await this.run('DEL', entry.config, plugin, entry.containerId, entry.netns, entry.args, prevResult ?? undefined, signal);
+        await this.run(
+          'DEL',
+          entry.config,
+          plugin,
+          entry.containerId,
+          entry.netns,
+          entry.args,
+          prevResult ?? undefined,
+          signal,
+        );
       } catch (e) {
         errors.push(e);
       }

@@ -29,7 +29,11 @@ export function toConfigList(raw: unknown, source: string): CniNetworkConfigList
   const name = conf.name;
   if (typeof name !== 'string' || name === '') throw new Error(`${source} has no "name"`);
   const cniVersion = typeof conf.cniVersion === 'string' ? conf.cniVersion : '0.2.0';
-  const plugins = Array.isArray(conf.plugins) ? conf.plugins : typeof conf.type === 'string' ? [conf] : undefined;
+  const plugins = Array.isArray(conf.plugins)
+    ? conf.plugins
+    : typeof conf.type === 'string'
+      ? [conf]
+      : undefined;
   if (!plugins || plugins.length === 0) throw new Error(`${source} (network "${name}") lists no plugins`);
   plugins.forEach((p, i) => {
     if (typeof p !== 'object' || p === null || typeof (p as Record<string, unknown>).type !== 'string')
@@ -48,7 +52,10 @@ export function toConfigList(raw: unknown, source: string): CniNetworkConfigList
  * Finds the network called `name` among the config files in confDir, in lexical file order as libcni
  * does. Missing dir or name is the operator's setup to fix, hence FAILED_PRECONDITION naming the dir.
  */
-export async function loadNetworkConfigList(name: string, confDir = DEFAULT_CNI_CONF_DIR): Promise<CniNetworkConfigList> {
+export async function loadNetworkConfigList(
+  name: string,
+  confDir = DEFAULT_CNI_CONF_DIR,
+): Promise<CniNetworkConfigList> {
   let files: string[];
   try {
     files = (await readdir(confDir)).filter((f) => CONF_EXTENSIONS.includes(path.extname(f))).sort();
@@ -56,7 +63,6 @@ export async function loadNetworkConfigList(name: string, confDir = DEFAULT_CNI_
     throw new FailedPreconditionError(
       `CNI config dir ${confDir} does not exist or is unreadable, so network "${name}" is unknown: ` +
         `create it with \`kindling cni install --dir ${confDir}\``,
-      { details: { network: name, confDir } },
     );
   }
   const seen: string[] = [];
@@ -75,6 +81,5 @@ export async function loadNetworkConfigList(name: string, confDir = DEFAULT_CNI_
     `no CNI network "${name}" in ${confDir} (networks there: ${seen.join(', ') || 'none'}` +
       `${broken.length ? `; unreadable: ${broken.join('; ')}` : ''}): ` +
       `install one with \`kindling cni install --dir ${confDir}\` or pick an existing network`,
-    { details: { network: name, confDir } },
   );
 }

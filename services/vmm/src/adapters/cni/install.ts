@@ -4,7 +4,10 @@ import { DEFAULT_CNI_CONF_DIR, toConfigList } from './conflist.ts';
 import { DEFAULT_CNI_BIN_DIRS, findPlugin } from './plugin-exec.ts';
 
 /** deploy/cni/ of this checkout: the example conflists kindling ships. */
-export const EXAMPLE_CONFLIST_DIR = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../../../deploy/cni');
+export const EXAMPLE_CONFLIST_DIR = path.resolve(
+  path.dirname(new URL(import.meta.url).pathname),
+  '../../../../../deploy/cni',
+);
 
 export interface ConflistInstallOptions {
   readonly dir?: string;
@@ -36,7 +39,8 @@ export async function installConflist(opts: ConflistInstallOptions = {}): Promis
   for (const plugin of conf.plugins) {
     if (plugin.type === 'bridge' && opts.bridge) plugin.bridge = opts.bridge;
     if (plugin.ipam?.type === 'host-local' && opts.subnet) {
-      if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(opts.subnet)) throw new Error(`subnet "${opts.subnet}" is not an IPv4 CIDR like 10.200.0.0/24`);
+      if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(opts.subnet))
+        throw new Error(`subnet "${opts.subnet}" is not an IPv4 CIDR like 10.200.0.0/24`);
       plugin.ipam.subnet = opts.subnet;
     }
   }
@@ -45,7 +49,9 @@ export async function installConflist(opts: ConflistInstallOptions = {}): Promis
   const target = path.join(dir, `${name}.conflist`);
   const existing = await readFile(target, 'utf8').catch(() => undefined);
   if (existing !== undefined && existing !== text && !opts.force)
-    throw new Error(`${target} exists with other content: compare it with ${source}, then rerun with --force to replace it`);
+    throw new Error(
+      `${target} exists with other content: compare it with ${source}, then rerun with --force to replace it`,
+    );
   let written = false;
   if (existing !== text) {
     await mkdir(dir, { recursive: true });
@@ -55,9 +61,14 @@ export async function installConflist(opts: ConflistInstallOptions = {}): Promis
   }
   const plugins: Record<string, string> = {};
   for (const plugin of conf.plugins) {
-    plugins[plugin.type] = await findPlugin(plugin.type, opts.binDirs ?? DEFAULT_CNI_BIN_DIRS).catch((e: Error) => `MISSING: ${e.message}`);
+    plugins[plugin.type] = await findPlugin(plugin.type, opts.binDirs ?? DEFAULT_CNI_BIN_DIRS).catch(
+      (e: Error) => `MISSING: ${e.message}`,
+    );
     if (plugin.ipam?.type && typeof plugin.ipam.type === 'string')
-      plugins[plugin.ipam.type] = await findPlugin(plugin.ipam.type, opts.binDirs ?? DEFAULT_CNI_BIN_DIRS).catch((e: Error) => `MISSING: ${e.message}`);
+      plugins[plugin.ipam.type] = await findPlugin(
+        plugin.ipam.type,
+        opts.binDirs ?? DEFAULT_CNI_BIN_DIRS,
+      ).catch((e: Error) => `MISSING: ${e.message}`);
   }
   return { path: target, written, plugins };
 }

@@ -11,7 +11,8 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const netnsPath = (name: string): string => `${NETNS_DIR}/${name}`;
 
 const checkName = (name: string): void => {
-  if (!NAME.test(name)) throw new Error(`network namespace name "${name}" must be letters, digits, . _ - (at most 64)`);
+  if (!NAME.test(name))
+    throw new Error(`network namespace name "${name}" must be letters, digits, . _ - (at most 64)`);
 };
 
 export async function netnsExists(name: string): Promise<boolean> {
@@ -56,7 +57,16 @@ export async function listNetns(): Promise<string[]> {
 
 /** MAC and MTU of a link inside a netns given by path. */
 export async function linkFacts(nsPath: string, ifName: string): Promise<LinkFacts> {
-  const { stdout } = await exec('nsenter', [`--net=${nsPath}`, '--', 'ip', '-j', 'link', 'show', 'dev', ifName]);
+  const { stdout } = await exec('nsenter', [
+    `--net=${nsPath}`,
+    '--',
+    'ip',
+    '-j',
+    'link',
+    'show',
+    'dev',
+    ifName,
+  ]);
   const [link] = JSON.parse(stdout) as { address?: string; mtu?: number }[];
   return { ...(link?.address ? { mac: link.address } : {}), ...(link?.mtu ? { mtu: link.mtu } : {}) };
 }

@@ -69,7 +69,9 @@ function parseInterfaces(raw: unknown): CniInterface[] {
 
 function parseRoutes(raw: unknown): CniRoute[] {
   if (!Array.isArray(raw)) return [];
-  return raw.filter(isObject).map((r) => ({ dst: String(r.dst), ...(str(r.gw) ? { gw: r.gw as string } : {}) }));
+  return raw
+    .filter(isObject)
+    .map((r) => ({ dst: String(r.dst), ...(str(r.gw) ? { gw: r.gw as string } : {}) }));
 }
 
 function parseDns(raw: unknown): CniResult['dns'] {
@@ -89,7 +91,9 @@ export function parseCniResult(raw: unknown): CniResult {
   if (!isObject(raw)) throw new CniResultError('result is not a JSON object');
   const cniVersion = str(raw.cniVersion) ?? '0.1.0';
   if (!SUPPORTED_CNI_VERSIONS.includes(cniVersion))
-    throw new CniResultError(`result has cniVersion ${cniVersion}; supported: ${SUPPORTED_CNI_VERSIONS.join(', ')}`);
+    throw new CniResultError(
+      `result has cniVersion ${cniVersion}; supported: ${SUPPORTED_CNI_VERSIONS.join(', ')}`,
+    );
   if (cniVersion === '0.1.0' || cniVersion === '0.2.0') {
     const ips: CniIpConfig[] = [];
     const routes: CniRoute[] = [];
@@ -97,7 +101,10 @@ export function parseCniResult(raw: unknown): CniResult {
       const block = raw[key];
       if (!isObject(block)) continue;
       if (!str(block.ip)) throw new CniResultError(`${key} has no "ip"`);
-      ips.push({ address: block.ip as string, ...(str(block.gateway) ? { gateway: block.gateway as string } : {}) });
+      ips.push({
+        address: block.ip as string,
+        ...(str(block.gateway) ? { gateway: block.gateway as string } : {}),
+      });
       routes.push(...parseRoutes(block.routes));
     }
     return { cniVersion, interfaces: [], ips, routes, dns: parseDns(raw.dns) };
