@@ -2,10 +2,10 @@ import { loadConfig, serverSettings, setting, type ConfigOf, type TlsFiles } fro
 
 export const plannerSettings = {
   ...serverSettings(50051),
-  fetcherAddr: setting.string('fetcher address (host:port)', '127.0.0.1:50052'),
-  vmmAddr: setting.string('vmm address (host:port) of the VM host that runs build VMs', '127.0.0.1:50053'),
+  fetcherAddress: setting.string('fetcher address (host:port)', '127.0.0.1:50052'),
+  vmmAddress: setting.string('vmm address (host:port) of the VM host that runs build VMs', '127.0.0.1:50053'),
   vmmHostName: setting.string('name of that VM host, for build records', 'local'),
-  provisionerAddr: setting.string('provisioner address (host:port)', '127.0.0.1:50054'),
+  provisionerAddress: setting.string('provisioner address (host:port)', '127.0.0.1:50054'),
   clientTlsCa: setting.optionalString('PEM CA bundle that the other services\' certificates chain to (enables TLS to them)'),
   clientTlsCert: setting.optionalString('PEM client certificate presented to the other services (mTLS)'),
   clientTlsKey: setting.optionalString('PEM key of that client certificate'),

@@ -11,9 +11,9 @@ runMain(async () => {
   const logger = createLogger('planner', config.logLevel);
   const bus = await createEventBus(config.natsUrl, logger);
   const tls = clientTls(config);
-  const context = new GrpcBuildContextSource(config.fetcherAddr, tls);
-  const vmHost = new GrpcBuildVmHost(config.vmmHostName, config.vmmAddr, tls);
-  const guest = new GrpcBuildGuest(config.provisionerAddr, tls);
+  const context = new GrpcBuildContextSource(config.fetcherAddress, tls);
+  const vmHost = new GrpcBuildVmHost(config.vmmHostName, config.vmmAddress, tls);
+  const guest = new GrpcBuildGuest(config.provisionerAddress, tls);
   const builds = new BuildCoordinator(
     { context, vmHost, guest },
     bus,

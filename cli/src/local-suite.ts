@@ -1,0 +1,134 @@
+/**
+ * The four services on one machine, each its own process on 127.0.0.1 with a free port, as an operator
+ * would run them; used by `kindling quickstart` and the end-to-end test. Runs in the caller's network
+ * namespace: the quickstart gives it one of its own so the CNI bridge never lands in the host's.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface LocalSuiteOptions {
+  /** Scratch directory for state, caches and CNI config; the caller removes it. */
+  readonly workDir: string;
+  /** Where cached base-OS builds live (shared across runs). */
+  readonly cacheDir: string;
+  /** Subnet of the suite's CNI bridge network. */
+  readonly subnet: string;
+  readonly log?: (line: string) => void;
+}
+
+export interface LocalSuite {
+  readonly planner: string;
+  readonly fetcher: string;
+  readonly vmm: string;
+  readonly provisioner: string;
+  /** Stops every service (SIGTERM, then SIGKILL after 20 s) and waits for them. */
+  stop(): Promise<void>;
+}
+
+interface StartedService {
+  readonly child: ChildProcess;
+  readonly address: string;
+}
+
+async function startService(name: string, args: string[], logFile: string): Promise<StartedService> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, `services/${name}/src/main.ts`), '--port', '0', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, KINDLING_LOG_LEVEL: process.env.KINDLING_LOG_LEVEL ?? 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logLines: string[] = [];
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start serving within 120 s: ${stderr}`)), 120_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      logLines.push(line);
+      if (logLines.length > 5000) logLines.shift();
+      try {
+        const entry = JSON.parse(line) as { msg?: string; address?: string };
+        if (entry.msg === 'serving' && entry.address) {
+          clearTimeout(timer);
+          resolve(entry.address);
+        }
+      } catch {}
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with code ${code} before serving: ${stderr.trim()}`));
+    });
+  });
+  child.once('exit', () => void writeFile(logFile, `${logLines.join('\n')}\n${stderr}`).catch(() => {}));
+  return { child, address };
+}
+
+async function stopService(service: StartedService): Promise<void> {
+  if (service.child.exitCode !== null || service.child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => service.child.once('exit', () => resolve()));
+  service.child.kill('SIGTERM');
+  const timer = setTimeout(() => service.child.kill('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** A CNI network for the suite's VMs: bridge + host-local + firewall + kindling's tap plugin. */
+export async function writeSuiteConflist(confDir: string, dataDir: string, subnet: string): Promise<string> {
+  const name = 'kindling-local';
+  await mkdir(confDir, { recursive: true });
+  const conflist = {
+    cniVersion: '1.0.0',
+    name,
+    plugins: [
+      {
+        type: 'bridge',
+        bridge: 'kindling-br0',
+        isGateway: true,
+        isDefaultGateway: false,
+        ipMasq: false,
+        ipam: { type: 'host-local', subnet, dataDir },
+      },
+      { type: 'firewall' },
+      { type: 'tc-redirect-tap' },
+    ],
+  };
+  await writeFile(join(confDir, `${name}.conflist`), `${JSON.stringify(conflist, null, 2)}\n`);
+  return name;
+}
+
+export async function startLocalSuite(options: LocalSuiteOptions): Promise<LocalSuite> {
+  const { workDir, cacheDir, log = () => {} } = options;
+  const confDir = join(workDir, 'cni/conf.d');
+  const network = await writeSuiteConflist(confDir, join(workDir, 'cni/ipam'), options.subnet);
+  const logs = join(workDir, 'logs');
+  await mkdir(logs, { recursive: true });
+  const started: StartedService[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const service of started.reverse()) await stopService(service);
+  };
+  try {
+    const start = async (name: string, args: string[]): Promise<string> => {
+      const service = await startService(name, args, join(logs, `${name}.log`));
+      started.push(service);
+      log(`${name} serving on ${service.address}`);
+      return service.address;
+    };
+    const vmm = await start('vmm', [
+      '--state-dir', join(workDir, 'vmm'),
+      '--cache-dir', cacheDir,
+      '--network', network,
+      '--cni-conf-dir', confDir,
+      '--netns-prefix', `kindling-${process.pid}-`,
+    ]);
+    const fetcher = await start('fetcher', ['--cache-dir', join(workDir, 'fetcher')]);
+    const provisioner = await start('provisioner', ['--fetcher-address', fetcher]);
+    const planner = await start('planner', ['--fetcher-address', fetcher, '--vmm-address', vmm, '--provisioner-address', provisioner]);
+    return { planner, fetcher, vmm, provisioner, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
