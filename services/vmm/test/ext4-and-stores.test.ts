@@ -67,12 +67,16 @@ test('ext4 disk: sparse copy, grow, guest files with modes and owners, read back
   // A second injection replaces the files instead of failing on "already exists".
   await disk.writeFiles(copy, files.directories, files.files);
   fsck(copy);
-  const guestJson = JSON.parse((await disk.readFile(copy, '/etc/kindling/guest.json'))!.toString()) as { vmId: string };
+  const guestJson = JSON.parse((await disk.readFile(copy, '/etc/kindling/guest.json'))!.toString()) as {
+    vmId: string;
+  };
   assert.equal(guestJson.vmId, 'vm-1');
   assert.equal((await disk.readFile(copy, '/etc/ssh/ssh_host_ed25519_key'))!.toString(), hostKey.privateKey);
   const stat700 = execFileSync('debugfs', ['-R', 'stat /root/.ssh', copy], { stdio: 'pipe' }).toString();
   assert.match(stat700, /Mode:\s+0700/);
-  const statKey = execFileSync('debugfs', ['-R', 'stat /etc/ssh/ssh_host_ed25519_key', copy], { stdio: 'pipe' }).toString();
+  const statKey = execFileSync('debugfs', ['-R', 'stat /etc/ssh/ssh_host_ed25519_key', copy], {
+    stdio: 'pipe',
+  }).toString();
   assert.match(statKey, /Mode:\s+0600/);
   assert.match(statKey, /User:\s+0\s+Group:\s+0/);
   assert.equal(await disk.readFile(copy, '/etc/nope'), undefined);
@@ -141,7 +145,11 @@ test('image store: atomic put, get, list, replace, delete; kernels hard-linked',
   const kernelFile = join(dir, 'vmlinuz');
   await writeFile(kernelFile, 'not really a kernel');
   const kernel = await kernels.put('test-1', '6.1.0-test', { bzImage: kernelFile });
-  assert.equal((await stat(kernel.bzImagePath!)).ino, (await stat(kernelFile)).ino, 'same filesystem: hard link');
+  assert.equal(
+    (await stat(kernel.bzImagePath!)).ino,
+    (await stat(kernelFile)).ino,
+    'same filesystem: hard link',
+  );
   assert.deepEqual(
     (await kernels.list()).map((k) => k.id),
     ['test-1'],

@@ -1,6 +1,6 @@
 /**
- * Typed domain errors. They come from @kindling/runtime, which maps them to gRPC status codes
- * in one place; domain code imports them from here so the core has a single seam to the runtime.
+ * Typed domain errors from @kindling/runtime, which maps them to gRPC status codes in one place;
+ * domain code imports them from here so the core has a single seam to the runtime.
  */
 export {
   DomainError,
@@ -10,4 +10,4 @@ export {
   FailedPreconditionError,
   InternalError,
   UnavailableError,
-} from './runtime-errors.ts';
+} from '@kindling/runtime';

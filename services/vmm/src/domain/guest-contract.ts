@@ -61,7 +61,11 @@ export function guestFiles(identity: GuestIdentity): { directories: GuestDirecto
       { path: GUEST_JSON, content: guestJson(identity), mode: 0o644 },
       { path: HOST_KEY, content: identity.hostKey.privateKey, mode: 0o600 },
       { path: `${HOST_KEY}.pub`, content: `${identity.hostKey.publicKey}\n`, mode: 0o644 },
-      { path: AUTHORIZED_KEYS, content: identity.authorizedKeys.map((k) => `${k.trim()}\n`).join(''), mode: 0o600 },
+      {
+        path: AUTHORIZED_KEYS,
+        content: identity.authorizedKeys.map((k) => `${k.trim()}\n`).join(''),
+        mode: 0o600,
+      },
     ],
   };
 }
@@ -74,7 +78,9 @@ export function kernelArgs(hostname: string, network: CniAttachment | undefined,
   const args = ['root=/dev/vda', 'rw', 'net.ifnames=0', 'panic=-1'];
   if (network) {
     const [address, prefix] = network.guestCidr.split('/');
-    args.push(`ip=${address}::${network.gateway ?? ''}:${netmask(Number(prefix ?? 32))}:${hostname}:eth0:off`);
+    args.push(
+      `ip=${address}::${network.gateway ?? ''}:${netmask(Number(prefix ?? 32))}:${hostname}:eth0:off`,
+    );
   }
   if (extra.trim()) args.push(extra.trim());
   return args.join(' ');

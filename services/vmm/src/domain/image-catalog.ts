@@ -1,7 +1,18 @@
 import { stat } from 'node:fs/promises';
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from './errors.ts';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+} from './errors.ts';
 import { PER_VM_FILES } from './guest-contract.ts';
-import { formatImageRef, parseImageRef, type ImageMetadata, type ImageRecord, type KernelRecord } from './image.ts';
+import {
+  formatImageRef,
+  parseImageRef,
+  type ImageMetadata,
+  type ImageRecord,
+  type KernelRecord,
+} from './image.ts';
 import type { VmHost } from './vm-host.ts';
 
 /** Image and kernel use cases: list, get, delete (refusing images in use), import, commit. */
@@ -23,7 +34,8 @@ export class ImageCatalog {
   async getImage(refText: string): Promise<ImageRecord> {
     const ref = parseImageRef(refText);
     const image = await this.deps.images.get(ref);
-    if (!image) throw new NotFoundError(`image ${formatImageRef(ref)} does not exist on host ${this.deps.host}`);
+    if (!image)
+      throw new NotFoundError(`image ${formatImageRef(ref)} does not exist on host ${this.deps.host}`);
     return image;
   }
 
@@ -32,7 +44,9 @@ export class ImageCatalog {
     const name = `${image.name}:${image.tag}`;
     const users = (await this.deps.records.list()).filter((vm) => vm.imageRef === name).map((vm) => vm.id);
     if (users.length > 0) {
-      throw new FailedPreconditionError(`image ${name} is used by VM ${users.join(', ')}: delete those VMs first`);
+      throw new FailedPreconditionError(
+        `image ${name} is used by VM ${users.join(', ')}: delete those VMs first`,
+      );
     }
     await this.deps.images.delete(parseImageRef(name));
   }
@@ -42,22 +56,38 @@ export class ImageCatalog {
     path: string,
     refText: string,
     metadata: ImageMetadata,
-    options: { kernelId?: string; base?: boolean } = {},
+    options: { kernelId?: string; base?: boolean; overwrite?: boolean } = {},
     signal?: AbortSignal,
   ): Promise<ImageRecord> {
     const ref = parseImageRef(refText);
-    if (!path.startsWith('/')) throw new InvalidArgumentError(`import path "${path}" must be absolute (a path on the VM host)`);
+    await this.refuseExisting(ref, options.overwrite ?? false);
+    if (!path.startsWith('/'))
+      throw new InvalidArgumentError(`import path "${path}" must be absolute (a path on the VM host)`);
     const source = await stat(path).catch(() => undefined);
-    if (!source?.isFile()) throw new NotFoundError(`no file at ${path} on host ${this.deps.host} to import as ${formatImageRef(ref)}`);
+    if (!source?.isFile())
+      throw new NotFoundError(
+        `no file at ${path} on host ${this.deps.host} to import as ${formatImageRef(ref)}`,
+      );
     await this.deps.disk.filesystemBytes(path).catch((error: unknown) => {
       throw new InvalidArgumentError(`${path} is not an ext4 image: ${(error as Error).message}`);
     });
     if (options.kernelId && !(await this.deps.kernels.get(options.kernelId))) {
-      throw new NotFoundError(`kernel ${options.kernelId} does not exist on host ${this.deps.host}: see ListKernels`);
+      throw new NotFoundError(
+        `kernel ${options.kernelId} does not exist on host ${this.deps.host}: see ListKernels`,
+      );
     }
     return this.deps.images.put(ref, async (staging) => {
       await this.deps.disk.copy(path, staging, signal);
-      return this.describe(staging, ref.name, ref.tag, '', metadata, options.kernelId, options.base ?? false, signal);
+      return this.describe(
+        staging,
+        ref.name,
+        ref.tag,
+        '',
+        metadata,
+        options.kernelId,
+        options.base ?? false,
+        signal,
+      );
     });
   }
 
@@ -66,11 +96,12 @@ export class ImageCatalog {
     vmId: string,
     refText: string,
     metadata: ImageMetadata,
-    shrink: boolean,
+    options: { shrink?: boolean; overwrite?: boolean } = {},
     signal?: AbortSignal,
   ): Promise<ImageRecord> {
     const ref = parseImageRef(refText);
     const vm = await this.host.mustGet(vmId);
+    await this.refuseExisting(ref, options.overwrite ?? false);
     if (vm.state !== 'STOPPED') {
       throw new FailedPreconditionError(
         `VM ${vmId} is ${vm.state}: only a STOPPED VM has a consistent disk to commit; call StopVm first`,
@@ -79,9 +110,64 @@ export class ImageCatalog {
     return this.deps.images.put(ref, async (staging) => {
       await this.deps.disk.copy(vm.rootfsPath, staging, signal);
       await this.deps.disk.removeFiles(staging, PER_VM_FILES);
-      if (shrink) await this.deps.disk.shrinkToMinimum(staging);
+      if (options.shrink) await this.deps.disk.shrinkToMinimum(staging);
       return this.describe(staging, ref.name, ref.tag, vm.imageRef, metadata, vm.kernelId, false, signal);
     });
+  }
+
+  /**
+   * Registers a cached base OS build: its kernel, then its disk under every name it carries
+   * (debian:bookworm and debian:12 share one hard-linked file). Unchanged registrations are skipped.
+   */
+  async registerBase(build: {
+    rootfsPath: string;
+    record: ImageRecord;
+    names: string[];
+    kernel: {
+      id: string;
+      version: string;
+      bzImage?: string;
+      vmlinux?: string;
+      initrd?: string;
+      config?: string;
+    };
+  }): Promise<ImageRecord[]> {
+    const { kernel } = build;
+    if (!(await this.deps.kernels.get(kernel.id))) {
+      await this.deps.kernels.put(kernel.id, kernel.version, {
+        ...(kernel.bzImage ? { bzImage: kernel.bzImage } : {}),
+        ...(kernel.vmlinux ? { vmlinux: kernel.vmlinux } : {}),
+        ...(kernel.initrd ? { initrd: kernel.initrd } : {}),
+        ...(kernel.config ? { config: kernel.config } : {}),
+      });
+    }
+    const registered: ImageRecord[] = [];
+    for (const name of build.names) {
+      const ref = parseImageRef(name);
+      const current = await this.deps.images.get(ref);
+      if (current?.digest === build.record.digest) {
+        registered.push(current);
+        continue;
+      }
+      const record: ImageRecord = {
+        ...build.record,
+        name: ref.name,
+        tag: ref.tag,
+        base: true,
+        defaultKernelId: kernel.id,
+        aliases: build.names.filter((other) => other !== name),
+      };
+      registered.push(await this.deps.images.adopt(ref, build.rootfsPath, record));
+    }
+    return registered;
+  }
+
+  private async refuseExisting(ref: { name: string; tag: string }, overwrite: boolean): Promise<void> {
+    if (!overwrite && (await this.deps.images.get(ref))) {
+      throw new AlreadyExistsError(
+        `image ${formatImageRef(ref)} already exists on host ${this.deps.host}: pass overwrite to replace it`,
+      );
+    }
   }
 
   private async describe(

@@ -61,6 +61,8 @@ export interface ImageRecord {
   readonly defaultKernelId?: string;
   /** Whether the image carries no metadata to run (base OS) or an ENTRYPOINT/CMD to start. */
   readonly base: boolean;
+  /** Other name:tag references registered for the same disk (e.g. debian:12 beside debian:bookworm). */
+  readonly aliases?: string[];
 }
 
 export interface KernelRecord {
@@ -92,7 +94,9 @@ export function parseImageRef(text: string): ImageRef {
     );
   }
   if (!TAG.test(tag)) {
-    throw new InvalidArgumentError(`image tag "${tag}" in "${text}" is not valid: use letters, digits, _ . - (at most 128)`);
+    throw new InvalidArgumentError(
+      `image tag "${tag}" in "${text}" is not valid: use letters, digits, _ . - (at most 128)`,
+    );
   }
   return { name, tag };
 }
@@ -101,7 +105,9 @@ export const formatImageRef = (ref: ImageRef): string => `${ref.name}:${ref.tag}
 
 export function checkKernelId(id: string): string {
   if (!KERNEL_ID.test(id)) {
-    throw new InvalidArgumentError(`kernel id "${id}" is not valid: use letters, digits, _ . - (at most 128)`);
+    throw new InvalidArgumentError(
+      `kernel id "${id}" is not valid: use letters, digits, _ . - (at most 128)`,
+    );
   }
   return id;
 }

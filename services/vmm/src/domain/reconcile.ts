@@ -27,7 +27,11 @@ export async function reconcileVms(host: VmHost): Promise<ReconcileReport> {
   return report;
 }
 
-async function reconcileOne(host: VmHost, record: VmRecord & { creating?: boolean }, report: ReconcileReport): Promise<void> {
+async function reconcileOne(
+  host: VmHost,
+  record: VmRecord & { creating?: boolean },
+  report: ReconcileReport,
+): Promise<void> {
   const { hypervisor } = host.deps;
   if (record.creating) {
     await host.removeEverything(record);
@@ -50,7 +54,11 @@ async function reconcileOne(host: VmHost, record: VmRecord & { creating?: boolea
     report.stopped.push(record.id);
   } else {
     const who = process ? `${process.driver} (pid ${process.pid})` : 'its hypervisor';
-    await host.transition(record, 'FAILED', `${who} exited while the vmm was not running; see ${record.consoleLogPath}`);
+    await host.transition(
+      record,
+      'FAILED',
+      `${who} exited while the vmm was not running; see ${record.consoleLogPath}`,
+    );
     report.failed.push(record.id);
   }
 }

@@ -35,7 +35,8 @@ export function createVmSteps(
     {
       name: 'grow-rootfs',
       shouldDo: async () =>
-        record.spec.diskSizeBytes > 0 && (await disk.filesystemBytes(record.rootfsPath)) < record.spec.diskSizeBytes - 4096,
+        record.spec.diskSizeBytes > 0 &&
+        (await disk.filesystemBytes(record.rootfsPath)) < record.spec.diskSizeBytes - 4096,
       do: () => disk.grow(record.rootfsPath, record.spec.diskSizeBytes),
     },
     {

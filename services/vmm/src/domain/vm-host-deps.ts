@@ -29,4 +29,6 @@ export interface VmHostDeps {
   readonly log: Logger;
   /** How long StopVm waits for the guest to power off before killing it. */
   readonly stopTimeoutMs: number;
+  /** Network a VM joins when its spec names none ("" for none). */
+  readonly defaultNetwork: string;
 }

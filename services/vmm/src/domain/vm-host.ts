@@ -3,8 +3,14 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VmLaunchSpec } from '../ports/hypervisor.ts';
 import type { VmStateEvent } from '../ports/vm-events.ts';
-import { AlreadyExistsError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from './errors.ts';
-import { formatImageRef, parseImageRef } from './image.ts';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+} from './errors.ts';
+import { formatImageRef, parseImageRef, type ImageRecord, type KernelRecord } from './image.ts';
 import { kernelArgs } from './guest-contract.ts';
 import { KeyedLock, runSteps } from './steps.ts';
 import { canTransition, isActive, isValidVmId, type VmRecord, type VmSpec, type VmState } from './vm.ts';
@@ -28,78 +34,120 @@ export class VmHost {
 
   constructor(readonly deps: VmHostDeps) {}
 
-  async createVm(spec: VmSpec, signal?: AbortSignal): Promise<VmRecord> {
+  /**
+   * Validates everything before creating anything (bad input leaves nothing behind), then runs the
+   * create steps. Repeating a CreateVm with the same id and spec returns the existing VM.
+   */
+  async createVm(
+    request: VmSpec,
+    options: { start?: boolean; signal?: AbortSignal } = {},
+  ): Promise<VmRecord> {
     const { images, kernels, records } = this.deps;
-    const ref = parseImageRef(spec.image);
+    const signal = options.signal;
+    const ref = parseImageRef(request.image);
     const image = await images.get(ref);
     if (!image) {
+      const known = (await images.list()).map((i) => `${i.name}:${i.tag}`).join(', ') || 'none';
       throw new NotFoundError(
-        `image ${formatImageRef(ref)} does not exist on host ${this.deps.host}: list images with ListImages, or add one with ImportImage or a base OS build`,
+        `image ${formatImageRef(ref)} does not exist on host ${this.deps.host} (available: ${known}): import it with ImportImage or build a base OS`,
       );
     }
-    const kernelId = spec.kernelId || image.defaultKernelId || '';
+    const kernelId = request.kernelId || image.defaultKernelId || '';
     if (!kernelId) {
-      throw new InvalidArgumentError(`image ${formatImageRef(ref)} names no default kernel: pass kernel_id (see ListKernels)`);
+      throw new InvalidArgumentError(
+        `image ${formatImageRef(ref)} names no default kernel: pass kernel_id (see ListKernels)`,
+      );
     }
     const kernel = await kernels.get(kernelId);
     if (!kernel) {
       throw new NotFoundError(`kernel ${kernelId} does not exist on host ${this.deps.host}: see ListKernels`);
     }
-    if (spec.diskSizeBytes !== 0 && spec.diskSizeBytes < image.sizeBytes) {
+    if (request.diskSizeBytes !== 0 && request.diskSizeBytes < image.sizeBytes) {
       throw new InvalidArgumentError(
-        `disk size ${spec.diskSizeBytes} bytes is smaller than image ${formatImageRef(ref)} (${image.sizeBytes} bytes): ask for at least the image size, or 0 to keep it`,
+        `disk size ${request.diskSizeBytes} bytes is smaller than image ${formatImageRef(ref)} (${image.sizeBytes} bytes): ask for at least the image size, or 0 to keep it`,
       );
     }
-    if (spec.vcpus < 1 || spec.vcpus > 64) throw new InvalidArgumentError(`vcpus ${spec.vcpus} is out of range 1..64`);
-    if (spec.memoryMib < 128) throw new InvalidArgumentError(`memory ${spec.memoryMib} MiB is below the 128 MiB a guest needs`);
+    const spec: VmSpec = {
+      ...request,
+      vcpus: request.vcpus || 2,
+      memoryMib: request.memoryMib || 1024,
+      network: request.network || this.deps.defaultNetwork,
+      kernelId,
+    };
+    if (spec.vcpus > 64) throw new InvalidArgumentError(`vcpus ${spec.vcpus} is out of range 1..64`);
+    if (spec.memoryMib < 128)
+      throw new InvalidArgumentError(`memory ${spec.memoryMib} MiB is below the 128 MiB a guest needs`);
     if (spec.network) await this.deps.networks(spec.network);
-    const id = spec.vmId || `vm-${randomBytes(5).toString('hex')}`;
+    const id = request.vmId || `vm-${randomBytes(5).toString('hex')}`;
     if (!isValidVmId(id)) {
-      throw new InvalidArgumentError(`VM id "${id}" is not valid: use 1-41 lowercase letters, digits and -, starting with a letter or digit`);
+      throw new InvalidArgumentError(
+        `VM id "${id}" is not valid: use 1-32 lowercase letters, digits and -, starting with a letter or digit`,
+      );
     }
-    return this.lock.run(id, async () => {
-      if (await records.get(id)) throw new AlreadyExistsError(`VM ${id} already exists on host ${this.deps.host}`);
-      const dir = records.vmDir(id);
-      const now = new Date().toISOString();
-      const hostname = spec.hostname || id;
-      const record: VmRecord & { creating?: boolean } = {
-        id,
-        host: this.deps.host,
-        spec: { ...spec, vmId: id, hostname, kernelId },
-        state: 'CREATED',
-        reason: '',
-        createdAt: now,
-        updatedAt: now,
-        imageRef: formatImageRef(ref),
-        imageDigest: image.digest,
-        imageMetadata: image.metadata,
-        kernelId,
-        rootfsPath: vmRootfsPath(dir),
-        runDir: dir,
-        consoleLogPath: join(dir, 'console.log'),
-        hostKeyPublic: '',
-        stopRequested: false,
-        kernelArgs: kernelArgs(hostname, undefined, spec.extraKernelArgs),
-        creating: true,
-      };
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const save = () => records.save(record);
-      try {
-        await save();
-        const steps = createVmSteps(this.deps, record, image, images.rootfsPath(ref), kernel, save, signal);
-        const report = await runSteps(steps, signal);
-        delete record.creating;
-        await save();
-        this.deps.log.info({ vmId: id, steps: report }, 'VM created');
-      } catch (error) {
-        await this.removeEverything(record).catch((cleanupError: unknown) =>
-          this.deps.log.error({ vmId: id, err: cleanupError }, 'cleanup after a failed CreateVm failed'),
+    const created = await this.lock.run(id, async () => {
+      const existing = await records.get(id);
+      if (existing) {
+        if (sameSpec(existing.spec, { ...spec, vmId: id })) return existing;
+        throw new AlreadyExistsError(
+          `VM ${id} already exists on host ${this.deps.host} with a different spec`,
         );
-        throw error;
       }
-      await this.deps.events.emit(record, undefined);
-      return record;
+      return this.create(id, spec, image, kernel, signal);
     });
+    return options.start ? this.startVm(id, signal) : created;
+  }
+
+  private async create(
+    id: string,
+    spec: VmSpec,
+    image: ImageRecord,
+    kernel: KernelRecord,
+    signal: AbortSignal | undefined,
+  ): Promise<VmRecord> {
+    const { images, records } = this.deps;
+    const ref = { name: image.name, tag: image.tag };
+    const dir = records.vmDir(id);
+    const now = new Date().toISOString();
+    const hostname = spec.hostname || `kindling-${id.replace(/^vm-/, '').slice(0, 12)}`;
+    const record: VmRecord & { creating?: boolean } = {
+      id,
+      host: this.deps.host,
+      spec: { ...spec, vmId: id, hostname },
+      state: 'CREATED',
+      reason: '',
+      createdAt: now,
+      updatedAt: now,
+      imageRef: formatImageRef(ref),
+      imageDigest: image.digest,
+      imageMetadata: image.metadata,
+      kernelId: kernel.id,
+      driver: this.deps.hypervisor.name,
+      diskSizeBytes: Math.max(spec.diskSizeBytes, image.sizeBytes),
+      rootfsPath: vmRootfsPath(dir),
+      runDir: dir,
+      consoleLogPath: join(dir, 'console.log'),
+      hostKeyPublic: '',
+      stopRequested: false,
+      kernelArgs: kernelArgs(hostname, undefined, spec.extraKernelArgs),
+      creating: true,
+    };
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const save = () => records.save(record);
+    try {
+      await save();
+      const steps = createVmSteps(this.deps, record, image, images.rootfsPath(ref), kernel, save, signal);
+      const report = await runSteps(steps, signal);
+      delete record.creating;
+      await save();
+      this.deps.log.info({ vmId: id, steps: report }, 'VM created');
+    } catch (error) {
+      await this.removeEverything(record).catch((cleanupError: unknown) =>
+        this.deps.log.error({ vmId: id, err: cleanupError }, 'cleanup after a failed CreateVm failed'),
+      );
+      throw error;
+    }
+    await this.deps.events.emit(record, undefined);
+    return record;
   }
 
   async startVm(id: string, signal?: AbortSignal): Promise<VmRecord> {
@@ -107,10 +155,15 @@ export class VmHost {
       const record = await this.mustGet(id);
       if (record.process && (await this.deps.hypervisor.isAlive(record.process))) return record;
       if (!canTransition(record.state, 'STARTING')) {
-        throw new FailedPreconditionError(`VM ${id} is ${record.state}; only CREATED, STOPPED or FAILED VMs can be started`);
+        throw new FailedPreconditionError(
+          `VM ${id} is ${record.state}; only CREATED, STOPPED or FAILED VMs can be started`,
+        );
       }
       const kernel = await this.deps.kernels.get(record.kernelId);
-      if (!kernel) throw new FailedPreconditionError(`kernel ${record.kernelId} of VM ${id} is gone from the kernel store`);
+      if (!kernel)
+        throw new FailedPreconditionError(
+          `kernel ${record.kernelId} of VM ${id} is gone from the kernel store`,
+        );
       record.stopRequested = false;
       await this.transition(record, 'STARTING', '');
       const spec: VmLaunchSpec = {
@@ -145,27 +198,38 @@ export class VmHost {
         await this.transition(record, 'FAILED', (error as Error).message);
         throw new InternalError(`VM ${id} did not start: ${(error as Error).message}`, { cause: error });
       }
+      record.startedAt = new Date().toISOString();
+      delete record.stoppedAt;
       await this.transition(record, 'RUNNING', '');
       this.watchExit(record);
       return record;
     });
   }
 
-  async stopVm(id: string, timeoutMs = this.deps.stopTimeoutMs): Promise<VmRecord> {
+  /** Graceful power-off, killed after timeoutMs (or at once with force). Stopping a VM that does not run is a no-op. */
+  async stopVm(
+    id: string,
+    options: { timeoutMs?: number; force?: boolean } = {},
+  ): Promise<{ record: VmRecord; graceful: boolean }> {
+    const timeoutMs = options.timeoutMs || this.deps.stopTimeoutMs;
     return this.lock.run(id, async () => {
       const record = await this.mustGet(id);
-      if (!isActive(record.state) || !record.process) return record;
+      if (!isActive(record.state) || !record.process)
+        return { record, graceful: record.state === 'STOPPED' && !record.reason };
       record.stopRequested = true;
       await this.transition(record, 'STOPPING', '');
-      const outcome = await this.deps.hypervisor.stop(record.process, timeoutMs);
+      const outcome = await this.deps.hypervisor.stop(record.process, options.force ? 0 : timeoutMs);
       this.exitWatchers.get(id)?.abort();
       await this.deps.hypervisor.cleanup(record.process, { vmId: record.id, runDir: record.runDir });
       delete record.process;
+      record.stoppedAt = new Date().toISOString();
       const reason = outcome.graceful
         ? ''
-        : `the guest did not power off within ${timeoutMs} ms and was killed; its disk may need e2fsck before a commit`;
+        : options.force
+          ? 'killed at once (force): its disk may need e2fsck before a commit'
+          : `the guest did not power off within ${timeoutMs} ms and was killed; its disk may need e2fsck before a commit`;
       await this.transition(record, 'STOPPED', reason);
-      return record;
+      return { record, graceful: outcome.graceful };
     });
   }
 
@@ -198,7 +262,11 @@ export class VmHost {
   }
 
   /** Streams state events (after the current state of every VM, so a watcher starts complete) until signal aborts. */
-  async watchVms(signal: AbortSignal, send: (event: VmStateEvent) => Promise<void> | void, vmId = ''): Promise<void> {
+  async watchVms(
+    signal: AbortSignal,
+    send: (event: VmStateEvent) => Promise<void> | void,
+    vmId = '',
+  ): Promise<void> {
     const queue: VmStateEvent[] = [];
     let wake: (() => void) | undefined;
     this.deps.events.subscribe((event) => {
@@ -258,24 +326,31 @@ export class VmHost {
     this.exitWatchers.get(record.id)?.abort();
     const controller = new AbortController();
     this.exitWatchers.set(record.id, controller);
-    this.deps.hypervisor.waitForExit(ref, controller.signal).then(
-      () =>
-        this.lock.run(record.id, async () => {
-          if (controller.signal.aborted) return;
-          this.exitWatchers.delete(record.id);
-          const current = await this.deps.records.get(record.id);
-          if (!current || current.process?.pid !== ref.pid || !isActive(current.state)) return;
-          await this.deps.hypervisor.cleanup(ref, { vmId: current.id, runDir: current.runDir });
-          delete current.process;
-          const asked = current.stopRequested || current.state === 'STOPPING';
-          await this.transition(
-            current,
-            asked ? 'STOPPED' : 'FAILED',
-            asked ? '' : `${ref.driver} (pid ${ref.pid}) exited without being asked to stop; see ${current.consoleLogPath}`,
-          );
-        }),
-      () => undefined,
-    ).catch((error: unknown) => this.deps.log.error({ vmId: record.id, err: error }, 'handling a VM exit failed'));
+    this.deps.hypervisor
+      .waitForExit(ref, controller.signal)
+      .then(
+        () =>
+          this.lock.run(record.id, async () => {
+            if (controller.signal.aborted) return;
+            this.exitWatchers.delete(record.id);
+            const current = await this.deps.records.get(record.id);
+            if (!current || current.process?.pid !== ref.pid || !isActive(current.state)) return;
+            await this.deps.hypervisor.cleanup(ref, { vmId: current.id, runDir: current.runDir });
+            delete current.process;
+            const asked = current.stopRequested || current.state === 'STOPPING';
+            await this.transition(
+              current,
+              asked ? 'STOPPED' : 'FAILED',
+              asked
+                ? ''
+                : `${ref.driver} (pid ${ref.pid}) exited without being asked to stop; see ${current.consoleLogPath}`,
+            );
+          }),
+        () => undefined,
+      )
+      .catch((error: unknown) =>
+        this.deps.log.error({ vmId: record.id, err: error }, 'handling a VM exit failed'),
+      );
   }
 
   /** Stops watching every VM (vmm shutdown); the VMs themselves keep running and are re-adopted later. */
@@ -293,7 +368,10 @@ export class VmHost {
       const netnsPath = record.network?.netnsPath ?? `/var/run/netns/${record.netnsName}`;
       const network = await this.deps.networks(record.spec.network).catch((error: unknown) => {
         // The conflist is gone: CNI DEL is impossible, but the namespace (and with it veth and tap) still goes.
-        this.deps.log.warn({ vmId: record.id, err: error }, 'CNI DEL skipped: network no longer configured; its IP lease may remain');
+        this.deps.log.warn(
+          { vmId: record.id, err: error },
+          'CNI DEL skipped: network no longer configured; its IP lease may remain',
+        );
         return undefined;
       });
       await network?.detach(record.id, netnsPath);
@@ -301,4 +379,21 @@ export class VmHost {
     }
     await this.deps.records.remove(record.id);
   }
+}
+
+/** Whether a repeated CreateVm asks for the same VM (idempotent retry) or a different one. */
+function sameSpec(a: VmSpec, b: VmSpec): boolean {
+  const key = (s: VmSpec) =>
+    JSON.stringify([
+      s.image,
+      s.kernelId,
+      s.vcpus,
+      s.memoryMib,
+      s.diskSizeBytes,
+      s.network,
+      [...s.authorizedKeys].sort(),
+      s.extraKernelArgs,
+      s.buildId,
+    ]);
+  return key(a) === key(b);
 }

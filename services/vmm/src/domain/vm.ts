@@ -51,6 +51,12 @@ export interface VmRecord {
   /** Set by StopVm so a restart knows a dead process was asked to stop (STOPPED, not FAILED). */
   stopRequested: boolean;
   kernelArgs: string;
+  /** Hypervisor driver that runs (or last ran) the VM. */
+  driver: string;
+  startedAt?: string;
+  stoppedAt?: string;
+  /** Root disk size after growing. */
+  diskSizeBytes: number;
 }
 
 /** Transitions the lifecycle allows; everything else is a programming error or a race lost. */
@@ -66,7 +72,8 @@ const NEXT: Record<VmState, VmState[]> = {
 
 export const canTransition = (from: VmState, to: VmState): boolean => NEXT[from].includes(to);
 
-export const isActive = (state: VmState): boolean => state === 'STARTING' || state === 'RUNNING' || state === 'STOPPING';
+export const isActive = (state: VmState): boolean =>
+  state === 'STARTING' || state === 'RUNNING' || state === 'STOPPING';
 
-const VM_ID = /^[a-z0-9][a-z0-9-]{0,40}$/;
+const VM_ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
 export const isValidVmId = (id: string): boolean => VM_ID.test(id);

@@ -11,6 +11,8 @@ export interface ImageStore {
    * and returns the record; the directory then replaces images/<name>/<tag> in one rename.
    */
   put(ref: ImageRef, fill: (stagingRootfsPath: string) => Promise<ImageRecord>): Promise<ImageRecord>;
+  /** Publishes an immutable disk (a cached base OS) by hard link, or a copy across filesystems. */
+  adopt(ref: ImageRef, sourceRootfs: string, record: ImageRecord): Promise<ImageRecord>;
   delete(ref: ImageRef): Promise<boolean>;
 }
 

@@ -21,7 +21,12 @@ export class CommandFailedError extends Error {
 export function runCommand(
   file: string,
   args: readonly string[],
-  options: { signal?: AbortSignal; input?: string | Buffer; allowFailure?: boolean; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    signal?: AbortSignal;
+    input?: string | Buffer;
+    allowFailure?: boolean;
+    env?: NodeJS.ProcessEnv;
+  } = {},
 ): Promise<CommandResult> {
   const command = [file, ...args].join(' ');
   return new Promise((resolve, reject) => {
@@ -34,7 +39,9 @@ export function runCommand(
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('error', (error) => reject(new Error(`could not run \`${command}\`: ${error.message}`, { cause: error })));
+    child.on('error', (error) =>
+      reject(new Error(`could not run \`${command}\`: ${error.message}`, { cause: error })),
+    );
     child.on('close', (code, signalName) => {
       const result = {
         code: code ?? (signalName ? 128 : 1),

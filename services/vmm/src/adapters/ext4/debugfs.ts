@@ -39,7 +39,9 @@ function ownership(path: string, mode: number, uid = 0, gid = 0): string[] {
 /** debugfs splits requests on whitespace; guest paths here are ours, but refuse anything odd. */
 function checkGuestPath(path: string): void {
   if (!/^\/[A-Za-z0-9._/@+-]+$/.test(path) || path.includes('..')) {
-    throw new Error(`guest path "${path}" cannot be written with debugfs: use an absolute path without spaces or ..`);
+    throw new Error(
+      `guest path "${path}" cannot be written with debugfs: use an absolute path without spaces or ..`,
+    );
   }
 }
 
@@ -47,7 +49,9 @@ function checkGuestPath(path: string): void {
 export async function missingPaths(image: string, paths: string[]): Promise<Set<string>> {
   paths.forEach(checkGuestPath);
   if (paths.length === 0) return new Set();
-  const result = await runCommand('debugfs', ['-f', '-', image], { input: paths.map((p) => `stat ${p}\n`).join('') });
+  const result = await runCommand('debugfs', ['-f', '-', image], {
+    input: paths.map((p) => `stat ${p}\n`).join(''),
+  });
   const missing = new Set<string>();
   for (const line of result.stderr.split('\n')) {
     const match = /^(\S+): File not found by ext2_lookup/.exec(line.trim());

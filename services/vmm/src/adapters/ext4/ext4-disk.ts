@@ -27,7 +27,8 @@ export class E2fsprogsExt4Disk implements Ext4Disk {
     const text = stdout.toString('utf8');
     const count = /^Block count:\s+(\d+)/m.exec(text)?.[1];
     const size = /^Block size:\s+(\d+)/m.exec(text)?.[1];
-    if (!count || !size) throw new Error(`dumpe2fs -h ${image} printed no block count/size: is it an ext4 image?`);
+    if (!count || !size)
+      throw new Error(`dumpe2fs -h ${image} printed no block count/size: is it an ext4 image?`);
     return Number(count) * Number(size);
   }
 
@@ -53,7 +54,10 @@ export class E2fsprogsExt4Disk implements Ext4Disk {
           return { ...file, hostPath };
         }),
       );
-      const missing = await missingPaths(image, directories.map((d) => d.path));
+      const missing = await missingPaths(
+        image,
+        directories.map((d) => d.path),
+      );
       await runDebugfs(image, debugfsScript(directories, staged, missing), { write: true });
     } finally {
       await rm(scratch, { recursive: true, force: true });

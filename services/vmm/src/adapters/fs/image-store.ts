@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { ImageRecord, ImageRef } from '../../domain/image.ts';
 import type { ImageStore } from '../../ports/stores.ts';
 import { readJsonIfExists, writeFileAtomic } from './atomic-file.ts';
+import { linkOrCopy } from './kernel-store.ts';
 
 /** Image store on the local filesystem: <root>/<name>/<tag>/{rootfs.ext4,image.json}. */
 export class FsImageStore implements ImageStore {
@@ -64,9 +65,19 @@ export class FsImageStore implements ImageStore {
     }
   }
 
+  adopt(ref: ImageRef, sourceRootfs: string, record: ImageRecord): Promise<ImageRecord> {
+    return this.put(ref, async (staging) => {
+      await linkOrCopy(sourceRootfs, staging);
+      return record;
+    });
+  }
+
   async delete(ref: ImageRef): Promise<boolean> {
     const dir = this.imageDir(ref);
-    const exists = await stat(dir).then(() => true, () => false);
+    const exists = await stat(dir).then(
+      () => true,
+      () => false,
+    );
     if (!exists) return false;
     const retired = join(this.root, `.retired-${randomBytes(6).toString('hex')}`);
     await rename(dir, retired);

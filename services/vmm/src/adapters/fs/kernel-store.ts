@@ -5,7 +5,12 @@ import type { KernelRecord } from '../../domain/image.ts';
 import type { KernelStore } from '../../ports/stores.ts';
 import { readJsonIfExists, writeFileAtomic } from './atomic-file.ts';
 
-const FILE_NAMES = { bzImage: 'vmlinuz', vmlinux: 'vmlinux', initrd: 'initrd.img', config: 'config' } as const;
+const FILE_NAMES = {
+  bzImage: 'vmlinuz',
+  vmlinux: 'vmlinux',
+  initrd: 'initrd.img',
+  config: 'config',
+} as const;
 
 /** Kernel store on the local filesystem: <root>/<id>/{vmlinuz,initrd.img,vmlinux,config,kernel.json}. */
 export class FsKernelStore implements KernelStore {

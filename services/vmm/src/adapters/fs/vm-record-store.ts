@@ -19,11 +19,17 @@ export class FsVmRecordStore implements VmRecordStore {
   async list(): Promise<VmRecord[]> {
     const names = await readdir(this.root).catch(() => []);
     const records = await Promise.all(names.filter((n) => !n.startsWith('.')).map((n) => this.get(n)));
-    return records.filter((r): r is VmRecord => r !== undefined).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return records
+      .filter((r): r is VmRecord => r !== undefined)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
   async save(record: VmRecord): Promise<void> {
-    await writeFileAtomic(join(this.vmDir(record.id), 'vm.json'), `${JSON.stringify(record, null, 2)}\n`, 0o600);
+    await writeFileAtomic(
+      join(this.vmDir(record.id), 'vm.json'),
+      `${JSON.stringify(record, null, 2)}\n`,
+      0o600,
+    );
   }
 
   async remove(id: string): Promise<void> {

@@ -14,7 +14,11 @@ export class AccelerationProbe {
 
   constructor(
     private readonly setting: AccelerationSetting,
-    private readonly paths = { kvmDevice: '/dev/kvm', pvmModule: '/sys/module/kvm_pvm', cpuinfo: '/proc/cpuinfo' },
+    private readonly paths = {
+      kvmDevice: '/dev/kvm',
+      pvmModule: '/sys/module/kvm_pvm',
+      cpuinfo: '/proc/cpuinfo',
+    },
   ) {}
 
   resolve(): Promise<{ accel: Acceleration; why: string }> {
@@ -33,7 +37,11 @@ export class AccelerationProbe {
       () => true,
       () => false,
     );
-    if (pvm) return { accel: 'tcg', why: `${this.paths.pvmModule} exists: paravirtual KVM cannot boot stock kernels` };
+    if (pvm)
+      return {
+        accel: 'tcg',
+        why: `${this.paths.pvmModule} exists: paravirtual KVM cannot boot stock kernels`,
+      };
     const cpuinfo = await readFile(this.paths.cpuinfo, 'utf8').catch(() => '');
     if (!/\b(vmx|svm)\b/.test(cpuinfo)) return { accel: 'tcg', why: 'the CPU reports neither vmx nor svm' };
     return { accel: 'kvm', why: `${this.paths.kvmDevice} is usable and the CPU has hardware virtualisation` };

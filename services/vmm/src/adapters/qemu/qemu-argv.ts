@@ -12,33 +12,56 @@ export function qemuArgv(
 ): string[] {
   const kernel = spec.kernel.bzImagePath ?? spec.kernel.vmlinuxPath;
   if (!kernel) throw new Error(`VM ${spec.vmId}: the kernel has neither a bzImage nor a vmlinux to boot`);
-  let append = /\bconsole=/.test(spec.kernelArgs) ? spec.kernelArgs : `console=ttyS0 ${spec.kernelArgs}`.trim();
-  if (options.accel === 'tcg' && options.tscKhz && !/\btsc_early_khz=/.test(append)) append += ` tsc_early_khz=${options.tscKhz}`;
-  const accel = options.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
+  let append = /\bconsole=/.test(spec.kernelArgs)
+    ? spec.kernelArgs
+    : `console=ttyS0 ${spec.kernelArgs}`.trim();
+  if (options.accel === 'tcg' && options.tscKhz && !/\btsc_early_khz=/.test(append))
+    append += ` tsc_early_khz=${options.tscKhz}`;
+  const accel =
+    options.accel === 'kvm'
+      ? ['-accel', 'kvm', '-cpu', 'host']
+      : ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
   const argv = [
     options.binary,
-    '-name', `kindling-${spec.vmId}`,
-    '-M', 'microvm',
+    '-name',
+    `kindling-${spec.vmId}`,
+    '-M',
+    'microvm',
     ...accel,
-    '-smp', String(spec.vcpus),
-    '-m', String(spec.memoryMib),
-    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-    '-kernel', kernel,
+    '-smp',
+    String(spec.vcpus),
+    '-m',
+    String(spec.memoryMib),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-kernel',
+    kernel,
     ...(spec.kernel.initrdPath ? ['-initrd', spec.kernel.initrdPath] : []),
-    '-append', append,
-    '-drive', `id=root,file=${escapeOption(spec.rootfsPath)},format=raw,if=none`,
-    '-device', 'virtio-blk-device,drive=root',
+    '-append',
+    append,
+    '-drive',
+    `id=root,file=${escapeOption(spec.rootfsPath)},format=raw,if=none`,
+    '-device',
+    'virtio-blk-device,drive=root',
   ];
   if (spec.network) {
     argv.push(
-      '-netdev', `tap,id=n0,ifname=${spec.network.tapName},script=no,downscript=no`,
-      '-device', `virtio-net-device,netdev=n0,mac=${spec.network.guestMac}`,
+      '-netdev',
+      `tap,id=n0,ifname=${spec.network.tapName},script=no,downscript=no`,
+      '-device',
+      `virtio-net-device,netdev=n0,mac=${spec.network.guestMac}`,
     );
   }
   argv.push(
-    '-serial', `file:${spec.consoleLogPath}`,
-    '-qmp', `unix:${options.qmpSocket},server=on,wait=off`,
-    '-pidfile', options.pidFile,
+    '-serial',
+    `file:${spec.consoleLogPath}`,
+    '-qmp',
+    `unix:${options.qmpSocket},server=on,wait=off`,
+    '-pidfile',
+    options.pidFile,
     '-daemonize',
   );
   return argv;

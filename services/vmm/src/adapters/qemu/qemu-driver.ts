@@ -99,6 +99,7 @@ export class QemuDriver implements HypervisorDriver {
 function inNetns(netnsPath: string | undefined, argv: string[]): string[] {
   if (!netnsPath) return argv;
   const dir = dirname(netnsPath);
-  if (dir === '/var/run/netns' || dir === '/run/netns') return ['ip', 'netns', 'exec', basename(netnsPath), ...argv];
+  if (dir === '/var/run/netns' || dir === '/run/netns')
+    return ['ip', 'netns', 'exec', basename(netnsPath), ...argv];
   return ['nsenter', `--net=${netnsPath}`, '--', ...argv];
 }

@@ -40,7 +40,9 @@ export class QmpClient {
 
   async execute(command: string, args?: Record<string, unknown>): Promise<unknown> {
     const reply = this.next();
-    this.socket.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`);
+    this.socket.write(
+      `${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`,
+    );
     const message = await reply;
     if ('error' in message) {
       const error = message.error as { class?: string; desc?: string };

@@ -11,7 +11,10 @@ export class SshKeygenHostKeys implements HostKeyGenerator {
     try {
       const keyPath = join(dir, 'key');
       await runCommand('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', keyPath]);
-      const [privateKey, publicKey] = await Promise.all([readFile(keyPath, 'utf8'), readFile(`${keyPath}.pub`, 'utf8')]);
+      const [privateKey, publicKey] = await Promise.all([
+        readFile(keyPath, 'utf8'),
+        readFile(`${keyPath}.pub`, 'utf8'),
+      ]);
       return { privateKey, publicKey: publicKey.trim() };
     } finally {
       await rm(dir, { recursive: true, force: true });

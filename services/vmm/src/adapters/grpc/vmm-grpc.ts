@@ -1,0 +1,152 @@
+import { stat } from 'node:fs/promises';
+import type { VmmServiceServer } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import { InvalidArgumentError, serverStream, unary } from '@kindling/runtime';
+import type { ImageCatalog } from '../../domain/image-catalog.ts';
+import type { ImageRecord } from '../../domain/image.ts';
+import type { VmHost } from '../../domain/vm-host.ts';
+import {
+  fromProtoMetadata,
+  fromProtoSpec,
+  fromProtoState,
+  toProtoEvent,
+  toProtoImage,
+  toProtoKernel,
+  toProtoVm,
+} from './convert.ts';
+
+/** Facts about the machine that GetHostInfo reports beside what the VMs claim. */
+export interface HostFacts {
+  readonly cpus: number;
+  readonly memoryBytes: number;
+  readonly version: string;
+  diskFreeBytes(): Promise<number>;
+  hypervisorVersion(): Promise<string>;
+  accel(): Promise<string>;
+}
+
+const required = (value: string, field: string): string => {
+  if (!value.trim()) throw new InvalidArgumentError(`${field} is required`);
+  return value.trim();
+};
+
+async function withAllocation(image: ImageRecord, rootfsPath: string) {
+  const blocks = await stat(rootfsPath).then(
+    (s) => s.blocks * 512,
+    () => 0,
+  );
+  return toProtoImage(image, blocks);
+}
+
+/** The VmmService gRPC adapter: validates, converts, calls the core. */
+export function vmmGrpcImplementation(
+  host: VmHost,
+  catalog: ImageCatalog,
+  facts: HostFacts,
+): VmmServiceServer {
+  const images = host.deps.images;
+  const rootfs = (image: ImageRecord) => images.rootfsPath({ name: image.name, tag: image.tag });
+  return {
+    listImages: unary(async (request) => {
+      const all = await catalog.listImages();
+      const selected = request.name ? all.filter((i) => i.name === request.name) : all;
+      return { images: await Promise.all(selected.map((i) => withAllocation(i, rootfs(i)))) };
+    }),
+    getImage: unary(async (request) => {
+      const image = await catalog.getImage(required(request.image, 'image'));
+      return { image: await withAllocation(image, rootfs(image)) };
+    }),
+    deleteImage: unary(async (request) => {
+      await catalog.deleteImage(required(request.image, 'image'));
+      return {};
+    }),
+    importImage: unary(async (request, ctx) => {
+      const image = await catalog.importImage(
+        required(request.rootfsPath, 'rootfs_path'),
+        required(request.image, 'image'),
+        fromProtoMetadata(request.metadata),
+        { ...(request.kernelId ? { kernelId: request.kernelId } : {}), overwrite: request.overwrite },
+        ctx.signal,
+      );
+      return { image: await withAllocation(image, rootfs(image)) };
+    }),
+    listKernels: unary(async () => ({ kernels: (await catalog.listKernels()).map(toProtoKernel) })),
+
+    createVm: unary(async (request, ctx) => {
+      const spec = fromProtoSpec(request.spec, request.vmId);
+      required(spec.image, 'spec.image');
+      const vm = await host.createVm(spec, { start: request.start, signal: ctx.signal });
+      return { vm: toProtoVm(vm) };
+    }),
+    startVm: unary(async (request, ctx) => ({
+      vm: toProtoVm(await host.startVm(required(request.vmId, 'vm_id'), ctx.signal)),
+    })),
+    stopVm: unary(async (request) => {
+      const timeoutMs = request.timeout
+        ? Number(request.timeout.seconds) * 1000 + Math.round(request.timeout.nanos / 1e6)
+        : undefined;
+      const { record, graceful } = await host.stopVm(required(request.vmId, 'vm_id'), {
+        ...(timeoutMs ? { timeoutMs } : {}),
+        force: request.force,
+      });
+      return { vm: toProtoVm(record), graceful };
+    }),
+    deleteVm: unary(async (request) => {
+      await host.deleteVm(required(request.vmId, 'vm_id'));
+      return {};
+    }),
+    getVm: unary(async (request, ctx) => {
+      const view = await host.getVm(required(request.vmId, 'vm_id'), ctx.signal);
+      const vm = toProtoVm(view);
+      // A broken attachment is news about a VM, not a failed call: it is reported in the reason.
+      if (view.networkProblem) {
+        vm.stateReason = [vm.stateReason, `network check failed: ${view.networkProblem}`]
+          .filter(Boolean)
+          .join('; ');
+      }
+      return { vm };
+    }),
+    listVms: unary(async (request) => {
+      const state = request.state ? fromProtoState(request.state) : undefined;
+      const vms = (await host.listVms())
+        .filter((vm) => (state ? vm.state === state : true))
+        .filter((vm) => (request.buildId ? vm.spec.buildId === request.buildId : true))
+        .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+      return { vms: vms.map(toProtoVm) };
+    }),
+    watchVms: serverStream(async (request, ctx, send) => {
+      await host.watchVms(ctx.signal, (event) => send({ event: toProtoEvent(event) }), request.vmId);
+    }),
+    commitVm: unary(async (request, ctx) => {
+      const image = await catalog.commitVm(
+        required(request.vmId, 'vm_id'),
+        required(request.image, 'image'),
+        fromProtoMetadata(request.metadata),
+        { shrink: request.shrink, overwrite: request.overwrite },
+        ctx.signal,
+      );
+      return { image: await withAllocation(image, rootfs(image)) };
+    }),
+    getHostInfo: unary(async () => {
+      const vms = await host.listVms();
+      const claiming = vms.filter((vm) => ['STARTING', 'RUNNING', 'STOPPING'].includes(vm.state));
+      const [diskFree, hypervisorVersion, accel] = await Promise.all([
+        facts.diskFreeBytes(),
+        facts.hypervisorVersion(),
+        facts.accel(),
+      ]);
+      return {
+        host: host.deps.host,
+        cpus: facts.cpus,
+        memoryBytes: String(facts.memoryBytes),
+        runningVms: vms.filter((vm) => vm.state === 'RUNNING').length,
+        vcpusAllocated: claiming.reduce((sum, vm) => sum + vm.spec.vcpus, 0),
+        memoryAllocatedMib: String(claiming.reduce((sum, vm) => sum + vm.spec.memoryMib, 0)),
+        driver: host.deps.hypervisor.name,
+        version: facts.version,
+        accel,
+        diskFreeBytes: String(diskFree),
+        hypervisorVersion,
+      };
+    }),
+  };
+}

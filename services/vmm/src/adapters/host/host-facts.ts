@@ -1,0 +1,32 @@
+import { statfs } from 'node:fs/promises';
+import { availableParallelism, totalmem } from 'node:os';
+import type { HostFacts } from '../grpc/vmm-grpc.ts';
+import { runCommand } from '../exec/run-command.ts';
+
+/** GetHostInfo's facts from the OS; the hypervisor's version is asked once. */
+export function localHostFacts(options: {
+  stateDir: string;
+  hypervisorVersionCommand: string[];
+  accel: () => Promise<string>;
+  version: string;
+}): HostFacts {
+  let hypervisorVersion: Promise<string> | undefined;
+  return {
+    cpus: availableParallelism(),
+    memoryBytes: totalmem(),
+    version: options.version,
+    async diskFreeBytes() {
+      const fs = await statfs(options.stateDir);
+      return fs.bavail * fs.bsize;
+    },
+    hypervisorVersion() {
+      const [file, ...args] = options.hypervisorVersionCommand;
+      hypervisorVersion ??= runCommand(file!, args, { allowFailure: true }).then(
+        (r) => r.stdout.toString().split('\n')[0]?.trim() || r.stderr.trim() || 'unknown',
+        () => 'unknown',
+      );
+      return hypervisorVersion;
+    },
+    accel: options.accel,
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * The VmmService over real gRPC without booting anything: the image store (import, list, get,
+ * delete refusing images in use), CreateVm's disk preparation and guest files, idempotent
+ * CreateVm, WatchVms, DeleteVm, and bad input that must fail with the right code and create nothing.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { status as Status, type ServiceError } from '@grpc/grpc-js';
+import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
+import type {
+  CreateVmResponse,
+  GetImageResponse,
+  ImportImageResponse,
+  ListImagesResponse,
+  ListKernelsResponse,
+  WatchVmsResponse,
+} from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import { call, makeTempDir, removeDir, startTestVmm, type VmmUnderTest } from './support/vmm-harness.ts';
+
+const missingTools = ['debugfs', 'resize2fs', 'ssh-keygen', 'ip'].filter((tool) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    return false;
+  } catch {
+    return true;
+  }
+});
+const skip =
+  missingTools.length > 0
+    ? `needs ${missingTools.join(', ')}`
+    : process.getuid?.() !== 0
+      ? 'needs root'
+      : false;
+
+const spec = (overrides: Record<string, unknown> = {}) => ({
+  image: 'test/tiny:one',
+  kernelId: '',
+  vcpus: 1,
+  memoryMib: 256,
+  diskSizeBytes: '0',
+  network: '',
+  authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ2QrIp9nPXbXOZf0YFQxgXkDbNpGYvYhQ7dVRFSUnNU test'],
+  hostname: '',
+  extraKernelArgs: '',
+  labels: {},
+  buildId: '',
+  ...overrides,
+});
+
+const code = (error: unknown) => (error as ServiceError).code;
+
+describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
+  let dir: string;
+  let vmm: VmmUnderTest;
+  const stateDir = () => join(dir, 'state');
+  const vmDirs = async () => readdir(join(stateDir(), 'vms')).catch(() => []);
+  const testNetns = () =>
+    execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.startsWith('kindling-test-vm-'));
+
+  before(async () => {
+    dir = await makeTempDir('vmm-grpc');
+    await mkdir(join(dir, 'tree/etc'), { recursive: true });
+    await writeFile(join(dir, 'tree/etc/hostname'), 'tiny\n');
+    execFileSync('truncate', ['-s', '32M', join(dir, 'tiny.ext4')]);
+    execFileSync('mkfs.ext4', ['-q', '-F', '-d', join(dir, 'tree'), join(dir, 'tiny.ext4')]);
+    await writeFile(join(dir, 'vmlinuz'), 'not a kernel: these tests never boot');
+    await mkdir(join(dir, 'conf.d'));
+    vmm = await startTestVmm({
+      stateDir: stateDir(),
+      cniConfDir: join(dir, 'conf.d'),
+      cniCacheDir: join(dir, 'cni-cache'),
+    });
+    await vmm.running.host.deps.kernels.put('test-kernel', '0.0.0-test', { bzImage: join(dir, 'vmlinuz') });
+  });
+  after(async () => {
+    await vmm?.stop();
+    if (dir) await removeDir(dir);
+  });
+
+  it('imports an ext4 image from a host path and lists, gets it; a second import needs overwrite', async () => {
+    const imported = await call<object, ImportImageResponse>(vmm.client, 'importImage', {
+      rootfsPath: join(dir, 'tiny.ext4'),
+      image: 'test/tiny:one',
+      kernelId: 'test-kernel',
+      overwrite: false,
+    });
+    const sha = execFileSync('sha256sum', [join(dir, 'tiny.ext4')], { encoding: 'utf8' }).split(' ')[0];
+    assert.equal(imported.image?.digest, `sha256:${sha}`);
+    assert.equal(imported.image?.sizeBytes, String(32 << 20));
+    assert.ok(Number(imported.image?.allocatedBytes) < 32 << 20, 'stored sparse');
+    const listed = await call<object, ListImagesResponse>(vmm.client, 'listImages', { name: '' });
+    assert.deepEqual(
+      listed.images.map((i) => `${i.name}:${i.tag}`),
+      ['test/tiny:one'],
+    );
+    const got = await call<object, GetImageResponse>(vmm.client, 'getImage', { image: 'test/tiny:one' });
+    assert.equal(got.image?.kernelId, 'test-kernel');
+    await assert.rejects(
+      call(vmm.client, 'importImage', {
+        rootfsPath: join(dir, 'tiny.ext4'),
+        image: 'test/tiny:one',
+        overwrite: false,
+      }),
+      (e) => code(e) === Status.ALREADY_EXISTS,
+    );
+    const kernels = await call<object, ListKernelsResponse>(vmm.client, 'listKernels', {});
+    assert.deepEqual(
+      kernels.kernels.map((k) => [k.id, k.hasBzImage]),
+      [['test-kernel', true]],
+    );
+  });
+
+  it('refuses bad input with the right code and leaves nothing behind', async () => {
+    const netnsBefore = testNetns();
+    const cases: [Record<string, unknown>, Status, RegExp][] = [
+      [spec({ image: 'test/nope:1' }), Status.NOT_FOUND, /image test\/nope:1 does not exist/],
+      [spec({ kernelId: 'no-such-kernel' }), Status.NOT_FOUND, /kernel no-such-kernel does not exist/],
+      [spec({ diskSizeBytes: String(16 << 20) }), Status.INVALID_ARGUMENT, /smaller than image/],
+      [spec({ network: 'no-such-network' }), Status.FAILED_PRECONDITION, new RegExp(join(dir, 'conf.d'))],
+      [spec({ image: 'Bad Name' }), Status.INVALID_ARGUMENT, /not valid/],
+    ];
+    for (const [request, status, message] of cases) {
+      await assert.rejects(
+        call(vmm.client, 'createVm', { spec: request, vmId: 'bad-input', start: false }),
+        (e) => code(e) === status && message.test((e as ServiceError).details),
+        `expected ${Status[status]} for ${JSON.stringify(request)}`,
+      );
+    }
+    assert.deepEqual(await vmDirs(), [], 'no VM directory');
+    assert.deepEqual(testNetns(), netnsBefore, 'no netns');
+    assert.deepEqual(await readdir(join(dir, 'cni-cache')).catch(() => []), [], 'no CNI cache entry');
+    await assert.rejects(
+      call(vmm.client, 'getVm', { vmId: 'bad-input' }),
+      (e) => code(e) === Status.NOT_FOUND,
+    );
+  });
+
+  it('creates a VM: grown disk copy with guest files and a fresh host key; CreateVm is idempotent; events are streamed', async () => {
+    const events: WatchVmsResponse[] = [];
+    const stream = vmm.client.watchVms({ vmId: '' });
+    stream.on('data', (event: WatchVmsResponse) => events.push(event));
+    stream.on('error', () => undefined);
+    const request = { spec: spec({ diskSizeBytes: String(64 << 20) }), vmId: 'vm-tiny', start: false };
+    const { vm } = await call<object, CreateVmResponse>(vmm.client, 'createVm', request);
+    assert.equal(vm?.state, VmState.VM_STATE_CREATED);
+    assert.match(vm?.sshHostPublicKey ?? '', /^ssh-ed25519 \S+ kindling-vm-tiny$/);
+    assert.match(vm?.sshHostKeyFingerprint ?? '', /^SHA256:/);
+    assert.equal(vm?.diskSizeBytes, String(64 << 20));
+    const disk = join(stateDir(), 'vms/vm-tiny/rootfs.ext4');
+    const read = (path: string) =>
+      execFileSync('debugfs', ['-R', `cat ${path}`, disk], { encoding: 'utf8', stdio: 'pipe' });
+    const guest = JSON.parse(read('/etc/kindling/guest.json')) as { vmId: string; authorizedKeys: string[] };
+    assert.equal(guest.vmId, 'vm-tiny');
+    assert.deepEqual(guest.authorizedKeys, request.spec.authorizedKeys);
+    assert.equal(read('/etc/ssh/ssh_host_ed25519_key.pub').trim(), vm?.sshHostPublicKey);
+    assert.equal(read('/root/.ssh/authorized_keys').trim(), request.spec.authorizedKeys[0]);
+    execFileSync('e2fsck', ['-fn', disk], { stdio: 'pipe' });
+
+    const again = await call<object, CreateVmResponse>(vmm.client, 'createVm', request);
+    assert.equal(again.vm?.sshHostPublicKey, vm?.sshHostPublicKey, 'a repeated CreateVm returns the same VM');
+    await assert.rejects(
+      call(vmm.client, 'createVm', { ...request, spec: spec({ vcpus: 2 }) }),
+      (e) => code(e) === Status.ALREADY_EXISTS,
+    );
+
+    await assert.rejects(call(vmm.client, 'deleteImage', { image: 'test/tiny:one' }), (e) => {
+      return code(e) === Status.FAILED_PRECONDITION && /used by VM vm-tiny/.test((e as ServiceError).details);
+    });
+    await assert.rejects(
+      call(vmm.client, 'commitVm', { vmId: 'vm-tiny', image: 'test/tiny:two' }),
+      (e) => code(e) === Status.FAILED_PRECONDITION && /STOPPED/.test((e as ServiceError).details),
+    );
+    await call(vmm.client, 'deleteVm', { vmId: 'vm-tiny' });
+    assert.deepEqual(await vmDirs(), []);
+    await call(vmm.client, 'deleteImage', { image: 'test/tiny:one' });
+    const listed = await call<object, ListImagesResponse>(vmm.client, 'listImages', { name: '' });
+    assert.deepEqual(listed.images, []);
+
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    stream.cancel();
+    const states = events.filter((e) => e.event?.vmId === 'vm-tiny').map((e) => e.event?.state);
+    assert.deepEqual(states, [VmState.VM_STATE_CREATED, VmState.VM_STATE_DELETED]);
+  });
+});
