@@ -15,10 +15,29 @@ export interface ParsedFlags {
   bool(name: string): boolean;
   string(name: string): string | undefined;
   strings(name: string): string[];
-  used: string[];
+  readonly used: string[];
 }
 
+class FlagValues implements ParsedFlags {
+  constructor(private readonly values: Map<string, string[]>) {}
+  bool(name: string): boolean {
+    return this.values.get(name)?.[0] === 'true';
+  }
+  string(name: string): string | undefined {
+    return this.values.get(name)?.[0];
+  }
+  strings(name: string): string[] {
+    return this.values.get(name) ?? [];
+  }
+  get used(): string[] {
+    return [...this.values.keys()];
+  }
+}
+
+const NO_VALUES = new FlagValues(new Map());
+
 export function parseFlags(raw: string[], spec: Readonly<Record<string, FlagKind>>, keyword: string): ParsedFlags {
+  if (raw.length === 0) return NO_VALUES;
   const values = new Map<string, string[]>();
   for (const arg of raw) {
     if (!arg.startsWith('--')) throw new FlagError(`arg should start with -- : ${arg}`, arg);
@@ -45,12 +64,8 @@ export function parseFlags(raw: string[], spec: Readonly<Record<string, FlagKind
       if (value === undefined) throw new FlagError(`missing a value on flag: --${name}`, name);
       stored = value;
     }
-    values.set(name, [...(previous ?? []), stored]);
+    if (previous) previous.push(stored);
+    else values.set(name, [stored]);
   }
-  return {
-    bool: (name) => values.get(name)?.[0] === 'true',
-    string: (name) => values.get(name)?.[0],
-    strings: (name) => values.get(name) ?? [],
-    used: [...values.keys()],
-  };
+  return new FlagValues(values);
 }

@@ -1,15 +1,20 @@
 /** Step cache keys: sha256 over the parent key, the canonical expanded instruction and its inputs. */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { StepCacheKey, StepInput } from './plan.ts';
 
-export const sha256 = (text: string): string => 'sha256:' + createHash('sha256').update(text).digest('hex');
+// crypto.hash (Node >= 20.12) is the one-shot form: much cheaper than createHash for short inputs.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
+export const sha256 = (text: string): string =>
+  'sha256:' + (oneShot ? oneShot('sha256', text, 'hex') : crypto.createHash('sha256').update(text).digest('hex'));
 
 export function baseCacheKey(descriptor: string, platform: string): StepCacheKey {
   return { digest: sha256(`FROM\n${descriptor}\n${platform}`), parent: '', complete: !descriptor.startsWith('unresolved:') };
 }
 
-export function stepCacheKey(parent: StepCacheKey, canonical: string, inputs: readonly StepInput[]): StepCacheKey {
-  let text = parent.digest + '\n' + canonical;
+export function stepCacheKey(parent: StepCacheKey, canonical: readonly string[], inputs: readonly StepInput[]): StepCacheKey {
+  let text = parent.digest;
+  for (const part of canonical) text += '\n' + part;
   let complete = parent.complete;
   for (const input of inputs) {
     text += `\n${input.kind}:${input.ref}:${input.digest ?? '?'}`;

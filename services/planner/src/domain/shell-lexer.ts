@@ -300,3 +300,9 @@ export function expandWord(word: string, env: Environment, opts: LexerOptions): 
     throw err;
   }
 }
+
+/** Like expandWord(...).result, without splitting into words (the common case, kept cheap). */
+export function expandString(word: string, env: Environment, opts: LexerOptions): string {
+  if (!needsLexing(word, opts.escapeToken)) return word;
+  return expandWord(word, env, opts).result;
+}

@@ -11,7 +11,7 @@ import { CommandError, type Command, type CopyCommand, type RunCommand } from '.
 import { parseHeredocMarker, chompHeredoc } from './instruction-source.ts';
 import type { ImageMetadata, InlineFile, PlannedStep, RunMount, StepAction, StepCacheKey, StepContext, StepInput } from './plan.ts';
 import { MountError, parseRunMount } from './run-mounts.ts';
-import { expandWord, ShellExpansionError, type LexerOptions } from './shell-lexer.ts';
+import { expandString, expandWord, ShellExpansionError, type LexerOptions } from './shell-lexer.ts';
 import type { SourceRef } from './stage-graph.ts';
 
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
@@ -71,12 +71,32 @@ function destinationPath(workdir: string, dest: string): string {
   return keepSlash && !joined.endsWith('/') ? joined + '/' : joined;
 }
 
+/** `type=cache,target=/x,...`: a mount as BuildKit's flag syntax spells it. */
+function describeMount(mount: RunMount): string {
+  let out = '';
+  for (const [k, v] of Object.entries(mount)) out += `${out ? ',' : ''}${k}=${typeof v === 'number' && k === 'mode' ? '0' + v.toString(8) : String(v)}`;
+  return out;
+}
+
+const fingerprints = new WeakMap<StepContext, string>();
+
+/** What a RUN or COPY depends on besides its own arguments; computed once per distinct context. */
+function contextFingerprint(context: StepContext): string {
+  let fingerprint = fingerprints.get(context);
+  if (fingerprint === undefined) {
+    fingerprint = `${context.user}\n${context.workdir}\n${context.shell.join('\0')}\n${context.env.join('\0')}`;
+    fingerprints.set(context, fingerprint);
+  }
+  return fingerprint;
+}
+
 export class StageBuilder {
   readonly image: ImageMetadata;
   /** BuildKit's state env: image env plus ARG values, in definition order. */
   readonly env: Map<string, string>;
   private readonly imageEnv: Map<string, string>;
   private cmdSet = false;
+  private envDirty = true;
   readonly steps: PlannedStep[] = [];
   key: StepCacheKey;
   readonly secrets = new Set<string>();
@@ -104,7 +124,7 @@ export class StageBuilder {
 
   private expand(word: string): string {
     try {
-      return expandWord(word, this.env, this.lexer).result;
+      return expandString(word, this.env, this.lexer);
     } catch (err) {
       if (err instanceof ShellExpansionError) throw new CommandError(err.message, undefined, 'ExpansionError');
       throw err;
@@ -120,12 +140,23 @@ export class StageBuilder {
     }
   }
 
+  private cachedContext: StepContext | undefined;
+
+  /** The context is rebuilt only when env, user, workdir or shell changed (steps share it otherwise). */
   private context(forRun: boolean): StepContext {
-    const env = envList(this.env);
-    if (forRun) {
-      for (const [k, v] of this.environment.buildArgs) if (PROXY_ARGS.has(k) && !this.env.has(k)) env.push(`${k}=${v}`);
+    const user = this.image.user;
+    const workdir = this.image.workingDir || '/';
+    const shell = this.image.shell.length > 0 ? this.image.shell : DEFAULT_SHELL;
+    let ctx = this.cachedContext;
+    if (!ctx || this.envDirty || ctx.user !== user || ctx.workdir !== workdir || ctx.shell.join('\0') !== shell.join('\0')) {
+      ctx = { env: envList(this.env), user, workdir, shell: [...shell] };
+      this.cachedContext = ctx;
+      this.envDirty = false;
     }
-    return { env, user: this.image.user, workdir: this.image.workingDir || '/', shell: this.image.shell.length > 0 ? [...this.image.shell] : [...DEFAULT_SHELL] };
+    if (!forRun) return ctx;
+    const proxies: string[] = [];
+    for (const [k, v] of this.environment.buildArgs) if (PROXY_ARGS.has(k) && !this.env.has(k)) proxies.push(`${k}=${v}`);
+    return proxies.length === 0 ? ctx : { ...ctx, env: [...ctx.env, ...proxies] };
   }
 
   private shellFor(args: string[], form: 'shell' | 'exec'): string[] {
@@ -134,7 +165,7 @@ export class StageBuilder {
   }
 
   private push(command: Command, expanded: string, action: StepAction, inputs: StepInput[], context: StepContext, onBuildTrigger: boolean): void {
-    const canonical = `${expanded}\n${JSON.stringify(action)}\n${action.kind === 'run' || action.kind === 'copy' ? JSON.stringify(context) : ''}`;
+    const canonical = action.kind === 'config' ? [expanded] : [expanded, JSON.stringify(action), contextFingerprint(context)];
     this.key = stepCacheKey(this.key, canonical, inputs);
     this.steps.push({
       index: this.steps.length,
@@ -164,6 +195,7 @@ export class StageBuilder {
           else {
             this.imageEnv.set(k, v);
             this.env.set(k, v);
+            this.envDirty = true;
           }
         }
         if (command.kind === 'ENV') this.image.env = envList(this.imageEnv);
@@ -183,7 +215,10 @@ export class StageBuilder {
           if (override !== undefined) value = override;
           else if (arg.value !== undefined) value = this.expand(arg.value);
           else value = this.environment.globalArgs.get(arg.key);
-          if (value !== undefined) this.env.set(arg.key, value);
+          if (value !== undefined) {
+            this.env.set(arg.key, value);
+            this.envDirty = true;
+          }
           parts.push(value === undefined ? arg.key : `${arg.key}=${JSON.stringify(value)}`);
         }
         this.push(command, `ARG ${parts.join(' ')}`, config, [], context, onBuildTrigger);
@@ -323,8 +358,11 @@ export class StageBuilder {
       }
     }
     const argv = command.form === 'shell' ? this.shellFor(args, 'shell') : [...args];
-    const flags = [...mounts.map((m) => `--mount=${JSON.stringify(m)}`), ...(network !== 'default' ? [`--network=${network}`] : []), ...(security !== 'sandbox' ? [`--security=${security}`] : [])];
-    this.push(command, `RUN ${flags.join(' ')}${flags.length ? ' ' : ''}${JSON.stringify(argv)}`, { kind: 'run', argv, form: command.form, files, mounts, network, security }, inputs, context, onBuildTrigger);
+    let flags = '';
+    for (const m of mounts) flags += `--mount=${describeMount(m)} `;
+    if (network !== 'default') flags += `--network=${network} `;
+    if (security !== 'sandbox') flags += `--security=${security} `;
+    this.push(command, `RUN ${flags}${JSON.stringify(argv)}`, { kind: 'run', argv, form: command.form, files, mounts, network, security }, inputs, context, onBuildTrigger);
   }
 
   private contextInput(pattern: string): StepInput {
