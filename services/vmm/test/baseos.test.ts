@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,7 +10,7 @@ import { before, describe, it } from 'node:test';
 import { buildBaseOs, ensureDebianBase, type BaseOsBuild } from '../src/baseos/build.ts';
 import { loadRecipe, parseSize, recipeHash } from '../src/baseos/recipe.ts';
 import { fileIsElf, locatePayload } from '../src/baseos/vmlinux.ts';
-import { baseOsUnavailable, debugfs } from './support/baseos-image.ts';
+import { baseOsUnavailable, commandMissing, debugfs } from './support/baseos-image.ts';
 
 describe('base-OS recipes', () => {
   it('hashes a recipe by its files and the size: same input, same key; any change, a new key', async () => {
@@ -85,6 +88,85 @@ describe('base-OS recipes', () => {
   });
 });
 
+describe('the guest boot unit', () => {
+  const overlay = path.resolve(
+    import.meta.dirname,
+    '../../../baseos/debian/bookworm/overlay/usr/lib/kindling',
+  );
+
+  it('fetches guest.json from an MMDS v2 endpoint (token, then GET / as JSON)', async (t) => {
+    const doc = { vmId: 'vm-9', hostname: 'from-mmds', authorizedKeys: ['ssh-ed25519 AAAA x'] };
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      if (req.method === 'PUT' && req.url === '/latest/api/token') return res.end('tok-123');
+      if (
+        req.method === 'GET' &&
+        req.url === '/' &&
+        req.headers['x-metadata-token'] === 'tok-123' &&
+        req.headers.accept === 'application/json'
+      )
+        return res.end(JSON.stringify(doc));
+      res.statusCode = 401;
+      res.end('no');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => server.close());
+    const { port } = server.address() as AddressInfo;
+    const { stdout } = await promisify(execFile)('bash', [
+      path.join(overlay, 'mmds-get'),
+      '127.0.0.1',
+      String(port),
+    ]);
+    assert.deepEqual(JSON.parse(stdout), doc);
+    assert.deepEqual(seen, ['PUT /latest/api/token', 'GET /']);
+  });
+
+  it('fails when MMDS answers with an error status', async (t) => {
+    const server = createServer((_req, res) => {
+      res.statusCode = 404;
+      res.end('{}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => server.close());
+    const { port } = server.address() as AddressInfo;
+    await assert.rejects(
+      promisify(execFile)('bash', [path.join(overlay, 'mmds-get'), '127.0.0.1', String(port)]),
+    );
+  });
+
+  it('renders the entrypoint unit with systemd quoting, USER, WORKDIR and STOPSIGNAL', (t) => {
+    if (commandMissing('jq')) return t.skip('needs jq (the image has it; the host may not)');
+    const guest = {
+      image: {
+        entrypoint: ['/bin/sh', '-c'],
+        cmd: ['echo "$HOME" 100% \\ done'],
+        env: ['A=b c', 'P=$x%y'],
+        user: 'app:staff',
+        workingDir: '/srv',
+        stopSignal: 'SIGINT',
+      },
+    };
+    const unit = execFileSync('jq', ['-r', '-f', path.join(overlay, 'entrypoint-unit.jq')], {
+      input: JSON.stringify(guest),
+      encoding: 'utf8',
+    });
+    assert.match(
+      unit,
+      /^ExecStart=\/usr\/bin\/env -- "\/bin\/sh" "-c" "echo \\"\$\$HOME\\" 100%% \\\\ done"$/m,
+    );
+    assert.match(unit, /^Environment="P=\$x%%y"$/m);
+    assert.match(unit, /^User=app\nGroup=staff$/m);
+    assert.match(unit, /^WorkingDirectory=\/srv$/m);
+    assert.match(unit, /^KillSignal=SIGINT$/m);
+    const base = execFileSync('jq', ['-r', '-f', path.join(overlay, 'entrypoint-unit.jq')], {
+      input: '{"vmId":"x"}',
+      encoding: 'utf8',
+    });
+    assert.equal(base.trim(), '', 'base images get no entrypoint unit');
+  });
+});
+
 describe('the Debian bookworm base image', { skip: baseOsUnavailable() }, () => {
   let build: BaseOsBuild;
 
@@ -132,6 +214,9 @@ describe('the Debian bookworm base image', { skip: baseOsUnavailable() }, () => 
     const img = build.rootfs;
     assert.match(debugfs(img, 'stat /usr/sbin/sshd'), /Type: regular/);
     assert.match(debugfs(img, 'stat /usr/bin/jq'), /Type: regular/);
+    // dbus lets systemd-logind act on the ACPI power button, which graceful StopVm presses.
+    assert.match(debugfs(img, 'stat /usr/bin/dbus-daemon'), /Type: regular/);
+    assert.match(debugfs(img, 'stat /usr/lib/kindling/mmds-get'), /Mode: +0755/);
     assert.match(
       debugfs(img, 'cat /usr/lib/systemd/system/kindling-boot.service'),
       /ExecStart=\/usr\/lib\/kindling\/kindling-boot/,

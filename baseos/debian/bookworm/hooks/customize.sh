@@ -6,7 +6,7 @@ root="$1"
 overlay="$2"
 
 cp -a "$overlay/." "$root/"
-chmod 0755 "$root/usr/lib/kindling/kindling-boot" "$root/usr/lib/systemd/system-generators/kindling-entrypoint-generator"
+chmod 0755 "$root/usr/lib/kindling/kindling-boot" "$root/usr/lib/kindling/mmds-get" "$root/usr/lib/systemd/system-generators/kindling-entrypoint-generator"
 
 echo kindling >"$root/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tkindling\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"

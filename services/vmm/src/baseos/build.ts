@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buildDockerImage } from './docker-build.ts';
 import { buildMmdebstrapImage } from './debian-build.ts';
@@ -174,7 +174,9 @@ export async function buildBaseOs(recipeId: string, opts: BaseOsBuildOptions = {
         if (await exists()) return; // another process finished it while we waited
         cached = false;
         const workDir = path.join(root, `.build-${hash}-${process.pid}`);
-        await rm(workDir, { recursive: true, force: true });
+        // Holding the lock, any other work dir of this hash is what a killed build left behind.
+        for (const stale of (await readdir(root)).filter((f) => f.startsWith(`.build-${hash}-`)))
+          await rm(path.join(root, stale), { recursive: true, force: true });
         await mkdir(workDir, { recursive: true });
         try {
           await buildInto(recipe, hash, workDir, sizeBytes, clock, opts.signal);
