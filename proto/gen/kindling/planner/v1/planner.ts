@@ -195,6 +195,22 @@ export interface BuildPlan {
   imageDependencies: ImageDependency[];
   /** Stages present in the Dockerfile but not needed by the target. */
   skippedStageIndexes: number[];
+  /**
+   * Build-context paths and globs the needed stages copy or bind-mount (what
+   * the fetcher must provide), sorted.
+   */
+  contextSources: string[];
+  /** Secret ids that RUN --mount=type=secret uses. */
+  secrets: string[];
+  /** Cache key of the target stage's last step. */
+  cacheKey: string;
+  /** Build args in effect after --build-arg overrides (only those an ARG consumed). */
+  buildArgs: { [key: string]: string };
+}
+
+export interface BuildPlan_BuildArgsEntry {
+  key: string;
+  value: string;
 }
 
 /** ImageDependency is an image a plan needs. */
@@ -247,6 +263,8 @@ export interface PlannedStage {
   dependsOn: number[];
   /** Line of its FROM. */
   line: number;
+  /** Cache key of the stage's last step (or of its base when it has none). */
+  cacheKey: string;
 }
 
 /** StepContext is the state a step runs in. */
@@ -295,6 +313,23 @@ export interface PlannedStep {
     | undefined;
   /** Whether this step came from a base image's ONBUILD trigger. */
   fromOnbuild: boolean;
+  /**
+   * False while an input's digest is unknown at planning time (context files
+   * not fetched yet): the key is then provisional.
+   */
+  cacheKeyComplete: boolean;
+  /** What the step reads besides its arguments, with digests where known. */
+  inputs: StepInput[];
+}
+
+/** StepInput is something a step reads: context files, a stage, an image, a URL. */
+export interface StepInput {
+  /** "context", "stage", "image", "url", "git" or "inline". */
+  kind: string;
+  /** Path or glob, stage index, image reference, URL or heredoc name. */
+  ref: string;
+  /** "sha256:<hex>" when known at planning time. */
+  digest: string;
 }
 
 /** RunAction is a RUN. */
@@ -317,6 +352,19 @@ export interface RunAction {
    * script when the heredoc is the command itself).
    */
   heredocs: Heredoc[];
+  /**
+   * Files to create before running: a heredoc script with a "#!" line is
+   * written here and the command runs it (as BuildKit does).
+   */
+  files: InlineFile[];
+}
+
+/** InlineFile is a file the plan writes into the guest. */
+export interface InlineFile {
+  path: string;
+  content: string;
+  /** Permission bits, e.g. 0755. */
+  mode: number;
 }
 
 /** ExecForm is a JSON-array command. */
@@ -384,6 +432,8 @@ export interface CopyAction {
   keepGitDir: boolean;
   /** --parents (copy with parent directories). */
   parents: boolean;
+  /** ADD: extract local tar archives into the destination. */
+  unpackArchives: boolean;
 }
 
 /** CopySourceSpec is one source of an ADD/COPY. */
@@ -1171,6 +1221,10 @@ function createBaseBuildPlan(): BuildPlan {
     unusedBuildArgs: [],
     imageDependencies: [],
     skippedStageIndexes: [],
+    contextSources: [],
+    secrets: [],
+    cacheKey: "",
+    buildArgs: {},
   };
 }
 
@@ -1207,6 +1261,18 @@ export const BuildPlan: MessageFns<BuildPlan> = {
       }
       writer.join();
     }
+    for (const v of message.contextSources) {
+      writer.uint32(82).string(v!);
+    }
+    for (const v of message.secrets) {
+      writer.uint32(90).string(v!);
+    }
+    if (message.cacheKey !== "") {
+      writer.uint32(98).string(message.cacheKey);
+    }
+    globalThis.Object.entries(message.buildArgs).forEach(([key, value]: [string, string]) => {
+      BuildPlan_BuildArgsEntry.encode({ key: key as any, value }, writer.uint32(106).fork()).join();
+    });
     return writer;
   },
 
@@ -1305,6 +1371,41 @@ export const BuildPlan: MessageFns<BuildPlan> = {
 
             break;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.contextSources.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.secrets.push(reader.string());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.cacheKey = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            const entry13 = BuildPlan_BuildArgsEntry.decode(reader, reader.uint32());
+            if (entry13.value !== undefined) {
+              message.buildArgs[entry13.key] = entry13.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1350,6 +1451,46 @@ export const BuildPlan: MessageFns<BuildPlan> = {
         : globalThis.Array.isArray(object?.skipped_stage_indexes)
         ? object.skipped_stage_indexes.map((e: any) => globalThis.Number(e))
         : [],
+      contextSources: globalThis.Array.isArray(object?.contextSources)
+        ? object.contextSources.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.context_sources)
+        ? object.context_sources.map((e: any) => globalThis.String(e))
+        : [],
+      secrets: globalThis.Array.isArray(object?.secrets)
+        ? object.secrets.map((e: any) => globalThis.String(e))
+        : [],
+      cacheKey: isSet(object.cacheKey)
+        ? globalThis.String(object.cacheKey)
+        : isSet(object.cache_key)
+        ? globalThis.String(object.cache_key)
+        : "",
+      buildArgs: isObject(object.buildArgs)
+        ? (globalThis.Object.entries(object.buildArgs) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.build_args)
+        ? (globalThis.Object.entries(object.build_args) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1382,6 +1523,24 @@ export const BuildPlan: MessageFns<BuildPlan> = {
     if (message.skippedStageIndexes?.length) {
       obj.skippedStageIndexes = message.skippedStageIndexes.map((e) => Math.round(e));
     }
+    if (message.contextSources?.length) {
+      obj.contextSources = message.contextSources;
+    }
+    if (message.secrets?.length) {
+      obj.secrets = message.secrets;
+    }
+    if (message.cacheKey !== "") {
+      obj.cacheKey = message.cacheKey;
+    }
+    if (message.buildArgs) {
+      const entries = globalThis.Object.entries(message.buildArgs) as [string, string][];
+      if (entries.length > 0) {
+        obj.buildArgs = {};
+        entries.forEach(([k, v]) => {
+          obj.buildArgs[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -1401,6 +1560,103 @@ export const BuildPlan: MessageFns<BuildPlan> = {
     message.unusedBuildArgs = object.unusedBuildArgs?.map((e) => e) || [];
     message.imageDependencies = object.imageDependencies?.map((e) => ImageDependency.fromPartial(e)) || [];
     message.skippedStageIndexes = object.skippedStageIndexes?.map((e) => e) || [];
+    message.contextSources = object.contextSources?.map((e) => e) || [];
+    message.secrets = object.secrets?.map((e) => e) || [];
+    message.cacheKey = object.cacheKey ?? "";
+    message.buildArgs = (globalThis.Object.entries(object.buildArgs ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseBuildPlan_BuildArgsEntry(): BuildPlan_BuildArgsEntry {
+  return { key: "", value: "" };
+}
+
+export const BuildPlan_BuildArgsEntry: MessageFns<BuildPlan_BuildArgsEntry> = {
+  encode(message: BuildPlan_BuildArgsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BuildPlan_BuildArgsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBuildPlan_BuildArgsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BuildPlan_BuildArgsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: BuildPlan_BuildArgsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BuildPlan_BuildArgsEntry>, I>>(base?: I): BuildPlan_BuildArgsEntry {
+    return BuildPlan_BuildArgsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BuildPlan_BuildArgsEntry>, I>>(object: I): BuildPlan_BuildArgsEntry {
+    const message = createBaseBuildPlan_BuildArgsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -1683,7 +1939,7 @@ export const BaseImage: MessageFns<BaseImage> = {
 };
 
 function createBasePlannedStage(): PlannedStage {
-  return { index: 0, name: "", base: undefined, steps: [], image: undefined, dependsOn: [], line: 0 };
+  return { index: 0, name: "", base: undefined, steps: [], image: undefined, dependsOn: [], line: 0, cacheKey: "" };
 }
 
 export const PlannedStage: MessageFns<PlannedStage> = {
@@ -1712,6 +1968,9 @@ export const PlannedStage: MessageFns<PlannedStage> = {
     }
     if (message.line !== 0) {
       writer.uint32(56).int32(message.line);
+    }
+    if (message.cacheKey !== "") {
+      writer.uint32(66).string(message.cacheKey);
     }
     return writer;
   },
@@ -1795,6 +2054,14 @@ export const PlannedStage: MessageFns<PlannedStage> = {
             message.line = reader.int32();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.cacheKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1820,6 +2087,11 @@ export const PlannedStage: MessageFns<PlannedStage> = {
         ? object.depends_on.map((e: any) => globalThis.Number(e))
         : [],
       line: isSet(object.line) ? globalThis.Number(object.line) : 0,
+      cacheKey: isSet(object.cacheKey)
+        ? globalThis.String(object.cacheKey)
+        : isSet(object.cache_key)
+        ? globalThis.String(object.cache_key)
+        : "",
     };
   },
 
@@ -1846,6 +2118,9 @@ export const PlannedStage: MessageFns<PlannedStage> = {
     if (message.line !== 0) {
       obj.line = Math.round(message.line);
     }
+    if (message.cacheKey !== "") {
+      obj.cacheKey = message.cacheKey;
+    }
     return obj;
   },
 
@@ -1863,6 +2138,7 @@ export const PlannedStage: MessageFns<PlannedStage> = {
       : undefined;
     message.dependsOn = object.dependsOn?.map((e) => e) || [];
     message.line = object.line ?? 0;
+    message.cacheKey = object.cacheKey ?? "";
     return message;
   },
 };
@@ -2000,6 +2276,8 @@ function createBasePlannedStep(): PlannedStep {
     context: undefined,
     action: undefined,
     fromOnbuild: false,
+    cacheKeyComplete: false,
+    inputs: [],
   };
 }
 
@@ -2045,6 +2323,12 @@ export const PlannedStep: MessageFns<PlannedStep> = {
     }
     if (message.fromOnbuild !== false) {
       writer.uint32(112).bool(message.fromOnbuild);
+    }
+    if (message.cacheKeyComplete !== false) {
+      writer.uint32(120).bool(message.cacheKeyComplete);
+    }
+    for (const v of message.inputs) {
+      StepInput.encode(v!, writer.uint32(130).fork()).join();
     }
     return writer;
   },
@@ -2166,6 +2450,22 @@ export const PlannedStep: MessageFns<PlannedStep> = {
             message.fromOnbuild = reader.bool();
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.cacheKeyComplete = reader.bool();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.inputs.push(StepInput.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2210,6 +2510,14 @@ export const PlannedStep: MessageFns<PlannedStep> = {
         : isSet(object.from_onbuild)
         ? globalThis.Boolean(object.from_onbuild)
         : false,
+      cacheKeyComplete: isSet(object.cacheKeyComplete)
+        ? globalThis.Boolean(object.cacheKeyComplete)
+        : isSet(object.cache_key_complete)
+        ? globalThis.Boolean(object.cache_key_complete)
+        : false,
+      inputs: globalThis.Array.isArray(object?.inputs)
+        ? object.inputs.map((e: any) => StepInput.fromJSON(e))
+        : [],
     };
   },
 
@@ -2250,6 +2558,12 @@ export const PlannedStep: MessageFns<PlannedStep> = {
     }
     if (message.fromOnbuild !== false) {
       obj.fromOnbuild = message.fromOnbuild;
+    }
+    if (message.cacheKeyComplete !== false) {
+      obj.cacheKeyComplete = message.cacheKeyComplete;
+    }
+    if (message.inputs?.length) {
+      obj.inputs = message.inputs.map((e) => StepInput.toJSON(e));
     }
     return obj;
   },
@@ -2296,12 +2610,115 @@ export const PlannedStep: MessageFns<PlannedStep> = {
       }
     }
     message.fromOnbuild = object.fromOnbuild ?? false;
+    message.cacheKeyComplete = object.cacheKeyComplete ?? false;
+    message.inputs = object.inputs?.map((e) => StepInput.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStepInput(): StepInput {
+  return { kind: "", ref: "", digest: "" };
+}
+
+export const StepInput: MessageFns<StepInput> = {
+  encode(message: StepInput, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.ref !== "") {
+      writer.uint32(18).string(message.ref);
+    }
+    if (message.digest !== "") {
+      writer.uint32(26).string(message.digest);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StepInput {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStepInput();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ref = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StepInput {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      ref: isSet(object.ref) ? globalThis.String(object.ref) : "",
+      digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
+    };
+  },
+
+  toJSON(message: StepInput): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.ref !== "") {
+      obj.ref = message.ref;
+    }
+    if (message.digest !== "") {
+      obj.digest = message.digest;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StepInput>, I>>(base?: I): StepInput {
+    return StepInput.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StepInput>, I>>(object: I): StepInput {
+    const message = createBaseStepInput();
+    message.kind = object.kind ?? "";
+    message.ref = object.ref ?? "";
+    message.digest = object.digest ?? "";
     return message;
   },
 };
 
 function createBaseRunAction(): RunAction {
-  return { command: undefined, mounts: [], network: "", security: "", heredocs: [] };
+  return { command: undefined, mounts: [], network: "", security: "", heredocs: [], files: [] };
 }
 
 export const RunAction: MessageFns<RunAction> = {
@@ -2325,6 +2742,9 @@ export const RunAction: MessageFns<RunAction> = {
     }
     for (const v of message.heredocs) {
       Heredoc.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.files) {
+      InlineFile.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -2390,6 +2810,14 @@ export const RunAction: MessageFns<RunAction> = {
             message.heredocs.push(Heredoc.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.files.push(InlineFile.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2413,6 +2841,7 @@ export const RunAction: MessageFns<RunAction> = {
       network: isSet(object.network) ? globalThis.String(object.network) : "",
       security: isSet(object.security) ? globalThis.String(object.security) : "",
       heredocs: globalThis.Array.isArray(object?.heredocs) ? object.heredocs.map((e: any) => Heredoc.fromJSON(e)) : [],
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => InlineFile.fromJSON(e)) : [],
     };
   },
 
@@ -2434,6 +2863,9 @@ export const RunAction: MessageFns<RunAction> = {
     }
     if (message.heredocs?.length) {
       obj.heredocs = message.heredocs.map((e) => Heredoc.toJSON(e));
+    }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => InlineFile.toJSON(e));
     }
     return obj;
   },
@@ -2461,6 +2893,108 @@ export const RunAction: MessageFns<RunAction> = {
     message.network = object.network ?? "";
     message.security = object.security ?? "";
     message.heredocs = object.heredocs?.map((e) => Heredoc.fromPartial(e)) || [];
+    message.files = object.files?.map((e) => InlineFile.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseInlineFile(): InlineFile {
+  return { path: "", content: "", mode: 0 };
+}
+
+export const InlineFile: MessageFns<InlineFile> = {
+  encode(message: InlineFile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.content !== "") {
+      writer.uint32(18).string(message.content);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(24).uint32(message.mode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InlineFile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInlineFile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.content = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.mode = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InlineFile {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      content: isSet(object.content) ? globalThis.String(object.content) : "",
+      mode: isSet(object.mode) ? globalThis.Number(object.mode) : 0,
+    };
+  },
+
+  toJSON(message: InlineFile): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.content !== "") {
+      obj.content = message.content;
+    }
+    if (message.mode !== 0) {
+      obj.mode = Math.round(message.mode);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InlineFile>, I>>(base?: I): InlineFile {
+    return InlineFile.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InlineFile>, I>>(object: I): InlineFile {
+    const message = createBaseInlineFile();
+    message.path = object.path ?? "";
+    message.content = object.content ?? "";
+    message.mode = object.mode ?? 0;
     return message;
   },
 };
@@ -2945,6 +3479,7 @@ function createBaseCopyAction(): CopyAction {
     checksum: "",
     keepGitDir: false,
     parents: false,
+    unpackArchives: false,
   };
 }
 
@@ -2987,6 +3522,9 @@ export const CopyAction: MessageFns<CopyAction> = {
     }
     if (message.parents !== false) {
       writer.uint32(96).bool(message.parents);
+    }
+    if (message.unpackArchives !== false) {
+      writer.uint32(104).bool(message.unpackArchives);
     }
     return writer;
   },
@@ -3100,6 +3638,14 @@ export const CopyAction: MessageFns<CopyAction> = {
             message.parents = reader.bool();
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.unpackArchives = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3139,6 +3685,11 @@ export const CopyAction: MessageFns<CopyAction> = {
         ? globalThis.Boolean(object.keep_git_dir)
         : false,
       parents: isSet(object.parents) ? globalThis.Boolean(object.parents) : false,
+      unpackArchives: isSet(object.unpackArchives)
+        ? globalThis.Boolean(object.unpackArchives)
+        : isSet(object.unpack_archives)
+        ? globalThis.Boolean(object.unpack_archives)
+        : false,
     };
   },
 
@@ -3179,6 +3730,9 @@ export const CopyAction: MessageFns<CopyAction> = {
     if (message.parents !== false) {
       obj.parents = message.parents;
     }
+    if (message.unpackArchives !== false) {
+      obj.unpackArchives = message.unpackArchives;
+    }
     return obj;
   },
 
@@ -3211,6 +3765,7 @@ export const CopyAction: MessageFns<CopyAction> = {
     message.checksum = object.checksum ?? "";
     message.keepGitDir = object.keepGitDir ?? false;
     message.parents = object.parents ?? false;
+    message.unpackArchives = object.unpackArchives ?? false;
     return message;
   },
 };
