@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { cniNetworkResolver } from '../src/adapters/cni/cni-network.ts';
 import { CniPluginError } from '../src/adapters/cni/plugin-exec.ts';
 import { listNetns } from '../src/adapters/cni/netns.ts';
 import { FailedPreconditionError } from '../src/domain/errors.ts';
@@ -178,6 +179,19 @@ describe('CNI networks with real plugins in test-owned namespaces', { skip: unav
       assert.match(e.cniMsg, /not-a-subnet|invalid CIDR/i);
       return true;
     });
+  });
+
+  it('the resolver the lifecycle core uses refuses an unknown network before anything is created', async () => {
+    const resolve = cniNetworkResolver({
+      confDir: lab.confDir,
+      cacheDir: lab.cacheDir,
+      hostNetnsPath: lab.hostNetnsPath,
+    });
+    assert.equal((await resolve('kt-v1')).networkName, 'kt-v1');
+    await assert.rejects(
+      resolve('nope'),
+      (e: unknown) => e instanceof FailedPreconditionError && e.message.includes(lab.confDir),
+    );
   });
 
   it('an unknown network is FAILED_PRECONDITION naming the config dir, and creates nothing', async () => {

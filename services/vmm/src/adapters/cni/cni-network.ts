@@ -201,3 +201,17 @@ export class CniNetwork implements VmNetwork {
     if (errors.length > 0) throw errors[0];
   }
 }
+
+/**
+ * The VmNetworkResolver the lifecycle core takes: a CniNetwork per network name, after checking that
+ * the conflist exists (FAILED_PRECONDITION naming the config dir when not), so bad input creates nothing.
+ */
+export function cniNetworkResolver(
+  defaults: Omit<CniNetworkOptions, 'networkName'>,
+): (networkName: string) => Promise<CniNetwork> {
+  return async (networkName) => {
+    const network = new CniNetwork({ ...defaults, networkName });
+    await network.configList();
+    return network;
+  };
+}

@@ -1,5 +1,5 @@
 /** CNI for the vmm: networks from conflists, plugins run per the spec, netns helpers, kindling's tap plugin. */
-export { CniNetwork, type CniNetworkOptions } from './cni-network.ts';
+export { CniNetwork, cniNetworkResolver, type CniNetworkOptions } from './cni-network.ts';
 export {
   loadNetworkConfigList,
   toConfigList,
