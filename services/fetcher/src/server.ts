@@ -1,9 +1,11 @@
 import { FetcherServiceService } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import { startGrpcService, type Logger, type RunningGrpcService } from '@kindling/runtime';
 import { FsBlobStore } from './adapters/fs/fs-blob-store.ts';
+import { FsGrowingFileReader } from './adapters/fs/growing-file.ts';
 import { LocalContextLoader } from './adapters/fs/local-context.ts';
 import { GitContextLoader } from './adapters/git/git-context.ts';
 import { fetcherGrpcImplementation } from './adapters/grpc/fetcher-grpc.ts';
+import { encodeReadBlobResponse } from './adapters/grpc/read-blob-codec.ts';
 import { UndiciHttpSource } from './adapters/http/undici-http-source.ts';
 import { TarballContextLoader } from './adapters/tar/tarball-context.ts';
 import type { FetcherConfig } from './config.ts';
@@ -48,7 +50,7 @@ export async function startFetcherService(
     headersTimeoutMs: config.headersTimeout,
     bodyTimeoutMs: config.bodyTimeout,
   });
-  const remote = new RemoteFiles(http, blobs, limits);
+  const remote = new RemoteFiles(http, blobs, new FsGrowingFileReader(), limits);
   const loaders = {
     local: new LocalContextLoader(blobs, limits, { allowedRoots: config.localRoots }),
     http: new HttpContextLoader(http, remote, policy, limits),
@@ -66,7 +68,7 @@ export async function startFetcherService(
     services: [
       {
         name: fetcherServiceName,
-        definition: FetcherServiceService,
+        definition: fetcherServiceDefinition,
         implementation: fetcherGrpcImplementation(service),
       },
     ],
@@ -79,5 +81,11 @@ export async function startFetcherService(
     },
   };
 }
+
+/** The generated definition, with ReadBlob's response encoder swapped for the copy-saving one. */
+const fetcherServiceDefinition = {
+  ...FetcherServiceService,
+  readBlob: { ...FetcherServiceService.readBlob, responseSerialize: encodeReadBlobResponse },
+};
 
 type BuildContextServiceLoaders = ConstructorParameters<typeof BuildContextService>[0]['loaders'];

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { BlobInfo, BlobReader, BlobStore } from '../ports/blob-store.ts';
 import type { ContextLoader } from '../ports/context-loader.ts';
 import type {
+  ContextFileStream,
   ContextKind,
   ContextRequest,
   FetchedUrl,
@@ -108,6 +109,34 @@ export class BuildContextService {
     return withTimeout(this.deps.limits.fetchTimeoutMs, signal, `fetching a URL`, (s) =>
       fetchedEntry(urlFileName(url), url, this.deps.remote, s, undefined, expected),
     );
+  }
+
+  /**
+   * One regular file of a context by path: streamed while it downloads where the
+   * context supports it, else listed (stored) and read from the blob store.
+   */
+  async readContextFile(
+    contextId: string,
+    path: string,
+    offset: number,
+    signal: AbortSignal,
+  ): Promise<ContextFileStream> {
+    const ctx = this.get(contextId);
+    if (offset !== 0 && ctx.files.stream) {
+      throw new InvalidArgumentError(
+        'a read by context and path starts at offset 0; resume by digest once the last message gave it',
+      );
+    }
+    if (ctx.files.stream) return ctx.files.stream(path, signal);
+    const [match] = await ctx.files.list([path], [], signal);
+    const file = match?.files.find((f) => f.path === match.pattern || f.matchRoot === f.path);
+    if (!file || file.type !== 'file' || !file.digest || match!.files.length !== 1) {
+      throw new InvalidArgumentError(
+        `"${path}" is not a single regular file of context ${contextId}; read directories file by file`,
+      );
+    }
+    const blob = await this.deps.blobs.read(file.digest, { offset, signal });
+    return { totalSize: blob.size, chunks: blob.chunks, digest: Promise.resolve(file.digest) };
   }
 
   readBlob(digest: string, offset: number, signal: AbortSignal): Promise<BlobReader> {

@@ -11,9 +11,18 @@ export type ContextRequest =
   | { kind: 'tarball'; url: string; dockerfilePath: string }
   | { kind: 'tarball'; uploadId: string; dockerfilePath: string };
 
+/** One file's bytes, possibly still arriving, with its digest once all are in. */
+export interface ContextFileStream {
+  totalSize: number | undefined;
+  chunks: AsyncIterable<Buffer>;
+  digest: Promise<Digest>;
+}
+
 /** Selects files of a resolved context by ADD/COPY sources, with their blobs made readable. */
 export interface ContextFiles {
   list(patterns: string[], excludes: string[], signal?: AbortSignal): Promise<SourceMatch[]>;
+  /** Streams one file as it arrives, where the context can do better than list-then-read. */
+  stream?(path: string, signal?: AbortSignal): Promise<ContextFileStream>;
 }
 
 /** A context as a loader produced it; the service gives it an id and keeps it. */

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { HttpSource } from '../ports/http-source.ts';
 import type { ContextLoader } from '../ports/context-loader.ts';
-import type { ContextFiles, ContextRequest, FetchLimits, LoadedContext } from './build-context.ts';
+import type {
+  ContextFiles,
+  ContextFileStream,
+  ContextRequest,
+  FetchLimits,
+  LoadedContext,
+} from './build-context.ts';
 import { ignoreFileCandidates } from './build-context.ts';
 import type { SelectedEntry, SourceMatch } from './context-index.ts';
 import { contextRelativePath } from './context-path.ts';
@@ -118,10 +124,26 @@ class HttpContextFiles implements ContextFiles {
     return matches;
   }
 
+  async stream(pattern: string, signal?: AbortSignal): Promise<ContextFileStream> {
+    const { url, shown } = this.sourceUrl(pattern);
+    const streamed = await this.remote.stream(url, { signal, shownAs: shown });
+    return {
+      totalSize: streamed.contentLength,
+      chunks: streamed.chunks,
+      digest: streamed.done.then((f) => f.digest),
+    };
+  }
+
   private async fetchSource(pattern: string, signal?: AbortSignal): Promise<SelectedEntry> {
+    const { url, path, shown } = this.sourceUrl(pattern);
+    return fetchedEntry(path, url, this.remote, signal, shown);
+  }
+
+  /** Where a source is: absolute URLs as they are, relative paths joined onto the context root. */
+  private sourceUrl(pattern: string): { url: URL; path: string; shown: string | undefined } {
     if (/^https?:\/\//iu.test(pattern)) {
       const url = parseHttpUrl(pattern, this.policy);
-      return fetchedEntry(urlFileName(url), url, this.remote, signal);
+      return { url, path: urlFileName(url), shown: undefined };
     }
     const path = contextRelativePath(pattern);
     if (path === '.' || pattern.endsWith('/')) {
@@ -138,7 +160,7 @@ class HttpContextFiles implements ContextFiles {
       throw new NotFoundError(`source "${pattern}" is excluded by the context's .dockerignore`);
     }
     const url = new URL(encodeSourcePath(path), this.root);
-    return fetchedEntry(path, url, this.remote, signal, `"${pattern}" (${redactUrl(url)})`);
+    return { url, path, shown: `"${pattern}" (${redactUrl(url)})` };
   }
 }
 

@@ -13,6 +13,11 @@ export interface IngestOptions {
   signal?: AbortSignal | undefined;
   /** Names the source in errors; never holds credentials. */
   label: string;
+  /**
+   * Told where the bytes go and how many are on disk so far, so readers can
+   * follow a blob while it is still arriving.
+   */
+  onProgress?: ((progress: { tmpPath: string; written: number; chunk?: Uint8Array }) => void) | undefined;
 }
 
 export interface BlobReader {
@@ -27,6 +32,8 @@ export interface BlobReader {
  */
 export interface BlobStore {
   ingest(source: AsyncIterable<Uint8Array>, options: IngestOptions): Promise<BlobInfo>;
+  /** Stores a small blob already in memory; skips the write when it is already stored. */
+  put(data: Buffer, options: Omit<IngestOptions, 'onProgress' | 'signal'>): Promise<BlobInfo>;
   stat(digest: Digest): Promise<BlobInfo | undefined>;
   /** Streams a blob from offset; NotFound when absent. The blob is not evicted while read. */
   read(

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Digest } from '../../domain/digest.ts';
@@ -66,12 +66,46 @@ export class FsBlobStore implements BlobStore {
     this.bytes += size;
   }
 
+  async put(data: Buffer, options: Omit<IngestOptions, 'onProgress' | 'signal'>): Promise<BlobInfo> {
+    if (data.length > Math.min(options.maxSize, this.options.limitBytes)) {
+      return this.ingest(
+        (async function* () {
+          yield data;
+        })(),
+        options,
+      );
+    }
+    const hex = createHash('sha256').update(data).digest('hex');
+    const digest = `sha256:${hex}` as Digest;
+    if (options.expectedDigest && options.expectedDigest !== digest) {
+      throw new InvalidArgumentError(
+        `${options.label} has digest ${digest}, not the expected ${options.expectedDigest}`,
+      );
+    }
+    if (!this.lru.has(hex)) {
+      const tmp = join(this.options.dir, 'tmp', randomBytes(12).toString('hex'));
+      try {
+        await writeFile(tmp, data, { flag: 'wx' });
+        await rename(tmp, this.pathOf(hex));
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
+    }
+    this.remember(hex, data.length);
+    await this.evict(hex);
+    return { digest, size: data.length };
+  }
+
   async ingest(source: AsyncIterable<Uint8Array>, options: IngestOptions): Promise<BlobInfo> {
     const limit = Math.min(options.maxSize, this.options.limitBytes);
     const tmp = join(this.options.dir, 'tmp', `${randomBytes(12).toString('hex')}`);
     const out = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1 << 20 });
     const hash = createHash('sha256');
+    const { onProgress } = options;
     let size = 0;
+    let written = 0;
+    onProgress?.({ tmpPath: tmp, written: 0 });
     try {
       for await (const chunk of source) {
         if (options.signal?.aborted) throw new CancelledError(`fetch of ${options.label} was cancelled`);
@@ -84,7 +118,13 @@ export class FsBlobStore implements BlobStore {
           );
         }
         hash.update(chunk);
-        if (!out.write(chunk)) await once(out, 'drain');
+        const ok = onProgress
+          ? out.write(chunk, () => {
+              written += chunk.byteLength;
+              onProgress({ tmpPath: tmp, written, chunk });
+            })
+          : out.write(chunk);
+        if (!ok) await once(out, 'drain');
       }
       out.end();
       await once(out, 'finish');
@@ -137,7 +177,7 @@ export class FsBlobStore implements BlobStore {
       if (n <= 0) readers.delete(hex);
       else readers.set(hex, n);
     };
-    const chunkSize = options.chunkSize ?? 256 * 1024;
+    const chunkSize = options.chunkSize ?? 1024 * 1024;
     // Counted as a reader only once iteration starts, so an unread reader never pins a blob.
     async function* chunks(): AsyncGenerator<Buffer> {
       readers.set(hex, (readers.get(hex) ?? 0) + 1);

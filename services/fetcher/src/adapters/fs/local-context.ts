@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
-import { lstat, open, readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { ContextFiles, ContextRequest, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
 import { type ContextEntry, ContextIndex, type SourceMatch } from '../../domain/context-index.ts';
@@ -105,6 +105,18 @@ export class LocalContextLoader implements ContextLoader<LocalRequest> {
     return this.ingest(key, root, abs, entry, signal);
   }
 
+  // Directories' real paths, checked once per directory for a short while rather than once per file.
+  private readonly realDirs = new Map<string, { real: string; at: number }>();
+
+  private async realDir(dir: string): Promise<string> {
+    const known = this.realDirs.get(dir);
+    if (known && Date.now() - known.at < 2000) return known.real;
+    const real = await realpath(dir);
+    if (this.realDirs.size > 10_000) this.realDirs.clear();
+    this.realDirs.set(dir, { real, at: Date.now() });
+    return real;
+  }
+
   private ingest(
     key: string,
     root: string,
@@ -113,7 +125,7 @@ export class LocalContextLoader implements ContextLoader<LocalRequest> {
     signal?: AbortSignal,
   ): Promise<Digest> {
     return this.flights.run(key, async () => {
-      const parent = await realpath(dirname(abs));
+      const parent = await this.realDir(dirname(abs));
       if (parent !== root && !parent.startsWith(root + sep)) {
         throw new InvalidArgumentError(
           `source "${entry.path}" now resolves outside the build context; refusing to read it`,
@@ -133,14 +145,16 @@ export class LocalContextLoader implements ContextLoader<LocalRequest> {
             `context file "${entry.path}" changed since the context was resolved; resolve it again`,
           );
         }
-        const blob = await this.blobs.ingest(
-          createReadStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1 << 20 }),
-          {
-            maxSize: this.limits.maxFileSize,
-            signal,
-            label: `context file "${entry.path}"`,
-          },
-        );
+        const label = `context file "${entry.path}"`;
+        const maxSize = this.limits.maxFileSize;
+        // Small files (most of a context) in one read; large ones streamed.
+        const blob =
+          entry.size <= SMALL_FILE
+            ? await this.blobs.put(await readExactly(handle, entry), { maxSize, label })
+            : await this.blobs.ingest(
+                createReadStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1 << 20 }),
+                { maxSize, signal, label },
+              );
         if (this.digests.size > 500_000) this.digests.clear();
         this.digests.set(key, blob.digest);
         return blob.digest;
@@ -170,9 +184,21 @@ class LocalContextFiles implements ContextFiles {
         f.digest = await this.loader.digestOf(this.root, { ...f, path: f.realPath }, signal);
       }
     };
-    await Promise.all(Array.from({ length: 8 }, worker));
+    await Promise.all(Array.from({ length: 16 }, worker));
     return matches;
   }
+}
+
+const SMALL_FILE = 1024 * 1024;
+
+async function readExactly(handle: FileHandle, entry: ContextEntry): Promise<Buffer> {
+  const data = await handle.readFile();
+  if (data.length !== entry.size) {
+    throw new FailedPreconditionError(
+      `context file "${entry.path}" changed while it was read; resolve it again`,
+    );
+  }
+  return data;
 }
 
 /** Walks the context without following symlinks, skipping what .dockerignore excludes. */

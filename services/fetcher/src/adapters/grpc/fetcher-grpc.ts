@@ -26,7 +26,7 @@ const TYPE = {
 };
 
 /** ReadBlob chunk size: large enough to keep per-message overhead small, small enough for smooth backpressure. */
-const BLOB_CHUNK = 256 * 1024;
+const BLOB_CHUNK = 1024 * 1024;
 
 /** The gRPC face of the fetcher: validates and converts, then calls the use cases. */
 export function fetcherGrpcImplementation(service: BuildContextService): FetcherServiceServer {
@@ -88,14 +88,23 @@ export function fetcherGrpcImplementation(service: BuildContextService): Fetcher
 
     readBlob: serverStream(async (req, ctx, send) => {
       let offset = Number(req.offset);
-      const blob = await service.readBlob(req.digest, offset, ctx.signal);
-      const totalSize = String(blob.size);
+      const byPath = req.contextId !== '' || req.path !== '';
+      if (byPath && req.digest !== '')
+        throw new InvalidArgumentError('ReadBlob takes either a digest or a context_id and path, not both');
+      const blob = byPath
+        ? await service.readContextFile(req.contextId, req.path, offset, ctx.signal)
+        : await service.readBlob(req.digest, offset, ctx.signal).then((b) => ({ ...b, totalSize: b.size }));
+      const totalSize = String(blob.totalSize ?? 0);
       for await (const data of blob.chunks) {
         for (let at = 0; at < data.length; at += BLOB_CHUNK) {
           const part = at === 0 && data.length <= BLOB_CHUNK ? data : data.subarray(at, at + BLOB_CHUNK);
-          await send({ data: part, offset: String(offset), totalSize });
+          await send({ data: part, offset: String(offset), totalSize, digest: '' });
           offset += part.length;
         }
+      }
+      if (byPath) {
+        const digest = await (blob as { digest: Promise<string> }).digest;
+        await send({ data: Buffer.alloc(0), offset: String(offset), totalSize: String(offset), digest });
       }
     }),
   };

@@ -1,0 +1,211 @@
+/**
+ * Fetcher throughput: 1 GiB from a loopback HTTP server through the fetcher's gRPC API
+ * (ResolveContext + ReadBlob, streamed to a file) against a bare undici stream to a file,
+ * in the same run. Goal: ratio >= 0.9. Then indexes a 10,000-file local context (files/s).
+ * Usage: npm run bench:fetch [-- sizeMiB]
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import {
+  FetcherServiceClient,
+  type ListFilesResponse,
+  type ReadBlobResponse,
+  type ResolveContextResponse,
+} from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
+import { request } from 'undici';
+import { forkFetcher } from '../services/fetcher/test/fixtures/fetcher-child.ts';
+
+const MiB = 1024 * 1024;
+const sizeMiB = Number(process.argv[2] ?? 1024);
+const SIZE = sizeMiB * MiB;
+const blockOf = (i: number) => {
+  const b = Buffer.alloc(MiB, i & 0xff);
+  b.writeUInt32BE(i, 0);
+  return b;
+};
+
+const work = await mkdtemp(join(tmpdir(), 'kindling-bench-fetch-'));
+const server = createServer((req, res) => {
+  if (req.url === '/ctx/Dockerfile') return res.end('FROM scratch\nADD ./big.bin /\n');
+  if (!req.url?.startsWith('/ctx/big')) return res.writeHead(404).end();
+  res.writeHead(200, { 'content-length': String(SIZE) });
+  let i = 0;
+  const pump = () => {
+    while (i < sizeMiB) if (!res.write(blockOf(i++))) return void res.once('drain', pump);
+    res.end();
+  };
+  pump();
+});
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+const fetcher = await forkFetcher([
+  '--port=0',
+  `--cache-dir=${join(work, 'cache')}`,
+  `--cache-size=${4 * SIZE}`,
+]);
+const client = new FetcherServiceClient(`127.0.0.1:${fetcher.port}`, credentials.createInsecure(), {
+  'grpc.max_receive_message_length': 64 * MiB,
+  // The receiver's HTTP/2 window: grpc-js defaults to 64 KiB, which caps a stream at one window per round trip.
+  'grpc-node.flow_control_window': 32 * MiB,
+});
+const unary = <Res>(
+  method: (r: never, cb: (e: ServiceError | null, r: Res) => void) => unknown,
+  req: object,
+) =>
+  new Promise<Res>((resolve, reject) =>
+    method.call(client, req as never, (e, r) => (e ? reject(e) : resolve(r))),
+  );
+const mbps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
+
+async function bareUndici(path: string): Promise<number> {
+  const started = performance.now();
+  const res = await request(`${base}/ctx/big-bare.bin`);
+  await pipeline(res.body, createWriteStream(path));
+  return performance.now() - started;
+}
+
+/** CPU time used so far by this process and the fetcher's, to see cost apart from the machine's load. */
+async function cpuNow(): Promise<{ own: number; fetcher: number }> {
+  const { user, system } = process.cpuUsage();
+  const { cpuMs } = await fetcher.ask<{ cpuMs: number }>('cpu');
+  return { own: (user + system) / 1000, fetcher: cpuMs };
+}
+
+async function resolveHttpContext(): Promise<string> {
+  const ctx = await unary<ResolveContextResponse>(client.resolveContext, {
+    source: { $case: 'http', value: { dockerfileUrl: `${base}/ctx/Dockerfile` } },
+    dockerfilePath: '',
+  });
+  return ctx.contextId;
+}
+
+async function readToFile(request: object, path: string): Promise<string> {
+  let digest = '';
+  await pipeline(
+    client.readBlob(request as never),
+    async function* (messages: AsyncIterable<ReadBlobResponse>) {
+      for await (const m of messages) {
+        if (m.digest) digest = m.digest;
+        if (m.data.length > 0) yield m.data;
+      }
+    },
+    createWriteStream(path),
+  );
+  return digest;
+}
+
+/** ResolveContext + ReadBlob(context, path): bytes flow to the client while the fetcher downloads and stores them. */
+async function throughFetcher(path: string, name: string): Promise<{ ms: number; digest: string }> {
+  const started = performance.now();
+  const contextId = await resolveHttpContext();
+  const digest = await readToFile({ digest: '', offset: '0', contextId, path: name }, path);
+  return { ms: performance.now() - started, digest };
+}
+
+/** ResolveContext + ListFiles (download into the cache) + ReadBlob(digest): the store-then-serve path. */
+async function listThenRead(path: string, name: string): Promise<{ ms: number; listMs: number }> {
+  const started = performance.now();
+  const contextId = await resolveHttpContext();
+  const listed = await unary<ListFilesResponse>(client.listFiles, {
+    contextId,
+    patterns: [name],
+    excludes: [],
+  });
+  const listedAt = performance.now();
+  await readToFile(
+    { digest: listed.sources[0]!.files[0]!.digest, offset: '0', contextId: '', path: '' },
+    path,
+  );
+  return { ms: performance.now() - started, listMs: listedAt - started };
+}
+
+async function digestOf(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  const { createReadStream } = await import('node:fs');
+  await pipeline(createReadStream(path), new Writable({ write: (c, _e, cb) => (hash.update(c), cb()) }));
+  return hash.digest('hex');
+}
+
+async function indexLocalContext(): Promise<{ files: number; resolveMs: number; listMs: number }> {
+  const root = join(work, 'ctx10k');
+  const files = 10_000;
+  for (let d = 0; d < 100; d++) {
+    await mkdir(join(root, `dir${d}`), { recursive: true });
+    await Promise.all(
+      Array.from({ length: files / 100 }, (_, f) =>
+        writeFile(join(root, `dir${d}`, `file${f}.txt`), `file ${d}/${f}\n`),
+      ),
+    );
+  }
+  await writeFile(join(root, 'Dockerfile'), 'FROM scratch\nCOPY . /\n');
+  const started = performance.now();
+  const ctx = await unary<ResolveContextResponse>(client.resolveContext, {
+    source: { $case: 'local', value: { path: root } },
+    dockerfilePath: '',
+  });
+  const resolved = performance.now();
+  await unary<ListFilesResponse>(client.listFiles, {
+    contextId: ctx.contextId,
+    patterns: ['.'],
+    excludes: [],
+  });
+  return { files: files + 1, resolveMs: resolved - started, listMs: performance.now() - resolved };
+}
+
+try {
+  // Warm both paths with a small request so connection setup and JIT are not measured.
+  await request(`${base}/ctx/Dockerfile`).then((r) => r.body.text());
+  const cpu0 = await cpuNow();
+  const bareMs = await bareUndici(join(work, 'bare.bin'));
+  const cpu1 = await cpuNow();
+  const streamed = await throughFetcher(join(work, 'fetched.bin'), 'big.bin');
+  const cpu2 = await cpuNow();
+  const stored = await listThenRead(join(work, 'stored.bin'), 'big-2.bin');
+  const cpu3 = await cpuNow();
+  const cpuLine = (label: string, a: { own: number; fetcher: number }, b: { own: number; fetcher: number }) =>
+    `${label}: CPU ${(b.own - a.own).toFixed(0)} ms in the client+HTTP server process, ${(b.fetcher - a.fetcher).toFixed(0)} ms in the fetcher`;
+  const size = (await stat(join(work, 'fetched.bin'))).size;
+  if (size !== SIZE) throw new Error(`fetched file is ${size} bytes, expected ${SIZE}`);
+  const [a, b, c] = await Promise.all(
+    ['bare.bin', 'fetched.bin', 'stored.bin'].map((f) => digestOf(join(work, f))),
+  );
+  if (a !== b || a !== c) throw new Error('a file read through the fetcher differs from the bare download');
+  if (streamed.digest !== `sha256:${a}`)
+    throw new Error(`the fetcher reported digest ${streamed.digest}, the file has sha256:${a}`);
+  const index = await indexLocalContext();
+
+  console.log(cpuLine('bare undici', cpu0, cpu1));
+  console.log(cpuLine('fetcher streaming', cpu1, cpu2));
+  console.log(cpuLine('fetcher store-then-serve', cpu2, cpu3));
+  const bare = mbps(SIZE, bareMs);
+  const viaFetcher = mbps(SIZE, streamed.ms);
+  console.log(
+    `payload: ${sizeMiB} MiB from ${base}, sha256 ${a!.slice(0, 16)}… verified on all three copies`,
+  );
+  console.log(
+    `store-then-serve path (ListFiles, then ReadBlob by digest): ${mbps(SIZE, stored.ms).toFixed(1)} MiB/s ` +
+      `(download into cache ${stored.listMs.toFixed(0)} ms, serve ${(stored.ms - stored.listMs).toFixed(0)} ms)`,
+  );
+  console.log(
+    `local context: ${index.files} files resolved (walk + .dockerignore) in ${index.resolveMs.toFixed(0)} ms ` +
+      `(${((index.files / index.resolveMs) * 1000).toFixed(0)} files/s), digested and stored in ${index.listMs.toFixed(0)} ms`,
+  );
+  console.log(
+    `index 10,000-file local context (ResolveContext + ListFiles with digests): ${((index.files / (index.resolveMs + index.listMs)) * 1000).toFixed(0)} files/s`,
+  );
+  console.log(`bare undici stream to file: ${bare.toFixed(1)} MiB/s`);
+  console.log(`fetcher ResolveContext+ReadBlob to file: ${viaFetcher.toFixed(1)} MiB/s`);
+  console.log(`ratio fetcher/bare: ${(viaFetcher / bare).toFixed(2)} (goal >= 0.9)`);
+} finally {
+  client.close();
+  await fetcher.stop();
+  server.close();
+  await rm(work, { recursive: true, force: true });
+}
