@@ -11,6 +11,7 @@ import {
   parseImageRef,
   type ImageMetadata,
   type ImageRecord,
+  type ImageRef,
   type KernelRecord,
 } from './image.ts';
 import type { VmHost } from './vm-host.ts';
@@ -100,6 +101,16 @@ export class ImageCatalog {
     signal?: AbortSignal,
   ): Promise<ImageRecord> {
     const ref = parseImageRef(refText);
+    return this.host.withVmLock(vmId, () => this.commitLocked(vmId, ref, metadata, options, signal));
+  }
+
+  private async commitLocked(
+    vmId: string,
+    ref: ImageRef,
+    metadata: ImageMetadata,
+    options: { shrink?: boolean; overwrite?: boolean },
+    signal?: AbortSignal,
+  ): Promise<ImageRecord> {
     const vm = await this.host.mustGet(vmId);
     await this.refuseExisting(ref, options.overwrite ?? false);
     if (vm.state !== 'STOPPED') {

@@ -269,6 +269,7 @@ export class VmHost {
   ): Promise<void> {
     const queue: VmStateEvent[] = [];
     let wake: (() => void) | undefined;
+    signal.addEventListener('abort', () => wake?.(), { once: true });
     this.deps.events.subscribe((event) => {
       if (vmId && event.vmId !== vmId) return;
       queue.push(event);
@@ -295,10 +296,15 @@ export class VmHost {
       }
       await new Promise<void>((resolve) => {
         wake = resolve;
-        signal.addEventListener('abort', () => resolve(), { once: true });
+        if (signal.aborted) resolve();
       });
       wake = undefined;
     }
+  }
+
+  /** Runs work with the VM's lock held (e.g. a commit, so the VM cannot start under it). */
+  withVmLock<T>(id: string, work: () => Promise<T>): Promise<T> {
+    return this.lock.run(id, work);
   }
 
   async mustGet(id: string): Promise<VmRecord> {

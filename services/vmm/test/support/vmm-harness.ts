@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { VmmServiceClient } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { createLogger, InProcessEventBus } from '@kindling/runtime';
-import { Client as SshClient } from 'ssh2';
+import ssh2, { type Client as SshClient } from 'ssh2';
 import { loadVmmConfig } from '../../src/config.ts';
 import { startVmmService, type RunningVmm } from '../../src/server.ts';
 
@@ -152,7 +152,7 @@ export async function sshConnect(
   const deadline = Date.now() + readyWithinMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
-    const client = new SshClient();
+    const client = new ssh2.Client();
     try {
       await new Promise<void>((resolve, reject) => {
         client.once('ready', () => resolve());

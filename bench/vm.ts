@@ -1,0 +1,235 @@
+/**
+ * One VM's life, phase by phase, each beside a baseline measured in the same run:
+ *   rootfs copy      vmm (Ext4Disk.copy)           vs  cp --sparse=always
+ *   injection        guest files via debugfs -w    vs  a debugfs run that changes nothing
+ *   CNI ADD          bridge+host-local+firewall+kindling-tap  vs  bridge+host-local alone
+ *   boot→SSH-ready   StartVm (vmm, qemu driver)    vs  the VM-LAB qemu command line by hand
+ *   graceful stop    StopVm (ACPI power button)    vs  `poweroff` over SSH until qemu exits
+ *   commit           CommitVm (copy, strip identity, digest)  vs  cp --sparse=always
+ * Needs root, qemu, CNI plugins and the cached Debian base OS (built on first use).
+ * Usage: npm run bench:vm
+ */
+import { readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import ssh2 from 'ssh2';
+import { runCommand } from '../services/vmm/src/adapters/exec/run-command.ts';
+import { E2fsprogsExt4Disk } from '../services/vmm/src/adapters/ext4/ext4-disk.ts';
+import { registerBaseOsBuild } from '../services/vmm/src/adapters/fs/base-os-cache.ts';
+import { hostTscKhz } from '../services/vmm/src/adapters/qemu/acceleration.ts';
+import { isSameProcess, processStartTime } from '../services/vmm/src/adapters/qemu/host-process.ts';
+import { SshKeygenHostKeys } from '../services/vmm/src/adapters/ssh-keygen/host-key.ts';
+import { ensureDebianBase } from '../services/vmm/src/baseos/build.ts';
+import { emptyImageMetadata, type ImageRecord } from '../services/vmm/src/domain/image.ts';
+import { guestFiles } from '../services/vmm/src/domain/guest-contract.ts';
+import { CniLab } from '../services/vmm/test/support/cni-lab.ts';
+import {
+  makeTempDir,
+  NetnsForwarder,
+  removeDir,
+  sshConnect,
+  sshExec,
+  startTestVmm,
+} from '../services/vmm/test/support/vmm-harness.ts';
+
+const rows: [string, number, number][] = [];
+const seconds = (ms: number) => (ms / 1000).toFixed(3).padStart(8);
+async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
+  const started = performance.now();
+  const value = await work();
+  return [value, performance.now() - started];
+}
+function report(phase: string, ours: number, baseline: number, baselineName: string): void {
+  rows.push([phase, ours, baseline]);
+  console.log(
+    `${phase.padEnd(16)} kindling ${seconds(ours)} s   ${baselineName.padEnd(34)} ${seconds(baseline)} s   ratio ${(ours / baseline).toFixed(2)}`,
+  );
+}
+
+const build = await ensureDebianBase({ progress: () => undefined });
+const dir = await makeTempDir('bench-vm');
+const lab = await CniLab.create();
+const disk = new E2fsprogsExt4Disk();
+const keys = ssh2.utils.generateKeyPairSync('ed25519');
+let vmm: Awaited<ReturnType<typeof startTestVmm>> | undefined;
+try {
+  await lab.addNetwork({ name: 'bench-vms', cniVersion: '1.0.0', subnetOctet: 88 });
+  await lab.addNetwork({
+    name: 'bench-minimal',
+    cniVersion: '1.0.0',
+    subnetOctet: 89,
+    plugins: [
+      {
+        type: 'bridge',
+        bridge: 'ktbr89',
+        isGateway: true,
+        ipam: { type: 'host-local', subnet: '10.231.89.0/24', dataDir: lab.dataDir },
+      },
+    ],
+  });
+
+  // Copy: two rounds in alternating order so page cache favours neither.
+  await runCommand('cp', ['--sparse=always', build.rootfs, join(dir, 'warm.ext4')]);
+  let ours = 0;
+  let cp = 0;
+  for (let round = 0; round < 2; round++) {
+    const runOurs = async () =>
+      (ours += (await timed(() => disk.copy(build.rootfs, join(dir, `ours-${round}.ext4`))))[1]);
+    const runCp = async () =>
+      (cp += (
+        await timed(() => runCommand('cp', ['--sparse=always', build.rootfs, join(dir, `cp-${round}.ext4`)]))
+      )[1]);
+    if (round % 2 === 0) await runOurs().then(runCp);
+    else await runCp().then(runOurs);
+  }
+  report('rootfs copy', ours / 2, cp / 2, 'cp --sparse=always');
+
+  const image = join(dir, 'ours-0.ext4');
+  const hostKey = await new SshKeygenHostKeys().generate('bench');
+  const files = guestFiles({
+    vmId: 'bench',
+    hostname: 'bench',
+    authorizedKeys: [keys.public],
+    hostKey,
+    image: { base: true } as ImageRecord,
+  });
+  const [, inject] = await timed(() => disk.writeFiles(image, files.directories, files.files));
+  const [, noop] = await timed(() => runCommand('debugfs', ['-R', 'stats', image]));
+  report('injection', inject, noop, 'debugfs open, no change');
+
+  const netns = (name: string) => lab.createVmNetns(name);
+  const full = lab.network('bench-vms');
+  const minimal = lab.network('bench-minimal');
+  const nsFull = await netns('full');
+  const nsMin = await netns('min');
+  const [, add] = await timed(() => full.attach('bench-full', nsFull));
+  const [, addMin] = await timed(() => minimal.attach('bench-min', nsMin));
+  report('CNI ADD', add, addMin, 'bridge + host-local alone');
+  await full.detach('bench-full', nsFull);
+  await minimal.detach('bench-min', nsMin);
+  await rm(join(dir, 'ours-1.ext4'));
+  await rm(join(dir, 'cp-0.ext4'));
+  await rm(join(dir, 'cp-1.ext4'));
+
+  // Boot and stop through the vmm, then the same disk by hand with VM-LAB's command line.
+  vmm = await startTestVmm({
+    stateDir: join(dir, 'state'),
+    cniConfDir: lab.confDir,
+    cniCacheDir: lab.cacheDir,
+    cniHostNetns: lab.hostNetnsPath,
+    stopTimeout: '120s',
+  });
+  await registerBaseOsBuild(vmm.running.catalog, build.dir, build.imageJson);
+  const { host, catalog } = vmm.running;
+  const created = await host.createVm({
+    vmId: 'bench-vm',
+    image: 'debian:bookworm',
+    vcpus: 2,
+    memoryMib: 1024,
+    diskSizeBytes: 0,
+    network: 'bench-vms',
+    authorizedKeys: [keys.public],
+    hostname: '',
+    extraKernelArgs: '',
+    buildId: '',
+    labels: {},
+  });
+  const forwarder = await NetnsForwarder.start(lab.hostNetns, join(dir, 'ssh.sock'), {
+    host: created.network!.guestIp,
+    port: 22,
+  });
+  const sshReady = async () =>
+    (await sshConnect(forwarder, keys.private, created.hostKeyPublic, 600_000)).end();
+  const [, boot] = await timed(async () => {
+    await host.startVm('bench-vm');
+    await sshReady();
+  });
+  const [stopped, stop] = await timed(() => host.stopVm('bench-vm'));
+
+  const vmDisk = created.rootfsPath;
+  const kernel = build.kernel;
+  const net = created.network!;
+  const mask = net.netmask;
+  const tsc = await hostTscKhz();
+  const pidFile = join(dir, 'raw.pid');
+  const rawArgs = [
+    'netns',
+    'exec',
+    created.netnsName!,
+    'qemu-system-x86_64',
+    '-M',
+    'microvm',
+    '-accel',
+    'tcg,thread=multi',
+    '-cpu',
+    'max',
+    '-smp',
+    '2',
+    '-m',
+    '1024',
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-kernel',
+    kernel.vmlinuz,
+    '-initrd',
+    kernel.initrd,
+    '-append',
+    `console=ttyS0 root=/dev/vda rw net.ifnames=0 ip=${net.guestIp}:::${mask}::eth0:off panic=-1${tsc ? ` tsc_early_khz=${tsc}` : ''}`,
+    '-drive',
+    `id=root,file=${vmDisk},format=raw,if=none`,
+    '-device',
+    'virtio-blk-device,drive=root',
+    '-netdev',
+    `tap,id=n0,ifname=${net.tapName},script=no,downscript=no`,
+    '-device',
+    `virtio-net-device,netdev=n0,mac=${net.guestMac}`,
+    '-serial',
+    `file:${join(dir, 'raw-console.log')}`,
+    '-pidfile',
+    pidFile,
+    '-daemonize',
+  ];
+  const [, rawBoot] = await timed(async () => {
+    await runCommand('ip', rawArgs);
+    await sshReady();
+  });
+  report('boot→SSH-ready', boot, rawBoot, 'qemu by hand (VM-LAB line)');
+
+  const rawPid = Number((await readFile(pidFile, 'utf8')).trim());
+  const rawStart = await processStartTime(rawPid);
+  const [, rawStop] = await timed(async () => {
+    const ssh = await sshConnect(forwarder, keys.private, created.hostKeyPublic, 60_000);
+    await sshExec(ssh, 'systemctl poweroff').catch(() => undefined);
+    ssh.end();
+    while (await isSameProcess(rawPid, rawStart)) await sleep(50);
+  });
+  report('graceful stop', stop, rawStop, '`poweroff` over SSH → qemu exit');
+  if (!stopped.graceful) console.log(`note: StopVm was not graceful: ${stopped.record.reason}`);
+  await forwarder.stop();
+
+  const [, commit] = await timed(() => catalog.commitVm('bench-vm', 'bench:one', emptyImageMetadata(), {}));
+  const [, cpCommit] = await timed(() =>
+    runCommand('cp', ['--sparse=always', vmDisk, join(dir, 'cp-commit.ext4')]),
+  );
+  const [, digestOnly] = await timed(() => disk.digest(vmDisk));
+  report('commit', commit, cpCommit, 'cp --sparse=always');
+  const allocated = (await stat(vmDisk)).blocks * 512;
+  console.log(
+    `(commit includes sha256 of the ${(allocated / 2 ** 20).toFixed(0)} MiB-allocated disk: ${seconds(digestOnly)} s of it)`,
+  );
+  await host.deleteVm('bench-vm');
+} finally {
+  await vmm?.stop();
+  await lab.cleanup();
+  await removeDir(dir);
+}
+
+console.log('');
+for (const [phase, ours, baseline] of rows) {
+  console.log(
+    `${phase}: ${seconds(ours).trim()} s vs ${seconds(baseline).trim()} s, ratio ${(ours / baseline).toFixed(2)}`,
+  );
+}

@@ -1,0 +1,264 @@
+/**
+ * Real VMs through the vmm's gRPC API: the cached Debian base OS booted under qemu on a CNI bridge
+ * that lives in a test-owned netns; SSH with the test's key and the pinned host key; graceful stop;
+ * commit; boot of the committed image; a killed qemu; vmm restarts with a live and a dead VM.
+ * Boots are costly under TCG (tens of seconds each), so the tests share VMs and run in order.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
+import type {
+  CommitVmResponse,
+  CreateVmResponse,
+  GetVmResponse,
+  ListVmsResponse,
+  StopVmResponse,
+  Vm,
+  WatchVmsResponse,
+} from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import ssh2 from 'ssh2';
+import { registerBaseOsBuild } from '../src/adapters/fs/base-os-cache.ts';
+import { ensureDebianBase, type BaseOsBuild } from '../src/baseos/build.ts';
+import { CniLab, cniLabUnavailable } from './support/cni-lab.ts';
+import {
+  call,
+  makeTempDir,
+  NetnsForwarder,
+  removeDir,
+  sshConnect,
+  sshExec,
+  startTestVmm,
+  type VmmUnderTest,
+} from './support/vmm-harness.ts';
+
+const NETWORK = 'kindling-test-vms';
+const GiB = 1024 ** 3;
+const SSH_READY_MS = 300_000;
+
+function why(): string | false {
+  const cni = cniLabUnavailable();
+  if (cni) return cni;
+  for (const tool of ['qemu-system-x86_64', 'debugfs', 'resize2fs', 'ssh-keygen']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      return `needs ${tool}`;
+    }
+  }
+  if (
+    !existsSync('/usr/bin/mmdebstrap') &&
+    !existsSync(join(process.env.KINDLING_CACHE_DIR ?? '/var/cache/kindling', 'baseos'))
+  ) {
+    return 'needs mmdebstrap (to build the Debian base OS) or a cached build';
+  }
+  return false;
+}
+
+const spec = (image: string, publicKey: string) => ({
+  image,
+  kernelId: '',
+  vcpus: 2,
+  memoryMib: 1024,
+  diskSizeBytes: String(3 * GiB),
+  network: NETWORK,
+  authorizedKeys: [publicKey],
+  hostname: '',
+  extraKernelArgs: '',
+  labels: {},
+  buildId: 'test-build',
+});
+
+describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 * 60_000 }, () => {
+  let dir: string;
+  let lab: CniLab;
+  let vmm: VmmUnderTest;
+  let build: BaseOsBuild;
+  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+  const events: WatchVmsResponse[] = [];
+  const settings = () => ({
+    stateDir: join(dir, 'state'),
+    cniConfDir: lab.confDir,
+    cniCacheDir: lab.cacheDir,
+    cniHostNetns: lab.hostNetnsPath,
+    stopTimeout: '90s',
+  });
+  const startVmm = async () => {
+    vmm = await startTestVmm(settings());
+    const stream = vmm.client.watchVms({ vmId: '' });
+    stream.on('data', (event: WatchVmsResponse) => events.push(event));
+    stream.on('error', () => undefined);
+  };
+  const getVm = async (vmId: string) =>
+    (await call<object, GetVmResponse>(vmm.client, 'getVm', { vmId })).vm!;
+
+  /** Runs `command` in the guest over SSH, reached through the test's host netns. */
+  async function inGuest(vm: Vm, command: string): Promise<string> {
+    const forwarder = await NetnsForwarder.start(lab.hostNetns, join(dir, `ssh-${vm.id}.sock`), {
+      host: vm.network!.guestIp,
+      port: 22,
+    });
+    try {
+      const ssh = await sshConnect(forwarder, keys.private, vm.sshHostPublicKey, SSH_READY_MS);
+      try {
+        const result = await sshExec(ssh, command);
+        assert.equal(result.code, 0, `\`${command}\` failed in ${vm.id}: ${result.stderr}`);
+        return result.stdout;
+      } finally {
+        ssh.end();
+      }
+    } finally {
+      await forwarder.stop();
+    }
+  }
+
+  async function waitForState(vmId: string, state: VmState, withinMs: number): Promise<Vm> {
+    const deadline = Date.now() + withinMs;
+    for (;;) {
+      const vm = await getVm(vmId);
+      if (vm.state === state || Date.now() > deadline) return vm;
+      await sleep(200);
+    }
+  }
+
+  /** Nothing of the VM may remain: netns, veth/tap, IP lease, CNI cache, state dir, process. */
+  async function assertNothingLeft(vmId: string): Promise<void> {
+    const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    assert.ok(!netns.includes(`kindling-test-${vmId}`), `netns of ${vmId} is gone`);
+    const links = lab.execInHost(['ip', '-o', 'link']);
+    assert.ok(!/veth/.test(links), `no veth is left in the host netns:\n${links}`);
+    const leases = (await readdir(join(lab.dataDir, NETWORK)).catch(() => [])).filter(
+      (name) => name !== 'lock' && !name.startsWith('last_reserved_ip'),
+    );
+    assert.deepEqual(leases, [], 'host-local holds no lease');
+    const cache = await readdir(lab.cacheDir, { recursive: true }).catch(() => []);
+    assert.ok(!cache.some((name) => String(name).includes(vmId)), `no CNI cache entry for ${vmId}`);
+    assert.ok(!existsSync(join(dir, 'state/vms', vmId)), 'no VM state dir (disk copy, sockets, record)');
+    const processes = execFileSync('ps', ['-eo', 'stat,args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.includes(`kindling-${vmId} `) && !line.trim().startsWith('Z'));
+    assert.deepEqual(processes, [], 'no qemu process');
+  }
+
+  before(async () => {
+    build = await ensureDebianBase();
+    dir = await makeTempDir('vm-lifecycle');
+    lab = await CniLab.create();
+    await lab.addNetwork({ name: NETWORK, cniVersion: '1.0.0', subnetOctet: 77 });
+    await startVmm();
+    await registerBaseOsBuild(vmm.running.catalog, build.dir, build.imageJson);
+  });
+
+  after(async () => {
+    if (vmm) {
+      const { vms } = await call<object, ListVmsResponse>(vmm.client, 'listVms', {}).catch(() => ({
+        vms: [] as Vm[],
+      }));
+      for (const vm of vms) await call(vmm.client, 'deleteVm', { vmId: vm.id }).catch(() => undefined);
+      await vmm.stop();
+    }
+    await lab?.cleanup();
+    if (dir) await removeDir(dir);
+  });
+
+  it('boots debian:bookworm, SSH with the pinned host key, writes a file, stops gracefully, commits test:one', async () => {
+    const { vm } = await call<object, CreateVmResponse>(vmm.client, 'createVm', {
+      spec: spec('debian:bookworm', keys.public),
+      vmId: 'vm-first',
+      start: true,
+    });
+    assert.equal(vm?.state, VmState.VM_STATE_RUNNING);
+    assert.match(vm?.network?.guestCidr ?? '', /^10\.231\.77\.\d+\/24$/);
+    const out = await inGuest(
+      vm!,
+      'echo kindling-was-here > /root/marker && sync && df -B1 --output=size / | tail -1',
+    );
+    assert.ok(Number(out.trim()) > 2.5 * GiB, `root filesystem grown to ~3 GiB, got ${out.trim()} bytes`);
+
+    const stopped = await call<object, StopVmResponse>(vmm.client, 'stopVm', {
+      vmId: 'vm-first',
+      force: false,
+    });
+    assert.equal(stopped.graceful, true, `the guest powered off by itself: ${stopped.vm?.stateReason}`);
+    assert.equal(stopped.vm?.state, VmState.VM_STATE_STOPPED);
+
+    const { image } = await call<object, CommitVmResponse>(vmm.client, 'commitVm', {
+      vmId: 'vm-first',
+      image: 'test:one',
+      shrink: true,
+      overwrite: false,
+    });
+    assert.equal(image?.parent, 'debian:bookworm');
+    assert.ok(Number(image?.sizeBytes) < 3 * GiB, 'shrunk with resize2fs -M');
+    const committed = join(dir, 'state/images/test/one/rootfs.ext4');
+    const cat = (path: string) =>
+      execFileSync('debugfs', ['-R', `cat ${path}`, committed], { encoding: 'utf8', stdio: 'pipe' });
+    assert.equal(cat('/root/marker').trim(), 'kindling-was-here');
+    assert.equal(cat('/etc/ssh/ssh_host_ed25519_key'), '', 'the VM host key does not outlive the VM');
+    assert.equal(cat('/etc/kindling/guest.json'), '');
+
+    const states = events.filter((e) => e.event?.vmId === 'vm-first').map((e) => VmState[e.event!.state]);
+    assert.deepEqual(states, [
+      'VM_STATE_CREATED',
+      'VM_STATE_STARTING',
+      'VM_STATE_RUNNING',
+      'VM_STATE_STOPPING',
+      'VM_STATE_STOPPED',
+    ]);
+    await call(vmm.client, 'deleteVm', { vmId: 'vm-first' });
+    await assertNothingLeft('vm-first');
+  });
+
+  it('boots test:one and sees the file; a vmm restart re-adopts the running VM', async () => {
+    const { vm } = await call<object, CreateVmResponse>(vmm.client, 'createVm', {
+      spec: spec('test:one', keys.public),
+      vmId: 'vm-second',
+      start: true,
+    });
+    assert.equal((await inGuest(vm!, 'cat /root/marker')).trim(), 'kindling-was-here');
+
+    await vmm.stop();
+    await startVmm();
+    const adopted = await getVm('vm-second');
+    assert.equal(adopted.state, VmState.VM_STATE_RUNNING);
+    assert.equal(adopted.pid, vm!.pid, 'the same qemu process');
+    assert.equal(adopted.stateReason, '', 'CNI CHECK passes');
+    assert.equal((await inGuest(adopted, 'cat /root/marker')).trim(), 'kindling-was-here');
+  });
+
+  it('a VM whose qemu is killed becomes FAILED, and DeleteVm leaves nothing behind', async () => {
+    const vm = await getVm('vm-second');
+    process.kill(vm.pid, 'SIGKILL');
+    const failed = await waitForState('vm-second', VmState.VM_STATE_FAILED, 15_000);
+    assert.equal(failed.state, VmState.VM_STATE_FAILED);
+    assert.match(failed.stateReason, /exited without being asked to stop/);
+    await call(vmm.client, 'deleteVm', { vmId: 'vm-second' });
+    await assertNothingLeft('vm-second');
+  });
+
+  it('a vmm restart marks a VM whose qemu died meanwhile FAILED and cleans its leftovers', async () => {
+    const { vm } = await call<object, CreateVmResponse>(vmm.client, 'createVm', {
+      spec: spec('debian:bookworm', keys.public),
+      vmId: 'vm-third',
+      start: true,
+    });
+    await vmm.stop();
+    process.kill(vm!.pid, 'SIGKILL');
+    await sleep(500);
+    await startVmm();
+    const reconciled = await getVm('vm-third');
+    assert.equal(reconciled.state, VmState.VM_STATE_FAILED);
+    assert.match(reconciled.stateReason, /exited while the vmm was not running/);
+    assert.equal(reconciled.pid, 0);
+    assert.ok(!existsSync(join(dir, 'state/vms/vm-third/qmp.sock')), 'the QMP socket is cleaned');
+    assert.ok(existsSync(join(dir, 'state/vms/vm-third/console.log')), 'the console log stays for diagnosis');
+    const consoleLog = await readFile(join(dir, 'state/vms/vm-third/console.log'), 'utf8');
+    assert.ok(consoleLog.length > 0);
+    await call(vmm.client, 'deleteVm', { vmId: 'vm-third' });
+    await assertNothingLeft('vm-third');
+  });
+});
