@@ -16,8 +16,10 @@ import { loadFetcherConfig, startFetcherService } from '@kindling/fetcher';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { loadProvisionerConfig, startProvisionerService } from '../../src/index.ts';
+import { startServiceProcess } from './service-process.ts';
 import { startTestSshd, type TestSshd } from './test-sshd.ts';
 
 export interface ProvisionerSuite {
@@ -39,7 +41,13 @@ export function unaryCall<Req, Res>(client: object, method: (req: Req, cb: (erro
   return new Promise((resolve, reject) => method.call(client, request, (error, response) => (error ? reject(error) : resolve(response))));
 }
 
-export async function startProvisionerSuite(options: { logLevel?: string } = {}): Promise<ProvisionerSuite> {
+export interface ProvisionerSuiteOptions {
+  logLevel?: string;
+  /** Run the fetcher and the provisioner as separate processes, as deployed (default: in this process). */
+  separateProcesses?: boolean;
+}
+
+export async function startProvisionerSuite(options: ProvisionerSuiteOptions = {}): Promise<ProvisionerSuite> {
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async (): Promise<void> => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
@@ -51,16 +59,29 @@ export async function startProvisionerSuite(options: { logLevel?: string } = {})
     const sshd = await startTestSshd();
     cleanups.push(() => sshd.stop());
     const contextDir = join(work, 'context');
-    const fetcherConfig = loadFetcherConfig(['--port=0', `--cache-dir=${join(work, 'fetcher-cache')}`], {});
-    const fetcherServer = await startFetcherService(fetcherConfig, { logger });
-    cleanups.push(() => fetcherServer.shutdown(100));
-    fetcherServer.health.setServing(true);
-    const provisionerConfig = loadProvisionerConfig(['--port=0', `--fetcher-address=127.0.0.1:${fetcherServer.port}`], {});
-    const provisionerServer = await startProvisionerService(provisionerConfig, { logger });
-    cleanups.push(() => provisionerServer.shutdown(100));
-    provisionerServer.health.setServing(true);
-    const fetcher = new FetcherServiceClient(`127.0.0.1:${fetcherServer.port}`, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 << 20 });
-    const provisioner = new ProvisionerServiceClient(`127.0.0.1:${provisionerServer.port}`, credentials.createInsecure());
+    let fetcherAddress: string;
+    let provisionerAddress: string;
+    if (options.separateProcesses) {
+      const fetcherProcess = await startServiceProcess(fileURLToPath(new URL('../../../fetcher/src/main.ts', import.meta.url)), [`--cache-dir=${join(work, 'fetcher-cache')}`]);
+      cleanups.push(() => fetcherProcess.stop());
+      const provisionerProcess = await startServiceProcess(fileURLToPath(new URL('../../src/main.ts', import.meta.url)), [`--fetcher-address=${fetcherProcess.address}`]);
+      cleanups.push(() => provisionerProcess.stop());
+      fetcherAddress = fetcherProcess.address;
+      provisionerAddress = provisionerProcess.address;
+    } else {
+      const fetcherConfig = loadFetcherConfig(['--port=0', `--cache-dir=${join(work, 'fetcher-cache')}`], {});
+      const fetcherServer = await startFetcherService(fetcherConfig, { logger });
+      cleanups.push(() => fetcherServer.shutdown(100));
+      fetcherServer.health.setServing(true);
+      const provisionerConfig = loadProvisionerConfig(['--port=0', `--fetcher-address=127.0.0.1:${fetcherServer.port}`], {});
+      const provisionerServer = await startProvisionerService(provisionerConfig, { logger });
+      cleanups.push(() => provisionerServer.shutdown(100));
+      provisionerServer.health.setServing(true);
+      fetcherAddress = `127.0.0.1:${fetcherServer.port}`;
+      provisionerAddress = `127.0.0.1:${provisionerServer.port}`;
+    }
+    const fetcher = new FetcherServiceClient(fetcherAddress, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 << 20 });
+    const provisioner = new ProvisionerServiceClient(provisionerAddress, credentials.createInsecure());
     cleanups.push(async () => {
       fetcher.close();
       provisioner.close();

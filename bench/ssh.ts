@@ -1,0 +1,139 @@
+// bench:ssh — the provisioner against bare ssh2 on the same local sshd, in one run:
+// (a) 200 trivial steps through gRPC Exec vs 200 bare ssh2 exec() on one connection;
+// (b) a 500 MiB file through PutFiles (blob pulled from a real fetcher) vs ssh2 sftp.fastPut.
+import { execFile } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Client, type SFTPWrapper } from 'ssh2';
+import type { ExecRequest } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
+import { startProvisionerSuite, type ProvisionerSuite } from '../services/provisioner/test/support/provisioner-suite.ts';
+import { sshdUnavailableReason } from '../services/provisioner/test/support/test-sshd.ts';
+
+const STEPS = 200;
+const WARMUP = 10;
+const FILE_MIB = 500;
+const run = promisify(execFile);
+
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+function grpcExec(suite: ProvisionerSuite): Promise<void> {
+  const request: ExecRequest = {
+    target: suite.target,
+    command: { $case: 'shell', value: { script: 'true', shell: [] } },
+    env: [],
+    user: '',
+    workingDir: '',
+    buildId: 'bench',
+    stepIndex: 0,
+  };
+  return new Promise((resolve, reject) => {
+    const call = suite.provisioner.exec(request);
+    call.on('data', () => {});
+    call.on('error', reject);
+    call.on('end', resolve);
+  });
+}
+
+function bareExec(client: Client): Promise<void> {
+  return new Promise((resolve, reject) =>
+    client.exec('true', (error, channel) => {
+      if (error) return reject(error);
+      channel.on('data', () => {});
+      channel.stderr.on('data', () => {});
+      channel.on('close', () => resolve());
+    }),
+  );
+}
+
+async function time(samples: number[], action: () => Promise<void>): Promise<void> {
+  const started = performance.now();
+  await action();
+  samples.push(performance.now() - started);
+}
+
+function connect(suite: ProvisionerSuite): Promise<Client> {
+  const client = new Client();
+  return new Promise((resolve, reject) => {
+    client.once('ready', () => resolve(client));
+    client.once('error', reject);
+    client.connect({ host: suite.sshd.host, port: suite.sshd.port, username: 'root', privateKey: suite.sshd.clientPrivateKey });
+  });
+}
+
+async function main(): Promise<void> {
+  const skip = await sshdUnavailableReason();
+  if (skip) {
+    console.log(`bench:ssh skipped: ${skip}`);
+    return;
+  }
+  const suite = await startProvisionerSuite({ separateProcesses: true });
+  const bare = await connect(suite);
+  const guest = join(suite.sshd.dir, 'guest');
+  try {
+    // (a) per-step latency
+    for (let i = 0; i < WARMUP; i++) {
+      await grpcExec(suite);
+      await bareExec(bare);
+    }
+    const viaGrpc: number[] = [];
+    const viaSsh2: number[] = [];
+    for (let i = 0; i < STEPS; i++) {
+      // interleaved, so machine load hits both sides alike
+      await time(viaGrpc, () => grpcExec(suite));
+      await time(viaSsh2, () => bareExec(bare));
+    }
+
+    // (b) bulk copy
+    await mkdir(suite.contextDir, { recursive: true });
+    await run('sh', ['-c', `printf 'FROM scratch\\n' > Dockerfile && head -c ${FILE_MIB * 1024 * 1024} /dev/urandom > big.bin`], { cwd: suite.contextDir });
+    const context = await suite.resolveContext();
+    const listing = await suite.listFiles(context.contextId, ['big.bin']);
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => bare.sftp((error, s) => (error ? reject(error) : resolve(s))));
+    const putFilesSeconds: number[] = [];
+    const fastPutSeconds: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      await rm(guest, { recursive: true, force: true });
+      await mkdir(guest, { recursive: true });
+      await time(fastPutSeconds, () =>
+        new Promise<void>((resolve, reject) => sftp.fastPut(join(suite.contextDir, 'big.bin'), join(guest, 'fastput.bin'), (e) => (e ? reject(e) : resolve()))),
+      );
+      await time(putFilesSeconds, async () => {
+        await suite.putFiles({
+          target: suite.target,
+          contextId: context.contextId,
+          sources: listing.sources.map((s) => ({ pattern: s.pattern, files: s.files })),
+          destination: join(guest, 'putfiles.bin'),
+          workingDir: '',
+          chown: '',
+          extractArchives: false,
+          buildId: 'bench',
+          stepIndex: 0,
+        });
+      });
+    }
+    const mibps = (ms: number): number => FILE_MIB / (ms / 1000);
+    const putFiles = mibps(Math.min(...putFilesSeconds));
+    const fastPut = mibps(Math.min(...fastPutSeconds));
+
+    const grpcP50 = percentile(viaGrpc, 50);
+    const sshP50 = percentile(viaSsh2, 50);
+    const overhead = grpcP50 - sshP50;
+    console.log(`(a) ${STEPS} trivial steps, one connection, same sshd (after ${WARMUP} warm-up each, interleaved)`);
+    console.log(`    provisioner gRPC Exec : p50 ${grpcP50.toFixed(1)} ms, p95 ${percentile(viaGrpc, 95).toFixed(1)} ms`);
+    console.log(`    bare ssh2 exec        : p50 ${sshP50.toFixed(1)} ms, p95 ${percentile(viaSsh2, 95).toFixed(1)} ms`);
+    console.log(`(b) ${FILE_MIB} MiB file, best of 2 each`);
+    console.log(`    provisioner PutFiles (fetcher ReadBlob -> SFTP, digest-checked, temp+rename): ${putFiles.toFixed(0)} MiB/s`);
+    console.log(`    bare ssh2 sftp.fastPut (local file): ${fastPut.toFixed(0)} MiB/s`);
+    console.log(`exec p50: provisioner ${grpcP50.toFixed(1)} ms vs ssh2 ${sshP50.toFixed(1)} ms -> overhead ${overhead >= 0 ? '+' : ''}${overhead.toFixed(1)} ms per step (goal <= +15 ms)`);
+    console.log(`copy: PutFiles ${putFiles.toFixed(0)} MiB/s vs fastPut ${fastPut.toFixed(0)} MiB/s -> ratio ${(putFiles / fastPut).toFixed(2)} (goal >= 0.85)`);
+  } finally {
+    bare.end();
+    await suite.stop();
+  }
+}
+
+await main();
