@@ -43,6 +43,10 @@ export async function buildMmdebstrapImage(
   const overlay = path.join(recipe.dir, 'overlay');
   const q = (p: string): string => `'${p.replaceAll("'", "'\\''")}'`;
 
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      `${recipe.id} is built with mmdebstrap --mode=root, which needs root (file ownership in the image): run as root`,
+    );
   await clock.phase('mmdebstrap', () =>
     runCommand(
       'mmdebstrap',
