@@ -2,6 +2,7 @@ import { createEventBus, createLogger, runMain, serveUntilSignal } from '@kindli
 import { GrpcBuildContextSource } from './adapters/clients/fetcher-client.ts';
 import { GrpcBuildGuest } from './adapters/clients/provisioner-client.ts';
 import { GrpcBuildVmHost } from './adapters/clients/vmm-client.ts';
+import { VmmImageCatalog } from './adapters/vmm-image-catalog.ts';
 import { clientTls, loadPlannerConfig } from './config.ts';
 import { BuildCoordinator } from './execution/build-coordinator.ts';
 import { startPlannerService } from './server.ts';
@@ -25,7 +26,7 @@ runMain(async () => {
     },
     logger,
   );
-  const running = await startPlannerService(config, { logger, builds });
+  const running = await startPlannerService(config, { logger, builds, catalog: new VmmImageCatalog(vmHost) });
   running.health.setServing(true);
   serveUntilSignal(running, logger, async () => {
     await builds.shutdown();

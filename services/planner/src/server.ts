@@ -1,8 +1,11 @@
 import { BuildServiceService } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { startGrpcService, unimplementedMethods, type Logger, type RunningGrpcService } from '@kindling/runtime';
 import { buildHandlers } from './adapters/grpc/build-handlers.ts';
+import { planHandlers } from './adapters/grpc/plan-handler.ts';
+import { emptyImageCatalog } from './adapters/vmm-image-catalog.ts';
 import type { PlannerConfig } from './config.ts';
 import type { BuildCoordinator } from './execution/build-coordinator.ts';
+import type { ImageCatalog } from './ports/image-catalog.ts';
 
 export const plannerServiceName = 'kindling.planner.v1.BuildService';
 
@@ -10,6 +13,8 @@ export interface PlannerServiceDeps {
   readonly logger: Logger;
   /** Runs builds; without it the build RPCs answer UNIMPLEMENTED (plan-only planner). */
   readonly builds?: BuildCoordinator;
+  /** Images FROM may name (the vmm's store); without it every base plans as unresolved. */
+  readonly catalog?: ImageCatalog;
 }
 
 /** Builds the planner's gRPC service on the configured address; the caller marks it serving when ready. */
@@ -26,7 +31,8 @@ export async function startPlannerService(config: PlannerConfig, deps: PlannerSe
         name: plannerServiceName,
         definition: BuildServiceService,
         implementation: {
-          ...unimplementedMethods(BuildServiceService, 'the planner issue (Dockerfile → build plan) and the build orchestration'),
+          ...unimplementedMethods(BuildServiceService, 'the build orchestration'),
+          ...planHandlers(deps.catalog ?? emptyImageCatalog),
           ...(deps.builds ? buildHandlers(deps.builds) : {}),
         },
       },

@@ -220,7 +220,7 @@ describe('RUN', () => {
   it('writes a heredoc with a shebang to a file and runs it', () => {
     const run = runAction(onlyStep(planOk('FROM scratch\nRUN <<EOF\n#!/usr/bin/env python3\nprint("hi")\nEOF\n'), 'RUN'));
     assert.deepEqual(run.argv, [...SH, '/dev/pipes/EOF']);
-    assert.deepEqual(run.files, [{ path: '/dev/pipes/EOF', content: '#!/usr/bin/env python3\nprint("hi")\n', mode: 0o755 }]);
+    assert.deepEqual(run.files, [{ name: 'EOF', path: '/dev/pipes/EOF', content: '#!/usr/bin/env python3\nprint("hi")\n', mode: 0o755 }]);
   });
   it('passes a heredoc feeding a command to the shell whole', () => {
     const run = runAction(onlyStep(planOk('FROM scratch\nRUN python3 <<PY > /out\nprint(1)\nPY\n'), 'RUN'));
@@ -280,8 +280,8 @@ describe('COPY and ADD', () => {
   it('COPY heredoc writes an inline file, expanding unless the delimiter is quoted', () => {
     const plan = planOk('FROM scratch\nENV NAME=world\nCOPY <<EOF /etc/hello\nhello $NAME "q"\nEOF\nCOPY <<"RAW" /etc/raw\nhello $NAME\nRAW\nCOPY --chmod=755 <<a.sh <<b.sh /bin/\necho a\na.sh\necho b\nb.sh\n');
     const [expanded, raw, two] = stepsOf(plan, 'COPY');
-    assert.deepEqual(copyAction(expanded!).inline, [{ path: '/etc/hello', content: 'hello world "q"\n', mode: 0o644 }]);
-    assert.deepEqual(copyAction(raw!).inline, [{ path: '/etc/raw', content: 'hello $NAME\n', mode: 0o644 }]);
+    assert.deepEqual(copyAction(expanded!).inline, [{ name: 'EOF', path: '/etc/hello', content: 'hello world "q"\n', mode: 0o644 }]);
+    assert.deepEqual(copyAction(raw!).inline, [{ name: 'RAW', path: '/etc/raw', content: 'hello $NAME\n', mode: 0o644 }]);
     assert.deepEqual(copyAction(two!).inline.map((f) => [f.path, f.mode]), [['/bin/a.sh', 0o755], ['/bin/b.sh', 0o755]]);
   });
   it('ADD classifies URLs, git repositories and local archives', () => {

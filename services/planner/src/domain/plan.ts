@@ -85,6 +85,8 @@ export type RunMount =
   | { type: 'ssh'; id: string; target: string; required: boolean; mode: number; uid: number; gid: number };
 
 export interface InlineFile {
+  /** The heredoc delimiter it came from, when it came from one. */
+  name?: string;
   path: string;
   content: string;
   mode: number;
@@ -99,6 +101,8 @@ export type StepAction =
       /** Files to create before running (a heredoc script with a shebang). */
       files: InlineFile[];
       mounts: RunMount[];
+      /** The instruction's heredocs as written (already part of argv or files). */
+      heredocs: { name: string; content: string; stripTabs: boolean; quoted: boolean }[];
       network: 'default' | 'none' | 'host';
       security: 'sandbox' | 'insecure';
     }
@@ -123,7 +127,8 @@ export type StepAction =
       unpackArchives: boolean;
     }
   | { kind: 'workdir'; path: string; createdWith: { user: string } }
-  | { kind: 'config' };
+  /** Metadata only: nothing runs in the VM. `values` are the pairs or values it set (`K=V`, argv, ...). */
+  | { kind: 'config'; values: string[] };
 
 export interface PlannedStep {
   /** Position in the stage, from 0. */

@@ -185,7 +185,7 @@ export class StageBuilder {
   /** Dispatches one instruction; `refs` are the resolved --from values of a COPY or RUN. */
   dispatch(command: Command, refs: readonly SourceRef[], onBuildTrigger = false): void {
     const context = this.context(command.kind === 'RUN');
-    const config: StepAction = { kind: 'config' };
+    const config = (values: string[]): StepAction => ({ kind: 'config', values });
     switch (command.kind) {
       case 'ENV':
       case 'LABEL': {
@@ -199,15 +199,16 @@ export class StageBuilder {
           }
         }
         if (command.kind === 'ENV') this.image.env = envList(this.imageEnv);
-        this.push(command, `${command.kind} ${pairs.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`, config, [], context, onBuildTrigger);
+        this.push(command, `${command.kind} ${pairs.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`, config(pairs.map(([k, v]) => `${k}=${v}`)), [], context, onBuildTrigger);
         return;
       }
       case 'MAINTAINER':
         this.image.labels.maintainer = command.maintainer;
-        this.push(command, `MAINTAINER ${command.maintainer}`, config, [], context, onBuildTrigger);
+        this.push(command, `MAINTAINER ${command.maintainer}`, config([command.maintainer]), [], context, onBuildTrigger);
         return;
       case 'ARG': {
         const parts: string[] = [];
+        const values: string[] = [];
         for (const arg of command.args) {
           this.environment.consumedArgs.add(arg.key);
           let value: string | undefined;
@@ -220,8 +221,9 @@ export class StageBuilder {
             this.envDirty = true;
           }
           parts.push(value === undefined ? arg.key : `${arg.key}=${JSON.stringify(value)}`);
+          values.push(value === undefined ? arg.key : `${arg.key}=${value}`);
         }
-        this.push(command, `ARG ${parts.join(' ')}`, config, [], context, onBuildTrigger);
+        this.push(command, `ARG ${parts.join(' ')}`, config(values), [], context, onBuildTrigger);
         return;
       }
       case 'RUN':
@@ -238,12 +240,12 @@ export class StageBuilder {
           // Docker: an ENTRYPOINT drops a CMD inherited from the base, not one set earlier in this stage.
           if (!this.cmdSet) this.image.cmd = [];
         }
-        this.push(command, `${command.kind} ${JSON.stringify(argv)}`, config, [], context, onBuildTrigger);
+        this.push(command, `${command.kind} ${JSON.stringify(argv)}`, config(argv), [], context, onBuildTrigger);
         return;
       }
       case 'SHELL':
         this.image.shell = [...command.shell];
-        this.push(command, `SHELL ${JSON.stringify(command.shell)}`, config, [], context, onBuildTrigger);
+        this.push(command, `SHELL ${JSON.stringify(command.shell)}`, config([...command.shell]), [], context, onBuildTrigger);
         return;
       case 'WORKDIR': {
         const value = this.expand(command.value);
@@ -256,14 +258,14 @@ export class StageBuilder {
       case 'USER': {
         const user = this.expand(command.value);
         this.image.user = user;
-        this.push(command, `USER ${user}`, config, [], context, onBuildTrigger);
+        this.push(command, `USER ${user}`, config([user]), [], context, onBuildTrigger);
         return;
       }
       case 'STOPSIGNAL': {
         const signal = this.expand(command.value);
         this.checked(() => checkSignal(signal));
         this.image.stopSignal = signal;
-        this.push(command, `STOPSIGNAL ${signal}`, config, [], context, onBuildTrigger);
+        this.push(command, `STOPSIGNAL ${signal}`, config([signal]), [], context, onBuildTrigger);
         return;
       }
       case 'EXPOSE': {
@@ -271,25 +273,25 @@ export class StageBuilder {
         const ports = new Set(this.image.exposedPorts);
         for (const spec of specs) for (const p of this.checked(() => exposedPorts(spec))) ports.add(p);
         this.image.exposedPorts = [...ports].sort();
-        this.push(command, `EXPOSE ${specs.join(' ')}`, config, [], context, onBuildTrigger);
+        this.push(command, `EXPOSE ${specs.join(' ')}`, config(specs), [], context, onBuildTrigger);
         return;
       }
       case 'VOLUME': {
         const volumes = command.values.map((v) => this.expand(v));
         if (volumes.some((v) => v === '')) throw new CommandError('VOLUME specified can not be an empty string');
         for (const v of volumes) if (!this.image.volumes.includes(v)) this.image.volumes.push(v);
-        this.push(command, `VOLUME ${JSON.stringify(volumes)}`, config, [], context, onBuildTrigger);
+        this.push(command, `VOLUME ${JSON.stringify(volumes)}`, config(volumes), [], context, onBuildTrigger);
         return;
       }
       case 'HEALTHCHECK': {
         const { test, intervalNs, timeoutNs, startPeriodNs, startIntervalNs, retries } = command;
         this.image.healthcheck = { test: [...test], intervalNs, timeoutNs, startPeriodNs, startIntervalNs, retries };
-        this.push(command, `HEALTHCHECK ${JSON.stringify(this.image.healthcheck)}`, config, [], context, onBuildTrigger);
+        this.push(command, `HEALTHCHECK ${JSON.stringify(this.image.healthcheck)}`, config([...test]), [], context, onBuildTrigger);
         return;
       }
       case 'ONBUILD':
         this.image.onBuild.push(command.expression);
-        this.push(command, `ONBUILD ${command.expression}`, config, [], context, onBuildTrigger);
+        this.push(command, `ONBUILD ${command.expression}`, config([command.expression]), [], context, onBuildTrigger);
         return;
       case 'COPY':
       case 'ADD':
@@ -348,7 +350,7 @@ export class StageBuilder {
         const data = first.chomp ? chompHeredoc(first.content) : first.content;
         if (data.startsWith('#!')) {
           const file = path.join('/dev/pipes/', first.name);
-          files.push({ path: file, content: data, mode: 0o755 });
+          files.push({ name: first.name, path: file, content: data, mode: 0o755 });
           args = [file];
         } else args = [data];
       } else {
@@ -362,7 +364,7 @@ export class StageBuilder {
     for (const m of mounts) flags += `--mount=${describeMount(m)} `;
     if (network !== 'default') flags += `--network=${network} `;
     if (security !== 'sandbox') flags += `--security=${security} `;
-    this.push(command, `RUN ${flags}${JSON.stringify(argv)}`, { kind: 'run', argv, form: command.form, files, mounts, network, security }, inputs, context, onBuildTrigger);
+    this.push(command, `RUN ${flags}${JSON.stringify(argv)}`, { kind: 'run', argv, form: command.form, files, mounts, heredocs: command.heredocs.map((h) => ({ name: h.name, content: h.content, stripTabs: h.chomp, quoted: !h.expand })), network, security }, inputs, context, onBuildTrigger);
   }
 
   private contextInput(pattern: string): StepInput {
@@ -434,7 +436,7 @@ export class StageBuilder {
       }
       const file = destination.endsWith('/') ? destination + doc.name : destination;
       inputs.push({ kind: 'inline', ref: doc.name, digest: sha256(content) });
-      return { path: file, content, mode: chmod ?? 0o644 };
+      return { name: doc.name, path: file, content, mode: chmod ?? 0o644 };
     });
     const action: StepAction = {
       kind: 'copy', instruction: k, origin, sources: patterns, urls, git, inline, destination,
