@@ -11,7 +11,7 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import type { ExecRequest, ExecResponse, ExitStatus } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
 import { LogStream } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import { startProvisionerSuite, type ProvisionerSuite } from './support/provisioner-suite.ts';
-import { sshdUnavailableReason } from './support/test-sshd.ts';
+import { freePort, sshdUnavailableReason, startTestSshd } from './support/test-sshd.ts';
 import { testAccounts } from './support/test-users.ts';
 
 const run = promisify(execFile);
@@ -73,7 +73,25 @@ test('ProvisionerService over gRPC against a real sshd and a real fetcher', { sk
   await t.test('WaitReady returns once SSH accepts the pinned key', async () => {
     const response = await suite.waitReady({ target: suite.target, timeout: { seconds: '10', nanos: 0 } });
     assert.equal(response.attempts, 1);
-    assert.match(response.serverVersion, /OpenSSH/);
+    assert.match(response.serverVersion, /^SSH-2\.0-OpenSSH/);
+    assert.deepEqual(response.failedAttempts, []);
+  });
+
+  await t.test('WaitReady reports each failed attempt while the guest boots, for the caller to publish', async (t) => {
+    const port = await freePort();
+    const late = await startTestSshd({ port, startDelayMs: 1500 });
+    t.after(() => late.stop());
+    const response = await suite.waitReady({
+      target: { ...suite.target, sessionId: 'late-boot', port, privateKey: late.clientPrivateKey, hostKey: late.hostPublicKey },
+      timeout: { seconds: '30', nanos: 0 },
+    });
+    assert.ok(response.failedAttempts.length >= 1);
+    assert.equal(response.attempts, response.failedAttempts.length + 1);
+    for (const attempt of response.failedAttempts) {
+      assert.match(attempt.error, /ECONNREFUSED/);
+      assert.ok(attempt.time instanceof Date);
+    }
+    await suite.closeSession({ sessionId: 'late-boot' });
   });
 
   await t.test('Exec streams stdout and stderr chunks with timestamps, then the exit status last', async () => {

@@ -28,7 +28,7 @@ export async function waitReady(connector: GuestConnector, target: SshTarget, op
     const attemptSignal = AbortSignal.any([AbortSignal.timeout(Math.max(1, deadline - Date.now())), ...(options.signal ? [options.signal] : [])]);
     try {
       const connection = await connector.connect(target, attemptSignal);
-      options.onAttempt?.({ attempt, retryable: false });
+      options.onAttempt?.({ attempt, at: new Date(), retryable: false });
       const serverVersion = connection.serverVersion;
       return { attempts: attempt, elapsedMs: Date.now() - started, ...(serverVersion ? { serverVersion } : {}) };
     } catch (error) {
@@ -36,7 +36,7 @@ export async function waitReady(connector: GuestConnector, target: SshTarget, op
       const retryable = error instanceof UnavailableError || (attemptSignal.aborted && !options.signal?.aborted);
       const remaining = deadline - Date.now();
       const nextDelayMs = Math.min(delay, Math.max(0, remaining));
-      options.onAttempt?.({ attempt, error: error as Error, retryable, ...(retryable && remaining > 0 ? { nextDelayMs } : {}) });
+      options.onAttempt?.({ attempt, at: new Date(), error: error as Error, retryable, ...(retryable && remaining > 0 ? { nextDelayMs } : {}) });
       if (!retryable) throw error;
       if (remaining <= 0) {
         throw new DeadlineExceededError(

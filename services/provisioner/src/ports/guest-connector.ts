@@ -22,7 +22,7 @@ export interface GuestFileStat {
 
 /** A live, multiplexed session to one guest. Every method may reconnect once if the link dropped. */
 export interface GuestConnection {
-  /** The server's software version from its identification line, e.g. "OpenSSH_9.2p1". */
+  /** The server's protocol and software version, e.g. "SSH-2.0-OpenSSH_9.2p1". */
   readonly serverVersion: string | undefined;
   run(command: string, io: RemoteRun): Promise<RemoteExit>;
   readFile(path: string): Promise<Buffer>;
@@ -40,6 +40,7 @@ export interface GuestConnection {
 
 export interface ConnectAttempt {
   attempt: number;
+  at: Date;
   error?: Error;
   retryable: boolean;
   nextDelayMs?: number;

@@ -68,6 +68,24 @@ export interface WaitReadyResponse {
     | undefined;
   /** The server's identification string, e.g. "SSH-2.0-OpenSSH_9.2p1 ...". */
   serverVersion: string;
+  /**
+   * The attempts that failed before the guest answered, oldest first, so the
+   * caller can publish them as build events (the provisioner owns no build's
+   * event sequence).
+   */
+  failedAttempts: WaitReadyAttempt[];
+}
+
+/** WaitReadyAttempt is one connection attempt that failed while the guest booted. */
+export interface WaitReadyAttempt {
+  attempt: number;
+  time?:
+    | Date
+    | undefined;
+  /** Why it failed, e.g. "cannot reach SSH at root@10.200.0.5:22 ...: connect ECONNREFUSED". */
+  error: string;
+  /** How long WaitReady waited before trying again. */
+  retryAfter?: Duration | undefined;
 }
 
 /**
@@ -492,7 +510,7 @@ export const WaitReadyRequest: MessageFns<WaitReadyRequest> = {
 };
 
 function createBaseWaitReadyResponse(): WaitReadyResponse {
-  return { attempts: 0, elapsed: undefined, serverVersion: "" };
+  return { attempts: 0, elapsed: undefined, serverVersion: "", failedAttempts: [] };
 }
 
 export const WaitReadyResponse: MessageFns<WaitReadyResponse> = {
@@ -505,6 +523,9 @@ export const WaitReadyResponse: MessageFns<WaitReadyResponse> = {
     }
     if (message.serverVersion !== "") {
       writer.uint32(26).string(message.serverVersion);
+    }
+    for (const v of message.failedAttempts) {
+      WaitReadyAttempt.encode(v!, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -546,6 +567,14 @@ export const WaitReadyResponse: MessageFns<WaitReadyResponse> = {
             message.serverVersion = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.failedAttempts.push(WaitReadyAttempt.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -567,6 +596,11 @@ export const WaitReadyResponse: MessageFns<WaitReadyResponse> = {
         : isSet(object.server_version)
         ? globalThis.String(object.server_version)
         : "",
+      failedAttempts: globalThis.Array.isArray(object?.failedAttempts)
+        ? object.failedAttempts.map((e: any) => WaitReadyAttempt.fromJSON(e))
+        : globalThis.Array.isArray(object?.failed_attempts)
+        ? object.failed_attempts.map((e: any) => WaitReadyAttempt.fromJSON(e))
+        : [],
     };
   },
 
@@ -581,6 +615,9 @@ export const WaitReadyResponse: MessageFns<WaitReadyResponse> = {
     if (message.serverVersion !== "") {
       obj.serverVersion = message.serverVersion;
     }
+    if (message.failedAttempts?.length) {
+      obj.failedAttempts = message.failedAttempts.map((e) => WaitReadyAttempt.toJSON(e));
+    }
     return obj;
   },
 
@@ -594,6 +631,130 @@ export const WaitReadyResponse: MessageFns<WaitReadyResponse> = {
       ? Duration.fromPartial(object.elapsed)
       : undefined;
     message.serverVersion = object.serverVersion ?? "";
+    message.failedAttempts = object.failedAttempts?.map((e) => WaitReadyAttempt.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseWaitReadyAttempt(): WaitReadyAttempt {
+  return { attempt: 0, time: undefined, error: "", retryAfter: undefined };
+}
+
+export const WaitReadyAttempt: MessageFns<WaitReadyAttempt> = {
+  encode(message: WaitReadyAttempt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attempt !== 0) {
+      writer.uint32(8).uint32(message.attempt);
+    }
+    if (message.time !== undefined) {
+      Timestamp.encode(toTimestamp(message.time), writer.uint32(18).fork()).join();
+    }
+    if (message.error !== "") {
+      writer.uint32(26).string(message.error);
+    }
+    if (message.retryAfter !== undefined) {
+      Duration.encode(message.retryAfter, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WaitReadyAttempt {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWaitReadyAttempt();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.attempt = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.retryAfter = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WaitReadyAttempt {
+    return {
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      retryAfter: isSet(object.retryAfter)
+        ? Duration.fromJSON(object.retryAfter)
+        : isSet(object.retry_after)
+        ? Duration.fromJSON(object.retry_after)
+        : undefined,
+    };
+  },
+
+  toJSON(message: WaitReadyAttempt): unknown {
+    const obj: any = {};
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.time !== undefined) {
+      obj.time = message.time.toISOString();
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.retryAfter !== undefined) {
+      obj.retryAfter = Duration.toJSON(message.retryAfter);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WaitReadyAttempt>, I>>(base?: I): WaitReadyAttempt {
+    return WaitReadyAttempt.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WaitReadyAttempt>, I>>(object: I): WaitReadyAttempt {
+    const message = createBaseWaitReadyAttempt();
+    message.attempt = object.attempt ?? 0;
+    message.time = object.time ?? undefined;
+    message.error = object.error ?? "";
+    message.retryAfter = (object.retryAfter !== undefined && object.retryAfter !== null)
+      ? Duration.fromPartial(object.retryAfter)
+      : undefined;
     return message;
   },
 };

@@ -6,6 +6,7 @@ import type {
   ExecResponse,
   PutFilesRequest,
   PutFilesResponse,
+  WaitReadyAttempt,
   WaitReadyRequest,
   WaitReadyResponse,
 } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
@@ -19,16 +20,26 @@ export function provisionerGrpcImplementation(provisioner: Provisioner): Untyped
     waitReady: unary<WaitReadyRequest, WaitReadyResponse>(async (request, ctx) => {
       const target = toTargetInput(request.target);
       const timeoutMs = toMs(request.timeout);
+      const failedAttempts: WaitReadyAttempt[] = [];
       const result = await provisioner.waitReady(target, {
         ...(timeoutMs ? { timeoutMs } : {}),
         signal: ctx.signal,
-        onAttempt: (attempt) =>
+        onAttempt: (attempt) => {
           ctx.log.info(
             { host: target.host, port: target.port, attempt: attempt.attempt, retryable: attempt.retryable, error: attempt.error?.message, nextDelayMs: attempt.nextDelayMs },
             attempt.error ? 'ssh connect attempt failed' : 'ssh ready',
-          ),
+          );
+          if (attempt.error) {
+            failedAttempts.push({
+              attempt: attempt.attempt,
+              time: attempt.at,
+              error: attempt.error.message,
+              ...(attempt.nextDelayMs !== undefined ? { retryAfter: toDuration(attempt.nextDelayMs) } : {}),
+            });
+          }
+        },
       });
-      return { attempts: result.attempts, elapsed: toDuration(result.elapsedMs), serverVersion: result.serverVersion ?? '' };
+      return { attempts: result.attempts, elapsed: toDuration(result.elapsedMs), serverVersion: result.serverVersion ?? '', failedAttempts };
     }),
 
     exec: serverStream<ExecRequest, ExecResponse>(async (request, ctx, send) => {

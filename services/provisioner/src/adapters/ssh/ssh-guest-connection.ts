@@ -20,7 +20,8 @@ export class SshGuestConnection implements GuestConnection {
 
   get serverVersion(): string | undefined {
     // ssh2 keeps the peer's software version only on this internal field
-    return (this.client as { _remoteVer?: string } | undefined)?._remoteVer;
+    const software = (this.client as { _remoteVer?: string } | undefined)?._remoteVer;
+    return software ? `SSH-2.0-${software}` : undefined;
   }
 
   /** Opens the connection now (WaitReady), so later calls reuse it. */
