@@ -1,6 +1,9 @@
 import type { GuestDirectory, GuestFile } from '../../ports/disk.ts';
 import { runCommand } from '../exec/run-command.ts';
 
+// debugfs pipes stat/cat output through a pager when one is configured; never wanted here.
+const ENV = { ...process.env, DEBUGFS_PAGER: '__none__', PAGER: '__none__' };
+
 // debugfs exits 0 even when a request fails; these messages are expected for idempotent scripts.
 const BENIGN = [/directory already exists/i, /File not found by ext2_lookup/i, /^debugfs \d/];
 
@@ -51,6 +54,7 @@ export async function missingPaths(image: string, paths: string[]): Promise<Set<
   if (paths.length === 0) return new Set();
   const result = await runCommand('debugfs', ['-f', '-', image], {
     input: paths.map((p) => `stat ${p}\n`).join(''),
+    env: ENV,
   });
   const missing = new Set<string>();
   for (const line of result.stderr.split('\n')) {
@@ -68,7 +72,7 @@ export async function runDebugfs(
   // A single read request goes through -R so stdout carries only its output (-f echoes requests).
   const single = !options.write && script.trim().split('\n').length === 1;
   const args = single ? ['-R', script.trim(), image] : [...(options.write ? ['-w'] : []), '-f', '-', image];
-  const result = await runCommand('debugfs', args, single ? {} : { input: script });
+  const result = await runCommand('debugfs', args, single ? { env: ENV } : { input: script, env: ENV });
   const problems = result.stderr
     .split('\n')
     .map((line) => line.trim())
