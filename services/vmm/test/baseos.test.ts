@@ -3,13 +3,15 @@ import { execFile, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { buildBaseOs, ensureDebianBase, type BaseOsBuild } from '../src/baseos/build.ts';
 import { loadRecipe, parseSize, recipeHash } from '../src/baseos/recipe.ts';
 import { fileIsElf, locatePayload } from '../src/baseos/vmlinux.ts';
+import { removeWorkDir } from '../src/baseos/work-dir.ts';
 import { baseOsUnavailable, commandMissing, debugfs } from './support/baseos-image.ts';
 
 describe('base-OS recipes', () => {
@@ -73,6 +75,23 @@ describe('base-OS recipes', () => {
     } finally {
       await rm(cacheDir, { recursive: true, force: true });
     }
+  });
+
+  it("removes a killed build's work dir without reaching into what is still mounted in it", async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root (mount)');
+    const dir = await mkdtemp(path.join(tmpdir(), 'kindling-test-workdir-'));
+    const mountPoint = path.join(dir, 'tree/proc');
+    await mkdir(mountPoint, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', 'kindling-test', mountPoint]);
+    t.after(() => {
+      if (readFileSync('/proc/mounts', 'utf8').includes(mountPoint))
+        execFileSync('umount', ['-l', mountPoint]);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await writeFile(path.join(mountPoint, 'inside'), 'x');
+    await removeWorkDir(dir);
+    assert.equal(existsSync(dir), false);
+    assert.equal(readFileSync('/proc/mounts', 'utf8').includes(mountPoint), false);
   });
 
   it('finds the compressed payload of a bzImage from its boot header', () => {

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buildDockerImage } from './docker-build.ts';
 import { buildMmdebstrapImage } from './debian-build.ts';
 import { PhaseClock, printProgress, type PhaseTiming, type ProgressSink } from './progress.ts';
 import { loadRecipe, parseSize, recipeHash, type BaseOsRecipe } from './recipe.ts';
 import { withBuildLock } from './build-lock.ts';
+import { removeWorkDir } from './work-dir.ts';
 import { emptyImageMetadata, type ImageMetadata } from '../domain/image.ts';
 
 export interface BaseOsBuildOptions {
@@ -176,13 +177,13 @@ export async function buildBaseOs(recipeId: string, opts: BaseOsBuildOptions = {
         const workDir = path.join(root, `.build-${hash}-${process.pid}`);
         // Holding the lock, any other work dir of this hash is what a killed build left behind.
         for (const stale of (await readdir(root)).filter((f) => f.startsWith(`.build-${hash}-`)))
-          await rm(path.join(root, stale), { recursive: true, force: true });
+          await removeWorkDir(path.join(root, stale));
         await mkdir(workDir, { recursive: true });
         try {
           await buildInto(recipe, hash, workDir, sizeBytes, clock, opts.signal);
           await rename(workDir, dir);
         } finally {
-          await rm(workDir, { recursive: true, force: true });
+          await removeWorkDir(workDir);
         }
       },
     );
