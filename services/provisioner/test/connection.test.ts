@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, PermissionDeniedError } from '../src/domain/errors.ts';
 import { fingerprintOf, parseHostPublicKey } from '../src/domain/host-key.ts';
 import type { ConnectAttempt } from '../src/ports/guest-connector.ts';
 import { startProvisionerFixture } from './support/provisioner-fixture.ts';
 import { freePort, generateEd25519KeyPair, sshdUnavailableReason, startTestSshd } from './support/test-sshd.ts';
 
+const run = promisify(execFile);
 const skip = await sshdUnavailableReason();
 
 test('connections: pinned host keys, refused keys, WaitReady', { skip }, async (t) => {
@@ -30,6 +35,21 @@ test('connections: pinned host keys, refused keys, WaitReady', { skip }, async (
       fixture.provisioner.exec({ ...fixture.target, sessionId: 'wrong-key', privateKey: other.privateKey }, { command: 'true', env: [] }, () => {}),
       PermissionDeniedError,
     );
+  });
+
+  await t.test('an ssh-agent can hold the key instead of the request', async (t) => {
+    const socket = join(fixture.sshd.dir, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+    t.after(() => {
+      agent.kill('SIGTERM');
+    });
+    for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    await run('ssh-add', ['-q', join(fixture.sshd.dir, 'client_ed25519_key')], { env: { ...process.env, SSH_AUTH_SOCK: socket } });
+    const out: Buffer[] = [];
+    const { privateKey: _unused, ...withoutKey } = fixture.target;
+    await fixture.provisioner.exec({ ...withoutKey, sessionId: 'agent', agentSocket: socket }, { command: 'echo via-agent', env: [] }, (c) => out.push(c.data));
+    assert.equal(Buffer.concat(out).toString(), 'via-agent\n');
+    await fixture.provisioner.closeSession('agent');
   });
 
   await t.test('no host key and no explicit opt-out is an invalid target', () => {
