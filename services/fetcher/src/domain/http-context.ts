@@ -84,7 +84,7 @@ export class HttpContextLoader implements ContextLoader<HttpRequest> {
       if (size > this.limits.maxDockerfileSize) {
         res.discard();
         throw new ResourceExhaustedError(
-          `${redactUrl(url)} is larger than ${this.limits.maxDockerfileSize} bytes; that is no Dockerfile`,
+          `${redactUrl(url)} is larger than ${this.limits.maxDockerfileSize} bytes, too large for a Dockerfile or .dockerignore`,
         );
       }
       chunks.push(Buffer.from(chunk));

@@ -11,6 +11,7 @@ import type { ContextKind as DomainKind, ContextRequest } from '../../domain/bui
 import type { BuildContextService } from '../../domain/build-context-service.ts';
 import type { SelectedEntry } from '../../domain/context-index.ts';
 import { InvalidArgumentError } from '../../domain/errors.ts';
+import { messageParts, type ReadBlobMessage } from './read-blob-codec.ts';
 
 const KIND: Record<DomainKind, ContextKind> = {
   local: ContextKind.CONTEXT_KIND_LOCAL,
@@ -25,8 +26,7 @@ const TYPE = {
   symlink: FileType.FILE_TYPE_SYMLINK,
 };
 
-/** ReadBlob chunk size: large enough to keep per-message overhead small, small enough for smooth backpressure. */
-const BLOB_CHUNK = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 /** The gRPC face of the fetcher: validates and converts, then calls the use cases. */
 export function fetcherGrpcImplementation(service: BuildContextService): FetcherServiceServer {
@@ -95,12 +95,16 @@ export function fetcherGrpcImplementation(service: BuildContextService): Fetcher
         ? await service.readContextFile(req.contextId, req.path, offset, ctx.signal)
         : await service.readBlob(req.digest, offset, ctx.signal).then((b) => ({ ...b, totalSize: b.size }));
       const totalSize = String(blob.totalSize ?? 0);
-      for await (const data of blob.chunks) {
-        for (let at = 0; at < data.length; at += BLOB_CHUNK) {
-          const part = at === 0 && data.length <= BLOB_CHUNK ? data : data.subarray(at, at + BLOB_CHUNK);
-          await send({ data: part, offset: String(offset), totalSize, digest: '' });
-          offset += part.length;
-        }
+      for await (const parts of messageParts(blob.chunks)) {
+        const message: ReadBlobMessage = {
+          data: EMPTY,
+          parts,
+          offset: String(offset),
+          totalSize,
+          digest: '',
+        };
+        await send(message);
+        for (const p of parts) offset += p.length;
       }
       if (byPath) {
         const digest = await (blob as { digest: Promise<string> }).digest;

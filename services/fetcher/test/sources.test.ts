@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseGitSource } from '../src/domain/git-url.ts';
+import { checkHost, DEFAULT_NETWORK_POLICY, isLinkLocal, redactUrl } from '../src/domain/network-policy.ts';
+import { contextRelativePath } from '../src/domain/context-path.ts';
+
+test('git context URLs in docker syntax', () => {
+  const p = DEFAULT_NETWORK_POLICY;
+  const cases: [string, Partial<ReturnType<typeof parseGitSource>>][] = [
+    [
+      'https://github.com/docker/rootfs.git',
+      { remote: 'https://github.com/docker/rootfs.git', ref: undefined, subdir: '.' },
+    ],
+    ['https://github.com/docker/rootfs.git#container', { ref: 'container', subdir: '.' }],
+    ['https://github.com/docker/rootfs.git#v1.0', { ref: 'v1.0' }],
+    ['https://github.com/docker/rootfs.git#container:docker', { ref: 'container', subdir: 'docker' }],
+    ['https://github.com/docker/rootfs.git#:docker', { ref: undefined, subdir: 'docker' }],
+    [
+      'git@github.com:docker/rootfs.git#main:build',
+      { remote: 'git@github.com:docker/rootfs.git', ref: 'main', subdir: 'build', transport: 'ssh' },
+    ],
+    ['git+https://example.com/repo.git#main', { remote: 'https://example.com/repo.git', transport: 'https' }],
+    ['git+ssh://git@example.com/repo.git', { remote: 'ssh://git@example.com/repo.git', transport: 'ssh' }],
+  ];
+  for (const [raw, want] of cases) {
+    const got = parseGitSource(raw, p);
+    for (const [k, v] of Object.entries(want)) assert.equal(got[k as keyof typeof got], v, `${raw}: ${k}`);
+  }
+  const withToken = parseGitSource('https://user:tok3n@example.com/r.git#main', p);
+  assert.doesNotMatch(withToken.shown, /tok3n/);
+  assert.match(withToken.remote, /tok3n/, 'git still gets the credentials');
+  for (const bad of [
+    'file:///etc/repo.git',
+    'ftp://x/r.git',
+    'https://x/r.git#main:../../etc',
+    'https://x/r.git#-bad',
+  ]) {
+    assert.throws(
+      () => parseGitSource(bad, p),
+      (err: Error & { code?: string }) => err.code === 'INVALID_ARGUMENT',
+      bad,
+    );
+  }
+  assert.throws(
+    () => parseGitSource('https://169.254.169.254/r.git', p),
+    (err: Error & { code?: string }) => err.code === 'PERMISSION_DENIED',
+  );
+});
+
+test('network policy: link-local and metadata addresses, allow and deny lists', () => {
+  for (const a of [
+    '169.254.169.254',
+    '169.254.0.1',
+    'fe80::1',
+    'fd00:ec2::254',
+    'FD00:EC2:0:0:0:0:0:254',
+    '::ffff:169.254.169.254',
+  ]) {
+    assert.equal(isLinkLocal(a), true, a);
+  }
+  for (const a of ['127.0.0.1', '10.0.0.1', 'fd00:ec2::253', '::1', '2001:db8::1'])
+    assert.equal(isLinkLocal(a), false, a);
+  const policy = { ...DEFAULT_NETWORK_POLICY, allowHosts: ['*.example.com'], denyHosts: ['bad.example.com'] };
+  assert.doesNotThrow(() => checkHost(policy, 'git.example.com', 'x'));
+  assert.throws(() => checkHost(policy, 'bad.example.com', 'x'), /deny list/);
+  assert.throws(() => checkHost(policy, 'example.org', 'x'), /allow list/);
+  assert.doesNotThrow(() =>
+    checkHost({ ...DEFAULT_NETWORK_POLICY, allowLinkLocal: true }, '169.254.169.254', 'x'),
+  );
+});
+
+test('credentials are redacted from URLs; context paths are cleaned or refused', () => {
+  assert.equal(redactUrl('https://u:p@example.com/a?b'), 'https://***@example.com/a?b');
+  assert.equal(redactUrl('https://example.com/a'), 'https://example.com/a');
+  assert.equal(contextRelativePath('./a//b/../c/'), 'a/c');
+  for (const bad of ['..', '../a', 'a/../../b', '/abs'])
+    assert.throws(() => contextRelativePath(bad), /outside|absolute/, bad);
+});
