@@ -79,7 +79,7 @@ export class CommandError extends Error {
 const NO_FLAGS: Record<string, FlagKind> = {};
 const FLAG_SPECS: Record<string, Record<string, FlagKind>> = {
   FROM: { platform: 'string' },
-  RUN: { mount: 'strings', network: 'string', security: 'string', device: 'strings' },
+  RUN: { mount: 'strings', network: 'string', security: 'string' },
   COPY: { from: 'string', chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings' },
   ADD: { chown: 'string', chmod: 'string', link: 'bool', checksum: 'string', 'keep-git-dir': 'bool', exclude: 'strings', unpack: 'bool' },
   HEALTHCHECK: { interval: 'string', timeout: 'string', 'start-period': 'string', 'start-interval': 'string', retries: 'string' },

@@ -17,7 +17,7 @@ export interface PlanOptions {
   buildArgs?: Readonly<Record<string, string>>;
   /** Stage name to build; the last stage when absent. */
   target?: string;
-  /** Images available as bases (a snapshot of the ImageCatalog). */
+  /** Images available as bases (a snapshot of the ImageCatalog); absent = no catalog, nothing resolves. */
   images?: readonly CatalogImage[];
   /** 'build': an unknown base image is an error. 'plan' (default): it is a warning and the base is unresolved. */
   mode?: 'plan' | 'build';
@@ -142,7 +142,7 @@ function planUnsorted(text: string, options: PlanOptions): PlanOutcome {
   }
   const escapeToken = parsed.escapeToken;
   const buildArgs = new Map(Object.entries(options.buildArgs ?? {}));
-  const images = options.images ?? [];
+  const images = options.images;
   const consumed = new Set<string>();
   const { metaArgs, stages } = parseAll(parsed.instructions, escapeToken, diags);
   if (stages.length === 0) {
@@ -192,7 +192,7 @@ function planUnsorted(text: string, options: PlanOptions): PlanOutcome {
           continue;
         }
         let ref = resolveFrom(stages, value);
-        if (ref.kind === 'image' && !isPlausibleImageRef(value, images)) {
+        if (ref.kind === 'image' && !isPlausibleImageRef(value, images ?? [])) {
           ref = { kind: 'invalid', message: `--from=${value} names no stage of this Dockerfile and no known image; stages are: ${stageList(stages)}` };
         }
         if (ref.kind === 'invalid') diags.error(command.src, 'UnknownStage', `${command.src.keyword}: ${ref.message}`, columnOf(command.src, `--from=${raw}`) ?? columnOf(command.src, `from=${raw}`));
@@ -294,7 +294,7 @@ function isPlausibleImageRef(value: string, images: readonly CatalogImage[]): bo
   return findCatalogImage(images, parseImageReference(value)) !== undefined;
 }
 
-function resolveBase(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, images: readonly CatalogImage[], mode: 'plan' | 'build', diags: Diagnostics): { base: StageBase; image: ImageMetadata; stateEnv?: ReadonlyMap<string, string>; key: StepCacheKey } {
+function resolveBase(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, images: readonly CatalogImage[] | undefined, mode: 'plan' | 'build', diags: Diagnostics): { base: StageBase; image: ImageMetadata; stateEnv?: ReadonlyMap<string, string>; key: StepCacheKey } {
   const platform = 'linux/amd64';
   if (stage.baseStage !== undefined) {
     const parent = planned.get(stage.baseStage) as StageOutcome;
@@ -302,7 +302,13 @@ function resolveBase(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, i
   }
   if (stage.baseName === 'scratch') return { base: { kind: 'scratch' }, image: emptyImage(), key: baseCacheKey('scratch', platform) };
   const ref = parseImageReference(stage.baseName);
-  const found = findCatalogImage(images, ref);
+  const found = images ? findCatalogImage(images, ref) : undefined;
+  if (!images) {
+    diags.warn(stage.from.src, 'UnresolvedBaseImage', `FROM ${stage.baseName}: not checked against an image catalog (planned without a VM host); the base is unresolved`);
+    const base: StageBase = { kind: 'image', reference: stage.baseName, name: ref.name, tag: ref.tag, resolved: false };
+    if (ref.digest !== undefined) base.digest = ref.digest;
+    return { base, image: emptyImage(), key: baseCacheKey(`unresolved:${stage.baseName}`, platform) };
+  }
   if (!found) {
     const message = `FROM ${stage.baseName}: no image ${ref.name}:${ref.tag} in the image catalog; available: ${describeCatalog(images)}`;
     if (mode === 'build') diags.error(stage.from.src, 'UnknownBaseImage', message);
@@ -316,7 +322,7 @@ function resolveBase(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, i
   return { base, image: found.metadata ?? emptyImage(), key: baseCacheKey(found.digest ?? `${found.name}:${found.tag}`, platform) };
 }
 
-function planStage(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, environment: DispatchEnvironment, images: readonly CatalogImage[], mode: 'plan' | 'build', diags: Diagnostics): StageOutcome {
+function planStage(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, environment: DispatchEnvironment, images: readonly CatalogImage[] | undefined, mode: 'plan' | 'build', diags: Diagnostics): StageOutcome {
   const resolved = resolveBase(stage, planned, images, mode, diags);
   const builder = new StageBuilder(environment, resolved.image, resolved.stateEnv, resolved.key);
   const baseKey = resolved.key.digest;

@@ -1,0 +1,69 @@
+/** `kindling plan`: in-process without a planner, and over gRPC against a real planner server. */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createLogger, type RunningGrpcService } from '@kindling/runtime';
+import { loadPlannerConfig } from '../src/config.ts';
+import { startPlannerService } from '../src/server.ts';
+
+const cliMain = fileURLToPath(new URL('../../../cli/src/main.ts', import.meta.url));
+
+function kindling(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', cliMain, ...args], { env: { ...process.env, KINDLING_PLANNER_ADDR: '', ...env } }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('kindling plan', () => {
+  let dir: string;
+  let running: RunningGrpcService;
+  let good: string;
+  let bad: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kindling-plan-'));
+    good = join(dir, 'Dockerfile');
+    bad = join(dir, 'Dockerfile.bad');
+    await writeFile(good, 'ARG V=1\nFROM debian:12 AS build\nARG V\nRUN make V=$V\nFROM scratch AS final\nCOPY --from=build /out /app/\nCMD ["/app/run"]\n');
+    await writeFile(bad, 'FROM scratch\nCOPPY a /b\nUSER ${U:?set U}\n');
+    const catalog = { listImages: async () => [{ name: 'debian', tag: '12', kind: 'base-os' as const }] };
+    running = await startPlannerService(loadPlannerConfig(['--port', '0', '--host', '127.0.0.1'], {}), { logger: createLogger('test', 'silent'), catalog });
+  });
+
+  after(async () => {
+    await running.shutdown(100);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('plans in-process without a planner and prints the steps', async () => {
+    const { code, stdout, stderr } = await kindling(['plan', '-f', good, '--build-arg', 'V=7']);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /stage 0 \(build\) FROM debian:12 \(unresolved\)/);
+    assert.match(stdout, /\s4 {2}RUN make V=\$V/);
+    assert.match(stdout, /cmd +\["\/app\/run"\]/);
+    assert.match(stderr, /warning: .*Dockerfile:2:1: FROM debian:12: not checked/);
+  });
+
+  it('asks the planner given with --planner, and resolves bases through its catalog', async () => {
+    const { code, stdout, stderr } = await kindling(['plan', '-f', good, '--planner', running.address, '--target', 'build', '--json']);
+    assert.equal(code, 0, stderr);
+    const response = JSON.parse(stdout) as { plan: { targetStageIndex?: number; stages: { base: { image: string; resolved: boolean } }[] } };
+    assert.equal(response.plan.targetStageIndex ?? 0, 0);
+    assert.deepEqual(response.plan.stages[0]?.base, { image: 'debian:12', resolved: true });
+  });
+
+  it('prints every error with its line and exits 1, locally and remotely', async () => {
+    for (const env of [{}, { KINDLING_PLANNER_ADDR: running.address }]) {
+      const { code, stderr } = await kindling(['plan', '-f', bad], env);
+      assert.equal(code, 1);
+      assert.match(stderr, /error: .*Dockerfile.bad:2:1: COPPY: unknown instruction: COPPY \(did you mean COPY\?\)/);
+      assert.match(stderr, /error: .*Dockerfile.bad:3:1: USER: .*U: set U/);
+    }
+  });
+});
