@@ -129,8 +129,9 @@ async function runCommand(env: StepEnvironment, step: PlannedStep, action: RunAc
   }
 }
 
-function inlineDestination(destination: string, file: InlineFile): string {
-  return destination.endsWith('/') ? `${destination}${file.path}` : destination;
+/** The planner already resolved the heredoc's file against the destination (dest/ + name, or dest). */
+function inlineDestination(_destination: string, file: InlineFile): string {
+  return file.path;
 }
 
 async function copyFiles(env: StepEnvironment, step: PlannedStep, action: CopyAction): Promise<void> {
