@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import {
   BuildServiceClient,
   BuildServiceService,
@@ -133,7 +133,7 @@ describe('gRPC runtime', () => {
     await new Promise((r) => setTimeout(r, 100));
     call.cancel();
     const deadlineError = await new Promise<ServiceError>((resolve) =>
-      client.getBuild({ buildId: 'b2' }, { deadline: new Date(Date.now() + 200) }, (e) => resolve(e!)),
+      client.getBuild({ buildId: 'b2' }, new Metadata(), { deadline: new Date(Date.now() + 200) }, (e) => resolve(e!)),
     );
     assert.equal(deadlineError.code, status.DEADLINE_EXCEEDED);
     for (let i = 0; i < 50 && aborted.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
