@@ -12,12 +12,12 @@ export function renderBuildEvent(event: BuildEvent, out: NodeJS.WritableStream):
     }
     case 'step': {
       const step = payload.value;
-      const where = `[stage ${step.stageIndex} step ${step.stepIndex + 1}]`;
-      if (step.state === StepState.STEP_STATE_STARTED) out.write(`#${step.line} ${where} ${step.instruction}\n`);
+      const where = `#${step.stageIndex}.${step.stepIndex + 1}`;
+      if (step.state === StepState.STEP_STATE_STARTED) out.write(`${where} [line ${step.line}] ${step.instruction}\n`);
       else if (step.state === StepState.STEP_STATE_SUCCEEDED) {
         const seconds = step.duration ? Number(step.duration.seconds) + step.duration.nanos / 1e9 : 0;
-        out.write(`#${step.line} DONE ${seconds.toFixed(1)}s\n`);
-      } else if (step.state === StepState.STEP_STATE_FAILED) out.write(`#${step.line} ERROR: ${step.error?.message ?? 'failed'}\n`);
+        out.write(`${where} DONE ${seconds.toFixed(1)}s\n`);
+      } else if (step.state === StepState.STEP_STATE_FAILED) out.write(`${where} ERROR: ${step.error?.message ?? 'failed'}\n`);
       break;
     }
     case 'log': {

@@ -6,11 +6,12 @@
  */
 import { BuildState, LogStream, StepState, type ErrorInfo } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type { Build, CreateBuildRequest } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
+import type { SshTarget } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
 import type { Image } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { DomainError, FailedPreconditionError, InvalidArgumentError, type Logger } from '@kindling/runtime';
 import ssh2 from 'ssh2';
 import type { CatalogImage } from '../domain/catalog.ts';
-import type { BuildPlan, PlannedStage } from '../domain/plan.ts';
+import type { BuildPlan, PlannedStage, PlannedStep } from '../domain/plan.ts';
 import { planDockerfile } from '../domain/planner.ts';
 import type { BuildContextSource, BuildGuest, BuildVmHost } from '../ports/build-services.ts';
 import { BuildEventLog, errorInfo } from './build-events.ts';
@@ -53,6 +54,9 @@ function planFailure(file: string, diagnostics: { line: number; column: number; 
 
 export class BuildRun {
   private vmId: string | undefined;
+  private contextId = '';
+  /** Base image sizes by every name they go by, to size build VM disks. */
+  private imageSizes = new Map<string, number>();
   private readonly temporaryImages: string[] = [];
   private outputTail = Buffer.alloc(0);
 
@@ -135,9 +139,6 @@ export class BuildRun {
     return outcome.plan;
   }
 
-  private contextId = '';
-  private imageSizes = new Map<string, number>();
-
   private async buildStage(
     stage: PlannedStage,
     builtStages: ReadonlyMap<number, string>,
@@ -177,7 +178,7 @@ export class BuildRun {
     this.vmId = vm.id;
     this.record.vmId = vm.id;
     this.record.vmmHost = this.services.vmHost.hostName;
-    const target = {
+    const target: SshTarget = {
       host: vm.network?.guestIp ?? '',
       port: 22,
       user: 'root',
@@ -203,7 +204,7 @@ export class BuildRun {
     this.vmId = undefined;
   }
 
-  private async runStep(stage: PlannedStage, step: PlannedStage['steps'][number], target: Parameters<typeof executeStep>[0]['target'], signal: AbortSignal): Promise<void> {
+  private async runStep(stage: PlannedStage, step: PlannedStep, target: SshTarget, signal: AbortSignal): Promise<void> {
     const started = performance.now();
     const stepEvent = { stageIndex: stage.index, stepIndex: step.index, instruction: step.expanded || step.original, line: step.line, cacheKey: step.cacheKey.digest };
     this.events.step({ ...stepEvent, state: StepState.STEP_STATE_STARTED });
