@@ -31,10 +31,12 @@ test('PutFiles over a real sshd (blobs from memory)', { skip }, async (t) => {
 
   await t.test('a file to a file path, a trailing "/" and a relative destination under WORKDIR', async () => {
     const data = blob(Buffer.from('hello\n'));
-    const source = { pattern: 'hello.txt', files: [fileEntry('hello.txt', data, 0o640)] };
+    const mtime = new Date('2021-02-03T04:05:06Z');
+    const source = { pattern: 'hello.txt', files: [{ ...fileEntry('hello.txt', data, 0o640), mtime }] };
     await fixture.provisioner.putFiles(fixture.target, { sources: [source], destination: `${guest}/one/renamed.txt`, extractArchives: false });
     assert.equal(await readFile(`${guest}/one/renamed.txt`, 'utf8'), 'hello\n');
     assert.equal((await stat(`${guest}/one/renamed.txt`)).mode & 0o7777, 0o640);
+    assert.equal((await stat(`${guest}/one/renamed.txt`)).mtime.getTime(), mtime.getTime(), 'COPY keeps the mtime');
     await fixture.provisioner.putFiles(fixture.target, { sources: [source], destination: 'two/', workingDir: guest, extractArchives: false });
     assert.equal(await readFile(`${guest}/two/hello.txt`, 'utf8'), 'hello\n');
     // an existing directory destination receives the file inside it
@@ -78,10 +80,12 @@ test('PutFiles over a real sshd (blobs from memory)', { skip }, async (t) => {
     const group = await accounts.group();
     const user = await accounts.user();
     const data = blob(Buffer.from('owned'));
-    const files = [directoryEntry('d'), fileEntry('d/f', data, 0o4755, 'd')];
+    const files = [directoryEntry('d'), fileEntry('d/f', data, 0o4755, 'd'), symlinkEntry('d/l', 'f', 'd')];
     await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'd', files }], destination: `${guest}/owned/deep/`, chown: `${user.name}:${group.name}`, extractArchives: false });
     const file = await stat(`${guest}/owned/deep/f`);
     assert.deepEqual([file.uid, file.gid, file.mode & 0o7777], [user.uid, group.gid, 0o4755], 'setuid survives the chown');
+    const link = await lstat(`${guest}/owned/deep/l`);
+    assert.deepEqual([link.isSymbolicLink(), link.uid, link.gid], [true, user.uid, group.gid], 'the link itself is chowned');
     const created = await stat(`${guest}/owned/deep`);
     assert.deepEqual([created.uid, created.gid], [user.uid, group.gid]);
     await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'd', files }], destination: `${guest}/owned2/`, chown: user.name, extractArchives: false });

@@ -14,6 +14,7 @@ import { shellQuote } from './remote-command.ts';
 
 const FILE_CONCURRENCY = 8;
 const PARENT_MODE = 0o755;
+const SYMLINK_CHOWN_BATCH = 200;
 
 export interface FileCopyRequest extends CopyRequest {
   /** --chown "user[:group]", resolved in the guest; empty keeps 0:0. */
@@ -31,7 +32,8 @@ export interface CopySummary {
 type FileOperation = Extract<CopyOperation, { kind: 'file' }>;
 
 export class FileCopy {
-  private readonly knownDirectories = new Set<string>(['/']);
+  /** Directories known to exist (or being created), shared by the concurrent file workers. */
+  private readonly directories = new Map<string, Promise<void>>([['/', Promise.resolve()]]);
   private readonly summary: CopySummary = { filesWritten: 0, directoriesCreated: 0, symlinksCreated: 0, bytesWritten: 0, archivesExtracted: 0 };
   private owner = { uid: 0, gid: 0 };
 
@@ -62,39 +64,54 @@ export class FileCopy {
       }
     };
     await Promise.all(Array.from({ length: Math.min(FILE_CONCURRENCY, files.length) }, worker));
-    for (const operation of plan.operations) {
-      if (operation.kind !== 'symlink') continue;
+    const symlinks = plan.operations.filter((operation) => operation.kind === 'symlink');
+    for (const operation of symlinks) {
       await this.ensureDirectory(posix.dirname(operation.path));
       await this.replaceNonDirectory(operation.path);
       await this.connection.symlink(operation.linkTarget, operation.path);
       this.summary.symlinksCreated++;
     }
+    if (symlinks.length && (this.owner.uid || this.owner.gid)) {
+      // SFTP cannot chown a link itself (it follows it): chown -h in batches
+      for (let i = 0; i < symlinks.length; i += SYMLINK_CHOWN_BATCH) {
+        const paths = symlinks.slice(i, i + SYMLINK_CHOWN_BATCH).map((link) => shellQuote(link.path));
+        await this.runChecked(`chown -h ${this.owner.uid}:${this.owner.gid} -- ${paths.join(' ')}`, 'setting the owner of copied symlinks');
+      }
+    }
     return this.summary;
   }
 
-  private async ensureDirectory(path: string): Promise<void> {
-    if (this.knownDirectories.has(path)) return;
-    await this.ensureDirectory(posix.dirname(path));
-    const existing = await this.connection.stat(path);
-    if (existing?.type === 'directory' || (existing?.type === 'symlink' && (await this.isDirectoryViaShell(path)))) {
-      this.knownDirectories.add(path);
-      return;
+  private ensureDirectory(path: string): Promise<void> {
+    let ready = this.directories.get(path);
+    if (!ready) {
+      ready = this.createMissingDirectory(path);
+      this.directories.set(path, ready);
     }
-    if (existing) throw new FailedPreconditionError(`cannot copy into ${path}: it exists in the guest and is not a directory`);
-    await this.createDirectory(path, PARENT_MODE);
+    return ready;
   }
 
+  private async createMissingDirectory(path: string): Promise<void> {
+    await this.ensureDirectory(posix.dirname(path));
+    const existing = await this.connection.stat(path);
+    if (existing?.type === 'directory' || (existing?.type === 'symlink' && (await this.isDirectoryViaShell(path)))) return;
+    if (existing) throw new FailedPreconditionError(`cannot copy into ${path}: it exists in the guest and is not a directory`);
+    await this.makeDirectory(path, PARENT_MODE);
+  }
+
+  /** A directory of a copied tree: created with its source mode, or left as it is when present. */
   private async createDirectory(path: string, mode: number): Promise<void> {
     await this.ensureDirectory(posix.dirname(path));
     const existing = await this.connection.stat(path);
-    if (existing?.type !== 'directory') {
-      if (existing) throw new FailedPreconditionError(`cannot create directory ${path}: a non-directory exists there in the guest`);
-      await this.connection.mkdir(path, mode);
-      await this.connection.setOwner(path, this.owner.uid, this.owner.gid);
-      await this.connection.setMode(path, mode); // mkdir's mode is filtered by the server's umask
-      this.summary.directoriesCreated++;
-    }
-    this.knownDirectories.add(path);
+    if (existing && existing.type !== 'directory') throw new FailedPreconditionError(`cannot create directory ${path}: a non-directory exists there in the guest`);
+    if (!existing) await this.makeDirectory(path, mode);
+    this.directories.set(path, Promise.resolve());
+  }
+
+  private async makeDirectory(path: string, mode: number): Promise<void> {
+    await this.connection.mkdir(path, mode);
+    await this.connection.setOwner(path, this.owner.uid, this.owner.gid);
+    await this.connection.setMode(path, mode); // mkdir's mode is filtered by the server's umask
+    this.summary.directoriesCreated++;
   }
 
   private async writeFile(operation: FileOperation, content?: { stream: AsyncIterable<Buffer>; check: DigestCheckedStream }): Promise<void> {
@@ -102,7 +119,7 @@ export class FileCopy {
     const temp = posix.join(posix.dirname(operation.path), `.${posix.basename(operation.path)}.kindling-${randomBytes(4).toString('hex')}`);
     const check = content?.check ?? new DigestCheckedStream(this.blobs.read(operation.digest, this.signal), operation.digest, operation.path);
     try {
-      const bytes = await this.connection.writeFile(temp, operation.mode, content?.stream ?? check);
+      const bytes = await this.connection.writeFile(temp, operation.mode, content?.stream ?? check, operation.mtime);
       check.verify(operation.size);
       await this.connection.setOwner(temp, this.owner.uid, this.owner.gid);
       if (operation.mode & 0o7000) await this.connection.setMode(temp, operation.mode); // chown cleared setuid/setgid

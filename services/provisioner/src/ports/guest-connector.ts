@@ -28,8 +28,8 @@ export interface GuestConnection {
   readFile(path: string): Promise<Buffer>;
   stat(path: string): Promise<GuestFileStat | undefined>;
   mkdir(path: string, mode: number): Promise<void>;
-  /** Writes the whole stream to `path` (created or truncated) with `mode`; returns bytes written. */
-  writeFile(path: string, mode: number, data: AsyncIterable<Buffer>): Promise<number>;
+  /** Writes the whole stream to `path` (created or truncated) with `mode` (and `mtime`); returns bytes written. */
+  writeFile(path: string, mode: number, data: AsyncIterable<Buffer>, mtime?: Date): Promise<number>;
   setOwner(path: string, uid: number, gid: number): Promise<void>;
   setMode(path: string, mode: number): Promise<void>;
   symlink(linkTarget: string, path: string): Promise<void>;

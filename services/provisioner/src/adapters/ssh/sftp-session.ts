@@ -60,7 +60,7 @@ export class SftpSession {
     return call<void>((cb) => this.sftp.unlink(path, (error) => cb(error, undefined)));
   }
 
-  async writeFile(path: string, mode: number, data: AsyncIterable<Buffer>): Promise<number> {
+  async writeFile(path: string, mode: number, data: AsyncIterable<Buffer>, mtime?: Date): Promise<number> {
     const handle = await call<Buffer>((cb) => this.sftp.open(path, 'w', { mode }, cb));
     let position = 0;
     let inFlight = 0;
@@ -92,6 +92,7 @@ export class SftpSession {
       if (failure) throw failure;
       // the open mode is filtered by the server's umask; set it explicitly
       await call<void>((cb) => this.sftp.fchmod(handle, mode, (error) => cb(error, undefined)));
+      if (mtime) await call<void>((cb) => this.sftp.futimes(handle, mtime, mtime, (error) => cb(error, undefined)));
     } finally {
       await waitUntil(() => inFlight === 0).catch(() => {});
       await call<void>((cb) => this.sftp.close(handle, (error) => cb(error, undefined))).catch(() => {});

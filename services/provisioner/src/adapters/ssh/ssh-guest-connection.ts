@@ -131,8 +131,8 @@ export class SshGuestConnection implements GuestConnection {
   mkdir(path: string, mode: number): Promise<void> {
     return this.withSftp((sftp) => sftp.mkdir(path, mode));
   }
-  writeFile(path: string, mode: number, data: AsyncIterable<Buffer>): Promise<number> {
-    return this.withSftp((sftp) => sftp.writeFile(path, mode, data));
+  writeFile(path: string, mode: number, data: AsyncIterable<Buffer>, mtime?: Date): Promise<number> {
+    return this.withSftp((sftp) => sftp.writeFile(path, mode, data, mtime));
   }
   setOwner(path: string, uid: number, gid: number): Promise<void> {
     return this.withSftp((sftp) => sftp.setOwner(path, uid, gid));
