@@ -93,28 +93,20 @@ describe('the Debian base boots and applies the guest contract', { skip: unavail
 
       const image = path.join(dir, 'rootfs.ext4');
       execFileSync('cp', ['--sparse=always', build.rootfs, image]);
-      execFileSync('ssh-keygen', [
-        '-q',
-        '-t',
-        'ed25519',
-        '-N',
-        '',
-        '-C',
-        'kindling-test',
-        '-f',
-        path.join(dir, 'id'),
-      ]);
-      execFileSync('ssh-keygen', [
-        '-q',
-        '-t',
-        'ed25519',
-        '-N',
-        '',
-        '-C',
-        'vm-boot',
-        '-f',
-        path.join(dir, 'host'),
-      ]);
+      const keygen = (file: string, comment: string): Buffer =>
+        execFileSync('ssh-keygen', [
+          '-q',
+          '-t',
+          'ed25519',
+          '-N',
+          '',
+          '-C',
+          comment,
+          '-f',
+          path.join(dir, file),
+        ]);
+      keygen('id', 'kindling-test');
+      keygen('host', 'vm-boot');
       const clientKey = (await readFile(path.join(dir, 'id.pub'), 'utf8')).trim();
       const hostPub = (await readFile(path.join(dir, 'host.pub'), 'utf8')).trim();
       const guest = {

@@ -1,7 +1,8 @@
-import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { PhaseClock } from './progress.ts';
 import type { BaseOsRecipe, MmdebstrapRecipe } from './recipe.ts';
+import { packTreeAsExt4 } from './ext4-pack.ts';
 import { runCommand } from './run-command.ts';
 import { extractVmlinux } from './vmlinux.ts';
 
@@ -83,10 +84,6 @@ export async function buildMmdebstrapImage(
     return extractVmlinux(path.join(kernelDir, 'vmlinuz'), path.join(kernelDir, 'vmlinux'));
   });
 
-  await clock.phase('mkfs.ext4', async () => {
-    await runCommand('truncate', ['-s', String(sizeBytes), rootfs]);
-    await runCommand('mkfs.ext4', ['-q', '-F', '-L', 'kindling-root', '-d', tree, rootfs], { signal });
-  });
-  await clock.phase('cleanup', () => rm(tree, { recursive: true, force: true }));
+  await packTreeAsExt4(tree, rootfs, sizeBytes, clock, signal);
   return { rootfs, kernelVersion, payloadCompression: payload.compression };
 }

@@ -1,8 +1,9 @@
-import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BuiltTree } from './debian-build.ts';
 import type { PhaseClock } from './progress.ts';
 import type { BaseOsRecipe, DockerRecipe } from './recipe.ts';
+import { packTreeAsExt4 } from './ext4-pack.ts';
 import { runCommand } from './run-command.ts';
 import { extractVmlinux } from './vmlinux.ts';
 
@@ -84,10 +85,6 @@ export async function buildDockerImage(
     await writeFile(path.join(kernelDir, 'version'), `${version}\n`);
     return extractVmlinux(path.join(kernelDir, 'vmlinuz'), path.join(kernelDir, 'vmlinux'));
   });
-  await clock.phase('mkfs.ext4', async () => {
-    await runCommand('truncate', ['-s', String(sizeBytes), rootfs]);
-    await runCommand('mkfs.ext4', ['-q', '-F', '-L', 'kindling-root', '-d', tree, rootfs], { signal });
-  });
-  await clock.phase('cleanup', () => rm(tree, { recursive: true, force: true }));
+  await packTreeAsExt4(tree, rootfs, sizeBytes, clock, signal);
   return { rootfs, kernelVersion: version, payloadCompression: payload.compression };
 }
