@@ -155,7 +155,10 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
 
   after(async () => {
     if (vmm) {
-      const { vms } = await call<object, ListVmsResponse>(vmm.client, 'listVms', {}).catch(() => ({
+      const { vms } = await call<object, ListVmsResponse>(vmm.client, 'listVms', {
+        state: 0,
+        buildId: '',
+      }).catch(() => ({
         vms: [] as Vm[],
       }));
       for (const vm of vms) await call(vmm.client, 'deleteVm', { vmId: vm.id }).catch(() => undefined);

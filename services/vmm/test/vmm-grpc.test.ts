@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,10 +13,12 @@ import { status as Status, type ServiceError } from '@grpc/grpc-js';
 import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type {
   CreateVmResponse,
+  GetHostInfoResponse,
   GetImageResponse,
   ImportImageResponse,
   ListImagesResponse,
   ListKernelsResponse,
+  ListVmsResponse,
   WatchVmsResponse,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { call, makeTempDir, removeDir, startTestVmm, type VmmUnderTest } from './support/vmm-harness.ts';
@@ -104,6 +107,7 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       call(vmm.client, 'importImage', {
         rootfsPath: join(dir, 'tiny.ext4'),
         image: 'test/tiny:one',
+        kernelId: '',
         overwrite: false,
       }),
       (e) => code(e) === Status.ALREADY_EXISTS,
@@ -113,6 +117,17 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       kernels.kernels.map((k) => [k.id, k.hasBzImage]),
       [['test-kernel', true]],
     );
+  });
+
+  it('reports the host: driver, acceleration, capacity', async () => {
+    const info = await call<object, GetHostInfoResponse>(vmm.client, 'getHostInfo', {});
+    assert.equal(info.host, 'testhost');
+    assert.equal(info.driver, 'qemu');
+    assert.match(info.accel, /^(kvm|tcg)$/);
+    if (existsSync('/sys/module/kvm_pvm'))
+      assert.equal(info.accel, 'tcg', 'paravirtual KVM cannot boot stock guests');
+    assert.ok(info.cpus >= 1 && Number(info.memoryBytes) > 0 && Number(info.diskFreeBytes) > 0);
+    assert.equal(info.runningVms, 0);
   });
 
   it('refuses bad input with the right code and leaves nothing behind', async () => {
@@ -161,6 +176,20 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
     assert.equal(read('/root/.ssh/authorized_keys').trim(), request.spec.authorizedKeys[0]);
     execFileSync('e2fsck', ['-fn', disk], { stdio: 'pipe' });
 
+    const byState = await call<object, ListVmsResponse>(vmm.client, 'listVms', {
+      state: VmState.VM_STATE_CREATED,
+      buildId: '',
+    });
+    assert.deepEqual(
+      byState.vms.map((v) => v.id),
+      ['vm-tiny'],
+    );
+    const running = await call<object, ListVmsResponse>(vmm.client, 'listVms', {
+      state: VmState.VM_STATE_RUNNING,
+      buildId: '',
+    });
+    assert.deepEqual(running.vms, []);
+
     const again = await call<object, CreateVmResponse>(vmm.client, 'createVm', request);
     assert.equal(again.vm?.sshHostPublicKey, vm?.sshHostPublicKey, 'a repeated CreateVm returns the same VM');
     await assert.rejects(
@@ -172,7 +201,12 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       return code(e) === Status.FAILED_PRECONDITION && /used by VM vm-tiny/.test((e as ServiceError).details);
     });
     await assert.rejects(
-      call(vmm.client, 'commitVm', { vmId: 'vm-tiny', image: 'test/tiny:two' }),
+      call(vmm.client, 'commitVm', {
+        vmId: 'vm-tiny',
+        image: 'test/tiny:two',
+        shrink: false,
+        overwrite: false,
+      }),
       (e) => code(e) === Status.FAILED_PRECONDITION && /STOPPED/.test((e as ServiceError).details),
     );
     await call(vmm.client, 'deleteVm', { vmId: 'vm-tiny' });
