@@ -20,7 +20,7 @@ import {
 } from './errors.ts';
 import { fetchedEntry, parseHttpUrl, urlFileName } from './http-context.ts';
 import type { NetworkPolicy } from './network-policy.ts';
-import type { RemoteFiles } from './remote-files.ts';
+import { abortable, type RemoteFiles } from './remote-files.ts';
 import { SingleFlight } from './single-flight.ts';
 
 export interface BuildContextServiceDeps {
@@ -51,10 +51,11 @@ export class BuildContextService {
   /** Concurrent identical requests share one resolution (one clone, one download). */
   async resolve(request: ContextRequest, signal: AbortSignal): Promise<ResolvedContext> {
     const key = JSON.stringify(request);
-    return this.resolving.run(key, () =>
+    // The shared resolution runs under the time limit only: one caller cancelling must not fail the others.
+    const shared = this.resolving.run(key, () =>
       withTimeout(
         this.deps.limits.fetchTimeoutMs,
-        signal,
+        new AbortController().signal,
         `resolving the ${request.kind} context`,
         async (s) => {
           const loaded = await this.deps.loaders[request.kind].load(request, s);
@@ -70,6 +71,7 @@ export class BuildContextService {
         },
       ),
     );
+    return abortable(shared, signal);
   }
 
   get(contextId: string): ResolvedContext {
