@@ -48,6 +48,11 @@ describe('FROM', () => {
     assert.equal(targetStage(amd).platform, 'linux/amd64');
     assert.ok(!amd.diagnostics.some((d) => d.rule === 'PlatformNotSupported'));
   });
+  it('warns about variables in FROM that no global ARG declares', () => {
+    const plan = planOk('ARG DECLARED=1\nFROM img:${DECLARED}${MISSING}\n');
+    assert.deepEqual(plan.diagnostics.filter((d) => d.rule === 'UndefinedArgInFrom').map((d) => [d.line, d.message.split(' is')[0]]), [[2, "FROM argument 'MISSING'"]]);
+    assert.ok(!planOk('FROM --platform=$BUILDPLATFORM scratch\n').diagnostics.some((d) => d.rule === 'UndefinedArgInFrom'));
+  });
   it('rejects an invalid stage name', () => {
     const [error] = planErrors('FROM scratch AS 1st\n');
     assert.match(error?.message ?? '', /invalid name for build stage/);

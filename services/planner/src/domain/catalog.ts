@@ -49,3 +49,16 @@ export function findCatalogImage(images: readonly CatalogImage[], ref: ImageRefe
 
 export const describeCatalog = (images: readonly CatalogImage[]): string =>
   images.length === 0 ? 'none (no base OS built yet: see docs/dockerfile.md)' : images.map((i) => `${i.name}:${i.tag}`).sort().join(', ');
+
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const DOMAIN = `(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?`;
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
+const REFERENCE = new RegExp(`^(?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`);
+
+/** Why a string is not a valid image reference (Docker's grammar), or undefined when it is. */
+export function referenceProblem(reference: string): string | undefined {
+  if (REFERENCE.test(reference)) return undefined;
+  const { name } = parseImageReference(reference);
+  if (name !== name.toLowerCase() && REFERENCE.test(reference.toLowerCase())) return `invalid reference format: repository name (${name}) must be lowercase`;
+  return `invalid reference format: "${reference}" is not an image reference like debian:12 or registry.example.com/team/app:1.0`;
+}

@@ -19,8 +19,10 @@ export interface HeredocBody {
 }
 
 export interface InstructionSource {
-  /** Upper-cased keyword as written (not necessarily a known instruction). */
+  /** Upper-cased keyword (not necessarily a known instruction). */
   keyword: string;
+  /** The keyword as written. */
+  rawKeyword: string;
   line: number;
   column: number;
   endLine: number;
@@ -170,6 +172,7 @@ function readInstruction(instruction: Instruction, lines: string[], escapeToken:
   const upper = keyword.toUpperCase();
   const source: InstructionSource = {
     keyword: upper,
+    rawKeyword: keyword,
     line: start.line + 1,
     column: start.character + 1,
     endLine: index + 1,

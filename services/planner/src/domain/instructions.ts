@@ -167,7 +167,7 @@ function parseHealthcheck(src: InstructionSource): HealthcheckCommand {
 function parseCopy(src: InstructionSource, kind: 'COPY' | 'ADD'): CopyCommand {
   const { form, args } = maybeJsonList(src.rest);
   if (args.length < 2) {
-    throw new CommandError(`${kind} requires at least two arguments, but only ${args.length === 0 ? 'none was' : 'one was'} provided. Destination could not be determined`);
+    throw new CommandError(`${kind} requires at least two arguments, but only one was provided. Destination could not be determined`);
   }
   const flags = flagsOf(src);
   const dest = args[args.length - 1] as string;
@@ -204,7 +204,7 @@ function parseFrom(src: InstructionSource): FromCommand {
       throw new CommandError(`invalid name for build stage: "${args[2]}", name can't start with a number or contain symbols`);
     }
   } else if (args.length !== 1) {
-    throw new CommandError(args.length === 0 ? 'FROM requires the name of a base image (FROM debian:12, FROM scratch or FROM <stage>)' : 'FROM requires either one or three arguments: FROM <image> [AS <name>]');
+    throw new CommandError('FROM requires either one or three arguments: FROM <image> [AS <name>] (e.g. FROM debian:12, FROM scratch, FROM build)');
   }
   const flags = flagsOf(src);
   const command: FromCommand = { kind: 'FROM', src, base: args[0] as string };
@@ -311,7 +311,7 @@ function parseInner(src: InstructionSource, escapeToken: string): Command {
     case 'ONBUILD':
       return parseOnbuild(src);
     default:
-      throw new CommandError(unknownInstructionMessage(src.keyword), undefined, 'UnknownInstruction');
+      throw new CommandError(unknownInstructionMessage(src.rawKeyword), undefined, 'UnknownInstruction');
   }
 }
 

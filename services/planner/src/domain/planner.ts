@@ -5,7 +5,7 @@
  */
 import { PLATFORM_ARGS, PROXY_ARGS, SUPPORTED_PLATFORMS } from './build-args.ts';
 import { baseCacheKey } from './cache-key.ts';
-import { describeCatalog, findCatalogImage, parseImageReference, type CatalogImage } from './catalog.ts';
+import { describeCatalog, findCatalogImage, parseImageReference, referenceProblem, type CatalogImage } from './catalog.ts';
 import { CommandError, parseCommand, type ArgCommand, type Command, type FromCommand } from './instructions.ts';
 import { readDockerfile, type InstructionSource } from './instruction-source.ts';
 import type { BuildPlan, ImageDependency, ImageMetadata, PlanDiagnostic, PlannedStage, PlanOutcome, StageBase, StepCacheKey } from './plan.ts';
@@ -61,6 +61,20 @@ function expandGlobal(word: string, scope: ReadonlyMap<string, string>, escapeTo
     if (err instanceof ShellExpansionError) throw new CommandError(err.message, undefined, 'ExpansionError');
     throw err;
   }
+}
+
+/** Variables a FROM line uses that no global ARG declares (BuildKit's UndefinedArgInFrom). */
+function undeclaredInFrom(from: FromCommand, declared: ReadonlySet<string>, escapeToken: string): string[] {
+  const names = new Set<string>();
+  for (const word of [from.base, from.platform ?? '']) {
+    if (!word.includes('$')) continue;
+    try {
+      for (const name of expandWord(word, new Map(), { escapeToken }).unmatched) if (!declared.has(name)) names.add(name);
+    } catch {
+      // reported when the FROM is expanded
+    }
+  }
+  return [...names];
 }
 
 const JSON_LOOKING = /^\s*\[.*\]\s*$/s;
@@ -153,12 +167,16 @@ function planUnsorted(text: string, options: PlanOptions): PlanOutcome {
   const scope = globalScope(metaArgs, buildArgs, escapeToken, diags, consumed);
 
   // Names, bases and the platform of each stage.
+  const declaredGlobals = new Set([...PLATFORM_ARGS.keys(), ...metaArgs.flatMap((c) => c.args.map((a) => a.key))]);
   const seenNames = new Map<string, number>();
   for (const stage of stages) {
     const src = stage.from.src;
     if (stage.name !== '') {
       if (seenNames.has(stage.name)) diags.error(src, 'DuplicateStageName', `FROM: duplicate stage name "${stage.name}" (first used by stage ${seenNames.get(stage.name)}); stage names must be unique`);
       else seenNames.set(stage.name, stage.index);
+    }
+    for (const name of undeclaredInFrom(stage.from, declaredGlobals, escapeToken)) {
+      diags.warn(src, 'UndefinedArgInFrom', `FROM argument '${name}' is not declared: add ARG ${name} before the first FROM (it expands to an empty string)`);
     }
     try {
       stage.baseName = expandGlobal(stage.from.base, scope, escapeToken);
@@ -168,6 +186,10 @@ function planUnsorted(text: string, options: PlanOptions): PlanOutcome {
       commandError(diags, src, err);
     }
     const base = findStageByName(stages, stage.baseName, stage.index);
+    if (!base && stage.baseName !== 'scratch' && stage.baseName !== '') {
+      const problem = referenceProblem(stage.baseName);
+      if (problem) diags.error(src, 'InvalidReference', `FROM ${stage.baseName}: ${problem}`);
+    }
     if (base) {
       stage.baseStage = base.index;
       stage.deps.set(base.index, stage.from);
@@ -192,7 +214,9 @@ function planUnsorted(text: string, options: PlanOptions): PlanOutcome {
           continue;
         }
         let ref = resolveFrom(stages, value);
-        if (ref.kind === 'image' && !isPlausibleImageRef(value, images ?? [])) {
+        if (ref.kind === 'image' && isPlausibleImageRef(value, images ?? []) && referenceProblem(value)) {
+          ref = { kind: 'invalid', message: `--from=${value}: ${referenceProblem(value)}` };
+        } else if (ref.kind === 'image' && !isPlausibleImageRef(value, images ?? [])) {
           ref = { kind: 'invalid', message: `--from=${value} names no stage of this Dockerfile and no known image; stages are: ${stageList(stages)}` };
         }
         if (ref.kind === 'invalid') diags.error(command.src, 'UnknownStage', `${command.src.keyword}: ${ref.message}`, columnOf(command.src, `--from=${raw}`) ?? columnOf(command.src, `from=${raw}`));
