@@ -265,9 +265,16 @@ describe('COPY and ADD', () => {
     assert.deepEqual(copyAction(c!).origin, { kind: 'image', reference: 'nginx:1.25' });
     assert.deepEqual(plan.imageDependencies, [{ image: 'nginx:1.25', resolved: false, line: 5 }]);
   });
-  it('--from expands global ARGs', () => {
-    const plan = planOk('ARG SRC=build\nFROM scratch AS build\nFROM scratch\nCOPY --from=${SRC} /a /a\n');
-    assert.deepEqual(copyAction(onlyStep(plan, 'COPY')).origin, { kind: 'stage', stageIndex: 0 });
+  it('--from takes no variables, as in BuildKit (the stage graph is fixed first)', () => {
+    const [error] = planErrors('ARG SRC=build\nFROM scratch AS build\nFROM scratch\nCOPY --from=${SRC} /a /a\n');
+    assert.deepEqual([error?.line, error?.column], [4, 6]);
+    assert.match(error?.message ?? '', /variable expansion is not supported for --from/);
+  });
+  it('--from may name a later stage', () => {
+    const plan = planOk('FROM scratch\nCOPY --from=later /a /a\nFROM scratch AS later\nCOPY x /x\n', { target: '' });
+    assert.deepEqual(plan.stages.map((s) => s.index), [1]);
+    const first = planOk('FROM scratch AS first\nCOPY --from=later /a /a\nFROM scratch AS later\nCOPY x /x\n', { target: 'first' });
+    assert.deepEqual(first.stages.map((s) => s.index), [1, 0]);
   });
   it('JSON form allows spaces in paths', () => {
     const copy = copyAction(onlyStep(planOk('FROM scratch\nCOPY ["my file.txt", "/dest dir/"]\n'), 'COPY'));

@@ -213,6 +213,11 @@ function planUnsorted(text: string, options: PlanOptions): PlanOutcome {
           commandError(diags, command.src, err);
           continue;
         }
+        // BuildKit fixes the stage graph before any stage runs, so COPY --from takes no variables.
+        if (command.kind === 'COPY' && value !== raw) {
+          diags.error(command.src, 'InvalidFlag', `${command.src.keyword}: variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround (FROM \${IMAGE} AS src, then COPY --from=src)`, columnOf(command.src, `--from=${raw}`));
+          continue;
+        }
         let ref = resolveFrom(stages, value);
         if (ref.kind === 'image' && isPlausibleImageRef(value, images ?? []) && referenceProblem(value)) {
           ref = { kind: 'invalid', message: `--from=${value}: ${referenceProblem(value)}` };
