@@ -147,3 +147,24 @@ test('a Dockerfile outside the context, and its own <Dockerfile>.dockerignore', 
     (err) => grpcCode(err) === status.NOT_FOUND,
   );
 });
+
+test('--local-roots confines local contexts and their Dockerfiles', async (t) => {
+  const allowed = await tempDir(t);
+  const outside = await tempDir(t);
+  await write(allowed, 'Dockerfile', 'FROM scratch\n');
+  await write(outside, 'Dockerfile', 'FROM scratch\n');
+  await symlink(join(outside, 'Dockerfile'), join(allowed, 'linked.Dockerfile'));
+  const fetcher = await startTestFetcher(t, [`--local-roots=${allowed}`]);
+  const ok = await fetcher.resolve({ source: { $case: 'local', value: { path: allowed } } });
+  assert.equal(ok.dockerfile, 'FROM scratch\n');
+  for (const req of [
+    { source: { $case: 'local' as const, value: { path: outside } } },
+    {
+      source: { $case: 'local' as const, value: { path: allowed } },
+      dockerfilePath: join(outside, 'Dockerfile'),
+    },
+    { source: { $case: 'local' as const, value: { path: allowed } }, dockerfilePath: 'linked.Dockerfile' },
+  ]) {
+    await assert.rejects(fetcher.resolve(req), (err) => grpcCode(err) === status.PERMISSION_DENIED);
+  }
+});

@@ -48,10 +48,7 @@ export class LocalContextLoader implements ContextLoader<LocalRequest> {
     });
     if (!(await stat(root)).isDirectory())
       throw new InvalidArgumentError(`local context ${request.path} is not a directory`);
-    if (
-      this.options.allowedRoots.length > 0 &&
-      !this.options.allowedRoots.some((a) => root === a || root.startsWith(a + sep))
-    ) {
+    if (!this.allowed(root)) {
       throw new PermissionDeniedError(
         `local context ${root} is outside the fetcher's allowed roots (${this.options.allowedRoots.join(', ')})`,
       );
@@ -61,6 +58,13 @@ export class LocalContextLoader implements ContextLoader<LocalRequest> {
     const dockerfileAbs = isAbsolute(requested)
       ? requested
       : join(root, contextRelativePath(requested, 'Dockerfile'));
+    // With allowed roots set, the Dockerfile (wherever it points) must lie under one as well.
+    const dockerfileReal = await realpath(dockerfileAbs).catch(() => dockerfileAbs);
+    if (!this.allowed(dockerfileReal)) {
+      throw new PermissionDeniedError(
+        `Dockerfile ${dockerfileAbs} is outside the fetcher's allowed roots (${this.options.allowedRoots.join(', ')})`,
+      );
+    }
     const dockerfile = await readSmallFile(dockerfileAbs, this.limits.maxDockerfileSize, 'Dockerfile');
     if (dockerfile === undefined) throw new NotFoundError(`Dockerfile ${dockerfileAbs} does not exist`);
     const insideRel = relative(root, dockerfileAbs);
@@ -93,6 +97,13 @@ export class LocalContextLoader implements ContextLoader<LocalRequest> {
       identity: `local\n${root}\n${dockerfilePath}\n${dockerfile}\n${dockerignore}\n${fingerprint.digest('hex')}`,
       files: new LocalContextFiles(root, index, this, this.limits),
     };
+  }
+
+  private allowed(path: string): boolean {
+    const roots = this.options.allowedRoots;
+    return (
+      roots.length === 0 || roots.some((a) => path === a || path.startsWith(a.endsWith(sep) ? a : a + sep))
+    );
   }
 
   /** Digest of a context file, storing its blob; refuses a file changed or swapped since the walk. */
@@ -212,12 +223,12 @@ async function walk(
   let total = 0;
   const visit = async (relDir: string): Promise<void> => {
     signal.throwIfAborted();
-    const names = await readdir(relDir === '.' ? root : join(root, relDir));
+    const names = await readdir(relDir === '.' ? root : join(root, relDir)).catch(unreadable(relDir));
     const subdirs: string[] = [];
     await Promise.all(
       names.map(async (name) => {
         const rel = relDir === '.' ? name : `${relDir}/${name}`;
-        const st = await lstat(join(root, rel));
+        const st = await lstat(join(root, rel)).catch(unreadable(rel));
         const excluded = ignore.excludes(rel);
         if (st.isDirectory()) {
           if (excluded && ignore.canSkipExcludedDir(rel)) return;
@@ -254,6 +265,14 @@ async function walk(
   };
   await visit('.');
   return entries;
+}
+
+function unreadable(rel: string): (err: NodeJS.ErrnoException) => never {
+  return (err) => {
+    throw new FailedPreconditionError(
+      `cannot read "${rel}" in the build context (${err.code ?? err.message}); fix its permissions or exclude it in .dockerignore`,
+    );
+  };
 }
 
 async function readSmallFile(path: string, max: number, what: string): Promise<string | undefined> {
