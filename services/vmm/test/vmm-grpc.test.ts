@@ -10,7 +10,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status as Status, type ServiceError } from '@grpc/grpc-js';
-import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
+import { VmEvent, VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type {
   CreateVmResponse,
   GetHostInfoResponse,
@@ -160,6 +160,10 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
     const stream = vmm.client.watchVms({ vmId: '' });
     stream.on('data', (event: WatchVmsResponse) => events.push(event));
     stream.on('error', () => undefined);
+    const published: { subject: string; event: VmEvent }[] = [];
+    const subscription = vmm.bus.subscribe('kindling.vm.>', (m) =>
+      published.push({ subject: m.subject, event: VmEvent.decode(m.data) }),
+    );
     const request = { spec: spec({ diskSizeBytes: String(64 << 20) }), vmId: 'vm-tiny', start: false };
     const { vm } = await call<object, CreateVmResponse>(vmm.client, 'createVm', request);
     assert.equal(vm?.state, VmState.VM_STATE_CREATED);
@@ -219,5 +223,14 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
     stream.cancel();
     const states = events.filter((e) => e.event?.vmId === 'vm-tiny').map((e) => e.event?.state);
     assert.deepEqual(states, [VmState.VM_STATE_CREATED, VmState.VM_STATE_DELETED]);
+    subscription.unsubscribe();
+    assert.deepEqual(
+      published.map((p) => [p.subject, p.event.state, p.event.previousState]),
+      [
+        ['kindling.vm.testhost.vm-tiny.state', VmState.VM_STATE_CREATED, VmState.VM_STATE_UNSPECIFIED],
+        ['kindling.vm.testhost.vm-tiny.state', VmState.VM_STATE_DELETED, VmState.VM_STATE_CREATED],
+      ],
+    );
+    assert.ok(Number(published[1]!.event.sequence) > Number(published[0]!.event.sequence));
   });
 });
