@@ -64,6 +64,10 @@ export const fetcherSettings = {
   allowHosts: list('when set, the only hosts sources may come from ("example.com", "*.example.com")', []),
   denyHosts: list('hosts sources may never come from', []),
   allowLinkLocal: setting.boolean('allow link-local and metadata addresses (169.254.0.0/16, fd00:ec2::254)'),
+  gitSshCommand: setting.string(
+    'command git uses for ssh remotes (add -i <key>, -o UserKnownHostsFile=<file> here)',
+    'ssh -o BatchMode=yes',
+  ),
   localRoots: list('when set, local contexts must lie under one of these directories', []),
 };
 

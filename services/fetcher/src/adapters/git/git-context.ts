@@ -30,13 +30,15 @@ export class GitContextLoader implements ContextLoader<GitRequest> {
     private readonly policy: NetworkPolicy,
     private readonly limits: FetchLimits,
     private readonly log: Logger,
+    /** How git reaches ssh remotes: key, known hosts and options live here, never in URLs. */
+    private readonly sshCommand = 'ssh -o BatchMode=yes',
   ) {}
 
   async load(request: GitRequest, signal: AbortSignal): Promise<LoadedContext> {
     const source = parseGitSource(request.url, this.policy);
     await this.checkResolvedHost(source);
     const dir = await mkdtemp(join(tmpdir(), 'kindling-git-'));
-    const run: GitRunOptions = { cwd: dir, signal, env: gitEnv(dir) };
+    const run: GitRunOptions = { cwd: dir, signal, env: gitEnv(dir, this.sshCommand) };
     const shownRoot = `${source.shown}#${source.ref ?? ''}${source.subdir === '.' ? '' : `:${source.subdir}`}`;
     try {
       await runGit(['init', '--bare', '--quiet'], run);
@@ -211,14 +213,14 @@ export class GitContextLoader implements ContextLoader<GitRequest> {
   }
 }
 
-function gitEnv(home: string): NodeJS.ProcessEnv {
+function gitEnv(home: string, sshCommand: string): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
     HOME: home,
     GIT_TERMINAL_PROMPT: '0',
     GIT_CONFIG_NOSYSTEM: '1',
     GIT_ALLOW_PROTOCOL: 'http:https:ssh',
-    GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
+    GIT_SSH_COMMAND: sshCommand,
     LC_ALL: 'C',
   };
 }

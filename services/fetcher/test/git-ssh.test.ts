@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { git } from './git-http.ts';
+import { startTestFetcher, tempDir } from './support.ts';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('git contexts over ssh: ssh:// and scp-like git@host:path forms', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root to run a private sshd');
+  if (!existsSync('/usr/sbin/sshd')) return t.skip('needs openssh-server (/usr/sbin/sshd)');
+  const dir = await tempDir(t);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
+  await writeFile(join(dir, 'authorized_keys'), execFileSync('cat', [join(dir, 'client_key.pub')]));
+  const port = await freePort();
+  await writeFile(
+    join(dir, 'sshd_config'),
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${join(dir, 'host_key')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'StrictModes no',
+      '',
+    ].join('\n'),
+  );
+  await mkdir('/run/sshd', { recursive: true });
+  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  t.after(() => void sshd.kill());
+  let sshdLog = '';
+  sshd.stderr.on('data', (c: Buffer) => (sshdLog += c.toString()));
+  for (let i = 0; i < 50 && !/Server listening/.test(sshdLog); i++) await sleep(100);
+  assert.match(sshdLog, /Server listening/, `sshd did not start: ${sshdLog}`);
+
+  const work = join(dir, 'work');
+  await mkdir(work);
+  git(work, 'init', '-q', '-b', 'main');
+  await writeFile(join(work, 'Dockerfile'), 'FROM debian\n');
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', 'one');
+  const commit = git(work, 'rev-parse', 'HEAD');
+  const repo = join(dir, 'repo.git');
+  git(dir, 'clone', '-q', '--bare', work, repo);
+
+  const sshCommand = `ssh -p ${port} -i ${join(dir, 'client_key')} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+  const fetcher = await startTestFetcher(t, [`--git-ssh-command=${sshCommand}`]);
+  for (const url of [
+    `ssh://root@127.0.0.1:${port}${repo}#main`,
+    `git+ssh://root@127.0.0.1:${port}${repo}`,
+    `root@127.0.0.1:${repo}#main`,
+  ]) {
+    const ctx = await fetcher.resolve({ source: { $case: 'git', value: { url } } });
+    assert.equal(ctx.gitCommit, commit, url);
+    assert.equal(ctx.dockerfile, 'FROM debian\n');
+  }
+});
