@@ -28,6 +28,7 @@ import { ImageCatalog } from './domain/image-catalog.ts';
 import { reconcileVms } from './domain/reconcile.ts';
 import { VmEventHub } from './domain/vm-event-hub.ts';
 import { VmHost } from './domain/vm-host.ts';
+import { VmQueries } from './domain/vm-queries.ts';
 import type { HypervisorDriver } from './ports/hypervisor.ts';
 import type { NetnsPort } from './ports/netns.ts';
 
@@ -41,6 +42,7 @@ export interface VmmServiceDeps {
 
 export interface RunningVmm extends RunningGrpcService {
   readonly host: VmHost;
+  readonly queries: VmQueries;
   readonly catalog: ImageCatalog;
 }
 
@@ -105,6 +107,7 @@ export async function startVmmService(config: VmmConfig, deps: VmmServiceDeps): 
     defaultNetwork: config.network,
   });
   const catalog = new ImageCatalog(host);
+  const queries = new VmQueries(host);
   if (config.registerBaseOs) await registerCachedBaseOs(catalog, config.cacheDir, log);
   await reconcileVms(host);
   const running = await startGrpcService({
@@ -120,6 +123,7 @@ export async function startVmmService(config: VmmConfig, deps: VmmServiceDeps): 
         definition: VmmServiceService,
         implementation: vmmGrpcImplementation(
           host,
+          queries,
           catalog,
           localHostFacts({
             stateDir: config.stateDir,
@@ -137,6 +141,7 @@ export async function startVmmService(config: VmmConfig, deps: VmmServiceDeps): 
   return {
     ...running,
     host,
+    queries,
     catalog,
     async shutdown(graceMs?: number) {
       await running.shutdown(graceMs);

@@ -2,6 +2,7 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { guestFiles, kernelArgs } from './guest-contract.ts';
 import type { ImageRecord, KernelRecord } from './image.ts';
+import type { VmLaunchSpec } from '../ports/hypervisor.ts';
 import type { Step } from './steps.ts';
 import type { VmRecord } from './vm.ts';
 import type { VmHostDeps } from './vm-host-deps.ts';
@@ -72,6 +73,36 @@ export function createVmSteps(
       },
     },
   ];
+}
+
+/** What the hypervisor driver needs to boot the VM, from its record and kernel. */
+export function launchSpecOf(record: VmRecord, kernel: KernelRecord): VmLaunchSpec {
+  return {
+    vmId: record.id,
+    vcpus: record.spec.vcpus,
+    memoryMib: record.spec.memoryMib,
+    kernel: {
+      ...(kernel.bzImagePath ? { bzImagePath: kernel.bzImagePath } : {}),
+      ...(kernel.vmlinuxPath ? { vmlinuxPath: kernel.vmlinuxPath } : {}),
+      ...(kernel.initrdPath ? { initrdPath: kernel.initrdPath } : {}),
+    },
+    kernelArgs: record.kernelArgs,
+    rootfsPath: record.rootfsPath,
+    runDir: record.runDir,
+    consoleLogPath: record.consoleLogPath,
+    ...(record.network
+      ? {
+          network: {
+            netnsPath: record.network.netnsPath,
+            tapName: record.network.tapName,
+            guestMac: record.network.guestMac,
+            guestCidr: record.network.guestCidr,
+            ...(record.network.gateway ? { gateway: record.network.gateway } : {}),
+            ...(record.network.mtu ? { mtu: record.network.mtu } : {}),
+          },
+        }
+      : {}),
+  };
 }
 
 export const vmRootfsPath = (vmDir: string): string => join(vmDir, 'rootfs.ext4');

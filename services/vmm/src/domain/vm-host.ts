@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { VmLaunchSpec } from '../ports/hypervisor.ts';
-import type { VmStateEvent } from '../ports/vm-events.ts';
 import {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -14,14 +12,8 @@ import { formatImageRef, parseImageRef, type ImageRecord, type KernelRecord } fr
 import { kernelArgs } from './guest-contract.ts';
 import { KeyedLock, runSteps } from './steps.ts';
 import { canTransition, isActive, isValidVmId, type VmRecord, type VmSpec, type VmState } from './vm.ts';
-import { createVmSteps, vmRootfsPath } from './vm-create.ts';
+import { createVmSteps, launchSpecOf, vmRootfsPath } from './vm-create.ts';
 import type { VmHostDeps } from './vm-host-deps.ts';
-
-/** A VM as returned to callers: the record plus what was measured just now. */
-export interface VmView extends VmRecord {
-  /** CNI CHECK result from GetVm: "" when healthy or not checked. */
-  readonly networkProblem: string;
-}
 
 /**
  * The VM lifecycle core: CreateVm, StartVm, StopVm, DeleteVm and the queries, over the ports in
@@ -166,32 +158,7 @@ export class VmHost {
         );
       record.stopRequested = false;
       await this.transition(record, 'STARTING', '');
-      const spec: VmLaunchSpec = {
-        vmId: id,
-        vcpus: record.spec.vcpus,
-        memoryMib: record.spec.memoryMib,
-        kernel: {
-          ...(kernel.bzImagePath ? { bzImagePath: kernel.bzImagePath } : {}),
-          ...(kernel.vmlinuxPath ? { vmlinuxPath: kernel.vmlinuxPath } : {}),
-          ...(kernel.initrdPath ? { initrdPath: kernel.initrdPath } : {}),
-        },
-        kernelArgs: record.kernelArgs,
-        rootfsPath: record.rootfsPath,
-        runDir: record.runDir,
-        consoleLogPath: record.consoleLogPath,
-        ...(record.network
-          ? {
-              network: {
-                netnsPath: record.network.netnsPath,
-                tapName: record.network.tapName,
-                guestMac: record.network.guestMac,
-                guestCidr: record.network.guestCidr,
-                ...(record.network.gateway ? { gateway: record.network.gateway } : {}),
-                ...(record.network.mtu ? { mtu: record.network.mtu } : {}),
-              },
-            }
-          : {}),
-      };
+      const spec = launchSpecOf(record, kernel);
       try {
         record.process = await this.deps.hypervisor.launch(spec, signal);
       } catch (error) {
@@ -242,64 +209,6 @@ export class VmHost {
       record.reason = '';
       await this.deps.events.emit(record, previous);
     });
-  }
-
-  async getVm(id: string, signal?: AbortSignal): Promise<VmView> {
-    const record = await this.mustGet(id);
-    let networkProblem = '';
-    if (record.network) {
-      try {
-        await (await this.deps.networks(record.network.networkName)).check(record.id, signal);
-      } catch (error) {
-        networkProblem = (error as Error).message;
-      }
-    }
-    return { ...record, networkProblem };
-  }
-
-  async listVms(): Promise<VmRecord[]> {
-    return this.deps.records.list();
-  }
-
-  /** Streams state events (after the current state of every VM, so a watcher starts complete) until signal aborts. */
-  async watchVms(
-    signal: AbortSignal,
-    send: (event: VmStateEvent) => Promise<void> | void,
-    vmId = '',
-  ): Promise<void> {
-    const queue: VmStateEvent[] = [];
-    let wake: (() => void) | undefined;
-    signal.addEventListener('abort', () => wake?.(), { once: true });
-    this.deps.events.subscribe((event) => {
-      if (vmId && event.vmId !== vmId) return;
-      queue.push(event);
-      wake?.();
-    }, signal);
-    for (const record of await this.deps.records.list()) {
-      if (vmId && record.id !== vmId) continue;
-      await send({
-        host: this.deps.host,
-        vmId: record.id,
-        sequence: 0,
-        time: new Date(record.updatedAt),
-        state: record.state,
-        previousState: undefined,
-        reason: record.reason,
-        buildId: record.spec.buildId,
-      });
-    }
-    while (!signal.aborted) {
-      const event = queue.shift();
-      if (event) {
-        await send(event);
-        continue;
-      }
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        if (signal.aborted) resolve();
-      });
-      wake = undefined;
-    }
   }
 
   /** Runs work with the VM's lock held (e.g. a commit, so the VM cannot start under it). */

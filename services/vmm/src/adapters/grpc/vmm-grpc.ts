@@ -4,6 +4,7 @@ import { InvalidArgumentError, serverStream, unary } from '@kindling/runtime';
 import type { ImageCatalog } from '../../domain/image-catalog.ts';
 import type { ImageRecord } from '../../domain/image.ts';
 import type { VmHost } from '../../domain/vm-host.ts';
+import type { VmQueries } from '../../domain/vm-queries.ts';
 import {
   fromProtoMetadata,
   fromProtoSpec,
@@ -40,6 +41,7 @@ async function withAllocation(image: ImageRecord, rootfsPath: string) {
 /** The VmmService gRPC adapter: validates, converts, calls the core. */
 export function vmmGrpcImplementation(
   host: VmHost,
+  queries: VmQueries,
   catalog: ImageCatalog,
   facts: HostFacts,
 ): VmmServiceServer {
@@ -95,7 +97,7 @@ export function vmmGrpcImplementation(
       return {};
     }),
     getVm: unary(async (request, ctx) => {
-      const view = await host.getVm(required(request.vmId, 'vm_id'), ctx.signal);
+      const view = await queries.getVm(required(request.vmId, 'vm_id'), ctx.signal);
       const vm = toProtoVm(view);
       // A broken attachment is news about a VM, not a failed call: it is reported in the reason.
       if (view.networkProblem) {
@@ -107,14 +109,14 @@ export function vmmGrpcImplementation(
     }),
     listVms: unary(async (request) => {
       const state = request.state ? fromProtoState(request.state) : undefined;
-      const vms = (await host.listVms())
+      const vms = (await queries.listVms())
         .filter((vm) => (state ? vm.state === state : true))
         .filter((vm) => (request.buildId ? vm.spec.buildId === request.buildId : true))
         .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
       return { vms: vms.map(toProtoVm) };
     }),
     watchVms: serverStream(async (request, ctx, send) => {
-      await host.watchVms(ctx.signal, (event) => send({ event: toProtoEvent(event) }), request.vmId);
+      await queries.watchVms(ctx.signal, (event) => send({ event: toProtoEvent(event) }), request.vmId);
     }),
     commitVm: unary(async (request, ctx) => {
       const image = await catalog.commitVm(
@@ -127,7 +129,7 @@ export function vmmGrpcImplementation(
       return { image: await withAllocation(image, rootfs(image)) };
     }),
     getHostInfo: unary(async () => {
-      const vms = await host.listVms();
+      const vms = await queries.listVms();
       const claiming = vms.filter((vm) => ['STARTING', 'RUNNING', 'STOPPING'].includes(vm.state));
       const [diskFree, hypervisorVersion, accel] = await Promise.all([
         facts.diskFreeBytes(),
