@@ -156,7 +156,8 @@ export async function sshConnect(
     try {
       await new Promise<void>((resolve, reject) => {
         client.once('ready', () => resolve());
-        client.once('error', reject);
+        // ssh2 may emit more than one error for a dying connection: keep a listener for all of them.
+        client.on('error', reject);
         client.connect({
           sock: forwarder.connect(),
           username: 'root',
