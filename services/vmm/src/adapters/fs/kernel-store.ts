@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { link, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KernelRecord } from '../../domain/image.ts';
 import type { KernelStore } from '../../ports/stores.ts';
+import { runCommand } from '../exec/run-command.ts';
 import { readJsonIfExists, writeFileAtomic } from './atomic-file.ts';
 
 const FILE_NAMES = {
@@ -74,6 +75,7 @@ export async function linkOrCopy(source: string, destination: string): Promise<v
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw error;
-    await copyFile(source, destination);
+    // Disks are sparse: a plain copyFile would write every hole out as zeros.
+    await runCommand('cp', ['--reflink=auto', '--sparse=always', source, destination]);
   }
 }
