@@ -4,7 +4,13 @@
  */
 
 const WHITESPACE = /[\t\v\f\r ]+/;
-const isSpace = (ch: string): boolean => /[\s\u0085]/u.test(ch);
+/** Go's unicode.IsSpace, which BuildKit's splitters use. */
+export function isSpace(ch: string): boolean {
+  const c = ch.charCodeAt(0);
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  if (c < 0x85) return false;
+  return c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+}
 
 export const NOT_STRING_ARRAY = 'when using JSON array syntax, arrays must be comprised of strings only';
 

@@ -4,6 +4,7 @@
  * `:-  -  :+  +  :?  ?  #  ##  %  %%  /  //` operators. Unset variables expand to the empty string.
  */
 import { ShellExpansionError } from './shell-lexer-error.ts';
+import { isSpace as isGoSpace } from './argument-splitting.ts';
 import { replacePattern, trimPrefixPattern, trimSuffixPattern } from './shell-pattern.ts';
 
 export { ShellExpansionError };
@@ -30,10 +31,9 @@ export interface Expansion {
 export type Environment = ReadonlyMap<string, string>;
 
 const EOF = '';
-const SPACE = /[\s\u0085]/u;
 const LETTER = /\p{L}/u;
 const DIGIT = /\p{Nd}/u;
-const isSpace = (ch: string): boolean => ch !== EOF && SPACE.test(ch);
+const isSpace = (ch: string): boolean => ch !== EOF && isGoSpace(ch);
 const isDigit = (ch: string): boolean => ch >= '0' && ch <= '9' ? true : ch > '\x7f' && DIGIT.test(ch);
 const isNameChar = (ch: string): boolean =>
   (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch === '_' || (ch > '\x7f' && (LETTER.test(ch) || DIGIT.test(ch)));
@@ -288,7 +288,7 @@ const needsLexing = (word: string, escapeToken: string): boolean =>
 /** Expands one word as BuildKit's ProcessWord/ProcessWords do. Throws ShellExpansionError. */
 export function expandWord(word: string, env: Environment, opts: LexerOptions): Expansion {
   if (!needsLexing(word, opts.escapeToken)) {
-    const words = word.split(/[\s\u0085]+/u).filter((w) => w !== '');
+    const words = word.split(/[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/u).filter((w) => w !== '');
     return { result: word, words, unmatched: [] };
   }
   const scanner = new WordScanner(word, env, opts);

@@ -78,6 +78,8 @@ function describeMount(mount: RunMount): string {
   return out;
 }
 
+const configAction = (values: string[]): StepAction => ({ kind: 'config', values });
+
 const fingerprints = new WeakMap<StepContext, string>();
 
 /** What a RUN or COPY depends on besides its own arguments; computed once per distinct context. */
@@ -164,8 +166,12 @@ export class StageBuilder {
     return [...(this.image.shell.length > 0 ? this.image.shell : DEFAULT_SHELL), args.join(' ')];
   }
 
-  private push(command: Command, expanded: string, action: StepAction, inputs: StepInput[], context: StepContext, onBuildTrigger: boolean): void {
-    const canonical = action.kind === 'config' ? [expanded] : [expanded, JSON.stringify(action), contextFingerprint(context)];
+  /**
+   * `expanded` is the canonical instruction; `extra` adds what it does not spell out (RUN script files,
+   * COPY options), so the cache key covers the whole action without serialising it twice.
+   */
+  private push(command: Command, expanded: string, action: StepAction, inputs: StepInput[], context: StepContext, onBuildTrigger: boolean, extra = ''): void {
+    const canonical = action.kind === 'config' ? [expanded] : [expanded, extra, contextFingerprint(context)];
     this.key = stepCacheKey(this.key, canonical, inputs);
     this.steps.push({
       index: this.steps.length,
@@ -185,7 +191,6 @@ export class StageBuilder {
   /** Dispatches one instruction; `refs` are the resolved --from values of a COPY or RUN. */
   dispatch(command: Command, refs: readonly SourceRef[], onBuildTrigger = false): void {
     const context = this.context(command.kind === 'RUN');
-    const config = (values: string[]): StepAction => ({ kind: 'config', values });
     switch (command.kind) {
       case 'ENV':
       case 'LABEL': {
@@ -199,12 +204,12 @@ export class StageBuilder {
           }
         }
         if (command.kind === 'ENV') this.image.env = envList(this.imageEnv);
-        this.push(command, `${command.kind} ${pairs.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`, config(pairs.map(([k, v]) => `${k}=${v}`)), [], context, onBuildTrigger);
+        this.push(command, `${command.kind} ${pairs.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`, configAction(pairs.map(([k, v]) => `${k}=${v}`)), [], context, onBuildTrigger);
         return;
       }
       case 'MAINTAINER':
         this.image.labels.maintainer = command.maintainer;
-        this.push(command, `MAINTAINER ${command.maintainer}`, config([command.maintainer]), [], context, onBuildTrigger);
+        this.push(command, `MAINTAINER ${command.maintainer}`, configAction([command.maintainer]), [], context, onBuildTrigger);
         return;
       case 'ARG': {
         const parts: string[] = [];
@@ -223,7 +228,7 @@ export class StageBuilder {
           parts.push(value === undefined ? arg.key : `${arg.key}=${JSON.stringify(value)}`);
           values.push(value === undefined ? arg.key : `${arg.key}=${value}`);
         }
-        this.push(command, `ARG ${parts.join(' ')}`, config(values), [], context, onBuildTrigger);
+        this.push(command, `ARG ${parts.join(' ')}`, configAction(values), [], context, onBuildTrigger);
         return;
       }
       case 'RUN':
@@ -240,12 +245,12 @@ export class StageBuilder {
           // Docker: an ENTRYPOINT drops a CMD inherited from the base, not one set earlier in this stage.
           if (!this.cmdSet) this.image.cmd = [];
         }
-        this.push(command, `${command.kind} ${JSON.stringify(argv)}`, config(argv), [], context, onBuildTrigger);
+        this.push(command, `${command.kind} ${JSON.stringify(argv)}`, configAction(argv), [], context, onBuildTrigger);
         return;
       }
       case 'SHELL':
         this.image.shell = [...command.shell];
-        this.push(command, `SHELL ${JSON.stringify(command.shell)}`, config([...command.shell]), [], context, onBuildTrigger);
+        this.push(command, `SHELL ${JSON.stringify(command.shell)}`, configAction([...command.shell]), [], context, onBuildTrigger);
         return;
       case 'WORKDIR': {
         const value = this.expand(command.value);
@@ -258,14 +263,14 @@ export class StageBuilder {
       case 'USER': {
         const user = this.expand(command.value);
         this.image.user = user;
-        this.push(command, `USER ${user}`, config([user]), [], context, onBuildTrigger);
+        this.push(command, `USER ${user}`, configAction([user]), [], context, onBuildTrigger);
         return;
       }
       case 'STOPSIGNAL': {
         const signal = this.expand(command.value);
         this.checked(() => checkSignal(signal));
         this.image.stopSignal = signal;
-        this.push(command, `STOPSIGNAL ${signal}`, config([signal]), [], context, onBuildTrigger);
+        this.push(command, `STOPSIGNAL ${signal}`, configAction([signal]), [], context, onBuildTrigger);
         return;
       }
       case 'EXPOSE': {
@@ -273,25 +278,25 @@ export class StageBuilder {
         const ports = new Set(this.image.exposedPorts);
         for (const spec of specs) for (const p of this.checked(() => exposedPorts(spec))) ports.add(p);
         this.image.exposedPorts = [...ports].sort();
-        this.push(command, `EXPOSE ${specs.join(' ')}`, config(specs), [], context, onBuildTrigger);
+        this.push(command, `EXPOSE ${specs.join(' ')}`, configAction(specs), [], context, onBuildTrigger);
         return;
       }
       case 'VOLUME': {
         const volumes = command.values.map((v) => this.expand(v));
         if (volumes.some((v) => v === '')) throw new CommandError('VOLUME specified can not be an empty string');
         for (const v of volumes) if (!this.image.volumes.includes(v)) this.image.volumes.push(v);
-        this.push(command, `VOLUME ${JSON.stringify(volumes)}`, config(volumes), [], context, onBuildTrigger);
+        this.push(command, `VOLUME ${JSON.stringify(volumes)}`, configAction(volumes), [], context, onBuildTrigger);
         return;
       }
       case 'HEALTHCHECK': {
         const { test, intervalNs, timeoutNs, startPeriodNs, startIntervalNs, retries } = command;
         this.image.healthcheck = { test: [...test], intervalNs, timeoutNs, startPeriodNs, startIntervalNs, retries };
-        this.push(command, `HEALTHCHECK ${JSON.stringify(this.image.healthcheck)}`, config([...test]), [], context, onBuildTrigger);
+        this.push(command, `HEALTHCHECK ${JSON.stringify(this.image.healthcheck)}`, configAction([...test]), [], context, onBuildTrigger);
         return;
       }
       case 'ONBUILD':
         this.image.onBuild.push(command.expression);
-        this.push(command, `ONBUILD ${command.expression}`, config([command.expression]), [], context, onBuildTrigger);
+        this.push(command, `ONBUILD ${command.expression}`, configAction([command.expression]), [], context, onBuildTrigger);
         return;
       case 'COPY':
       case 'ADD':
@@ -364,7 +369,7 @@ export class StageBuilder {
     for (const m of mounts) flags += `--mount=${describeMount(m)} `;
     if (network !== 'default') flags += `--network=${network} `;
     if (security !== 'sandbox') flags += `--security=${security} `;
-    this.push(command, `RUN ${flags}${JSON.stringify(argv)}`, { kind: 'run', argv, form: command.form, files, mounts, heredocs: command.heredocs.map((h) => ({ name: h.name, content: h.content, stripTabs: h.chomp, quoted: !h.expand })), network, security }, inputs, context, onBuildTrigger);
+    this.push(command, `RUN ${flags}${JSON.stringify(argv)}`, { kind: 'run', argv, form: command.form, files, mounts, heredocs: command.heredocs.map((h) => ({ name: h.name, content: h.content, stripTabs: h.chomp, quoted: !h.expand })), network, security }, inputs, context, onBuildTrigger, files.map((f) => `${f.path}\0${f.mode}\0${f.content}`).join('\0'));
   }
 
   private contextInput(pattern: string): StepInput {
@@ -453,7 +458,8 @@ export class StageBuilder {
       checksum !== undefined ? `--checksum=${checksum}` : '',
     ].filter((f) => f !== '');
     const all = [...sources, ...command.inline.map((d) => `<<${d.name}`)];
-    this.push(command, `${k} ${flags.join(' ')}${flags.length ? ' ' : ''}${JSON.stringify(all)} ${destination}`, action, inputs, context, onBuildTrigger);
+    const extra = `parents=${command.parents} unpack=${action.unpackArchives} keep-git-dir=${command.keepGitDir} ${inline.map((f) => `${f.path}:${f.mode}`).join(' ')}`;
+    this.push(command, `${k} ${flags.join(' ')}${flags.length ? ' ' : ''}${JSON.stringify(all)} ${destination}`, action, inputs, context, onBuildTrigger, extra);
   }
 
   /** The state a stage built FROM this one starts with (BuildKit carries the ARG-extended env over). */
