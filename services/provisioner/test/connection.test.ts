@@ -47,7 +47,7 @@ test('connections: pinned host keys, refused keys, WaitReady', { skip }, async (
     await run('ssh-add', ['-q', join(fixture.sshd.dir, 'client_ed25519_key')], { env: { ...process.env, SSH_AUTH_SOCK: socket } });
     const out: Buffer[] = [];
     const { privateKey: _unused, ...withoutKey } = fixture.target;
-    await fixture.provisioner.exec({ ...withoutKey, sessionId: 'agent', agentSocket: socket }, { command: 'echo via-agent', env: [] }, (c) => out.push(c.data));
+    await fixture.provisioner.exec({ ...withoutKey, sessionId: 'agent', agentSocket: socket }, { command: 'echo via-agent', env: [] }, (c) => void out.push(c.data));
     assert.equal(Buffer.concat(out).toString(), 'via-agent\n');
     await fixture.provisioner.closeSession('agent');
   });
@@ -79,7 +79,7 @@ test('connections: pinned host keys, refused keys, WaitReady', { skip }, async (
     assert.ok(result.attempts > 1, `took ${result.attempts} attempts`);
     assert.ok(attempts.slice(0, -1).every((a) => a.retryable && a.error), 'earlier attempts were retryable failures');
     const out: Buffer[] = [];
-    await fixture.provisioner.exec({ sessionId: 'late', host: late.host, port, privateKey: late.clientPrivateKey, hostKey: late.hostPublicKey }, { command: 'echo up', env: [] }, (c) => out.push(c.data));
+    await fixture.provisioner.exec({ sessionId: 'late', host: late.host, port, privateKey: late.clientPrivateKey, hostKey: late.hostPublicKey }, { command: 'echo up', env: [] }, (c) => void out.push(c.data));
     assert.equal(Buffer.concat(out).toString(), 'up\n');
     await fixture.provisioner.closeSession('late');
   });

@@ -52,7 +52,8 @@ async function sha256File(path: string): Promise<string> {
 }
 
 async function gone(pattern: string): Promise<boolean> {
-  for (let i = 0; i < 100; i++) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
     const { stdout } = await run('pgrep', ['-f', pattern]).catch(() => ({ stdout: '' }));
     if (stdout.trim() === '') return true;
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -137,7 +138,8 @@ test('ProvisionerService over gRPC against a real sshd and a real fetcher', { sk
     const tag = `${900 + Math.floor(Math.random() * 99)}.${randomBytes(3).readUIntBE(0, 3)}`;
     let cancel = (): void => {};
     const running = exec(suite, sh(`sleep ${tag} & sleep ${tag}; wait`), { onCall: (c) => (cancel = c) });
-    for (let i = 0; i < 100; i++) {
+    running.catch(() => {}); // asserted below
+    for (let i = 0; i < 600; i++) {
       const { stdout } = await run('pgrep', ['-f', `sleep ${tag}`]).catch(() => ({ stdout: '' }));
       if (stdout.trim().split('\n').length === 2) break;
       await new Promise((resolve) => setTimeout(resolve, 50));

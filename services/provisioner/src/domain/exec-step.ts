@@ -20,6 +20,9 @@ export interface ExecStep {
 
 export type ExecOutput = { stream: 'stdout' | 'stderr'; data: Buffer; at: Date };
 
+/** Receives output as it arrives; a returned promise asks the producer to pause until it settles. */
+export type ExecOutputSink = (output: ExecOutput) => void | Promise<void>;
+
 export type ExecOutcome =
   | { kind: 'exited'; exitCode: number }
   /** signal: its name without "SIG", e.g. "KILL". */

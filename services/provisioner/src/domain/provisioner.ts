@@ -3,7 +3,7 @@
 import type { ArchiveDecoder } from '../ports/archive-decoder.ts';
 import type { BlobSource } from '../ports/blob-source.ts';
 import type { ConnectAttempt, GuestConnector } from '../ports/guest-connector.ts';
-import type { ExecOutcome, ExecOutput, ExecStep } from './exec-step.ts';
+import type { ExecOutcome, ExecOutputSink, ExecStep } from './exec-step.ts';
 import { FileCopy, type CopySummary, type FileCopyRequest } from './file-copy.ts';
 import { executeStep } from './step-execution.ts';
 import { parseSshTarget, type SshTarget, type SshTargetInput } from './target.ts';
@@ -37,7 +37,7 @@ export class Provisioner {
     });
   }
 
-  async exec(input: SshTargetInput, step: ExecStep, onOutput: (output: ExecOutput) => void, signal?: AbortSignal): Promise<ExecOutcome> {
+  async exec(input: SshTargetInput, step: ExecStep, onOutput: ExecOutputSink, signal?: AbortSignal): Promise<ExecOutcome> {
     const connection = await this.connector.connect(this.target(input), signal);
     return executeStep(connection, step, { onOutput, ...(signal ? { signal } : {}) });
   }

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { GuestConnection, RemoteExit } from '../ports/guest-connector.ts';
 import { CancelledError, DeadlineExceededError } from './errors.ts';
-import { stepArgv, stepEnv, stepWorkdir, type ExecOutcome, type ExecOutput, type ExecStep } from './exec-step.ts';
+import { stepArgv, stepEnv, stepWorkdir, type ExecOutcome, type ExecOutput, type ExecOutputSink, type ExecStep } from './exec-step.ts';
 import { resolveGuestUser, type GuestUser } from './guest-user.ts';
 import { buildRemoteCommand, killProcessGroupCommand, processGroupMarker } from './remote-command.ts';
 
@@ -13,7 +13,7 @@ const MARKER_SEARCH_LIMIT = 64 * 1024;
 const KILL_GRACE_MS = 5000;
 
 export interface StepExecutionOptions {
-  onOutput(output: ExecOutput): void;
+  onOutput: ExecOutputSink;
   signal?: AbortSignal;
 }
 
@@ -48,7 +48,7 @@ export async function executeStep(connection: GuestConnection, step: ExecStep, o
     setTimeout(() => channelAbort.abort(), KILL_GRACE_MS).unref();
     kill();
   };
-  const onOutput = (output: ExecOutput): void => {
+  const onOutput = (output: ExecOutput): void | Promise<void> => {
     if (output.stream === 'stderr' || pending === undefined) return options.onOutput(output);
     pending = Buffer.concat([pending, output.data]);
     const text = pending.toString('latin1');
@@ -58,7 +58,7 @@ export async function executeStep(connection: GuestConnection, step: ExecStep, o
     pending = undefined;
     if (match) processGroup = Number(match[1]);
     if (stopReason) kill();
-    if (rest.length) options.onOutput({ stream: 'stdout', data: rest, at: output.at });
+    if (rest.length) return options.onOutput({ stream: 'stdout', data: rest, at: output.at });
   };
 
   const onAbort = (): void => stop('cancel');
@@ -70,7 +70,7 @@ export async function executeStep(connection: GuestConnection, step: ExecStep, o
       if (stopReason) return undefined; // the channel was closed on purpose after the kill
       throw error;
     });
-    if (pending?.length) options.onOutput({ stream: 'stdout', data: pending, at: new Date() });
+    if (pending?.length) await options.onOutput({ stream: 'stdout', data: pending, at: new Date() });
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);

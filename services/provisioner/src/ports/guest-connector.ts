@@ -1,11 +1,12 @@
-import type { ExecOutput } from '../domain/exec-step.ts';
+import type { ExecOutputSink } from '../domain/exec-step.ts';
 import type { SshTarget } from '../domain/target.ts';
 
 /** How a remote command ended, as the SSH server reports it. */
 export type RemoteExit = { kind: 'exited'; exitCode: number } | { kind: 'signaled'; signal: string; coreDumped: boolean };
 
 export interface RemoteRun {
-  onOutput(output: ExecOutput): void;
+  /** Output as it arrives; while a returned promise is pending, the channel is paused (flow control). */
+  onOutput: ExecOutputSink;
   /** Bytes for the command's stdin; stdin is closed when it ends (or at once without it). */
   stdin?: AsyncIterable<Buffer>;
   /** Aborting closes the channel; it does not by itself kill the remote process. */

@@ -52,7 +52,7 @@ export async function startProvisionerFixture(blobSource?: BlobSource): Promise<
     blobs,
     async run(step, signal) {
       const chunks: ExecOutput[] = [];
-      const outcome = await provisioner.exec(target, { env: [], ...step }, (chunk) => chunks.push(chunk), signal);
+      const outcome = await provisioner.exec(target, { env: [], ...step }, (chunk) => void chunks.push(chunk), signal);
       const text = (stream: string): string => Buffer.concat(chunks.filter((c) => c.stream === stream).map((c) => c.data)).toString('utf8');
       return { outcome, stdout: text('stdout'), stderr: text('stderr'), chunks };
     },

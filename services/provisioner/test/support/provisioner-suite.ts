@@ -45,6 +45,8 @@ export interface ProvisionerSuiteOptions {
   logLevel?: string;
   /** Run the fetcher and the provisioner as separate processes, as deployed (default: in this process). */
   separateProcesses?: boolean;
+  /** Extra node flags for the provisioner's process (e.g. --cpu-prof) when separate. */
+  provisionerNodeArgs?: string[];
 }
 
 export async function startProvisionerSuite(options: ProvisionerSuiteOptions = {}): Promise<ProvisionerSuite> {
@@ -64,7 +66,7 @@ export async function startProvisionerSuite(options: ProvisionerSuiteOptions = {
     if (options.separateProcesses) {
       const fetcherProcess = await startServiceProcess(fileURLToPath(new URL('../../../fetcher/src/main.ts', import.meta.url)), [`--cache-dir=${join(work, 'fetcher-cache')}`]);
       cleanups.push(() => fetcherProcess.stop());
-      const provisionerProcess = await startServiceProcess(fileURLToPath(new URL('../../src/main.ts', import.meta.url)), [`--fetcher-address=${fetcherProcess.address}`]);
+      const provisionerProcess = await startServiceProcess(fileURLToPath(new URL('../../src/main.ts', import.meta.url)), [`--fetcher-address=${fetcherProcess.address}`], undefined, options.provisionerNodeArgs);
       cleanups.push(() => provisionerProcess.stop());
       fetcherAddress = fetcherProcess.address;
       provisionerAddress = provisionerProcess.address;

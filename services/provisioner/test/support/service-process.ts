@@ -9,9 +9,9 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
-export async function startServiceProcess(mainPath: string, args: string[], timeoutMs = 60_000): Promise<ServiceProcess> {
+export async function startServiceProcess(mainPath: string, args: string[], timeoutMs = 60_000, nodeArgs: string[] = []): Promise<ServiceProcess> {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', mainPath, `--port=${port}`, '--log-level=error', ...args], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', mainPath, `--port=${port}`, '--log-level=error', ...args], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const stop = async (): Promise<void> => {

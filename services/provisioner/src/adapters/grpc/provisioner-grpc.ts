@@ -15,6 +15,9 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Provisioner } from '../../domain/provisioner.ts';
 import { toCopySources, toDuration, toExecStep, toExitStatus, toLogStream, toMs, toTargetInput } from './proto-conversions.ts';
 
+/** Output messages queued for the client before the SSH channel is paused. */
+const MAX_QUEUED_OUTPUT = 16;
+
 export function provisionerGrpcImplementation(provisioner: Provisioner): UntypedServiceImplementation {
   return {
     waitReady: unary<WaitReadyRequest, WaitReadyResponse>(async (request, ctx) => {
@@ -47,14 +50,18 @@ export function provisionerGrpcImplementation(provisioner: Provisioner): Untyped
       warnIfInsecure(target.acceptAnyHostKey, ctx);
       const step = toExecStep(request);
       const started = performance.now();
-      // output arrives as callbacks; keep the messages in order and honour the client's flow control
+      // output arrives as callbacks: keep the messages in order, and past a few queued messages hand
+      // back a promise so the SSH channel pauses until the client catches up
       let sending = Promise.resolve();
+      let queued = 0;
       const outcome = await provisioner.exec(
         target,
         step,
         (output) => {
-          sending = sending.then(() => send({ event: { $case: 'output', value: { stream: toLogStream(output.stream), data: output.data, time: output.at } } }));
+          queued++;
+          sending = sending.then(() => send({ event: { $case: 'output', value: { stream: toLogStream(output.stream), data: output.data, time: output.at } } })).finally(() => queued--);
           sending.catch(() => {}); // a failed send surfaces at the await below, or the call is gone anyway
+          return queued > MAX_QUEUED_OUTPUT ? sending : undefined;
         },
         ctx.signal,
       );

@@ -102,8 +102,24 @@ export class SshGuestConnection implements GuestConnection {
       const onClientGone = (): void => reject(new UnavailableError(`the SSH connection to ${describeTarget(this.target)} dropped while a command was running`));
       io.signal?.addEventListener('abort', onAbort, { once: true });
       client.once('close', onClientGone);
-      channel.on('data', (data: Buffer) => io.onOutput({ stream: 'stdout', data, at: new Date() }));
-      channel.stderr.on('data', (data: Buffer) => io.onOutput({ stream: 'stderr', data, at: new Date() }));
+      // a slow consumer pauses the channel, so SSH's window holds the remote writer back
+      let waiting = 0;
+      const deliver = (stream: 'stdout' | 'stderr', data: Buffer): void => {
+        const wait = io.onOutput({ stream, data, at: new Date() });
+        if (!wait) return;
+        if (waiting++ === 0) {
+          channel.pause();
+          channel.stderr.pause();
+        }
+        const release = (): void => {
+          if (--waiting > 0) return;
+          channel.resume();
+          channel.stderr.resume();
+        };
+        wait.then(release, release);
+      };
+      channel.on('data', (data: Buffer) => deliver('stdout', data));
+      channel.stderr.on('data', (data: Buffer) => deliver('stderr', data));
       channel.on('exit', (code: number | null, signal?: string, coreDumped?: boolean) => {
         exit = code !== null && code !== undefined ? { kind: 'exited', exitCode: code } : { kind: 'signaled', signal: (signal ?? 'UNKNOWN').replace(/^SIG/, ''), coreDumped: coreDumped === true };
       });
