@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { runInSandbox } from './support/in-sandbox.ts';
 
 function qemuProcesses(): number[] {
   return readdirSync('/proc')
@@ -45,5 +46,32 @@ describe('quickstart', () => {
     assert.match(output, /^active$/m);
     assert.deepEqual(kindlingNetns(), netnsBefore, 'no network namespace left behind');
     assert.deepEqual(qemuProcesses(), qemuBefore, 'no qemu process left behind');
+  });
+});
+
+describe('build failures', () => {
+  it('fails a build on a non-zero RUN with its exit code and output, cancels one mid-RUN, and leaves no VM', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root (VMs, netns, CNI)');
+    const qemuBefore = qemuProcesses();
+    const { code, stdout, stderr } = await runInSandbox('test/support/build-failures-scenario.ts');
+    assert.equal(code, 0, `scenario failed: ${stderr}`);
+    const result = JSON.parse(stdout) as {
+      failed: { state: string; error: { code: string; message: string; exitCode?: number; outputTail: string; line: number; stepIndex: number } };
+      cancelled: { state: string; error: { code: string; message: string }; cancelRequested: boolean };
+      vmsLeft: string[];
+      images: string[];
+    };
+    assert.equal(result.failed.state, 'BUILD_STATE_FAILED');
+    assert.equal(result.failed.error.exitCode, 3);
+    assert.equal(result.failed.error.line, 3);
+    assert.match(result.failed.error.message, /returned a non-zero code: 3/);
+    assert.match(result.failed.error.outputTail, /something broke/);
+    assert.ok(result.cancelled.cancelRequested, 'the RUN step started before the cancel');
+    assert.equal(result.cancelled.state, 'BUILD_STATE_CANCELLED');
+    assert.equal(result.cancelled.error.code, 'CANCELLED');
+    assert.deepEqual(result.vmsLeft, [], 'build VMs are deleted after failure and cancellation');
+    assert.ok(!result.images.some((i) => i.startsWith('e2e/')), `no image committed for failed builds: ${result.images.join(', ')}`);
+    assert.deepEqual(qemuProcesses(), qemuBefore, 'no qemu process left behind');
+    assert.deepEqual(kindlingNetns().filter((n) => n.includes('-sbx-')), []);
   });
 });

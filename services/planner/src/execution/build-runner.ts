@@ -78,36 +78,43 @@ export class BuildRun {
     this.log.info({ state: BuildState[state] }, 'build state');
   }
 
-  /** Runs the build to its end; never throws (the outcome is in the record and the events). */
+  /**
+   * Runs the build to its end; never throws (the outcome is in the record and the events). The final
+   * state is published only after the build VM and temporary images are gone, so a watcher that sees
+   * the build end can rely on nothing of it being left on the host.
+   */
   async run(signal: AbortSignal): Promise<void> {
     this.record.started = new Date();
     let failedAt: { stage: number; step: number; line: number } = { stage: -1, step: -1, line: 0 };
+    let outcome: { state: BuildState; error?: ErrorInfo; imageRef?: string };
     try {
       this.setState(BuildState.BUILD_STATE_PLANNING);
       const plan = await this.plan(signal);
       this.record.stepsTotal = plan.stages.reduce((n, s) => n + s.steps.length, 0);
-      let baseOverride = new Map<number, string>();
+      let builtStages = new Map<number, string>();
       for (const stage of plan.stages) {
         const isTarget = stage.index === plan.targetStage;
         const tag = isTarget ? this.request.tag : `kindling-intermediate/${this.record.id}:stage-${stage.index}`;
         failedAt = { stage: stage.index, step: -1, line: stage.line };
-        await this.buildStage(stage, baseOverride, tag, isTarget, (step, line) => (failedAt = { stage: stage.index, step, line }), signal);
+        await this.buildStage(stage, builtStages, tag, isTarget, (step, line) => (failedAt = { stage: stage.index, step, line }), signal);
         if (!isTarget) this.temporaryImages.push(tag);
-        baseOverride = new Map([...baseOverride, [stage.index, tag]]);
+        builtStages = new Map([...builtStages, [stage.index, tag]]);
       }
-      this.setState(BuildState.BUILD_STATE_SUCCEEDED, { imageRef: this.request.tag });
-      this.record.imageRef = this.request.tag;
+      outcome = { state: BuildState.BUILD_STATE_SUCCEEDED, imageRef: this.request.tag };
     } catch (error) {
       const cancelled = signal.aborted;
-      const info = this.describeFailure(error, cancelled, failedAt);
-      this.record.error = info;
       if (!cancelled) this.log.warn({ err: error }, 'build failed');
-      this.setState(cancelled ? BuildState.BUILD_STATE_CANCELLED : BuildState.BUILD_STATE_FAILED, { error: info });
-    } finally {
-      await this.cleanUp();
-      this.record.finished = new Date();
-      await this.events.flushed();
+      outcome = {
+        state: cancelled ? BuildState.BUILD_STATE_CANCELLED : BuildState.BUILD_STATE_FAILED,
+        error: this.describeFailure(error, cancelled, failedAt),
+      };
     }
+    await this.cleanUp();
+    if (outcome.imageRef) this.record.imageRef = outcome.imageRef;
+    if (outcome.error) this.record.error = outcome.error;
+    this.record.finished = new Date();
+    this.setState(outcome.state, outcome);
+    await this.events.flushed();
   }
 
   private describeFailure(error: unknown, cancelled: boolean, at: { stage: number; step: number; line: number }): ErrorInfo {
