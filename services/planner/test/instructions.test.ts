@@ -424,6 +424,20 @@ describe('parser directives', () => {
     assert.equal(plan.escapeToken, '\\');
     assert.equal(runAction(onlyStep(plan, 'RUN')).argv[2], 'a   b');
   });
+  it('reads directives as BuildKit does: any case, spaces around =, after a shebang, not after an unknown one', () => {
+    const spaced = planOk('#  Syntax = docker/dockerfile:1.4  \n# ESCAPE = `\nFROM scratch\nRUN a `\n b\n');
+    assert.deepEqual([spaced.escapeToken, spaced.syntax, runAction(onlyStep(spaced, 'RUN')).argv[2]], ['`', 'docker/dockerfile:1.4', 'a  b']);
+    assert.equal(planOk('#!/usr/bin/env buildx\n# escape=`\nFROM scratch\n').escapeToken, '`');
+    const unknown = planOk('# unknown=1\n# escape=`\nFROM scratch\nRUN a \\\n b\n');
+    assert.deepEqual([unknown.escapeToken, runAction(onlyStep(unknown, 'RUN')).argv[2]], ['\\', 'a  b']);
+  });
+  it('handles CRLF line endings', () => {
+    const plan = planOk('FROM scratch\r\nENV A=1 \\\r\n  B=2\r\nRUN echo a \\\r\n  b\r\nCMD ["x"]\r\n');
+    assert.deepEqual([plan.image.env.slice(1), runAction(onlyStep(plan, 'RUN')).argv[2], plan.image.cmd], [['A=1', 'B=2'], 'echo a   b', ['x']]);
+  });
+  it('a comment line does not end a continuation: the next line still belongs to the instruction', () => {
+    assert.equal(runAction(onlyStep(planOk('FROM scratch\nRUN echo a \\\n# c\nUSER x\n'), 'RUN')).argv[2], 'echo a USER x');
+  });
   it('rejects an invalid escape token and a repeated directive', () => {
     assert.match(planErrors('# escape=x\nFROM scratch\n')[0]?.message ?? '', /invalid escape token/);
     assert.equal(planErrors('# syntax=a\n# syntax=b\nFROM scratch\n')[0]?.line, 2);

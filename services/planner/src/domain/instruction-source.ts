@@ -208,13 +208,31 @@ function readInstruction(instruction: Instruction, lines: string[], escapeToken:
   return source;
 }
 
+/**
+ * dockerfile-ast reads directives a little differently from BuildKit (a shebang line, an unknown
+ * directive before `escape`, spacing). When the escape tokens disagree, the leading comment lines
+ * are rewritten (same line count) so that dockerfile-ast splits instructions with BuildKit's token.
+ */
+function withCanonicalDirectives(lines: readonly string[], escapeToken: string): string {
+  const out = [...lines];
+  for (let i = 0; i < out.length; i++) {
+    const trimmed = (out[i] as string).trim();
+    if (trimmed === '') continue;
+    if (!trimmed.startsWith('#')) break;
+    out[i] = '#';
+  }
+  if (escapeToken === '`') out[0] = '# escape=`';
+  return out.join('\n');
+}
+
 /** Parses a Dockerfile with dockerfile-ast and reads each instruction as BuildKit would. */
 export function readDockerfile(text: string): ParsedDockerfile {
   const content = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   const lines = content.split('\n');
   const directives = readDirectives(lines);
-  const ast = DockerfileParser.parse(content);
-  const escapeToken = ast.getEscapeCharacter() === '`' ? '`' : '\\';
+  let ast = DockerfileParser.parse(content);
+  if (ast.getEscapeCharacter() !== directives.escapeToken) ast = DockerfileParser.parse(withCanonicalDirectives(lines, directives.escapeToken));
+  const escapeToken = directives.escapeToken;
   const problems = [...directives.problems];
   const instructions: InstructionSource[] = [];
   let consumedUpTo = -1;
