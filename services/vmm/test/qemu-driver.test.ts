@@ -3,12 +3,15 @@
  * once), and the microvm command line built from a launch spec. Booting is covered by vm-lifecycle.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { AccelerationProbe, hostTscKhz } from '../src/adapters/qemu/acceleration.ts';
+import { processStartTime } from '../src/adapters/qemu/host-process.ts';
 import { qemuArgv } from '../src/adapters/qemu/qemu-argv.ts';
+import { QemuDriver } from '../src/adapters/qemu/qemu-driver.ts';
 import { kernelArgs } from '../src/domain/guest-contract.ts';
 import type { VmLaunchSpec } from '../src/ports/hypervisor.ts';
 
@@ -111,4 +114,38 @@ test('microvm command line: virtio-mmio disk and NIC on the tap with the CNI MAC
   assert.equal(after('-accel', kvm), 'kvm');
   assert.equal(after('-cpu', kvm), 'host');
   assert.ok(!after('-append', kvm)!.includes('tsc_early_khz'), 'KVM guests calibrate their own TSC');
+});
+
+test('cleanup reaps a qemu the vmm never recorded (found by its pid file and -name), and nothing else', async (t) => {
+  const runDir = await mkdtemp(join(tmpdir(), 'kindling-test-orphan-'));
+  const children: ChildProcess[] = [];
+  t.after(async () => {
+    children.forEach((c) => c.kill('SIGKILL'));
+    await rm(runDir, { recursive: true, force: true });
+  });
+  // Stand-ins for qemu: any process whose argv carries "-name kindling-<vm id>".
+  const fake = (name: string) => {
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', '-name', name], {
+      stdio: 'ignore',
+    });
+    children.push(child);
+    return child;
+  };
+  const driver = new QemuDriver({ acceleration: new AccelerationProbe('tcg') });
+
+  const other = fake('kindling-vm-other');
+  await writeFile(join(runDir, 'qemu.pid'), `${other.pid}\n`);
+  await driver.cleanup(undefined, { vmId: 'vm-orphan', runDir });
+  assert.equal(
+    await processStartTime(other.pid!).then(Boolean),
+    true,
+    'a process of another VM is left alone',
+  );
+
+  const orphan = fake('kindling-vm-orphan');
+  await writeFile(join(runDir, 'qemu.pid'), `${orphan.pid}\n`);
+  await writeFile(join(runDir, 'qmp.sock'), '');
+  await driver.cleanup(undefined, { vmId: 'vm-orphan', runDir });
+  assert.equal(await processStartTime(orphan.pid!), undefined, 'the orphan is killed');
+  assert.deepEqual(await readdir(runDir), [], 'socket and pid file removed');
 });

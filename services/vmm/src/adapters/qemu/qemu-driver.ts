@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HypervisorDriver, StopOutcome, VmLaunchSpec, VmProcessRef } from '../../ports/hypervisor.ts';
@@ -82,9 +82,23 @@ export class QemuDriver implements HypervisorDriver {
   }
 
   async cleanup(ref: VmProcessRef | undefined, spec: Pick<VmLaunchSpec, 'vmId' | 'runDir'>): Promise<void> {
-    if (ref && (await this.isAlive(ref))) await this.kill(ref);
+    const target = ref ?? (await this.orphan(spec));
+    if (target && (await this.isAlive(target))) await this.kill(target);
     await rm(join(spec.runDir, 'qmp.sock'), { force: true });
     await rm(join(spec.runDir, 'qemu.pid'), { force: true });
+  }
+
+  /**
+   * A qemu whose launch the vmm never recorded (it died between launch and saving the record):
+   * found by its pid file, and only if that pid still runs this VM's qemu (-name kindling-<id>).
+   */
+  private async orphan(spec: Pick<VmLaunchSpec, 'vmId' | 'runDir'>): Promise<VmProcessRef | undefined> {
+    const pid = Number((await readFile(join(spec.runDir, 'qemu.pid'), 'utf8').catch(() => '')).trim());
+    if (!pid) return undefined;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!cmdline.split('\0').includes(`kindling-${spec.vmId}`)) return undefined;
+    const startTime = await processStartTime(pid);
+    return startTime ? { driver: 'qemu', pid, details: { startTime } } : undefined;
   }
 
   private async kill(ref: VmProcessRef): Promise<void> {
