@@ -237,6 +237,15 @@ describe('RUN', () => {
     assert.equal(run.argv[2], '<<-A cat /dev/stdin - <<B\n\tone\nA\ntwo\nB');
     assert.equal(targetStage(plan).image.user, 'x');
   });
+  it('reads a heredoc on another file descriptor (3<<EOF) as BuildKit does', () => {
+    const plan = planOk('FROM scratch\nRUN 3<<EOF cat /dev/fd/3\nbody\nEOF\nUSER f\n');
+    assert.deepEqual(runAction(onlyStep(plan, 'RUN')).argv, [...SH, '3<<EOF cat /dev/fd/3\nbody\nEOF']);
+    assert.equal(plan.image.user, 'f');
+  });
+  it('does not treat cat<<EOF (no word boundary) as a heredoc, as BuildKit does not', () => {
+    const errors = planErrors('FROM scratch\nRUN cat<<EOF\nUSER a\nEOF\n');
+    assert.deepEqual(errors.map((e) => [e.line, e.rule]), [[4, 'UnknownInstruction']]);
+  });
   it('does not treat a quoted "<<EOF" as a heredoc', () => {
     const plan = planOk("FROM scratch\nRUN echo '<<EOF'\nUSER u\n");
     assert.deepEqual(runAction(onlyStep(plan, 'RUN')).argv, [...SH, "echo '<<EOF'"]);

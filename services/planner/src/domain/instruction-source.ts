@@ -4,7 +4,7 @@
  * rest, and the heredoc bodies that follow it. dockerfile-ast finds the instructions and their
  * positions; this file reproduces what BuildKit's parser does with the text they span.
  */
-import { DockerfileParser, type Instruction } from 'dockerfile-ast';
+import { DockerfileParser } from 'dockerfile-ast';
 import { expandWord } from './shell-lexer.ts';
 import { extractBuilderFlags } from './argument-splitting.ts';
 
@@ -148,9 +148,7 @@ function canContainHeredoc(keyword: string, rest: string): boolean {
   return trigger !== null && HEREDOC_KEYWORDS.has(trigger[0].toUpperCase());
 }
 
-function readInstruction(instruction: Instruction, lines: string[], escapeToken: string, problems: SourceProblem[]): InstructionSource {
-  const start = instruction.getInstructionRange().start;
-  const range = instruction.getRange();
+function readInstruction(start: { line: number; character: number }, lines: string[], escapeToken: string, problems: SourceProblem[]): InstructionSource {
   let index = start.line;
   const first = trimContinuation(trimNewline(lines[index] ?? '').slice(start.character), escapeToken);
   let logical = first.text;
@@ -204,7 +202,6 @@ function readInstruction(instruction: Instruction, lines: string[], escapeToken:
     }
     source.endLine = index + 1;
   }
-  source.endLine = Math.max(source.endLine, Math.min(range.end.line + 1, source.endLine));
   return source;
 }
 
@@ -236,14 +233,28 @@ export function readDockerfile(text: string): ParsedDockerfile {
   const problems = [...directives.problems];
   const instructions: InstructionSource[] = [];
   let consumedUpTo = -1;
-  for (const instruction of ast.getInstructions()) {
-    const startLine = instruction.getInstructionRange().start.line;
-    // A line that dockerfile-ast saw as an instruction but BuildKit reads as part of the previous one.
-    if (startLine <= consumedUpTo) continue;
-    const source = readInstruction(instruction, lines, escapeToken, problems);
+  const read = (start: { line: number; character: number }): void => {
+    const source = readInstruction(start, lines, escapeToken, problems);
     consumedUpTo = source.endLine - 1;
     instructions.push(source);
+  };
+  /** Lines before `end` that BuildKit reads as instructions but dockerfile-ast took as part of another. */
+  const readGap = (end: number): void => {
+    for (let line = consumedUpTo + 1; line < end; line = Math.max(line + 1, consumedUpTo + 1)) {
+      const text = trimNewline(lines[line] as string);
+      const character = text.search(/\S/);
+      if (character >= 0 && text[character] !== '#') read({ line, character });
+    }
+  };
+  for (const instruction of ast.getInstructions()) {
+    const start = instruction.getInstructionRange().start;
+    // A line that dockerfile-ast saw as an instruction but BuildKit reads as part of the previous one.
+    if (start.line <= consumedUpTo) continue;
+    readGap(start.line);
+    if (start.line <= consumedUpTo) continue;
+    read(start);
   }
+  readGap(lines.length);
   const parsed: ParsedDockerfile = { escapeToken, instructions, problems };
   if (directives.syntax !== undefined) parsed.syntax = directives.syntax;
   return parsed;
