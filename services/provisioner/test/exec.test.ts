@@ -114,7 +114,7 @@ test('exec over a real sshd', { skip }, async (t) => {
     const controller = new AbortController();
     const running = fixture.run({ command: `sleep ${tag} & sleep ${tag}; wait` }, controller.signal);
     running.catch(() => {}); // asserted below; keeps an early failure from leaving it unhandled
-    await eventually(async () => (await processesMatching(`sleep ${tag}`)).split('\n').length === 2, 'both sleeps started');
+    await eventually(async () => (await processesMatching(`^sleep ${tag}`)).split('\n').length === 2, 'both sleeps started');
     controller.abort();
     await assert.rejects(running, CancelledError);
     await eventually(async () => (await processesMatching(`sleep ${tag}`)) === '', 'cancelled processes gone');

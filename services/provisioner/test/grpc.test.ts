@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +107,30 @@ test('ProvisionerService over gRPC against a real sshd and a real fetcher', { sk
     }
   });
 
+  await t.test('a client that stops reading holds the remote writer back (flow control)', async () => {
+    const marker = join(guest, `flow-${randomBytes(4).toString('hex')}`);
+    const call = suite.provisioner.exec({ target: suite.target, ...sh(`head -c 50000000 /dev/zero; touch '${marker}'`), env: [], user: '', workingDir: '', buildId: 'b', stepIndex: 0 } as ExecRequest);
+    let received = 0;
+    let exit: ExitStatus | undefined;
+    const ended = new Promise<void>((resolve, reject) => {
+      call.on('data', (message: ExecResponse) => {
+        if (message.event?.$case === 'output') received += message.event.value.data.length;
+        else if (message.event?.$case === 'exit') exit = message.event.value;
+      });
+      call.on('error', reject);
+      call.on('end', resolve);
+    });
+    await new Promise((resolve) => call.once('data', resolve));
+    call.pause();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    assert.equal(existsSync(marker), false, 'the remote command is still blocked writing while nobody reads');
+    call.resume();
+    await ended;
+    assert.equal(received, 50_000_000);
+    assert.equal(exit?.exitCode, 0);
+    assert.equal(existsSync(marker), true);
+  });
+
   await t.test('Exec reports a signal, and a timeout', async () => {
     const killed = await exec(suite, sh('kill -KILL $$'));
     assert.deepEqual([killed.exit?.exitCode, killed.exit?.signal], [undefined, 'KILL']);
@@ -140,7 +164,7 @@ test('ProvisionerService over gRPC against a real sshd and a real fetcher', { sk
     const running = exec(suite, sh(`sleep ${tag} & sleep ${tag}; wait`), { onCall: (c) => (cancel = c) });
     running.catch(() => {}); // asserted below
     for (let i = 0; i < 600; i++) {
-      const { stdout } = await run('pgrep', ['-f', `sleep ${tag}`]).catch(() => ({ stdout: '' }));
+      const { stdout } = await run('pgrep', ['-f', `^sleep ${tag}`]).catch(() => ({ stdout: '' }));
       if (stdout.trim().split('\n').length === 2) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
