@@ -1,6 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  createReadStream,
+  createWriteStream,
+  rename as renameCallback,
+  writeFile as writeFileCallback,
+} from 'node:fs';
+import { promisify } from 'node:util';
+import { mkdir, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Digest } from '../../domain/digest.ts';
@@ -20,6 +26,13 @@ export interface FsBlobStoreOptions {
   /** Total bytes kept; least recently used blobs go first. */
   limitBytes: number;
 }
+
+// Callback-based fs for the many-small-blobs path: cheaper than FileHandle-based fs/promises.
+const writeFileFast = promisify(
+  (path: string, data: Buffer, cb: (err: NodeJS.ErrnoException | null) => void) =>
+    writeFileCallback(path, data, { flag: 'wx' }, cb),
+);
+const renameFast = promisify(renameCallback);
 
 /** Blobs on local disk under their sha256, with an LRU size limit. */
 export class FsBlobStore implements BlobStore {
@@ -85,8 +98,8 @@ export class FsBlobStore implements BlobStore {
     if (!this.lru.has(hex)) {
       const tmp = join(this.options.dir, 'tmp', randomBytes(12).toString('hex'));
       try {
-        await writeFile(tmp, data, { flag: 'wx' });
-        await rename(tmp, this.pathOf(hex));
+        await writeFileFast(tmp, data);
+        await renameFast(tmp, this.pathOf(hex));
       } catch (err) {
         await rm(tmp, { force: true });
         throw err;

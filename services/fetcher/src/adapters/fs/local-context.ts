@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
-import { type FileHandle, lstat, open, readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { constants, createReadStream, readFile as readFileCallback } from 'node:fs';
+import { lstat, open, readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { ContextFiles, ContextRequest, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
 import { type ContextEntry, ContextIndex, type SourceMatch } from '../../domain/context-index.ts';
@@ -142,36 +142,40 @@ export class LocalContextLoader implements ContextLoader<LocalRequest> {
           `source "${entry.path}" now resolves outside the build context; refusing to read it`,
         );
       }
-      const handle = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
-        (err: NodeJS.ErrnoException) => {
-          throw new FailedPreconditionError(
-            `context file "${entry.path}" cannot be read (${err.code}); it changed since the context was resolved`,
-          );
-        },
-      );
-      try {
-        const st = await handle.stat();
-        if (!st.isFile() || st.size !== entry.size) {
-          throw new FailedPreconditionError(
-            `context file "${entry.path}" changed since the context was resolved; resolve it again`,
-          );
+      const label = `context file "${entry.path}"`;
+      const maxSize = this.limits.maxFileSize;
+      const changed = (err?: NodeJS.ErrnoException) =>
+        new FailedPreconditionError(
+          err
+            ? `context file "${entry.path}" cannot be read (${err.code}): it changed since the context was resolved; resolve it again`
+            : `context file "${entry.path}" changed since the context was resolved; resolve it again`,
+        );
+      let digest: Digest;
+      if (entry.size <= SMALL_FILE) {
+        // Most of a context: one read through plain descriptors (FileHandles cost more than the I/O here).
+        const data = await readFileNoFollow(abs).catch((err: NodeJS.ErrnoException) => {
+          throw changed(err);
+        });
+        if (data.length !== entry.size) throw changed();
+        digest = (await this.blobs.put(data, { maxSize, label })).digest;
+      } else {
+        const handle = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
+          (err: NodeJS.ErrnoException) => {
+            throw changed(err);
+          },
+        );
+        try {
+          const st = await handle.stat();
+          if (!st.isFile() || st.size !== entry.size) throw changed();
+          const stream = createReadStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1 << 20 });
+          digest = (await this.blobs.ingest(stream, { maxSize, signal, label })).digest;
+        } finally {
+          await handle.close();
         }
-        const label = `context file "${entry.path}"`;
-        const maxSize = this.limits.maxFileSize;
-        // Small files (most of a context) in one read; large ones streamed.
-        const blob =
-          entry.size <= SMALL_FILE
-            ? await this.blobs.put(await readExactly(handle, entry), { maxSize, label })
-            : await this.blobs.ingest(
-                createReadStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1 << 20 }),
-                { maxSize, signal, label },
-              );
-        if (this.digests.size > 500_000) this.digests.clear();
-        this.digests.set(key, blob.digest);
-        return blob.digest;
-      } finally {
-        await handle.close();
       }
+      if (this.digests.size > 500_000) this.digests.clear();
+      this.digests.set(key, digest);
+      return digest;
     });
   }
 }
@@ -202,15 +206,15 @@ class LocalContextFiles implements ContextFiles {
 
 const SMALL_FILE = 1024 * 1024;
 
-async function readExactly(handle: FileHandle, entry: ContextEntry): Promise<Buffer> {
-  const data = await handle.readFile();
-  if (data.length !== entry.size) {
-    throw new FailedPreconditionError(
-      `context file "${entry.path}" changed while it was read; resolve it again`,
-    );
-  }
-  return data;
-}
+/** readFile that refuses to follow a symlink swapped in as the last path component. */
+// Node accepts numeric open flags here; its typings only admit strings.
+const NO_FOLLOW = (constants.O_RDONLY | constants.O_NOFOLLOW) as unknown as string;
+const readFileNoFollow = (path: string): Promise<Buffer> =>
+  new Promise((resolve, reject) =>
+    readFileCallback(path, { flag: NO_FOLLOW }, (err: NodeJS.ErrnoException | null, data: Buffer) =>
+      err ? reject(err) : resolve(data),
+    ),
+  );
 
 /** Walks the context without following symlinks, skipping what .dockerignore excludes. */
 async function walk(
