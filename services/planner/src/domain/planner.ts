@@ -4,14 +4,16 @@
  * reported (with line and column), not just the first.
  */
 import { PLATFORM_ARGS, PROXY_ARGS, SUPPORTED_PLATFORMS } from './build-args.ts';
-import { baseCacheKey } from './cache-key.ts';
-import { describeCatalog, findCatalogImage, parseImageReference, referenceProblem, type CatalogImage } from './catalog.ts';
-import { CommandError, parseCommand, type ArgCommand, type Command, type FromCommand } from './instructions.ts';
+import { findCatalogImage, parseImageReference, referenceProblem, type CatalogImage } from './catalog.ts';
+import { commandError, Diagnostics } from './diagnostics.ts';
+import { CommandError, type ArgCommand, type Command } from './instructions.ts';
 import { readDockerfile, type InstructionSource } from './instruction-source.ts';
-import type { BuildPlan, ImageDependency, ImageMetadata, PlanDiagnostic, PlannedStage, PlanOutcome, StageBase, StepCacheKey } from './plan.ts';
-import { expandWord, ShellExpansionError } from './shell-lexer.ts';
-import { emptyImage, StageBuilder, type DispatchEnvironment } from './stage-dispatch.ts';
+import type { BuildPlan, PlanDiagnostic, PlanOutcome } from './plan.ts';
+import { ShellExpansionError, expandWord } from './shell-lexer.ts';
+import type { DispatchEnvironment, StageBuilder } from './stage-dispatch.ts';
 import { executionOrder, findCycle, findStageByName, fromValuesOf, resolveFrom, type SourceRef, type Stage } from './stage-graph.ts';
+import { parseAll, undeclaredInFrom } from './stage-parsing.ts';
+import { imageDependencies, planStage, type StageOutcome } from './stage-planning.ts';
 
 export interface PlanOptions {
   buildArgs?: Readonly<Record<string, string>>;
@@ -25,35 +27,6 @@ export interface PlanOptions {
   contextDigests?: ReadonlyMap<string, string>;
 }
 
-type Located = Pick<InstructionSource, 'line' | 'column' | 'keyword' | 'endLine'>;
-
-function located(src: Located, rule: string, message: string, severity: 'error' | 'warning', column?: number): PlanDiagnostic {
-  const d: PlanDiagnostic = { line: src.line, column: column ?? src.column, instruction: src.keyword, message, severity, rule };
-  if (src.endLine > src.line) d.endLine = src.endLine;
-  return d;
-}
-
-class Diagnostics {
-  readonly list: PlanDiagnostic[] = [];
-  error(src: Located, rule: string, message: string, column?: number): void {
-    this.list.push(located(src, rule, message, 'error', column));
-  }
-  warn(src: Located, rule: string, message: string): void {
-    this.list.push(located(src, rule, message, 'warning'));
-  }
-  file(rule: string, message: string, severity: 'error' | 'warning', line = 0): void {
-    this.list.push({ line, column: line === 0 ? 0 : 1, instruction: '', message, severity, rule });
-  }
-  get hasErrors(): boolean {
-    return this.list.some((d) => d.severity === 'error');
-  }
-}
-
-function commandError(diags: Diagnostics, src: InstructionSource, err: unknown): void {
-  if (err instanceof CommandError) diags.error(src, err.rule, `${src.keyword}: ${err.message}`, err.column);
-  else throw err;
-}
-
 function expandGlobal(word: string, scope: ReadonlyMap<string, string>, escapeToken: string): string {
   try {
     return expandWord(word, scope, { escapeToken }).result;
@@ -61,57 +34,6 @@ function expandGlobal(word: string, scope: ReadonlyMap<string, string>, escapeTo
     if (err instanceof ShellExpansionError) throw new CommandError(err.message, undefined, 'ExpansionError');
     throw err;
   }
-}
-
-/** Variables a FROM line uses that no global ARG declares (BuildKit's UndefinedArgInFrom). */
-function undeclaredInFrom(from: FromCommand, declared: ReadonlySet<string>, escapeToken: string): string[] {
-  const names = new Set<string>();
-  for (const word of [from.base, from.platform ?? '']) {
-    if (!word.includes('$')) continue;
-    try {
-      for (const name of expandWord(word, new Map(), { escapeToken }).unmatched) if (!declared.has(name)) names.add(name);
-    } catch {
-      // reported when the FROM is expanded
-    }
-  }
-  return [...names];
-}
-
-const JSON_LOOKING = /^\s*\[.*\]\s*$/s;
-
-function parseAll(instructions: readonly InstructionSource[], escapeToken: string, diags: Diagnostics): { metaArgs: ArgCommand[]; stages: Stage[] } {
-  const metaArgs: ArgCommand[] = [];
-  const stages: Stage[] = [];
-  for (const src of instructions) {
-    if (src.emptyContinuationLine) diags.warn(src, 'EmptyContinuationLine', `${src.keyword}: empty continuation line inside the instruction (lines ${src.line}-${src.endLine}); Docker will reject this in a future release`);
-    let command: Command;
-    try {
-      command = parseCommand(src, escapeToken);
-    } catch (err) {
-      commandError(diags, src, err);
-      if (src.keyword === 'FROM') stages.push(placeholderStage(src, stages.length));
-      continue;
-    }
-    if ((command.kind === 'RUN' || command.kind === 'CMD' || command.kind === 'ENTRYPOINT') && command.form === 'shell' && JSON_LOOKING.test(src.rest)) {
-      diags.warn(src, 'InvalidJSONArguments', `${src.keyword}: the arguments look like a JSON array but are not valid JSON, so they run in the shell form: ${src.rest}`);
-    }
-    if (command.kind === 'MAINTAINER') diags.warn(src, 'MaintainerDeprecated', 'MAINTAINER is deprecated: use LABEL org.opencontainers.image.authors="..." instead (kept as the label "maintainer")');
-    if (command.kind === 'ONBUILD' && !['ADD', 'ARG', 'CMD', 'COPY', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'RUN', 'SHELL', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'].includes(command.triggerKeyword)) {
-      diags.warn(src, 'InvalidOnbuildTrigger', `ONBUILD: "${command.triggerKeyword}" is not an instruction; every build FROM this image will fail on this trigger`);
-    }
-    if (command.kind === 'FROM') {
-      stages.push({ index: stages.length, name: command.stageName ?? '', from: command, commands: [], baseName: command.base, platform: command.platform ?? '', fromRefs: new Map(), deps: new Map() });
-    } else if (stages.length === 0) {
-      if (command.kind === 'ARG') metaArgs.push(command);
-      else diags.error(src, 'InstructionBeforeFrom', `${src.keyword} comes before the first FROM: only ARG may precede FROM (no build stage in current context)`);
-    } else (stages[stages.length - 1] as Stage).commands.push(command);
-  }
-  return { metaArgs, stages };
-}
-
-function placeholderStage(src: InstructionSource, index: number): Stage {
-  const from: FromCommand = { kind: 'FROM', src, base: 'scratch' };
-  return { index, name: '', from, commands: [], baseName: 'scratch', platform: '', fromRefs: new Map(), deps: new Map() };
 }
 
 /** Global scope: platform args, then the ARGs before the first FROM (with --build-arg overrides). */
@@ -130,12 +52,6 @@ function globalScope(metaArgs: readonly ArgCommand[], buildArgs: ReadonlyMap<str
     }
   }
   return scope;
-}
-
-interface StageOutcome {
-  stage: PlannedStage;
-  stateEnv: ReadonlyMap<string, string>;
-  builder: StageBuilder;
 }
 
 /** Plans a Dockerfile; diagnostics come in line order (file-level ones last). */
@@ -297,19 +213,6 @@ function planUnsorted(text: string, options: PlanOptions): PlanOutcome {
   return { ok: true, plan, diagnostics: diags.list };
 }
 
-function imageDependencies(stages: readonly StageOutcome[]): ImageDependency[] {
-  const byImage = new Map<string, ImageDependency>();
-  const add = (image: string, resolved: boolean, line: number): void => {
-    const known = byImage.get(image);
-    if (!known || line < known.line) byImage.set(image, { image, resolved, line });
-  };
-  for (const { stage, builder } of stages) {
-    if (stage.base.kind === 'image') add(`${stage.base.name}:${stage.base.tag}`, stage.base.resolved, stage.line);
-    for (const [image, line] of builder.imageDependencies) add(image, false, line);
-  }
-  return [...byImage.values()].sort((a, b) => a.line - b.line);
-}
-
 function columnOf(src: InstructionSource, needle: string): number | undefined {
   const at = src.original.indexOf(needle);
   return at >= 0 ? src.column + at : undefined;
@@ -323,63 +226,3 @@ function isPlausibleImageRef(value: string, images: readonly CatalogImage[]): bo
   return findCatalogImage(images, parseImageReference(value)) !== undefined;
 }
 
-function resolveBase(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, images: readonly CatalogImage[] | undefined, mode: 'plan' | 'build', diags: Diagnostics): { base: StageBase; image: ImageMetadata; stateEnv?: ReadonlyMap<string, string>; key: StepCacheKey } {
-  const platform = 'linux/amd64';
-  if (stage.baseStage !== undefined) {
-    const parent = planned.get(stage.baseStage) as StageOutcome;
-    return { base: { kind: 'stage', stageIndex: stage.baseStage }, image: parent.stage.image, stateEnv: parent.stateEnv, key: { digest: parent.stage.cacheKey, parent: '', complete: parent.builder.key.complete } };
-  }
-  if (stage.baseName === 'scratch') return { base: { kind: 'scratch' }, image: emptyImage(), key: baseCacheKey('scratch', platform) };
-  const ref = parseImageReference(stage.baseName);
-  const found = images ? findCatalogImage(images, ref) : undefined;
-  if (!images) {
-    diags.warn(stage.from.src, 'UnresolvedBaseImage', `FROM ${stage.baseName}: not checked against an image catalog (planned without a VM host); the base is unresolved`);
-    const base: StageBase = { kind: 'image', reference: stage.baseName, name: ref.name, tag: ref.tag, resolved: false };
-    if (ref.digest !== undefined) base.digest = ref.digest;
-    return { base, image: emptyImage(), key: baseCacheKey(`unresolved:${stage.baseName}`, platform) };
-  }
-  if (!found) {
-    const message = `FROM ${stage.baseName}: no image ${ref.name}:${ref.tag} in the image catalog; available: ${describeCatalog(images)}`;
-    if (mode === 'build') diags.error(stage.from.src, 'UnknownBaseImage', message);
-    else diags.warn(stage.from.src, 'UnresolvedBaseImage', `${message} (planned with an unresolved base; a build would fail here)`);
-    const base: StageBase = { kind: 'image', reference: stage.baseName, name: ref.name, tag: ref.tag, resolved: false };
-    if (ref.digest !== undefined) base.digest = ref.digest;
-    return { base, image: emptyImage(), key: baseCacheKey(`unresolved:${stage.baseName}`, platform) };
-  }
-  const base: StageBase = { kind: 'image', reference: stage.baseName, name: found.name, tag: found.tag, resolved: true, imageKind: found.kind };
-  if (found.digest !== undefined) base.digest = found.digest;
-  return { base, image: found.metadata ?? emptyImage(), key: baseCacheKey(found.digest ?? `${found.name}:${found.tag}`, platform) };
-}
-
-function planStage(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, environment: DispatchEnvironment, images: readonly CatalogImage[] | undefined, mode: 'plan' | 'build', diags: Diagnostics): StageOutcome {
-  const resolved = resolveBase(stage, planned, images, mode, diags);
-  const builder = new StageBuilder(environment, resolved.image, resolved.stateEnv, resolved.key);
-  const baseKey = resolved.key.digest;
-  // Docker runs the base image's ONBUILD triggers first, as if they were written after FROM.
-  for (const trigger of resolved.image.onBuild) {
-    const src = stage.from.src;
-    try {
-      const triggerFile = readDockerfile(trigger);
-      const inner = triggerFile.instructions[0];
-      if (!inner || triggerFile.problems.length > 0) throw new CommandError(triggerFile.problems[0]?.message ?? 'empty trigger');
-      const command = parseCommand({ ...inner, line: src.line, column: src.column, endLine: src.endLine }, environment.escapeToken);
-      builder.dispatch(command, [], true);
-    } catch (err) {
-      if (err instanceof CommandError) diags.error(src, 'OnbuildTriggerFailed', `FROM ${stage.baseName}: ONBUILD trigger "${trigger}" of the base image failed: ${err.message}`);
-      else throw err;
-    }
-  }
-  for (const command of stage.commands) {
-    try {
-      builder.dispatch(command, stage.fromRefs.get(command) ?? []);
-    } catch (err) {
-      commandError(diags, command.src, err);
-    }
-  }
-  const dependsOn = [...stage.deps.keys()].sort((a, b) => a - b);
-  return {
-    stage: { index: stage.index, name: stage.name, line: stage.from.src.line, base: resolved.base, platform: stage.platform, onBuildTriggers: [...resolved.image.onBuild], dependsOn, steps: builder.steps, image: builder.image, cacheKey: builder.steps.length > 0 ? builder.key.digest : baseKey },
-    stateEnv: builder.finalStateEnv(),
-    builder,
-  };
-}

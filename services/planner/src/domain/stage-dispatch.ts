@@ -5,14 +5,16 @@
  */
 import path from 'node:path/posix';
 import { PROXY_ARGS } from './build-args.ts';
-import { sha256, stepCacheKey } from './cache-key.ts';
-import { checkSignal, ConfigValueError, exposedPorts, parseChmod } from './image-config.ts';
-import { CommandError, type Command, type CopyCommand, type RunCommand } from './instructions.ts';
-import { parseHeredocMarker, chompHeredoc } from './instruction-source.ts';
-import type { ImageMetadata, InlineFile, PlannedStep, RunMount, StepAction, StepCacheKey, StepContext, StepInput } from './plan.ts';
-import { MountError, parseRunMount } from './run-mounts.ts';
+import { stepCacheKey } from './cache-key.ts';
+import { planCopy } from './copy-step.ts';
+import { checkSignal, ConfigValueError, exposedPorts } from './image-config.ts';
+import { CommandError, type Command } from './instructions.ts';
+import type { ImageMetadata, PlannedStep, StepAction, StepCacheKey, StepContext, StepInput } from './plan.ts';
+import { MountError } from './run-mounts.ts';
+import { planRun } from './run-step.ts';
 import { expandString, expandWord, ShellExpansionError, type LexerOptions } from './shell-lexer.ts';
 import type { SourceRef } from './stage-graph.ts';
+import type { StepScope } from './step-scope.ts';
 
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -49,35 +51,6 @@ function envMap(entries: readonly string[]): Map<string, string> {
 }
 
 const envList = (map: ReadonlyMap<string, string>): string[] => Array.from(map, ([k, v]) => `${k}=${v}`);
-const isUrl = (s: string): boolean => s.startsWith('http://') || s.startsWith('https://');
-
-export function isGitSource(src: string): boolean {
-  if (src.startsWith('git://') || src.startsWith('git@') || src.startsWith('ssh://') || src.startsWith('github.com/')) return true;
-  if (!isUrl(src)) return false;
-  const pathPart = src.split(/[#?]/)[0] as string;
-  return pathPart.endsWith('.git');
-}
-
-/** A source path relative to the root of the context (or of the stage it is copied from). */
-function contextPattern(source: string): string {
-  const normalized = path.normalize('/' + source).slice(1);
-  return source.endsWith('/') && normalized !== '' && !normalized.endsWith('/') ? normalized + '/' : normalized || '.';
-}
-
-/** BuildKit's pathRelativeToWorkingDir, keeping a trailing slash (it makes the destination a directory). */
-function destinationPath(workdir: string, dest: string): string {
-  const keepSlash = dest.endsWith('/') || dest === '.' || dest === '' || dest.endsWith('/.');
-  const joined = path.isAbsolute(dest) ? path.normalize(dest) : path.join('/', workdir, dest === '' ? '.' : dest);
-  return keepSlash && !joined.endsWith('/') ? joined + '/' : joined;
-}
-
-/** `type=cache,target=/x,...`: a mount as BuildKit's flag syntax spells it. */
-function describeMount(mount: RunMount): string {
-  let out = '';
-  for (const [k, v] of Object.entries(mount)) out += `${out ? ',' : ''}${k}=${typeof v === 'number' && k === 'mode' ? '0' + v.toString(8) : String(v)}`;
-  return out;
-}
-
 const configAction = (values: string[]): StepAction => ({ kind: 'config', values });
 
 const fingerprints = new WeakMap<StepContext, string>();
@@ -122,6 +95,33 @@ export class StageBuilder {
     if (!this.env.has('PATH')) this.env.set('PATH', this.imageEnv.get('PATH') as string);
     this.key = baseKey;
     this.lexer = { escapeToken: environment.escapeToken };
+    this.scope = this.makeScope();
+  }
+
+  private readonly scope: StepScope;
+
+  private makeScope(): StepScope {
+    const image = this.image;
+    const withDigest = (input: StepInput, digest: string | undefined): StepInput => (digest !== undefined ? { ...input, digest } : input);
+    return {
+      expand: (word) => this.expand(word),
+      env: this.env,
+      get workdir() {
+        return image.workingDir || '/';
+      },
+      shellFor: (args) => this.shellFor(args, 'shell'),
+      checked: (fn) => this.checked(fn),
+      contextInput: (pattern) => {
+        this.contextSources.add(pattern);
+        return withDigest({ kind: 'context', ref: pattern }, this.environment.contextDigests.get(pattern));
+      },
+      stageInput: (index) => withDigest({ kind: 'stage', ref: String(index) }, this.environment.stageCacheKey(index)),
+      imageInput: (reference, line) => {
+        if (!this.imageDependencies.has(reference)) this.imageDependencies.set(reference, line);
+        return { kind: 'image', ref: reference };
+      },
+      secret: (id) => this.secrets.add(id),
+    };
   }
 
   private expand(word: string): string {
@@ -231,9 +231,11 @@ export class StageBuilder {
         this.push(command, `ARG ${parts.join(' ')}`, configAction(values), [], context, onBuildTrigger);
         return;
       }
-      case 'RUN':
-        this.dispatchRun(command, refs, context, onBuildTrigger);
+      case 'RUN': {
+        const planned = planRun(command, refs, this.scope);
+        this.push(command, planned.expanded, planned.action, planned.inputs, context, onBuildTrigger, planned.extra);
         return;
+      }
       case 'CMD':
       case 'ENTRYPOINT': {
         const argv = command.args.length === 0 ? [] : this.shellFor(command.args, command.form);
@@ -299,167 +301,23 @@ export class StageBuilder {
         this.push(command, `ONBUILD ${command.expression}`, configAction([command.expression]), [], context, onBuildTrigger);
         return;
       case 'COPY':
-      case 'ADD':
-        this.dispatchCopy(command, refs[0], context, onBuildTrigger);
+      case 'ADD': {
+        const planned = planCopy(command, refs[0], this.scope);
+        this.push(command, planned.expanded, planned.action, planned.inputs, context, onBuildTrigger, planned.extra);
         return;
+      }
       case 'FROM':
         throw new CommandError('FROM cannot be dispatched inside a stage');
     }
   }
 
-  private checked<T>(fn: () => T): T {
+  checked<T>(fn: () => T): T {
     try {
       return fn();
     } catch (err) {
       if (err instanceof ConfigValueError || err instanceof MountError) throw new CommandError(err.message, undefined, 'InvalidValue');
       throw err;
     }
-  }
-
-  private dispatchRun(command: RunCommand, refs: readonly SourceRef[], context: StepContext, onBuildTrigger: boolean): void {
-    const workdir = this.image.workingDir || '/';
-    let sshIndex = 0;
-    const inputs: StepInput[] = [];
-    let refIndex = 0;
-    const mounts: RunMount[] = command.mounts.map((value) => {
-      const mount = this.checked(() => parseRunMount(value, (w) => this.expand(w), workdir, sshIndex));
-      if (mount.type === 'ssh') sshIndex++;
-      if (mount.type === 'secret') this.secrets.add(mount.id);
-      if ((mount.type === 'bind' || mount.type === 'cache') && mount.from !== undefined) {
-        const ref = refs[refIndex++];
-        if (ref?.kind === 'stage') {
-          mount.from = `stage:${ref.index}`;
-          const digest = this.environment.stageCacheKey(ref.index);
-          inputs.push(digest !== undefined ? { kind: 'stage', ref: String(ref.index), digest } : { kind: 'stage', ref: String(ref.index) });
-        } else if (ref?.kind === 'image') {
-          if (!this.imageDependencies.has(ref.reference)) this.imageDependencies.set(ref.reference, command.src.line);
-          inputs.push({ kind: 'image', ref: ref.reference });
-        }
-      } else if (mount.type === 'bind') {
-        const pattern = contextPattern(mount.source);
-        this.contextSources.add(pattern);
-        inputs.push(this.contextInput(pattern));
-      }
-      return mount;
-    });
-    const network = command.network ?? 'default';
-    if (network !== 'default' && network !== 'none' && network !== 'host') throw new CommandError(`unsupported network mode "${network}" (use default, none or host)`);
-    const security = command.security ?? 'sandbox';
-    if (security !== 'sandbox' && security !== 'insecure') throw new CommandError(`unsupported security mode "${security}" (use sandbox or insecure)`);
-
-    let args = command.args;
-    const files: InlineFile[] = [];
-    if (command.heredocs.length > 0) {
-      const first = command.heredocs[0] as (typeof command.heredocs)[number];
-      if (args.length === 1 && parseHeredocMarker(args[0] as string)) {
-        const data = first.chomp ? chompHeredoc(first.content) : first.content;
-        if (data.startsWith('#!')) {
-          const file = path.join('/dev/pipes/', first.name);
-          files.push({ name: first.name, path: file, content: data, mode: 0o755 });
-          args = [file];
-        } else args = [data];
-      } else {
-        let full = args[0] ?? '';
-        for (const doc of command.heredocs) full += '\n' + doc.content + doc.name;
-        args = [full];
-      }
-    }
-    const argv = command.form === 'shell' ? this.shellFor(args, 'shell') : [...args];
-    let flags = '';
-    for (const m of mounts) flags += `--mount=${describeMount(m)} `;
-    if (network !== 'default') flags += `--network=${network} `;
-    if (security !== 'sandbox') flags += `--security=${security} `;
-    this.push(command, `RUN ${flags}${JSON.stringify(argv)}`, { kind: 'run', argv, form: command.form, files, mounts, heredocs: command.heredocs.map((h) => ({ name: h.name, content: h.content, stripTabs: h.chomp, quoted: !h.expand })), network, security }, inputs, context, onBuildTrigger, files.map((f) => `${f.path}\0${f.mode}\0${f.content}`).join('\0'));
-  }
-
-  private contextInput(pattern: string): StepInput {
-    const digest = this.environment.contextDigests.get(pattern);
-    return digest !== undefined ? { kind: 'context', ref: pattern, digest } : { kind: 'context', ref: pattern };
-  }
-
-  private dispatchCopy(command: CopyCommand, ref: SourceRef | undefined, context: StepContext, onBuildTrigger: boolean): void {
-    const k = command.kind;
-    const sources = command.sources.map((s) => this.expand(s));
-    const dest = this.expand(command.dest);
-    const chown = command.chown !== undefined ? this.expand(command.chown) : undefined;
-    const chmodText = command.chmod !== undefined ? this.expand(command.chmod) : undefined;
-    const chmod = chmodText !== undefined && chmodText !== '' ? this.checked(() => parseChmod(chmodText)) : undefined;
-    const checksum = command.checksum !== undefined ? this.expand(command.checksum) : undefined;
-    const exclude = command.exclude.map((e) => this.expand(e));
-    if (sources.length + command.inline.length > 1 && !dest.endsWith('/')) {
-      throw new CommandError(`When using ${k} with more than one source file, the destination must be a directory and end with a /`);
-    }
-    const destination = destinationPath(this.image.workingDir || '/', dest);
-    const urls: { url: string; checksum?: string }[] = [];
-    const git: { url: string; keepGitDir: boolean; checksum?: string }[] = [];
-    const patterns: string[] = [];
-    const inputs: StepInput[] = [];
-    let origin: Extract<StepAction, { kind: 'copy' }>['origin'] = { kind: 'context' };
-    if (ref?.kind === 'stage') origin = { kind: 'stage', stageIndex: ref.index };
-    else if (ref?.kind === 'image') {
-      origin = { kind: 'image', reference: ref.reference };
-      if (!this.imageDependencies.has(ref.reference)) this.imageDependencies.set(ref.reference, command.src.line);
-    }
-    if (checksum !== undefined) {
-      if (!/^sha256:[a-f0-9]{64}$/.test(checksum) && !/^[a-f0-9]{7,40}$/.test(checksum)) throw new CommandError(`invalid checksum "${checksum}": use sha256:<64 hex digits> (or a git commit for a git source)`);
-      if (!sources.every((s) => isUrl(s) || isGitSource(s))) throw new CommandError("checksum can't be specified for non-HTTP(S) sources");
-    }
-    for (const source of sources) {
-      if (k === 'ADD' && isGitSource(source)) {
-        const entry: { url: string; keepGitDir: boolean; checksum?: string } = { url: source, keepGitDir: command.keepGitDir };
-        if (checksum !== undefined) entry.checksum = checksum;
-        git.push(entry);
-        inputs.push(checksum !== undefined ? { kind: 'git', ref: source, digest: checksum } : { kind: 'git', ref: source });
-      } else if (k === 'ADD' && isUrl(source)) {
-        const entry: { url: string; checksum?: string } = { url: source };
-        if (checksum !== undefined) entry.checksum = checksum;
-        urls.push(entry);
-        inputs.push(checksum !== undefined ? { kind: 'url', ref: source, digest: checksum } : { kind: 'url', ref: source });
-      } else {
-        if (k === 'COPY' && isUrl(source)) throw new CommandError(`COPY cannot fetch URLs (${source}): use ADD for a remote file`);
-        const pattern = contextPattern(source);
-        patterns.push(pattern);
-        if (origin.kind === 'context') {
-          this.contextSources.add(pattern);
-          inputs.push(this.contextInput(pattern));
-        }
-      }
-    }
-    if (origin.kind === 'stage') {
-      const digest = this.environment.stageCacheKey(origin.stageIndex);
-      inputs.push(digest !== undefined ? { kind: 'stage', ref: String(origin.stageIndex), digest } : { kind: 'stage', ref: String(origin.stageIndex) });
-    } else if (origin.kind === 'image') inputs.push({ kind: 'image', ref: origin.reference });
-    const inline: InlineFile[] = command.inline.map((doc) => {
-      let content = doc.content;
-      if (doc.expand) {
-        try {
-          content = expandWord(content, this.env, { escapeToken: '\\', skipProcessQuotes: true }).result;
-        } catch (err) {
-          if (err instanceof ShellExpansionError) throw new CommandError(err.message, undefined, 'ExpansionError');
-          throw err;
-        }
-      }
-      const file = destination.endsWith('/') ? destination + doc.name : destination;
-      inputs.push({ kind: 'inline', ref: doc.name, digest: sha256(content) });
-      return { name: doc.name, path: file, content, mode: chmod ?? 0o644 };
-    });
-    const action: StepAction = {
-      kind: 'copy', instruction: k, origin, sources: patterns, urls, git, inline, destination,
-      link: command.link, parents: command.parents, exclude, unpackArchives: k === 'ADD' && command.unpack !== false,
-    };
-    if (chown !== undefined && chown !== '') action.chown = chown;
-    if (chmod !== undefined) action.chmod = chmod;
-    const flags = [
-      origin.kind === 'stage' ? `--from=stage:${origin.stageIndex}` : origin.kind === 'image' ? `--from=${origin.reference}` : '',
-      action.chown !== undefined ? `--chown=${action.chown}` : '',
-      chmod !== undefined ? `--chmod=${chmod.toString(8).padStart(4, '0')}` : '',
-      command.link ? '--link' : '',
-      ...exclude.map((e) => `--exclude=${e}`),
-      checksum !== undefined ? `--checksum=${checksum}` : '',
-    ].filter((f) => f !== '');
-    const all = [...sources, ...command.inline.map((d) => `<<${d.name}`)];
-    const extra = `parents=${command.parents} unpack=${action.unpackArchives} keep-git-dir=${command.keepGitDir} ${inline.map((f) => `${f.path}:${f.mode}`).join(' ')}`;
-    this.push(command, `${k} ${flags.join(' ')}${flags.length ? ' ' : ''}${JSON.stringify(all)} ${destination}`, action, inputs, context, onBuildTrigger, extra);
   }
 
   /** The state a stage built FROM this one starts with (BuildKit carries the ARG-extended env over). */

@@ -1,0 +1,57 @@
+/** Instructions into stages: ARGs before the first FROM, then each FROM and its commands. */
+import { parseCommand, type ArgCommand, type Command, type FromCommand } from './instructions.ts';
+import type { InstructionSource } from './instruction-source.ts';
+import { commandError, type Diagnostics } from './diagnostics.ts';
+import { expandWord } from './shell-lexer.ts';
+import type { Stage } from './stage-graph.ts';
+
+/** Variables a FROM line uses that no global ARG declares (BuildKit's UndefinedArgInFrom). */
+export function undeclaredInFrom(from: FromCommand, declared: ReadonlySet<string>, escapeToken: string): string[] {
+  const names = new Set<string>();
+  for (const word of [from.base, from.platform ?? '']) {
+    if (!word.includes('$')) continue;
+    try {
+      for (const name of expandWord(word, new Map(), { escapeToken }).unmatched) if (!declared.has(name)) names.add(name);
+    } catch {
+      // reported when the FROM is expanded
+    }
+  }
+  return [...names];
+}
+
+const JSON_LOOKING = /^\s*\[.*\]\s*$/s;
+
+export function parseAll(instructions: readonly InstructionSource[], escapeToken: string, diags: Diagnostics): { metaArgs: ArgCommand[]; stages: Stage[] } {
+  const metaArgs: ArgCommand[] = [];
+  const stages: Stage[] = [];
+  for (const src of instructions) {
+    if (src.emptyContinuationLine) diags.warn(src, 'EmptyContinuationLine', `${src.keyword}: empty continuation line inside the instruction (lines ${src.line}-${src.endLine}); Docker will reject this in a future release`);
+    let command: Command;
+    try {
+      command = parseCommand(src, escapeToken);
+    } catch (err) {
+      commandError(diags, src, err);
+      if (src.keyword === 'FROM') stages.push(placeholderStage(src, stages.length));
+      continue;
+    }
+    if ((command.kind === 'RUN' || command.kind === 'CMD' || command.kind === 'ENTRYPOINT') && command.form === 'shell' && JSON_LOOKING.test(src.rest)) {
+      diags.warn(src, 'InvalidJSONArguments', `${src.keyword}: the arguments look like a JSON array but are not valid JSON, so they run in the shell form: ${src.rest}`);
+    }
+    if (command.kind === 'MAINTAINER') diags.warn(src, 'MaintainerDeprecated', 'MAINTAINER is deprecated: use LABEL org.opencontainers.image.authors="..." instead (kept as the label "maintainer")');
+    if (command.kind === 'ONBUILD' && !['ADD', 'ARG', 'CMD', 'COPY', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'RUN', 'SHELL', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'].includes(command.triggerKeyword)) {
+      diags.warn(src, 'InvalidOnbuildTrigger', `ONBUILD: "${command.triggerKeyword}" is not an instruction; every build FROM this image will fail on this trigger`);
+    }
+    if (command.kind === 'FROM') {
+      stages.push({ index: stages.length, name: command.stageName ?? '', from: command, commands: [], baseName: command.base, platform: command.platform ?? '', fromRefs: new Map(), deps: new Map() });
+    } else if (stages.length === 0) {
+      if (command.kind === 'ARG') metaArgs.push(command);
+      else diags.error(src, 'InstructionBeforeFrom', `${src.keyword} comes before the first FROM: only ARG may precede FROM (no build stage in current context)`);
+    } else (stages[stages.length - 1] as Stage).commands.push(command);
+  }
+  return { metaArgs, stages };
+}
+
+function placeholderStage(src: InstructionSource, index: number): Stage {
+  const from: FromCommand = { kind: 'FROM', src, base: 'scratch' };
+  return { index, name: '', from, commands: [], baseName: 'scratch', platform: '', fromRefs: new Map(), deps: new Map() };
+}
