@@ -127,7 +127,10 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
 
   /** Nothing of the VM may remain: netns, veth/tap, IP lease, CNI cache, state dir, process. */
   async function assertNothingLeft(vmId: string): Promise<void> {
-    const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    const netns = execFileSync('ip', ['netns', 'list'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     assert.ok(!netns.includes(`kindling-test-${vmId}`), `netns of ${vmId} is gone`);
     const links = lab.execInHost(['ip', '-o', 'link']);
     assert.ok(!/veth/.test(links), `no veth is left in the host netns:\n${links}`);

@@ -61,7 +61,7 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
   const stateDir = () => join(dir, 'state');
   const vmDirs = async () => readdir(join(stateDir(), 'vms')).catch(() => []);
   const testNetns = () =>
-    execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    execFileSync('ip', ['netns', 'list'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
       .split('\n')
       .filter((l) => l.startsWith('kindling-test-vm-'));
 
