@@ -94,3 +94,33 @@ test('ReadBlob by context and path on a local context reads the stored file', as
     (err) => grpcCode(err) === status.INVALID_ARGUMENT,
   );
 });
+
+test('a client cancelling ReadBlob mid-stream leaves the fetcher serving', async (t) => {
+  const body = Buffer.alloc(24 * MiB, 5);
+  const http = await startHttpServer(t, (req, res) => {
+    if (req.url === '/ctx/Dockerfile') return res.end('FROM scratch\n');
+    if (!req.url?.endsWith('.bin')) return res.writeHead(404).end();
+    res.end(body);
+  });
+  const fetcher = await startTestFetcher(t);
+  const ctx = await fetcher.resolve({
+    source: { $case: 'http', value: { dockerfileUrl: `${http.url}/ctx/Dockerfile` } },
+  });
+  const listed = await fetcher.listFiles(ctx.contextId, ['blob.bin']);
+  const digest = listed.sources[0]!.files[0]!.digest;
+  for (const request of [
+    { digest, offset: '0', contextId: '', path: '' },
+    { digest: '', offset: '0', contextId: ctx.contextId, path: 'other.bin' },
+  ]) {
+    const call = fetcher.client.readBlob(request);
+    await new Promise<void>((resolve) => {
+      call.once('data', () => {
+        call.cancel();
+        resolve();
+      });
+    });
+    await new Promise((resolve) => call.on('error', resolve));
+  }
+  await sleep(200);
+  assert.ok((await fetcher.readBlob(digest)).equals(body));
+});

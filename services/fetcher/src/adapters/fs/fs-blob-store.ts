@@ -190,7 +190,7 @@ export class FsBlobStore implements BlobStore {
       if (n <= 0) readers.delete(hex);
       else readers.set(hex, n);
     };
-    const chunkSize = options.chunkSize ?? 1024 * 1024;
+    const chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
     // Counted as a reader only once iteration starts, so an unread reader never pins a blob.
     async function* chunks(): AsyncGenerator<Buffer> {
       readers.set(hex, (readers.get(hex) ?? 0) + 1);

@@ -27,6 +27,7 @@ const TYPE = {
 };
 
 const EMPTY = Buffer.alloc(0);
+const MESSAGES_IN_FLIGHT = 4;
 
 /** The gRPC face of the fetcher: validates and converts, then calls the use cases. */
 export function fetcherGrpcImplementation(service: BuildContextService): FetcherServiceServer {
@@ -95,6 +96,8 @@ export function fetcherGrpcImplementation(service: BuildContextService): Fetcher
         ? await service.readContextFile(req.contextId, req.path, offset, ctx.signal)
         : await service.readBlob(req.digest, offset, ctx.signal).then((b) => ({ ...b, totalSize: b.size }));
       const totalSize = String(blob.totalSize ?? 0);
+      // A few messages may wait in the transport at once, so reading the next one overlaps sending.
+      const inFlight: Promise<void>[] = [];
       for await (const parts of messageParts(blob.chunks)) {
         const message: ReadBlobMessage = {
           data: EMPTY,
@@ -103,9 +106,13 @@ export function fetcherGrpcImplementation(service: BuildContextService): Fetcher
           totalSize,
           digest: '',
         };
-        await send(message);
+        const sent = send(message);
+        sent.catch(() => {}); // observed below; this only keeps an early failure from counting as unhandled
+        inFlight.push(sent);
+        if (inFlight.length >= MESSAGES_IN_FLIGHT) await inFlight.shift();
         for (const p of parts) offset += p.length;
       }
+      await Promise.all(inFlight);
       if (byPath) {
         const digest = await (blob as { digest: Promise<string> }).digest;
         await send({ data: Buffer.alloc(0), offset: String(offset), totalSize: String(offset), digest });
