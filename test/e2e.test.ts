@@ -9,12 +9,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { runInSandbox } from './support/in-sandbox.ts';
 
-function qemuProcesses(): number[] {
+/** qemu processes whose command line mentions marker (the run's work-dir prefix). */
+function qemuProcesses(marker: string): number[] {
   return readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))
     .filter((pid) => {
       try {
-        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'qemu-system-x86';
+        return (
+          readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'qemu-system-x86' &&
+          readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)
+        );
       } catch {
         return false;
       }
@@ -30,8 +34,6 @@ function kindlingNetns(): string[] {
 describe('quickstart', () => {
   it('builds examples/hello into an image, boots it and its entrypoint runs as the Dockerfile says', async (t) => {
     if (process.getuid?.() !== 0) return t.skip('needs root (VMs, netns, CNI)');
-    const netnsBefore = kindlingNetns();
-    const qemuBefore = qemuProcesses();
     const child = spawn(process.execPath, ['cli/bin/kindling.js', 'quickstart'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -44,15 +46,16 @@ describe('quickstart', () => {
     assert.match(output, /workdir: \/srv\/hello/);
     assert.match(output, /args: --interval 5/);
     assert.match(output, /^active$/m);
-    assert.deepEqual(kindlingNetns(), netnsBefore, 'no network namespace left behind');
-    assert.deepEqual(qemuProcesses(), qemuBefore, 'no qemu process left behind');
+    const pid = /netns kindling-qs-(\d+)/.exec(output)?.[1];
+    assert.ok(pid, 'quickstart names its sandbox');
+    assert.deepEqual(kindlingNetns().filter((n) => n.startsWith(`kindling-qs-${pid}`) || /^kindling-\d+-/.test(n)), [], 'no network namespace left behind');
+    assert.deepEqual(qemuProcesses('kindling-quickstart-'), [], 'no qemu process left behind');
   });
 });
 
 describe('build failures', () => {
   it('fails a build on a non-zero RUN with its exit code and output, cancels one mid-RUN, and leaves no VM', async (t) => {
     if (process.getuid?.() !== 0) return t.skip('needs root (VMs, netns, CNI)');
-    const qemuBefore = qemuProcesses();
     const { code, stdout, stderr } = await runInSandbox('test/support/build-failures-scenario.ts');
     assert.equal(code, 0, `scenario failed: ${stderr}`);
     const result = JSON.parse(stdout) as {
@@ -71,7 +74,7 @@ describe('build failures', () => {
     assert.equal(result.cancelled.error.code, 'CANCELLED');
     assert.deepEqual(result.vmsLeft, [], 'build VMs are deleted after failure and cancellation');
     assert.ok(!result.images.some((i) => i.startsWith('e2e/')), `no image committed for failed builds: ${result.images.join(', ')}`);
-    assert.deepEqual(qemuProcesses(), qemuBefore, 'no qemu process left behind');
-    assert.deepEqual(kindlingNetns().filter((n) => n.includes('-sbx-')), []);
+    assert.deepEqual(qemuProcesses('kindling-e2e-'), [], 'no qemu process left behind');
+    assert.deepEqual(kindlingNetns().filter((n) => n.includes('-sbx-') || /^kindling-\d+-/.test(n)), []);
   });
 });
