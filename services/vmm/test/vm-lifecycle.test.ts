@@ -185,19 +185,22 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
     );
     assert.ok(Number(out.trim()) > 2.5 * GiB, `root filesystem grown to ~3 GiB, got ${out.trim()} bytes`);
 
-    const stopped = await call<object, StopVmResponse>(vmm.client, 'stopVm', {
-      vmId: 'vm-first',
-      force: false,
-    });
+    // Generous deadlines: TCG guests on a busy 2-core host are slow to power off, and the commit hashes the disk.
+    const stopped = await call<object, StopVmResponse>(
+      vmm.client,
+      'stopVm',
+      { vmId: 'vm-first', force: false },
+      300_000,
+    );
     assert.equal(stopped.graceful, true, `the guest powered off by itself: ${stopped.vm?.stateReason}`);
     assert.equal(stopped.vm?.state, VmState.VM_STATE_STOPPED);
 
-    const { image } = await call<object, CommitVmResponse>(vmm.client, 'commitVm', {
-      vmId: 'vm-first',
-      image: 'test:one',
-      shrink: true,
-      overwrite: false,
-    });
+    const { image } = await call<object, CommitVmResponse>(
+      vmm.client,
+      'commitVm',
+      { vmId: 'vm-first', image: 'test:one', shrink: true, overwrite: false },
+      600_000,
+    );
     assert.equal(image?.parent, 'debian:bookworm');
     assert.ok(Number(image?.sizeBytes) < 3 * GiB, 'shrunk with resize2fs -M');
     const committed = join(dir, 'state/images/test/one/rootfs.ext4');
