@@ -23,7 +23,7 @@ describe('kindling cni install', () => {
       list.plugins.map((p) => p.type),
       ['bridge', 'firewall', 'tc-redirect-tap'],
     );
-    const bridge = list.plugins[0] as { bridge: string; ipam: { type: string; subnet: string } };
+    const bridge = list.plugins[0] as unknown as { bridge: string; ipam: { type: string; subnet: string } };
     assert.equal(bridge.bridge, 'kbr0');
     assert.deepEqual([bridge.ipam.type, bridge.ipam.subnet], ['host-local', '10.77.0.0/24']);
     // kindling-tap stands in for tc-redirect-tap; plugins that are nowhere are reported, not hidden.
