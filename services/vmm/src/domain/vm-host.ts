@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   AlreadyExistsError,
@@ -156,6 +156,11 @@ export class VmHost {
         throw new FailedPreconditionError(
           `kernel ${record.kernelId} of VM ${id} is gone from the kernel store`,
         );
+      if (record.network && !(await pathExists(record.network.netnsPath))) {
+        throw new FailedPreconditionError(
+          `VM ${id} cannot start: its network namespace ${record.network.netnsPath} is gone (was the host rebooted?); delete the VM and create it again`,
+        );
+      }
       record.stopRequested = false;
       await this.transition(record, 'STARTING', '');
       const spec = launchSpecOf(record, kernel);
@@ -312,3 +317,9 @@ function sameSpec(a: VmSpec, b: VmSpec): boolean {
     ]);
   return key(a) === key(b);
 }
+
+const pathExists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
