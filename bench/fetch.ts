@@ -7,7 +7,9 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -26,26 +28,17 @@ const MiB = 1024 * 1024;
 const sizeMiB = Number(process.argv[2] ?? 1024);
 const rounds = Number(process.argv[3] ?? 2);
 const SIZE = sizeMiB * MiB;
-const blockOf = (i: number) => {
-  const b = Buffer.alloc(MiB, i & 0xff);
-  b.writeUInt32BE(i, 0);
-  return b;
-};
-
 const work = await mkdtemp(join(tmpdir(), 'kindling-bench-fetch-'));
-const server = createServer((req, res) => {
-  if (req.url === '/ctx/Dockerfile') return res.end('FROM scratch\nADD ./big.bin /\n');
-  if (!req.url?.startsWith('/ctx/big')) return res.writeHead(404).end();
-  res.writeHead(200, { 'content-length': String(SIZE) });
-  let i = 0;
-  const pump = () => {
-    while (i < sizeMiB) if (!res.write(blockOf(i++))) return void res.once('drain', pump);
-    res.end();
-  };
-  pump();
-});
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+// The HTTP server runs in its own process for both paths, so neither client shares its event loop.
+const serverProcess = fork(
+  fileURLToPath(new URL('../services/fetcher/test/fixtures/generated-http-server.ts', import.meta.url)),
+  [String(sizeMiB)],
+  {
+    execArgv: ['--import', 'tsx'],
+  },
+);
+const [{ port: httpPort }] = (await once(serverProcess, 'message')) as [{ port: number }];
+const base = `http://127.0.0.1:${httpPort}`;
 const fetcher = await forkFetcher([
   '--port=0',
   `--cache-dir=${join(work, 'cache')}`,
@@ -207,9 +200,9 @@ try {
   console.log(
     `payload: ${sizeMiB} MiB from ${base}, ${expected.slice(0, 23)}… verified; best of ${rounds} alternating rounds`,
   );
-  console.log(`CPU per GiB, bare: ${perGiB(cpu.bare.own)} ms (client and HTTP server process)`);
+  console.log(`CPU per GiB, bare: ${perGiB(cpu.bare.own)} ms (client process)`);
   console.log(
-    `CPU per GiB, through the fetcher: ${perGiB(cpu.streamed.own)} ms client and HTTP server + ${perGiB(cpu.streamed.fetcher)} ms fetcher (download, sha256, cache write, gRPC)`,
+    `CPU per GiB, through the fetcher: ${perGiB(cpu.streamed.own)} ms client + ${perGiB(cpu.streamed.fetcher)} ms fetcher (download, sha256, cache write, gRPC)`,
   );
   console.log(
     `store-then-serve path (ListFiles, then ReadBlob by digest): ${mbps(SIZE, stored.ms).toFixed(1)} MiB/s ` +
@@ -228,6 +221,6 @@ try {
 } finally {
   client.close();
   await fetcher.stop();
-  server.close();
+  serverProcess.kill();
   await rm(work, { recursive: true, force: true });
 }
