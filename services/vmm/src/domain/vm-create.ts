@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { guestFiles, kernelArgs } from './guest-contract.ts';
+import { GUEST_JSON, guestFiles, kernelArgs } from './guest-contract.ts';
 import type { ImageRecord, KernelRecord } from './image.ts';
 import type { VmLaunchSpec } from '../ports/hypervisor.ts';
 import type { Step } from './steps.ts';
@@ -69,6 +69,10 @@ export function createVmSteps(
         });
         await disk.writeFiles(record.rootfsPath, directories, files);
         record.hostKeyPublic = hostKey.publicKey;
+        // The same document for drivers with a metadata service (Firecracker MMDS); it holds no secret.
+        record.guestMetadata = JSON.parse(
+          files.find((f) => f.path === GUEST_JSON)!.content as string,
+        ) as Record<string, unknown>;
         await save();
       },
     },
@@ -90,6 +94,7 @@ export function launchSpecOf(record: VmRecord, kernel: KernelRecord): VmLaunchSp
     rootfsPath: record.rootfsPath,
     runDir: record.runDir,
     consoleLogPath: record.consoleLogPath,
+    ...(record.guestMetadata ? { guestMetadata: record.guestMetadata } : {}),
     ...(record.network
       ? {
           network: {

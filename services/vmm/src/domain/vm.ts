@@ -57,6 +57,8 @@ export interface VmRecord {
   stoppedAt?: string;
   /** Root disk size after growing. */
   diskSizeBytes: number;
+  /** guest.json as injected, for drivers that serve it as metadata (Firecracker MMDS). */
+  guestMetadata?: Record<string, unknown>;
 }
 
 /** Transitions the lifecycle allows; everything else is a programming error or a race lost. */
