@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { freePort } from './test-sshd.ts';
 
 export interface ServiceProcess {
+  pid: number;
   port: number;
   address: string;
   stop(): Promise<void>;
@@ -33,7 +34,7 @@ export async function startServiceProcess(mainPath: string, args: string[], time
       });
       socket.once('error', () => resolve(false));
     });
-    if (open) return { port, address: `127.0.0.1:${port}`, stop };
+    if (open) return { pid: child.pid ?? 0, port, address: `127.0.0.1:${port}`, stop };
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`${mainPath} did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
