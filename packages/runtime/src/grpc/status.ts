@@ -5,7 +5,23 @@
  */
 import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { Status as RpcStatus } from '@kindling/proto/gen/google/rpc/status.ts';
-import { DomainError, type ErrorCode, type ErrorDetail } from '../errors.ts';
+import {
+  AbortedError,
+  AlreadyExistsError,
+  CancelledError,
+  DeadlineExceededError,
+  DomainError,
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+  ResourceExhaustedError,
+  UnavailableError,
+  UnimplementedError,
+  type ErrorCode,
+  type ErrorDetail,
+} from '../errors.ts';
 
 export const statusByCode: Readonly<Record<ErrorCode, Status>> = {
   CANCELLED: Status.CANCELLED,
@@ -64,4 +80,27 @@ export function statusDetails(error: ServiceError): ErrorDetail[] {
 
 export function statusName(code: Status): string {
   return Status[code] ?? `CODE_${code}`;
+}
+
+const errorClassByStatus: Partial<Record<Status, new (message: string, options?: { cause?: unknown }) => DomainError>> = {
+  [Status.CANCELLED]: CancelledError,
+  [Status.INVALID_ARGUMENT]: InvalidArgumentError,
+  [Status.DEADLINE_EXCEEDED]: DeadlineExceededError,
+  [Status.NOT_FOUND]: NotFoundError,
+  [Status.ALREADY_EXISTS]: AlreadyExistsError,
+  [Status.PERMISSION_DENIED]: PermissionDeniedError,
+  [Status.RESOURCE_EXHAUSTED]: ResourceExhaustedError,
+  [Status.FAILED_PRECONDITION]: FailedPreconditionError,
+  [Status.ABORTED]: AbortedError,
+  [Status.UNIMPLEMENTED]: UnimplementedError,
+  [Status.UNAVAILABLE]: UnavailableError,
+};
+
+/**
+ * A failed call to another kindling service as the domain error of the same code (client side), its
+ * message prefixed with the service's name, so a caller's own error mapping passes the code through.
+ */
+export function domainErrorFromStatus(service: string, error: ServiceError): DomainError {
+  const Kind = errorClassByStatus[error.code as Status] ?? InternalError;
+  return new Kind(`${service}: ${error.details || error.message}`, { cause: error });
 }
