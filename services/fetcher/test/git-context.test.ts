@@ -82,6 +82,18 @@ test('git contexts over smart HTTP: refs, subdir, exec bits, symlinks', async (t
     assert.equal(short.gitCommit, v2);
   });
 
+  await t.test('credentials in a git URL reach git but never the logs or errors', async () => {
+    const withToken = repo.replace('http://', 'http://builder:g1t-s3cret@');
+    const ctx = await resolveGit(`${withToken}#main`);
+    assert.equal(ctx.gitCommit, v2);
+    assert.doesNotMatch(ctx.displayRoot, /g1t-s3cret/);
+    await assert.rejects(resolveGit(`${withToken}#no-such-branch`), (err) => {
+      assert.doesNotMatch((err as Error).message, /g1t-s3cret/);
+      return true;
+    });
+    for (const line of fetcher.logLines) assert.doesNotMatch(line, /g1t-s3cret/);
+  });
+
   await t.test('unknown refs and subdirs are NOT_FOUND; escaping subdirs are refused', async () => {
     for (const url of [
       `${repo}#no-such-branch`,
