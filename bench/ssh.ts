@@ -3,7 +3,8 @@
 // (b) a 500 MiB file through PutFiles (blob pulled from a real fetcher) vs ssh2 sftp.fastPut.
 // The fetcher and the provisioner run as their own processes, as deployed.
 import { execFile } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client, type SFTPWrapper } from 'ssh2';
@@ -49,6 +50,12 @@ function bareExec(client: Client): Promise<void> {
       channel.on('close', () => resolve());
     }),
   );
+}
+
+/** CPU time (user+system) a process has used so far, in ms. */
+async function processCpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * (1000 / 100);
 }
 
 async function time(samples: number[], action: () => Promise<void>): Promise<void> {
@@ -97,12 +104,20 @@ async function main(): Promise<void> {
     const sftp = await new Promise<SFTPWrapper>((resolve, reject) => bare.sftp((error, s) => (error ? reject(error) : resolve(s))));
     const putFilesSeconds: number[] = [];
     const fastPutSeconds: number[] = [];
+    const cpu = { fastPut: 0, fetcher: 0, provisioner: 0 };
+    const pids = suite.pids as { fetcher: number; provisioner: number };
     const fastPut = (): Promise<void> =>
-      time(fastPutSeconds, () =>
-        new Promise<void>((resolve, reject) => sftp.fastPut(join(suite.contextDir, 'big.bin'), join(guest, 'fastput.bin'), (e) => (e ? reject(e) : resolve()))),
-      );
+      time(fastPutSeconds, async () => {
+        const before = process.cpuUsage();
+        await new Promise<void>((resolve, reject) =>
+          sftp.fastPut(join(suite.contextDir, 'big.bin'), join(guest, 'fastput.bin'), (e) => (e ? reject(e) : resolve())),
+        );
+        const used = process.cpuUsage(before);
+        cpu.fastPut += (used.user + used.system) / 1000;
+      });
     const putFiles = (): Promise<void> =>
       time(putFilesSeconds, async () => {
+        const [fetcherBefore, provisionerBefore] = [await processCpuMs(pids.fetcher), await processCpuMs(pids.provisioner)];
         await suite.putFiles({
           target: suite.target,
           contextId: context.contextId,
@@ -114,6 +129,8 @@ async function main(): Promise<void> {
           buildId: 'bench',
           stepIndex: 0,
         });
+        cpu.fetcher += (await processCpuMs(pids.fetcher)) - fetcherBefore;
+        cpu.provisioner += (await processCpuMs(pids.provisioner)) - provisionerBefore;
       });
     for (let round = 0; round < ROUNDS; round++) {
       await rm(guest, { recursive: true, force: true });
@@ -139,6 +156,8 @@ async function main(): Promise<void> {
     console.log(`    bare ssh2 exec        : p50 ${sshP50.toFixed(1)} ms, p95 ${percentile(viaSsh2, 95).toFixed(1)} ms`);
     console.log(`(b) ${FILE_MIB} MiB file, best of ${ROUNDS} each, alternating order`);
     console.log(`    provisioner PutFiles (fetcher ReadBlob -> SFTP, digest-checked, temp+rename): ${putFilesMibps.toFixed(0)} MiB/s (runs: ${putFilesSeconds.map((ms) => mibps(ms).toFixed(0)).join(', ')})`);
+    const perMib = (ms: number): string => (ms / (ROUNDS * FILE_MIB)).toFixed(1);
+    console.log(`    CPU per MiB: PutFiles = fetcher ${perMib(cpu.fetcher)} ms + provisioner ${perMib(cpu.provisioner)} ms; fastPut = ${perMib(cpu.fastPut)} ms (load average now ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores)`);
     console.log(`    bare ssh2 sftp.fastPut (local file): ${fastPutMibps.toFixed(0)} MiB/s (runs: ${fastPutSeconds.map((ms) => mibps(ms).toFixed(0)).join(', ')})`);
     console.log(`exec p50: provisioner ${grpcP50.toFixed(1)} ms vs ssh2 ${sshP50.toFixed(1)} ms -> overhead ${overhead >= 0 ? '+' : ''}${overhead.toFixed(1)} ms per step (goal <= +15 ms)`);
     console.log(`copy: PutFiles ${putFilesMibps.toFixed(0)} MiB/s vs fastPut ${fastPutMibps.toFixed(0)} MiB/s -> ratio ${(putFilesMibps / fastPutMibps).toFixed(2)} (goal >= 0.85)`);

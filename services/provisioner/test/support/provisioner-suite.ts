@@ -29,6 +29,8 @@ export interface ProvisionerSuite {
   target: SshTarget;
   /** A local directory the fetcher may serve as a context (it holds a Dockerfile). */
   contextDir: string;
+  /** Process ids of the fetcher and the provisioner when they run as separate processes. */
+  pids?: { fetcher: number; provisioner: number };
   resolveContext(): Promise<ResolveContextResponse>;
   waitReady(request: WaitReadyRequest): Promise<WaitReadyResponse>;
   putFiles(request: PutFilesRequest): Promise<PutFilesResponse>;
@@ -63,6 +65,7 @@ export async function startProvisionerSuite(options: ProvisionerSuiteOptions = {
     const contextDir = join(work, 'context');
     let fetcherAddress: string;
     let provisionerAddress: string;
+    let pids: ProvisionerSuite['pids'];
     if (options.separateProcesses) {
       const fetcherProcess = await startServiceProcess(fileURLToPath(new URL('../../../fetcher/src/main.ts', import.meta.url)), [`--cache-dir=${join(work, 'fetcher-cache')}`]);
       cleanups.push(() => fetcherProcess.stop());
@@ -70,6 +73,7 @@ export async function startProvisionerSuite(options: ProvisionerSuiteOptions = {
       cleanups.push(() => provisionerProcess.stop());
       fetcherAddress = fetcherProcess.address;
       provisionerAddress = provisionerProcess.address;
+      pids = { fetcher: fetcherProcess.pid, provisioner: provisionerProcess.pid };
     } else {
       const fetcherConfig = loadFetcherConfig(['--port=0', `--cache-dir=${join(work, 'fetcher-cache')}`], {});
       const fetcherServer = await startFetcherService(fetcherConfig, { logger });
@@ -104,6 +108,7 @@ export async function startProvisionerSuite(options: ProvisionerSuiteOptions = {
       fetcher,
       target,
       contextDir,
+      ...(pids ? { pids } : {}),
       resolveContext: () =>
         unaryCall(fetcher, fetcher.resolveContext, { source: { $case: 'local', value: { path: contextDir } }, dockerfilePath: '' }),
       waitReady: (request) => unaryCall<WaitReadyRequest, WaitReadyResponse>(provisioner, provisioner.waitReady, request),
