@@ -4,7 +4,7 @@ import type { ContextLoader } from '../ports/context-loader.ts';
 import type {
   ContextFileStream,
   ContextKind,
-  ContextRequest,
+  ContextSource,
   FetchedUrl,
   FetchLimits,
   ResolvedContext,
@@ -49,7 +49,7 @@ export class BuildContextService {
   }
 
   /** Concurrent identical requests share one resolution (one clone, one download). */
-  async resolve(request: ContextRequest, signal: AbortSignal): Promise<ResolvedContext> {
+  async resolve(request: ContextSource, signal: AbortSignal): Promise<ResolvedContext> {
     const key = JSON.stringify(request);
     // The shared resolution runs under the time limit only: one caller cancelling must not fail the others.
     const shared = this.resolving.run(key, () =>

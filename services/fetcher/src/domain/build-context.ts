@@ -3,8 +3,8 @@ import type { SelectedEntry, SourceMatch } from './context-index.ts';
 
 export type ContextKind = 'local' | 'http' | 'git' | 'tarball';
 
-/** What a client asks to resolve, in domain terms (the gRPC adapter converts to this). */
-export type ContextRequest =
+/** Where a context comes from, as a client names it (the gRPC adapter converts to this). */
+export type ContextSource =
   | { kind: 'local'; path: string; dockerfilePath: string }
   | { kind: 'http'; dockerfileUrl: string }
   | { kind: 'git'; url: string; dockerfilePath: string }

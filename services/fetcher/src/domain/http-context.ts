@@ -4,7 +4,7 @@ import type { ContextLoader } from '../ports/context-loader.ts';
 import type {
   ContextFiles,
   ContextFileStream,
-  ContextRequest,
+  ContextSource,
   FetchLimits,
   LoadedContext,
 } from './build-context.ts';
@@ -17,7 +17,7 @@ import { hasGlobMeta } from './go-glob.ts';
 import { checkScheme, type NetworkPolicy, redactUrl } from './network-policy.ts';
 import type { RemoteFiles } from './remote-files.ts';
 
-type HttpRequest = Extract<ContextRequest, { kind: 'http' }>;
+type HttpRequest = Extract<ContextSource, { kind: 'http' }>;
 
 /**
  * firebuild's seed form: the Dockerfile's URL minus its file name is the

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants, createReadStream, readFile as readFileCallback } from 'node:fs';
 import { lstat, open, readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import type { ContextFiles, ContextRequest, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
+import type { ContextFiles, ContextSource, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
 import { type ContextEntry, ContextIndex, type SourceMatch } from '../../domain/context-index.ts';
 import { contextRelativePath } from '../../domain/context-path.ts';
 import type { Digest } from '../../domain/digest.ts';
@@ -18,7 +18,7 @@ import { SingleFlight } from '../../domain/single-flight.ts';
 import type { BlobStore } from '../../ports/blob-store.ts';
 import type { ContextLoader } from '../../ports/context-loader.ts';
 
-type LocalRequest = Extract<ContextRequest, { kind: 'local' }>;
+type LocalRequest = Extract<ContextSource, { kind: 'local' }>;
 
 export interface LocalContextOptions {
   /** When non-empty, local contexts must lie under one of these directories. */

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@kindling/runtime';
-import type { ContextRequest, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
+import type { ContextSource, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
 import { type ContextEntry, ContextIndex } from '../../domain/context-index.ts';
 import type { Digest } from '../../domain/digest.ts';
 import { DockerignoreMatcher } from '../../domain/dockerignore.ts';
@@ -17,7 +17,7 @@ import type { BlobStore } from '../../ports/blob-store.ts';
 import type { ContextLoader } from '../../ports/context-loader.ts';
 import { CatFileBatchReader, GitCommandError, type GitRunOptions, runGit } from './git-process.ts';
 
-type GitRequest = Extract<ContextRequest, { kind: 'git' }>;
+type GitRequest = Extract<ContextSource, { kind: 'git' }>;
 
 interface TreeEntry extends ContextEntry {
   oid: string;

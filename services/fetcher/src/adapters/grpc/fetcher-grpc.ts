@@ -7,7 +7,7 @@ import {
   type UploadContextRequest,
 } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import { clientStream, serverStream, unary } from '@kindling/runtime';
-import type { ContextKind as DomainKind, ContextRequest } from '../../domain/build-context.ts';
+import type { ContextKind as DomainKind, ContextSource } from '../../domain/build-context.ts';
 import type { BuildContextService } from '../../domain/build-context-service.ts';
 import type { SelectedEntry } from '../../domain/context-index.ts';
 import { InvalidArgumentError } from '../../domain/errors.ts';
@@ -121,7 +121,7 @@ export function fetcherGrpcImplementation(service: BuildContextService): Fetcher
   };
 }
 
-function toContextRequest(req: ResolveContextRequest): ContextRequest {
+function toContextRequest(req: ResolveContextRequest): ContextSource {
   const dockerfilePath = req.dockerfilePath;
   switch (req.source?.$case) {
     case 'local':

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { Parser, type ReadEntry } from 'tar';
-import type { ContextRequest, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
+import type { ContextSource, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
 import { digestOfUpload } from '../../domain/build-context-service.ts';
 import { type ContextEntry, ContextIndex } from '../../domain/context-index.ts';
 import { contextRelativePath } from '../../domain/context-path.ts';
@@ -15,7 +15,7 @@ import type { BlobStore } from '../../ports/blob-store.ts';
 import type { ContextLoader } from '../../ports/context-loader.ts';
 import { decompressed } from './decompress.ts';
 
-type TarballRequest = Extract<ContextRequest, { kind: 'tarball' }>;
+type TarballRequest = Extract<ContextSource, { kind: 'tarball' }>;
 
 /** .tar, .tar.gz and .tar.zst contexts, by URL or upload: every member streamed into the blob store. */
 export class TarballContextLoader implements ContextLoader<TarballRequest> {
