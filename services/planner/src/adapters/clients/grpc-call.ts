@@ -5,8 +5,6 @@
 import type { ClientReadableStream, ClientUnaryCall, ServiceError } from '@grpc/grpc-js';
 import { domainErrorFromStatus } from '@kindling/runtime';
 
-const remoteError = domainErrorFromStatus;
-
 export function unaryCall<Res>(
   service: string,
   start: (callback: (error: ServiceError | null, response: Res) => void) => ClientUnaryCall,
