@@ -69,15 +69,24 @@ test('failed downloads leave nothing half-written in the cache', async (t) => {
       res.write(Buffer.alloc(1000, 2));
       return void setTimeout(() => res.destroy(), 20);
     }
+    if (req.url === '/stalls') {
+      res.writeHead(200, { 'content-length': '1000' });
+      return void res.write(Buffer.alloc(100, 3)); // and nothing more
+    }
     res.end('payload');
   });
-  const fetcher = await startTestFetcher(t, ['--max-file-size=1024']);
+  const fetcher = await startTestFetcher(t, ['--max-file-size=1024', '--body-timeout=300ms']);
   const fetchUrl = (url: string, expectedDigest = '') =>
     new Promise<FetchUrlResponse>((resolve, reject) =>
       fetcher.client.fetchUrl({ url, expectedDigest }, (err, res) => (err ? reject(err) : resolve(res!))),
     );
   await assert.rejects(fetchUrl(`${http.url}/big`), (err) => grpcCode(err) === status.RESOURCE_EXHAUSTED);
   await assert.rejects(fetchUrl(`${http.url}/drops`), (err) => grpcCode(err) === status.UNAVAILABLE);
+  await assert.rejects(fetchUrl(`${http.url}/stalls`), (err) => {
+    assert.equal(grpcCode(err), status.UNAVAILABLE);
+    assert.match((err as Error).message, /timed out/);
+    return true;
+  });
   await assert.rejects(fetchUrl(`${http.url}/ok`, `sha256:${'0'.repeat(64)}`), (err) => {
     assert.equal(grpcCode(err), status.INVALID_ARGUMENT);
     assert.match((err as Error).message, /not the expected/);
