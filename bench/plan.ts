@@ -56,49 +56,65 @@ function benchmarkDockerfile(): string {
 
 interface Measurement {
   label: string;
-  best: number;
-  total: number;
-  runs: number;
+  /** CPU ms per run, one entry per round. */
+  rounds: number[];
+}
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+
+/** CPU time of this process per run: the machine is shared, and waiting for a core is nobody's work. */
+function cpuMsPerRun(fn: () => void, runs: number): number {
+  const start = process.cpuUsage();
+  for (let i = 0; i < runs; i++) fn();
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1e3 / runs;
 }
 
 /**
- * Alternates the two workloads in rounds so that load from other processes hits both alike, and
- * keeps each one's best round (the least disturbed) as its figure.
+ * Runs the two workloads back to back in each round, alternating which goes first, so that load from
+ * other processes and GC drift hit both alike; the figures are medians over the rounds.
  */
-function compare(iterations: number, rounds: number, a: [string, () => void], b: [string, () => void]): [Measurement, Measurement] {
-  const results: [Measurement, Measurement] = [
-    { label: a[0], best: Infinity, total: 0, runs: 0 },
-    { label: b[0], best: Infinity, total: 0, runs: 0 },
-  ];
+function compare(iterations: number, rounds: number, a: [string, () => void], b: [string, () => void]): { a: Measurement; b: Measurement; ratios: number[] } {
   const perRound = Math.max(1, Math.floor(iterations / rounds));
-  for (const [, fn] of [a, b]) for (let i = 0; i < Math.min(100, perRound); i++) fn();
+  const ma: Measurement = { label: a[0], rounds: [] };
+  const mb: Measurement = { label: b[0], rounds: [] };
+  const ratios: number[] = [];
+  cpuMsPerRun(a[1], Math.min(100, perRound));
+  cpuMsPerRun(b[1], Math.min(100, perRound));
   for (let round = 0; round < rounds; round++) {
-    for (const [index, [, fn]] of [a, b].entries()) {
-      // CPU time of this process, not wall time: the machine is shared, and waiting for a core
-      // is not work done by either workload.
-      const start = process.cpuUsage();
-      for (let i = 0; i < perRound; i++) fn();
-      const used = process.cpuUsage(start);
-      const ms = (used.user + used.system) / 1e3 / perRound;
-      const m = results[index] as Measurement;
-      m.best = Math.min(m.best, ms);
-      m.total += ms * perRound;
-      m.runs += perRound;
+    let ta: number;
+    let tb: number;
+    if (round % 2 === 0) {
+      ta = cpuMsPerRun(a[1], perRound);
+      tb = cpuMsPerRun(b[1], perRound);
+    } else {
+      tb = cpuMsPerRun(b[1], perRound);
+      ta = cpuMsPerRun(a[1], perRound);
     }
+    ma.rounds.push(ta);
+    mb.rounds.push(tb);
+    ratios.push(tb / ta);
   }
-  for (const m of results) {
-    process.stdout.write(`${m.label.padEnd(34)} ${m.runs} runs, mean ${(m.total / m.runs).toFixed(3)} ms CPU, best round ${m.best.toFixed(3)} ms = ${(1000 / m.best).toFixed(0)} /s\n`);
+  for (const m of [ma, mb]) {
+    const ms = median(m.rounds);
+    process.stdout.write(`${m.label.padEnd(34)} ${perRound * rounds} runs, median ${ms.toFixed(3)} ms CPU per file (best round ${Math.min(...m.rounds).toFixed(3)} ms) = ${(1000 / ms).toFixed(0)} files/s\n`);
   }
-  return results;
+  return { a: ma, b: mb, ratios };
 }
 
 const text = benchmarkDockerfile();
-const iterations = Number(process.argv[2] ?? 1000);
+const iterations = Number(process.argv[2] ?? 2000);
 const check = planDockerfile(text);
 if (!check.ok) throw new Error(`benchmark Dockerfile does not plan: ${check.diagnostics.map((d) => `${d.line}: ${d.message}`).join('; ')}`);
 process.stdout.write(`Dockerfile: ${text.split('\n').length - 1} lines, ${check.plan.stages.length} stages planned, ${check.plan.stages.reduce((n, s) => n + s.steps.length, 0)} steps\n`);
 
-const [parse, plan] = compare(iterations, 20, ['dockerfile-ast parse (baseline)', () => DockerfileParser.parse(text).getInstructions()], ['kindling plan (parse + plan)', () => planDockerfile(text)]);
-process.stdout.write(`baseline dockerfile-ast parse: ${(1000 / parse.best).toFixed(0)} files/s (${parse.best.toFixed(3)} ms)\n`);
-process.stdout.write(`kindling plan:                 ${(1000 / plan.best).toFixed(0)} files/s (${plan.best.toFixed(3)} ms)\n`);
-process.stdout.write(`planning costs ${(plan.best / parse.best).toFixed(2)}x the bare parse (goal <= 2x; mean-based ${(plan.total / plan.runs / (parse.total / parse.runs)).toFixed(2)}x)\n`);
+const { a: parse, b: plan, ratios } = compare(iterations, 40, ['dockerfile-ast parse (baseline)', () => DockerfileParser.parse(text).getInstructions()], ['kindling plan (parse + plan)', () => planDockerfile(text)]);
+const parseMs = median(parse.rounds);
+const planMs = median(plan.rounds);
+process.stdout.write(`baseline dockerfile-ast parse: ${(1000 / parseMs).toFixed(0)} files/s (${parseMs.toFixed(3)} ms)\n`);
+process.stdout.write(`kindling plan:                 ${(1000 / planMs).toFixed(0)} files/s (${planMs.toFixed(3)} ms)\n`);
+process.stdout.write(`planning costs ${median(ratios).toFixed(2)}x the bare parse (median of per-round ratios; goal <= 2x)\n`);

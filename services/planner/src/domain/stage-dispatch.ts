@@ -5,7 +5,7 @@
  */
 import path from 'node:path/posix';
 import { PROXY_ARGS } from './build-args.ts';
-import { stepCacheKey } from './cache-key.ts';
+import { sha256, stepCacheKey } from './cache-key.ts';
 import { planCopy } from './copy-step.ts';
 import { checkSignal, ConfigValueError, exposedPorts } from './image-config.ts';
 import { CommandError, type Command } from './instructions.ts';
@@ -59,7 +59,8 @@ const fingerprints = new WeakMap<StepContext, string>();
 function contextFingerprint(context: StepContext): string {
   let fingerprint = fingerprints.get(context);
   if (fingerprint === undefined) {
-    fingerprint = `${context.user}\n${context.workdir}\n${context.shell.join('\0')}\n${context.env.join('\0')}`;
+    // Hashed once per distinct context: steps sharing it then hash 71 bytes instead of the whole env.
+    fingerprint = sha256(`${context.user}\n${context.workdir}\n${context.shell.join('\0')}\n${context.env.join('\0')}`);
     fingerprints.set(context, fingerprint);
   }
   return fingerprint;
@@ -150,7 +151,7 @@ export class StageBuilder {
     const workdir = this.image.workingDir || '/';
     const shell = this.image.shell.length > 0 ? this.image.shell : DEFAULT_SHELL;
     let ctx = this.cachedContext;
-    if (!ctx || this.envDirty || ctx.user !== user || ctx.workdir !== workdir || ctx.shell.join('\0') !== shell.join('\0')) {
+    if (!ctx || this.envDirty || ctx.user !== user || ctx.workdir !== workdir || ctx.shell.length !== shell.length || ctx.shell.some((part, i) => part !== shell[i])) {
       ctx = { env: envList(this.env), user, workdir, shell: [...shell] };
       this.cachedContext = ctx;
       this.envDirty = false;
