@@ -279,6 +279,12 @@ describe('COPY and ADD', () => {
     assert.deepEqual([error?.line, error?.column], [4, 6]);
     assert.match(error?.message ?? '', /variable expansion is not supported for --from/);
   });
+  it('--from naming no stage is an image (Docker pulls it), unless it looks like a mistyped stage', () => {
+    const plan = planOk('FROM scratch AS build\nFROM scratch\nCOPY --from=busybox /bin/busybox /bin/\n');
+    assert.deepEqual(copyAction(onlyStep(plan, 'COPY')).origin, { kind: 'image', reference: 'busybox' });
+    assert.ok(plan.diagnostics.some((d) => d.rule === 'FromImage' && d.line === 3));
+    assert.match(planErrors('FROM scratch AS builder\nFROM scratch\nCOPY --from=buidler /a /a\n')[0]?.message ?? '', /did you mean builder\?/);
+  });
   it('--from may name a later stage', () => {
     const plan = planOk('FROM scratch\nCOPY --from=later /a /a\nFROM scratch AS later\nCOPY x /x\n', { target: '' });
     assert.deepEqual(plan.stages.map((s) => s.index), [1]);

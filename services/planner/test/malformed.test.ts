@@ -73,7 +73,7 @@ describe('malformed Dockerfiles are rejected at the right line', () => {
   });
 
   it('every diagnostic names the instruction', () => {
-    const outcome = planDockerfile('FROM scratch\nCOPY --from=nowhere /a /a\n');
+    const outcome = planDockerfile('FROM scratch AS somewhere\nFROM scratch\nCOPY --from=somewher /a /a\n');
     assert.equal(outcome.ok, false);
     assert.equal(outcome.diagnostics.find((d) => d.severity === 'error')?.instruction, 'COPY');
   });

@@ -6,7 +6,7 @@
 import { PLATFORM_ARGS, PROXY_ARGS, SUPPORTED_PLATFORMS } from './build-args.ts';
 import { findCatalogImage, parseImageReference, referenceProblem, type CatalogImage } from './catalog.ts';
 import { commandError, Diagnostics } from './diagnostics.ts';
-import { CommandError, type ArgCommand, type Command } from './instructions.ts';
+import { CommandError, editDistance, type ArgCommand, type Command } from './instructions.ts';
 import { readDockerfile, type InstructionSource } from './instruction-source.ts';
 import type { BuildPlan, PlanDiagnostic, PlanOutcome } from './plan.ts';
 import { ShellExpansionError, expandWord } from './shell-lexer.ts';
@@ -135,10 +135,14 @@ function planUnsorted(text: string, options: PlanOptions): PlanOutcome {
           continue;
         }
         let ref = resolveFrom(stages, value);
-        if (ref.kind === 'image' && isPlausibleImageRef(value, images ?? []) && referenceProblem(value)) {
-          ref = { kind: 'invalid', message: `--from=${value}: ${referenceProblem(value)}` };
-        } else if (ref.kind === 'image' && !isPlausibleImageRef(value, images ?? [])) {
-          ref = { kind: 'invalid', message: `--from=${value} names no stage of this Dockerfile and no known image; stages are: ${stageList(stages)}` };
+        if (ref.kind === 'image') {
+          const problem = referenceProblem(value);
+          const typo = isPlausibleImageRef(value, images ?? []) ? undefined : closeStageName(stages, value);
+          if (problem) ref = { kind: 'invalid', message: `--from=${value}: ${problem}` };
+          else if (typo) ref = { kind: 'invalid', message: `--from=${value} names no stage of this Dockerfile (did you mean ${typo}?); stages are: ${stageList(stages)}` };
+          else if (!isPlausibleImageRef(value, images ?? [])) {
+            diags.warn(command.src, 'FromImage', `${command.src.keyword}: --from=${value} is not a stage of this Dockerfile, so it names the image ${value}:latest (as in Docker)`);
+          }
         }
         if (ref.kind === 'invalid') diags.error(command.src, 'UnknownStage', `${command.src.keyword}: ${ref.message}`, columnOf(command.src, `--from=${raw}`) ?? columnOf(command.src, `from=${raw}`));
         else {
@@ -221,6 +225,12 @@ function columnOf(src: InstructionSource, needle: string): number | undefined {
 const stageList = (stages: readonly Stage[]): string => stages.map((s) => (s.name ? `${s.name} (${s.index})` : String(s.index))).join(', ');
 
 /** A --from that is no stage is an image only if it looks like one (has a tag, registry or path) or is in the catalog. */
+/** A stage name a mistyped --from was probably meant to be (edit distance 2 or less). */
+function closeStageName(stages: readonly Stage[], value: string): string | undefined {
+  const lower = value.toLowerCase();
+  return stages.find((s) => s.name !== '' && editDistance(s.name, lower) <= 2)?.name;
+}
+
 function isPlausibleImageRef(value: string, images: readonly CatalogImage[]): boolean {
   if (/[:/@]/.test(value)) return true;
   return findCatalogImage(images, parseImageReference(value)) !== undefined;
