@@ -6,7 +6,7 @@
  */
 import { DockerfileParser } from 'dockerfile-ast';
 import { expandWord } from './shell-lexer.ts';
-import { extractBuilderFlags } from './argument-splitting.ts';
+import { extractBuilderFlags, parseJsonArray } from './argument-splitting.ts';
 
 export interface HeredocBody {
   name: string;
@@ -51,7 +51,7 @@ export interface ParsedDockerfile {
 
 const DIRECTIVE = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$/;
 const KNOWN_DIRECTIVES = new Set(['syntax', 'escape', 'check']);
-const HEREDOC_WORD = /^(\d*)<<(-?)([^<]*)$/;
+const HEREDOC_WORD = /^(\d*)<<(-?)\s*([^<]*)$/;
 const HEREDOC_KEYWORDS = new Set(['RUN', 'COPY', 'ADD']);
 const COMMENT = /^[\s]*#/u;
 
@@ -100,7 +100,7 @@ function trimContinuation(line: string, escapeToken: string): { text: string; co
 export function heredocsInLine(line: string): HeredocBody[] {
   let words: string[];
   try {
-    words = expandWord(line, new Map(), { escapeToken: '\\', rawQuotes: true, rawEscapes: true }).words;
+    words = expandWord(line, new Map(), { escapeToken: '\\', rawQuotes: true, rawEscapes: true, skipUnsetEnv: true, heredocWords: true }).words;
   } catch {
     return [];
   }
@@ -119,9 +119,9 @@ export function parseHeredocMarker(word: string): HeredocBody | null {
   const rest = groups[3] as string;
   if (rest.length === 0) return null;
   try {
-    const plain = expandWord(rest, new Map(), { escapeToken: '\\' }).words;
+    const plain = expandWord(rest, new Map(), { escapeToken: '\\', skipUnsetEnv: true }).words;
     if (plain.length !== 1) return null;
-    const raw = expandWord(rest, new Map(), { escapeToken: '\\', rawQuotes: true }).words;
+    const raw = expandWord(rest, new Map(), { escapeToken: '\\', rawQuotes: true, skipUnsetEnv: true }).words;
     const quotes = (s: string): number => s.split("'").length + s.split('"').length - 2;
     const name = plain[0] as string;
     return { name, content: '', expand: quotes(name) === quotes(raw[0] ?? ''), chomp: groups[2] === '-', fd: Number(groups[1] || 0) };
@@ -141,11 +141,21 @@ export function splitCommand(line: string): { keyword: string; flags: string[]; 
   return { keyword: trimmed.slice(0, match.index), flags, rest: rest.trim() };
 }
 
+/** RUN, COPY and ADD (also as ONBUILD triggers) take heredocs, except in the JSON form. */
 function canContainHeredoc(keyword: string, rest: string): boolean {
-  if (HEREDOC_KEYWORDS.has(keyword)) return true;
-  if (keyword !== 'ONBUILD') return false;
-  const trigger = /^\S+/.exec(rest.trim());
-  return trigger !== null && HEREDOC_KEYWORDS.has(trigger[0].toUpperCase());
+  if (keyword === 'ONBUILD') {
+    const trigger = splitCommand(rest);
+    return HEREDOC_KEYWORDS.has(trigger.keyword.toUpperCase()) && !isJsonForm(trigger.rest);
+  }
+  return HEREDOC_KEYWORDS.has(keyword) && !isJsonForm(rest);
+}
+
+function isJsonForm(rest: string): boolean {
+  try {
+    return parseJsonArray(rest) !== null;
+  } catch {
+    return true;
+  }
 }
 
 function readInstruction(start: { line: number; character: number }, lines: string[], escapeToken: string, problems: SourceProblem[]): InstructionSource {

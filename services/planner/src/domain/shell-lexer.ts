@@ -17,6 +17,10 @@ export interface LexerOptions {
   rawEscapes?: boolean;
   /** Treat quotes as ordinary characters (COPY heredoc bodies). */
   skipProcessQuotes?: boolean;
+  /** Leave references to unset variables as written (finding heredoc markers like `<<$EOF`). */
+  skipUnsetEnv?: boolean;
+  /** Keep `<<` and the blanks after it in the word that follows (`<<  EOF` is one word). */
+  heredocWords?: boolean;
 }
 
 export interface Expansion {
@@ -113,6 +117,13 @@ class WordScanner {
           words.addString(value);
           continue;
         }
+        if (this.opts.heredocWords && ch === '<' && this.src[this.pos + 1] === '<') {
+          let marker = this.next() + this.next();
+          while (this.peek() !== EOF && isSpace(this.peek())) marker += this.next();
+          result += marker;
+          words.addRaw(marker);
+          continue;
+        }
         if (!this.opts.skipProcessQuotes && (ch === "'" || ch === '"')) {
           const value = ch === "'" ? this.processSingleQuote() : this.processDoubleQuote();
           result += value;
@@ -187,7 +198,9 @@ class WordScanner {
     if (this.peek() !== '{') {
       const name = this.processName();
       if (name === '') return '$';
-      return this.lookup(name) ?? '';
+      const value = this.lookup(name);
+      if (value === undefined && this.opts.skipUnsetEnv) return '$' + name;
+      return value ?? '';
     }
     this.next();
     const first = this.peek();
@@ -198,7 +211,11 @@ class WordScanner {
     let modifier = ch;
     let nullIsUnset = false;
 
-    if (ch === '}') return this.lookup(name) ?? '';
+    if (ch === '}') {
+      const value = this.lookup(name);
+      if (value === undefined && this.opts.skipUnsetEnv) return '${' + name + '}';
+      return value ?? '';
+    }
     if (ch === '/') return this.processReplace(name);
     if (ch === ':') {
       nullIsUnset = true;
@@ -216,6 +233,7 @@ class WordScanner {
       throw err;
     }
     const value = this.lookup(name);
+    if (value === undefined && this.opts.skipUnsetEnv) return '${' + name + modifier + word + '}';
     const isUnset = value === undefined || (nullIsUnset && value === '');
     switch (ch) {
       case '-':
@@ -258,7 +276,9 @@ class WordScanner {
       if (this.peek() === EOF) throw new ShellExpansionError("syntax error: missing '}'");
       throw err;
     }
-    return replacePattern(this.lookup(name) ?? '', pattern, replacement, all);
+    const value = this.lookup(name);
+    if (value === undefined && this.opts.skipUnsetEnv) return '${' + name + '/' + pattern + '/' + replacement + '}';
+    return replacePattern(value ?? '', pattern, replacement, all);
   }
 
   private processName(): string {
@@ -282,12 +302,12 @@ class WordScanner {
   }
 }
 
-const needsLexing = (word: string, escapeToken: string): boolean =>
-  word.includes('$') || word.includes('"') || word.includes("'") || word.includes(escapeToken);
+const needsLexing = (word: string, opts: LexerOptions): boolean =>
+  word.includes('$') || word.includes('"') || word.includes("'") || word.includes(opts.escapeToken) || (opts.heredocWords === true && word.includes('<<'));
 
 /** Expands one word as BuildKit's ProcessWord/ProcessWords do. Throws ShellExpansionError. */
 export function expandWord(word: string, env: Environment, opts: LexerOptions): Expansion {
-  if (!needsLexing(word, opts.escapeToken)) {
+  if (!needsLexing(word, opts)) {
     const words = word.split(/[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/u).filter((w) => w !== '');
     return { result: word, words, unmatched: [] };
   }
@@ -303,6 +323,6 @@ export function expandWord(word: string, env: Environment, opts: LexerOptions): 
 
 /** Like expandWord(...).result, without splitting into words (the common case, kept cheap). */
 export function expandString(word: string, env: Environment, opts: LexerOptions): string {
-  if (!needsLexing(word, opts.escapeToken)) return word;
+  if (!needsLexing(word, opts)) return word;
   return expandWord(word, env, opts).result;
 }
