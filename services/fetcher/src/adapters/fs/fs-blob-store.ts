@@ -1,12 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  createReadStream,
-  createWriteStream,
-  rename as renameCallback,
-  writeFile as writeFileCallback,
-} from 'node:fs';
+import { createWriteStream, rename as renameCallback, writeFile as writeFileCallback } from 'node:fs';
 import { promisify } from 'node:util';
-import { mkdir, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { allocWithHeadroom, keepsHeadroom } from './headroom.ts';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Digest } from '../../domain/digest.ts';
@@ -14,6 +10,7 @@ import { digestHex } from '../../domain/digest.ts';
 import {
   CancelledError,
   DomainError,
+  InternalError,
   InvalidArgumentError,
   NotFoundError,
   ResourceExhaustedError,
@@ -178,6 +175,7 @@ export class FsBlobStore implements BlobStore {
         `blob ${digest} is not in the fetcher's cache (never fetched, or evicted); list the context's files again`,
       );
     }
+    const total: number = size;
     const offset = options.offset ?? 0;
     if (offset > size)
       throw new InvalidArgumentError(`offset ${offset} is past the end of blob ${digest} (${size} bytes)`);
@@ -190,19 +188,27 @@ export class FsBlobStore implements BlobStore {
       if (n <= 0) readers.delete(hex);
       else readers.set(hex, n);
     };
-    const chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
+    const chunkSize = options.chunkSize ?? 1024 * 1024;
     // Counted as a reader only once iteration starts, so an unread reader never pins a blob.
     async function* chunks(): AsyncGenerator<Buffer> {
       readers.set(hex, (readers.get(hex) ?? 0) + 1);
       try {
-        if (offset === size) return;
-        const stream = createReadStream(path, {
-          start: offset,
-          highWaterMark: chunkSize,
-          signal: options.signal,
-        });
+        if (offset === total) return;
         try {
-          for await (const chunk of stream) yield chunk as Buffer;
+          const handle = await open(path, 'r');
+          try {
+            // Read into buffers with headroom, so serving them needs no copy (see headroom.ts).
+            for (let at = offset; at < total;) {
+              options.signal?.throwIfAborted();
+              const buffer = allocWithHeadroom(Math.min(chunkSize, total - at));
+              const { bytesRead } = await handle.read(buffer, 0, buffer.length, at);
+              if (bytesRead === 0) throw new InternalError(`blob ${digest} is shorter on disk than recorded`);
+              at += bytesRead;
+              yield keepsHeadroom(buffer, buffer.subarray(0, bytesRead));
+            }
+          } finally {
+            await handle.close();
+          }
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
             throw new NotFoundError(
