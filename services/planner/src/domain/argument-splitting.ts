@@ -106,7 +106,8 @@ export function splitKeepingQuotes(rest: string, escapeToken: string): string[] 
   let word = '';
   let quote = '';
   let blankOk = false;
-  const chars = Array.from(rest);
+  // UTF-16 units are enough: spaces, quotes and the escape token are never surrogates.
+  const chars = rest;
   for (let pos = 0; pos <= chars.length; pos++) {
     let ch = chars[pos] ?? '';
     if (phase === 'spaces') {

@@ -43,6 +43,18 @@ const isNameChar = (ch: string): boolean =>
   (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch === '_' || (ch > '\x7f' && (LETTER.test(ch) || DIGIT.test(ch)));
 const SPECIAL_PARAMS = new Set(['@', '*', '#', '?', '-', '$', '!', '0']);
 
+/** Collects nothing: for callers that only want the expanded string. */
+class NoWords {
+  addChar(): void {}
+  addRaw(): void {}
+  addString(): void {}
+  finish(): string[] {
+    return [];
+  }
+}
+
+const NO_WORDS = new NoWords();
+
 class WordCollector {
   word = '';
   words: string[] = [];
@@ -80,6 +92,7 @@ class WordScanner {
   private pos = 0;
   private rawEscapes: boolean;
   readonly unmatched = new Set<string>();
+  collectWords = true;
 
   constructor(
     private readonly src: string,
@@ -101,7 +114,7 @@ class WordScanner {
 
   processStopOn(stopChar: string, rawEscapes: boolean): { result: string; words: string[] } {
     let result = '';
-    const words = new WordCollector();
+    const words = this.collectWords ? new WordCollector() : NO_WORDS;
     const saved = this.rawEscapes;
     this.rawEscapes = rawEscapes;
     try {
@@ -324,5 +337,12 @@ export function expandWord(word: string, env: Environment, opts: LexerOptions): 
 /** Like expandWord(...).result, without splitting into words (the common case, kept cheap). */
 export function expandString(word: string, env: Environment, opts: LexerOptions): string {
   if (!needsLexing(word, opts)) return word;
-  return expandWord(word, env, opts).result;
+  const scanner = new WordScanner(word, env, opts);
+  scanner.collectWords = false;
+  try {
+    return scanner.processStopOn(EOF, opts.rawEscapes ?? false).result;
+  } catch (err) {
+    if (err instanceof ShellExpansionError) throw new ShellExpansionError(`failed to process "${word}": ${err.message}`);
+    throw err;
+  }
 }
