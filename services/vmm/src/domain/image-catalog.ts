@@ -97,7 +97,8 @@ export class ImageCatalog {
     vmId: string,
     refText: string,
     metadata: ImageMetadata,
-    options: { shrink?: boolean; overwrite?: boolean } = {},
+    /** timings, when given, receives each phase's milliseconds (copyMs, stripMs, shrinkMs, digestMs). */
+    options: { shrink?: boolean; overwrite?: boolean; timings?: Record<string, number> } = {},
     signal?: AbortSignal,
   ): Promise<ImageRecord> {
     const ref = parseImageRef(refText);
@@ -108,7 +109,7 @@ export class ImageCatalog {
     vmId: string,
     ref: ImageRef,
     metadata: ImageMetadata,
-    options: { shrink?: boolean; overwrite?: boolean },
+    options: { shrink?: boolean; overwrite?: boolean; timings?: Record<string, number> },
     signal?: AbortSignal,
   ): Promise<ImageRecord> {
     const vm = await this.host.mustGet(vmId);
@@ -118,12 +119,25 @@ export class ImageCatalog {
         `VM ${vmId} is ${vm.state}: only a STOPPED VM has a consistent disk to commit; call StopVm first`,
       );
     }
-    return this.deps.images.put(ref, async (staging) => {
-      await this.deps.disk.copy(vm.rootfsPath, staging, signal);
-      await this.deps.disk.removeFiles(staging, PER_VM_FILES);
-      if (options.shrink) await this.deps.disk.shrinkToMinimum(staging);
-      return this.describe(staging, ref.name, ref.tag, vm.imageRef, metadata, vm.kernelId, false, signal);
+    const timings = options.timings ?? {};
+    const phase = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+      const started = performance.now();
+      try {
+        return await work();
+      } finally {
+        timings[name] = Math.round(performance.now() - started);
+      }
+    };
+    const image = await this.deps.images.put(ref, async (staging) => {
+      await phase('copyMs', () => this.deps.disk.copy(vm.rootfsPath, staging, signal));
+      await phase('stripMs', () => this.deps.disk.removeFiles(staging, PER_VM_FILES));
+      if (options.shrink) await phase('shrinkMs', () => this.deps.disk.shrinkToMinimum(staging));
+      return phase('digestMs', () =>
+        this.describe(staging, ref.name, ref.tag, vm.imageRef, metadata, vm.kernelId, false, signal),
+      );
     });
+    this.deps.log.info({ vmId, image: formatImageRef(ref), ...timings }, 'VM committed');
+    return image;
   }
 
   /**
