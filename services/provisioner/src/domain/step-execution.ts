@@ -27,8 +27,9 @@ export async function executeStep(connection: GuestConnection, step: ExecStep, o
   const argv = stepArgv(step);
   const env = stepEnv(step.env);
   const workdir = stepWorkdir(step.workdir);
-  options.signal?.throwIfAborted();
+  if (options.signal?.aborted) throw cancellationError(options.signal);
   const user = await resolveStepUser(connection, step.user);
+  if (options.signal?.aborted) throw cancellationError(options.signal); // later aborts reach the listener below
   const nonce = randomBytes(8).toString('hex');
   const command = buildRemoteCommand({ argv, env, workdir, nonce, ...(user ? { user } : {}) });
 
