@@ -128,6 +128,13 @@ test('PutFiles over a real sshd (blobs from memory)', { skip }, async (t) => {
     const gzNotTar = blob(await promisify(execFile)('sh', ['-c', 'printf plain | gzip -c'], { encoding: 'buffer' }).then((r) => r.stdout as Buffer));
     await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'p.gz', files: [fileEntry('p.gz', gzNotTar)] }], destination: `${guest}/notar/`, extractArchives: true });
     assert.deepEqual(await readFile(`${guest}/notar/p.gz`), gzNotTar);
+    const remoteTar = blob(await readFile(join(tree, 'a.tar.gz')));
+    await fixture.provisioner.putFiles(fixture.target, {
+      sources: [{ pattern: 'https://example.com/a.tar.gz', files: [fileEntry('a.tar.gz', remoteTar)] }],
+      destination: `${guest}/remote/`,
+      extractArchives: true,
+    });
+    assert.deepEqual(await readFile(`${guest}/remote/a.tar.gz`), remoteTar, 'an archive from a URL is copied, not unpacked');
     const text = blob(Buffer.from('just text'));
     await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 't', files: [fileEntry('t', text)] }], destination: `${guest}/notar/t`, extractArchives: true });
     assert.equal(await readFile(`${guest}/notar/t`, 'utf8'), 'just text');

@@ -83,10 +83,16 @@ export async function planCopy(request: CopyRequest, isGuestDirectory: Destinati
       } else {
         target = destinationIsDirectory ? posix.join(destination, posix.basename(file.path)) : destination;
       }
-      operations.push(toOperation(file, target, mode(file), request.extractArchives && root === file ? destination : undefined));
+      // Docker unpacks local archives only, never one downloaded from a URL
+      const unpack = request.extractArchives && root === file && !isRemoteSource(source.pattern);
+      operations.push(toOperation(file, target, mode(file), unpack ? destination : undefined));
     }
   }
   return { baseDirectory: destinationIsDirectory ? destination : posix.dirname(destination), operations };
+}
+
+function isRemoteSource(pattern: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(pattern);
 }
 
 function toOperation(file: ContextFile, path: string, mode: number, extractInto: string | undefined): CopyOperation {
