@@ -55,7 +55,11 @@ const HEREDOC_WORD = /^(\d*)<<(-?)\s*([^<]*)$/;
 const HEREDOC_KEYWORDS = new Set(['RUN', 'COPY', 'ADD']);
 const COMMENT = /^[\s]*#/u;
 
-const trimNewline = (line: string): string => line.replace(/[\r\n]+$/, '');
+function trimNewline(line: string): string {
+  let end = line.length;
+  while (end > 0 && (line.charCodeAt(end - 1) === 10 || line.charCodeAt(end - 1) === 13)) end--;
+  return end === line.length ? line : line.slice(0, end);
+}
 
 interface Directives {
   escapeToken: '\\' | '`';

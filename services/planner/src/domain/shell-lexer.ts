@@ -91,7 +91,7 @@ class WordCollector {
 class WordScanner {
   private pos = 0;
   private rawEscapes: boolean;
-  readonly unmatched = new Set<string>();
+  unmatched: Set<string> | undefined;
   collectWords = true;
 
   constructor(
@@ -310,7 +310,7 @@ class WordScanner {
 
   private lookup(name: string): string | undefined {
     const value = this.env.get(name);
-    if (value === undefined) this.unmatched.add(name);
+    if (value === undefined) (this.unmatched ??= new Set()).add(name);
     return value;
   }
 }
@@ -327,7 +327,7 @@ export function expandWord(word: string, env: Environment, opts: LexerOptions): 
   const scanner = new WordScanner(word, env, opts);
   try {
     const { result, words } = scanner.processStopOn(EOF, opts.rawEscapes ?? false);
-    return { result, words, unmatched: [...scanner.unmatched] };
+    return { result, words, unmatched: scanner.unmatched ? [...scanner.unmatched] : [] };
   } catch (err) {
     if (err instanceof ShellExpansionError) throw new ShellExpansionError(`failed to process "${word}": ${err.message}`);
     throw err;

@@ -53,6 +53,12 @@ function envMap(entries: readonly string[]): Map<string, string> {
 const envList = (map: ReadonlyMap<string, string>): string[] => Array.from(map, ([k, v]) => `${k}=${v}`);
 const configAction = (values: string[]): StepAction => ({ kind: 'config', values });
 
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 const fingerprints = new WeakMap<StepContext, string>();
 
 /** What a RUN or COPY depends on besides its own arguments; computed once per distinct context. */
@@ -151,7 +157,7 @@ export class StageBuilder {
     const workdir = this.image.workingDir || '/';
     const shell = this.image.shell.length > 0 ? this.image.shell : DEFAULT_SHELL;
     let ctx = this.cachedContext;
-    if (!ctx || this.envDirty || ctx.user !== user || ctx.workdir !== workdir || ctx.shell.length !== shell.length || ctx.shell.some((part, i) => part !== shell[i])) {
+    if (!ctx || this.envDirty || ctx.user !== user || ctx.workdir !== workdir || !sameStrings(ctx.shell, shell)) {
       ctx = { env: envList(this.env), user, workdir, shell: [...shell] };
       this.cachedContext = ctx;
       this.envDirty = false;
