@@ -59,18 +59,9 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-const fingerprints = new WeakMap<StepContext, string>();
-
-/** What a RUN or COPY depends on besides its own arguments; computed once per distinct context. */
-function contextFingerprint(context: StepContext): string {
-  let fingerprint = fingerprints.get(context);
-  if (fingerprint === undefined) {
-    // Hashed once per distinct context: steps sharing it then hash 71 bytes instead of the whole env.
-    fingerprint = sha256(`${context.user}\n${context.workdir}\n${context.shell.join('\0')}\n${context.env.join('\0')}`);
-    fingerprints.set(context, fingerprint);
-  }
-  return fingerprint;
-}
+/** What a RUN or COPY depends on besides its own arguments, as one digest. */
+const fingerprintOf = (context: StepContext): string =>
+  sha256(`${context.user}\n${context.workdir}\n${context.shell.join('\0')}\n${context.env.join('\0')}`);
 
 export class StageBuilder {
   readonly image: ImageMetadata;
@@ -150,6 +141,13 @@ export class StageBuilder {
   }
 
   private cachedContext: StepContext | undefined;
+  private fingerprinted: { context: StepContext; digest: string } | undefined;
+
+  /** Computed once per distinct context: steps sharing it then hash 71 bytes instead of the whole env. */
+  private fingerprint(context: StepContext): string {
+    if (this.fingerprinted?.context !== context) this.fingerprinted = { context, digest: fingerprintOf(context) };
+    return this.fingerprinted.digest;
+  }
 
   /** The context is rebuilt only when env, user, workdir or shell changed (steps share it otherwise). */
   private context(forRun: boolean): StepContext {
@@ -178,7 +176,7 @@ export class StageBuilder {
    * COPY options), so the cache key covers the whole action without serialising it twice.
    */
   private push(command: Command, expanded: string, action: StepAction, inputs: StepInput[], context: StepContext, onBuildTrigger: boolean, extra = ''): void {
-    const canonical = action.kind === 'config' ? [expanded] : [expanded, extra, contextFingerprint(context)];
+    const canonical = action.kind === 'config' ? [expanded] : [expanded, extra, this.fingerprint(context)];
     this.key = stepCacheKey(this.key, canonical, inputs);
     this.steps.push({
       index: this.steps.length,
