@@ -1,6 +1,8 @@
 import { ProvisionerServiceService } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
 import { startGrpcService, type Logger, type RunningGrpcService } from '@kindling/runtime';
 import { HostArchiveDecoder } from './adapters/archive/host-archive-decoder.ts';
+import { WorkerSha256Hashing } from './adapters/crypto/worker-sha256.ts';
+import { FetcherCacheBlobSource } from './adapters/fs/fetcher-cache-blob-source.ts';
 import { FetcherBlobSource } from './adapters/grpc/fetcher-blob-source.ts';
 import { provisionerGrpcImplementation } from './adapters/grpc/provisioner-grpc.ts';
 import { SshConnectionPool } from './adapters/ssh/ssh-connection-pool.ts';
@@ -16,7 +18,9 @@ export interface ProvisionerServiceDeps {
 /** Wires SSH, the fetcher client and the use cases, and starts the gRPC server; shutdown() also closes every SSH connection. */
 export async function startProvisionerService(config: ProvisionerConfig, deps: ProvisionerServiceDeps): Promise<RunningGrpcService> {
   const tls = { certPath: config.tlsCert, keyPath: config.tlsKey, caPath: config.tlsCa };
-  const blobs = new FetcherBlobSource(config.fetcherAddress, tls);
+  const remoteBlobs = new FetcherBlobSource(config.fetcherAddress, tls);
+  const blobs = config.fetcherCacheDir ? new FetcherCacheBlobSource(config.fetcherCacheDir, remoteBlobs) : remoteBlobs;
+  const sha256 = new WorkerSha256Hashing();
   const pool = new SshConnectionPool({
     handshakeTimeoutMs: config.sshHandshakeTimeout,
     keepaliveIntervalMs: config.sshKeepaliveInterval,
@@ -25,6 +29,7 @@ export async function startProvisionerService(config: ProvisionerConfig, deps: P
   const provisioner = new Provisioner(pool, blobs, new HostArchiveDecoder(), {
     allowAcceptAnyHostKey: config.insecureAcceptAnyHostKey,
     defaultWaitReadyTimeoutMs: config.waitReadyTimeout,
+    sha256,
   });
   if (config.insecureAcceptAnyHostKey) deps.logger.warn('targets may disable host key verification (--insecure-accept-any-host-key): for debugging only');
   const running = await startGrpcService({
@@ -41,7 +46,8 @@ export async function startProvisionerService(config: ProvisionerConfig, deps: P
     async shutdown(graceMs?: number) {
       await running.shutdown(graceMs);
       await provisioner.shutdown();
-      blobs.close();
+      remoteBlobs.close();
+      await sha256.close();
     },
   };
 }

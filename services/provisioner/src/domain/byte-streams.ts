@@ -1,5 +1,18 @@
 import { createHash } from 'node:crypto';
+import type { RunningSha256, Sha256Hashing } from '../ports/sha256-hashing.ts';
 import { InternalError } from './errors.ts';
+
+/** sha256 on the calling thread: the default, and what a worker adapter uses for small blobs. */
+export function inlineSha256(): RunningSha256 {
+  const hash = createHash('sha256');
+  return {
+    update: (chunk) => void hash.update(chunk),
+    hexDigest: async () => hash.digest('hex'),
+    discard: () => {},
+  };
+}
+
+export const inlineSha256Hashing: Sha256Hashing = { start: () => inlineSha256() };
 
 /** Reads at least `size` bytes ahead (if the stream has them) without losing them. */
 export async function peek(source: AsyncIterable<Buffer>, size: number): Promise<{ head: Buffer; stream: AsyncIterable<Buffer> }> {
@@ -29,27 +42,43 @@ export async function peek(source: AsyncIterable<Buffer>, size: number): Promise
   return { head, stream: replay() };
 }
 
-/** Passes bytes through while hashing them; verify() checks sha256 and size at the end. */
+/**
+ * Passes bytes through while hashing them; verify() checks sha256 and size at the end, and
+ * must pass before the bytes are used (renamed into place, extracted). Iterate it once.
+ */
 export class DigestCheckedStream implements AsyncIterable<Buffer> {
-  private readonly hash = createHash('sha256');
   private bytes = 0;
 
   constructor(
     private readonly source: AsyncIterable<Buffer>,
     private readonly digest: string,
     private readonly what: string,
+    private readonly hash: RunningSha256 = inlineSha256(),
   ) {}
 
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    for await (const chunk of this.source) {
-      this.hash.update(chunk);
-      this.bytes += chunk.length;
-      yield chunk;
+    let complete = false;
+    try {
+      for await (const chunk of this.source) {
+        const backpressure = this.hash.update(chunk);
+        this.bytes += chunk.length;
+        yield chunk;
+        // waited for only when the next chunk is asked for, so hashing overlaps the consumer's write
+        if (backpressure) await backpressure;
+      }
+      complete = true;
+    } finally {
+      if (!complete) this.hash.discard();
     }
   }
 
-  verify(expectedSize?: number): void {
-    const actual = `sha256:${this.hash.digest('hex')}`;
+  /** Forgets the hash when the bytes will not be verified (the copy failed). */
+  discard(): void {
+    this.hash.discard();
+  }
+
+  async verify(expectedSize?: number): Promise<void> {
+    const actual = `sha256:${await this.hash.hexDigest()}`;
     if (actual !== this.digest || (expectedSize !== undefined && expectedSize !== this.bytes)) {
       throw new InternalError(
         `blob for ${this.what} did not match: expected ${this.digest}${expectedSize !== undefined ? ` (${expectedSize} bytes)` : ''}, received ${actual} (${this.bytes} bytes); the fetcher's blob store may be corrupt`,

@@ -5,8 +5,9 @@ import { posix } from 'node:path';
 import type { ArchiveDecoder } from '../ports/archive-decoder.ts';
 import type { BlobSource } from '../ports/blob-source.ts';
 import type { GuestConnection } from '../ports/guest-connector.ts';
+import type { Sha256Hashing } from '../ports/sha256-hashing.ts';
 import { detectCompression, looksLikeTar } from './archive-format.ts';
-import { DigestCheckedStream, drain, peek } from './byte-streams.ts';
+import { DigestCheckedStream, drain, inlineSha256Hashing, peek } from './byte-streams.ts';
 import { planCopy, type CopyOperation, type CopyRequest } from './copy-plan.ts';
 import { FailedPreconditionError } from './errors.ts';
 import { resolveOwner } from './guest-user.ts';
@@ -42,6 +43,7 @@ export class FileCopy {
     private readonly blobs: BlobSource,
     private readonly decoder: ArchiveDecoder,
     private readonly signal?: AbortSignal,
+    private readonly sha256: Sha256Hashing = inlineSha256Hashing,
   ) {}
 
   async copy(request: FileCopyRequest): Promise<CopySummary> {
@@ -117,10 +119,10 @@ export class FileCopy {
   private async writeFile(operation: FileOperation, content?: { stream: AsyncIterable<Buffer>; check: DigestCheckedStream }): Promise<void> {
     await this.ensureDirectory(posix.dirname(operation.path));
     const temp = posix.join(posix.dirname(operation.path), `.${posix.basename(operation.path)}.kindling-${randomBytes(4).toString('hex')}`);
-    const check = content?.check ?? new DigestCheckedStream(this.blobs.read(operation.digest, this.signal), operation.digest, operation.path);
+    const check = content?.check ?? this.checkedBlob(operation);
     try {
       const bytes = await this.connection.writeFile(temp, operation.mode, content?.stream ?? check, operation.mtime);
-      check.verify(operation.size);
+      await check.verify(operation.size);
       await this.connection.setOwner(temp, this.owner.uid, this.owner.gid);
       if (operation.mode & 0o7000) await this.connection.setMode(temp, operation.mode); // chown cleared setuid/setgid
       await this.replaceNonDirectory(operation.path);
@@ -128,9 +130,15 @@ export class FileCopy {
       this.summary.filesWritten++;
       this.summary.bytesWritten += bytes;
     } catch (error) {
+      check.discard();
       await this.connection.remove(temp).catch(() => {});
       throw error;
     }
+  }
+
+  private checkedBlob(operation: FileOperation): DigestCheckedStream {
+    const source = this.blobs.read(operation.digest, this.signal);
+    return new DigestCheckedStream(source, operation.digest, operation.path, this.sha256.start(operation.size));
   }
 
   private async replaceNonDirectory(path: string): Promise<void> {
@@ -142,13 +150,14 @@ export class FileCopy {
   /** ADD: a tar (plain, gzip, bzip2, xz) is unpacked into the destination, anything else copied. */
   private async extractOrCopy(operation: FileOperation): Promise<void> {
     const directory = operation.extractInto as string;
-    const raw = new DigestCheckedStream(this.blobs.read(operation.digest, this.signal), operation.digest, operation.path);
+    const raw = this.checkedBlob(operation);
     const compressed = await peek(raw, 6);
     const format = detectCompression(compressed.head);
     const tar = await peek(format === 'none' ? compressed.stream : this.decoder.decompress(format, compressed.stream), 512);
     if (!looksLikeTar(tar.head)) {
       if (format === 'none') return this.writeFile(operation, { stream: tar.stream, check: raw });
       await drain(tar.stream).catch(() => {});
+      raw.discard();
       return this.writeFile(operation); // compressed but not a tar: copy the original bytes
     }
     await this.ensureDirectory(directory);
@@ -156,7 +165,7 @@ export class FileCopy {
     try {
       await this.runChecked(`mkdir -- ${shellQuote(staging)} && tar -x -f - -C ${shellQuote(staging)}`, `extracting ${operation.path}`, tar.stream);
       await drain(tar.stream); // tar may stop at the end-of-archive blocks; the digest needs every byte
-      raw.verify(operation.size);
+      await raw.verify(operation.size);
       const chown = this.owner.uid || this.owner.gid ? `chown -R -h ${this.owner.uid}:${this.owner.gid} -- ${shellQuote(staging)} && ` : '';
       await this.runChecked(
         // hard links, not copies: the staging dir is on the destination's filesystem
@@ -165,6 +174,7 @@ export class FileCopy {
       );
       this.summary.archivesExtracted++;
     } finally {
+      raw.discard();
       await this.connection.run(`rm -rf -- ${shellQuote(staging)}`, { onOutput: () => {} }).catch(() => {});
     }
   }

@@ -3,6 +3,7 @@
 import type { ArchiveDecoder } from '../ports/archive-decoder.ts';
 import type { BlobSource } from '../ports/blob-source.ts';
 import type { ConnectAttempt, GuestConnector } from '../ports/guest-connector.ts';
+import type { Sha256Hashing } from '../ports/sha256-hashing.ts';
 import type { ExecOutcome, ExecOutputSink, ExecStep } from './exec-step.ts';
 import { FileCopy, type CopySummary, type FileCopyRequest } from './file-copy.ts';
 import { executeStep } from './step-execution.ts';
@@ -13,6 +14,8 @@ export interface ProvisionerOptions {
   /** Allow targets that skip host key verification (debugging only). */
   allowAcceptAnyHostKey: boolean;
   defaultWaitReadyTimeoutMs: number;
+  /** Where PutFiles' digest checks run (default: inline, on the event loop). */
+  sha256?: Sha256Hashing;
 }
 
 export class Provisioner {
@@ -44,7 +47,7 @@ export class Provisioner {
 
   async putFiles(input: SshTargetInput, request: FileCopyRequest, signal?: AbortSignal): Promise<CopySummary> {
     const connection = await this.connector.connect(this.target(input), signal);
-    return new FileCopy(connection, this.blobs, this.decoder, signal).copy(request);
+    return new FileCopy(connection, this.blobs, this.decoder, signal, this.options.sha256).copy(request);
   }
 
   async closeSession(sessionId: string): Promise<boolean> {

@@ -29,6 +29,8 @@ export interface ProvisionerSuite {
   target: SshTarget;
   /** A local directory the fetcher may serve as a context (it holds a Dockerfile). */
   contextDir: string;
+  /** The fetcher's blob cache (blobs at sha256/<hex>). */
+  fetcherCacheDir: string;
   /** Process ids of the fetcher and the provisioner when they run as separate processes. */
   pids?: { fetcher: number; provisioner: number };
   resolveContext(): Promise<ResolveContextResponse>;
@@ -49,6 +51,8 @@ export interface ProvisionerSuiteOptions {
   separateProcesses?: boolean;
   /** Extra node flags for the provisioner's process (e.g. --cpu-prof) when separate. */
   provisionerNodeArgs?: string[];
+  /** Tell the provisioner the fetcher's cache directory (--fetcher-cache-dir), so PutFiles reads blobs there (default: ReadBlob only). */
+  localBlobs?: boolean;
 }
 
 export async function startProvisionerSuite(options: ProvisionerSuiteOptions = {}): Promise<ProvisionerSuite> {
@@ -63,23 +67,25 @@ export async function startProvisionerSuite(options: ProvisionerSuiteOptions = {
     const sshd = await startTestSshd();
     cleanups.push(() => sshd.stop());
     const contextDir = join(work, 'context');
+    const fetcherCacheDir = join(work, 'fetcher-cache');
+    const localBlobs = options.localBlobs ? [`--fetcher-cache-dir=${fetcherCacheDir}`] : [];
     let fetcherAddress: string;
     let provisionerAddress: string;
     let pids: ProvisionerSuite['pids'];
     if (options.separateProcesses) {
-      const fetcherProcess = await startServiceProcess(fileURLToPath(new URL('../../../fetcher/src/main.ts', import.meta.url)), [`--cache-dir=${join(work, 'fetcher-cache')}`]);
+      const fetcherProcess = await startServiceProcess(fileURLToPath(new URL('../../../fetcher/src/main.ts', import.meta.url)), [`--cache-dir=${fetcherCacheDir}`]);
       cleanups.push(() => fetcherProcess.stop());
-      const provisionerProcess = await startServiceProcess(fileURLToPath(new URL('../../src/main.ts', import.meta.url)), [`--fetcher-address=${fetcherProcess.address}`], undefined, options.provisionerNodeArgs);
+      const provisionerProcess = await startServiceProcess(fileURLToPath(new URL('../../src/main.ts', import.meta.url)), [`--fetcher-address=${fetcherProcess.address}`, ...localBlobs], undefined, options.provisionerNodeArgs);
       cleanups.push(() => provisionerProcess.stop());
       fetcherAddress = fetcherProcess.address;
       provisionerAddress = provisionerProcess.address;
       pids = { fetcher: fetcherProcess.pid, provisioner: provisionerProcess.pid };
     } else {
-      const fetcherConfig = loadFetcherConfig(['--port=0', `--cache-dir=${join(work, 'fetcher-cache')}`], {});
+      const fetcherConfig = loadFetcherConfig(['--port=0', `--cache-dir=${fetcherCacheDir}`], {});
       const fetcherServer = await startFetcherService(fetcherConfig, { logger });
       cleanups.push(() => fetcherServer.shutdown(100));
       fetcherServer.health.setServing(true);
-      const provisionerConfig = loadProvisionerConfig(['--port=0', `--fetcher-address=127.0.0.1:${fetcherServer.port}`], {});
+      const provisionerConfig = loadProvisionerConfig(['--port=0', `--fetcher-address=127.0.0.1:${fetcherServer.port}`, ...localBlobs], {});
       const provisionerServer = await startProvisionerService(provisionerConfig, { logger });
       cleanups.push(() => provisionerServer.shutdown(100));
       provisionerServer.health.setServing(true);
@@ -108,6 +114,7 @@ export async function startProvisionerSuite(options: ProvisionerSuiteOptions = {
       fetcher,
       target,
       contextDir,
+      fetcherCacheDir,
       ...(pids ? { pids } : {}),
       resolveContext: () =>
         unaryCall(fetcher, fetcher.resolveContext, { source: { $case: 'local', value: { path: contextDir } }, dockerfilePath: '' }),
