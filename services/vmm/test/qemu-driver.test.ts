@@ -125,7 +125,7 @@ test('cleanup reaps a qemu the vmm never recorded (found by its pid file and -na
   });
   // Stand-ins for qemu: any process whose argv carries "-name kindling-<vm id>".
   const fake = (name: string) => {
-    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', '-name', name], {
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', '--', '-name', name], {
       stdio: 'ignore',
     });
     children.push(child);
