@@ -19,7 +19,8 @@ export interface ProvisionerServiceDeps {
 export async function startProvisionerService(config: ProvisionerConfig, deps: ProvisionerServiceDeps): Promise<RunningGrpcService> {
   const tls = { certPath: config.tlsCert, keyPath: config.tlsKey, caPath: config.tlsCa };
   const remoteBlobs = new FetcherBlobSource(config.fetcherAddress, tls);
-  const blobs = config.fetcherCacheDir ? new FetcherCacheBlobSource(config.fetcherCacheDir, remoteBlobs) : remoteBlobs;
+  const cachedBlobs = config.fetcherCacheDir ? new FetcherCacheBlobSource(config.fetcherCacheDir, remoteBlobs) : undefined;
+  const blobs = cachedBlobs ?? remoteBlobs;
   const sha256 = new WorkerSha256Hashing();
   const pool = new SshConnectionPool({
     handshakeTimeoutMs: config.sshHandshakeTimeout,
@@ -48,6 +49,7 @@ export async function startProvisionerService(config: ProvisionerConfig, deps: P
       await provisioner.shutdown();
       remoteBlobs.close();
       await sha256.close();
+      await cachedBlobs?.close();
     },
   };
 }

@@ -10,7 +10,7 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import type { PutFilesRequest } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
 import { WorkerSha256Hashing } from '../src/adapters/crypto/worker-sha256.ts';
 import { FetcherCacheBlobSource } from '../src/adapters/fs/fetcher-cache-blob-source.ts';
-import type { BlobSource } from '../src/ports/blob-source.ts';
+import type { BlobSource, SelfHashedBlob } from '../src/ports/blob-source.ts';
 import { digestOf } from './support/context-files.ts';
 import { memoryBlobSource } from './support/provisioner-fixture.ts';
 import { startProvisionerSuite } from './support/provisioner-suite.ts';
@@ -19,7 +19,7 @@ import { sshdUnavailableReason } from './support/test-sshd.ts';
 const skip = await sshdUnavailableReason();
 const sha256Hex = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
-async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
+async function collect(chunks: AsyncIterable<Buffer> | SelfHashedBlob): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const chunk of chunks) parts.push(chunk);
   return Buffer.concat(parts);
@@ -56,10 +56,23 @@ test("FetcherCacheBlobSource reads the fetcher's cache and falls back to ReadBlo
   const memory = memoryBlobSource(new Map([[digestOf(remote), remote]]));
   const fallback: BlobSource = { read: (digest, signal) => (asked.push(digest), memory.read(digest, signal)) };
   const source = new FetcherCacheBlobSource(cacheDir, fallback);
+  t.after(() => source.close());
+  const small = Buffer.from('a small cached blob');
+  await writeFile(join(cacheDir, 'sha256', sha256Hex(small)), small);
 
-  assert.deepEqual(await collect(source.read(digestOf(cached))), cached);
+  for (const data of [cached, small]) {
+    const blob = source.read(digestOf(data));
+    assert.deepEqual(await collect(blob), data);
+    assert.equal(await blob.yieldedSha256(), sha256Hex(data), 'the source hashes what it yields');
+  }
   assert.deepEqual(asked, [], 'a cached blob never goes to the fetcher');
-  assert.deepEqual(await collect(source.read(digestOf(remote))), remote);
+  const fromFetcher = source.read(digestOf(remote));
+  assert.deepEqual(await collect(fromFetcher), remote);
+  assert.equal(await fromFetcher.yieldedSha256(), sha256Hex(remote));
+  // abandoning a read half-way leaves nothing behind (the worker lets go of the descriptor first)
+  for await (const _chunk of source.read(digestOf(cached))) break;
+  const again = source.read(digestOf(cached));
+  assert.deepEqual(await collect(again), cached);
   await assert.rejects(collect(source.read('sha256:../../etc/passwd')), /not found/, 'a malformed digest never becomes a path');
   assert.deepEqual(asked, [digestOf(remote), 'sha256:../../etc/passwd']);
   const aborted = new AbortController();
@@ -102,7 +115,7 @@ test("PutFiles with --fetcher-cache-dir reads blobs from the fetcher's cache and
   assert.deepEqual(await readFile(join(guest, 'copied.bin')), data);
 
   const tampered = Buffer.from(data);
-  tampered[tampered.length - 1] ^= 1;
+  tampered.writeUInt8(tampered.readUInt8(tampered.length - 1) ^ 1, tampered.length - 1);
   await writeFile(blobPath, tampered);
   await assert.rejects(
     suite.putFiles(request(join(guest, 'tampered.bin'))),

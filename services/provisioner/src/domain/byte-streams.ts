@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isSelfHashed } from '../ports/blob-source.ts';
 import type { RunningSha256, Sha256Hashing } from '../ports/sha256-hashing.ts';
 import { InternalError } from './errors.ts';
 
@@ -11,6 +12,12 @@ export function inlineSha256(): RunningSha256 {
     discard: () => {},
   };
 }
+
+const noSha256: RunningSha256 = {
+  update: () => {},
+  hexDigest: () => Promise.reject(new InternalError('no sha256 was computed here: the blob source hashes its own bytes')),
+  discard: () => {},
+};
 
 export const inlineSha256Hashing: Sha256Hashing = { start: () => inlineSha256() };
 
@@ -53,7 +60,8 @@ export class DigestCheckedStream implements AsyncIterable<Buffer> {
     private readonly source: AsyncIterable<Buffer>,
     private readonly digest: string,
     private readonly what: string,
-    private readonly hash: RunningSha256 = inlineSha256(),
+    /** Unused (may be omitted) when the source hashes what it yields itself. */
+    private readonly hash: RunningSha256 = isSelfHashed(source) ? noSha256 : inlineSha256(),
   ) {}
 
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
@@ -78,7 +86,7 @@ export class DigestCheckedStream implements AsyncIterable<Buffer> {
   }
 
   async verify(expectedSize?: number): Promise<void> {
-    const actual = `sha256:${await this.hash.hexDigest()}`;
+    const actual = `sha256:${await (isSelfHashed(this.source) ? this.source.yieldedSha256() : this.hash.hexDigest())}`;
     if (actual !== this.digest || (expectedSize !== undefined && expectedSize !== this.bytes)) {
       throw new InternalError(
         `blob for ${this.what} did not match: expected ${this.digest}${expectedSize !== undefined ? ` (${expectedSize} bytes)` : ''}, received ${actual} (${this.bytes} bytes); the fetcher's blob store may be corrupt`,

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { ArchiveDecoder } from '../ports/archive-decoder.ts';
-import type { BlobSource } from '../ports/blob-source.ts';
+import { isSelfHashed, type BlobSource } from '../ports/blob-source.ts';
 import type { GuestConnection } from '../ports/guest-connector.ts';
 import type { Sha256Hashing } from '../ports/sha256-hashing.ts';
 import { detectCompression, looksLikeTar } from './archive-format.ts';
@@ -138,6 +138,7 @@ export class FileCopy {
 
   private checkedBlob(operation: FileOperation): DigestCheckedStream {
     const source = this.blobs.read(operation.digest, this.signal);
+    if (isSelfHashed(source)) return new DigestCheckedStream(source, operation.digest, operation.path);
     return new DigestCheckedStream(source, operation.digest, operation.path, this.sha256.start(operation.size));
   }
 
