@@ -123,8 +123,10 @@ export async function startLocalSuite(options: LocalSuiteOptions): Promise<Local
       '--cni-conf-dir', confDir,
       '--netns-prefix', `kindling-${process.pid}-`,
     ]);
-    const fetcher = await start('fetcher', ['--cache-dir', join(workDir, 'fetcher')]);
-    const provisioner = await start('provisioner', ['--fetcher-address', fetcher]);
+    const fetcherCache = join(workDir, 'fetcher');
+    const fetcher = await start('fetcher', ['--cache-dir', fetcherCache]);
+    // Same host: the provisioner reads the fetcher's blobs from disk instead of over gRPC.
+    const provisioner = await start('provisioner', ['--fetcher-address', fetcher, '--fetcher-cache-dir', fetcherCache]);
     const planner = await start('planner', ['--fetcher-address', fetcher, '--vmm-address', vmm, '--provisioner-address', provisioner]);
     return { planner, fetcher, vmm, provisioner, stop: stopAll };
   } catch (error) {
