@@ -3,6 +3,7 @@
 // (b) a 500 MiB file through PutFiles (blob from a real fetcher's cache, read directly as on a
 // shared host with --fetcher-cache-dir; sha256-checked) vs ssh2 sftp.fastPut.
 // The fetcher and the provisioner run as their own processes, as deployed.
+// BENCH_SSH_VIA_READBLOB=1 measures PutFiles without --fetcher-cache-dir (every byte via gRPC ReadBlob).
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
@@ -18,6 +19,7 @@ const WARMUP = 10;
 const FILE_MIB = 500;
 const ROUNDS = 3;
 const run = promisify(execFile);
+const viaReadBlob = process.env.BENCH_SSH_VIA_READBLOB === '1';
 
 function percentile(samples: number[], p: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -80,7 +82,7 @@ async function main(): Promise<void> {
     console.log(`bench:ssh skipped: ${skip}`);
     return;
   }
-  const suite = await startProvisionerSuite({ separateProcesses: true, localBlobs: true });
+  const suite = await startProvisionerSuite({ separateProcesses: true, localBlobs: !viaReadBlob });
   const bare = await connect(suite);
   const guest = join(suite.sshd.dir, 'guest');
   try {
@@ -156,7 +158,7 @@ async function main(): Promise<void> {
     console.log(`    provisioner gRPC Exec : p50 ${grpcP50.toFixed(1)} ms, p95 ${percentile(viaGrpc, 95).toFixed(1)} ms`);
     console.log(`    bare ssh2 exec        : p50 ${sshP50.toFixed(1)} ms, p95 ${percentile(viaSsh2, 95).toFixed(1)} ms`);
     console.log(`(b) ${FILE_MIB} MiB file, best of ${ROUNDS} each, alternating order`);
-    console.log(`    provisioner PutFiles (fetcher cache file -> SFTP, digest-checked, temp+rename): ${putFilesMibps.toFixed(0)} MiB/s (runs: ${putFilesSeconds.map((ms) => mibps(ms).toFixed(0)).join(', ')})`);
+    console.log(`    provisioner PutFiles (${viaReadBlob ? 'fetcher ReadBlob' : 'fetcher cache file'} -> SFTP, digest-checked, temp+rename): ${putFilesMibps.toFixed(0)} MiB/s (runs: ${putFilesSeconds.map((ms) => mibps(ms).toFixed(0)).join(', ')})`);
     const perMib = (ms: number): string => (ms / (ROUNDS * FILE_MIB)).toFixed(1);
     console.log(`    CPU per MiB: PutFiles = fetcher ${perMib(cpu.fetcher)} ms + provisioner ${perMib(cpu.provisioner)} ms; fastPut = ${perMib(cpu.fastPut)} ms (load average now ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores)`);
     console.log(`    bare ssh2 sftp.fastPut (local file): ${fastPutMibps.toFixed(0)} MiB/s (runs: ${fastPutSeconds.map((ms) => mibps(ms).toFixed(0)).join(', ')})`);
