@@ -2,7 +2,7 @@
 // ReadBlob), and sha256 checks on a worker thread. The ReadBlob path is covered by grpc.test.ts.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -10,6 +10,7 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import type { PutFilesRequest } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
 import { WorkerSha256Hashing } from '../src/adapters/crypto/worker-sha256.ts';
 import { FetcherCacheBlobSource } from '../src/adapters/fs/fetcher-cache-blob-source.ts';
+import { DigestCheckedStream } from '../src/domain/byte-streams.ts';
 import type { BlobSource, SelfHashedBlob } from '../src/ports/blob-source.ts';
 import { digestOf } from './support/context-files.ts';
 import { memoryBlobSource } from './support/provisioner-fixture.ts';
@@ -18,6 +19,11 @@ import { sshdUnavailableReason } from './support/test-sshd.ts';
 
 const skip = await sshdUnavailableReason();
 const sha256Hex = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+async function openDescriptorsOf(path: string): Promise<number> {
+  const targets = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+  return targets.filter((target) => target === path).length;
+}
 
 async function collect(chunks: AsyncIterable<Buffer> | SelfHashedBlob): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -73,6 +79,14 @@ test("FetcherCacheBlobSource reads the fetcher's cache and falls back to ReadBlo
   for await (const _chunk of source.read(digestOf(cached))) break;
   const again = source.read(digestOf(cached));
   assert.deepEqual(await collect(again), cached);
+  // a copy that fails part-way discards its check, which closes the blob file it was reading
+  const check = new DigestCheckedStream(source.read(digestOf(cached)), digestOf(cached), 'cached');
+  await check[Symbol.asyncIterator]().next();
+  const blobFile = join(cacheDir, 'sha256', sha256Hex(cached));
+  assert.equal(await openDescriptorsOf(blobFile), 1);
+  check.discard();
+  for (let i = 0; i < 100 && (await openDescriptorsOf(blobFile)) > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(await openDescriptorsOf(blobFile), 0);
   await assert.rejects(collect(source.read('sha256:../../etc/passwd')), /not found/, 'a malformed digest never becomes a path');
   assert.deepEqual(asked, [digestOf(remote), 'sha256:../../etc/passwd']);
   const aborted = new AbortController();

@@ -55,6 +55,7 @@ export async function peek(source: AsyncIterable<Buffer>, size: number): Promise
  */
 export class DigestCheckedStream implements AsyncIterable<Buffer> {
   private bytes = 0;
+  private iteration: AsyncGenerator<Buffer> | undefined;
 
   constructor(
     private readonly source: AsyncIterable<Buffer>,
@@ -64,7 +65,12 @@ export class DigestCheckedStream implements AsyncIterable<Buffer> {
     private readonly hash: RunningSha256 = isSelfHashed(source) ? noSha256 : inlineSha256(),
   ) {}
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    this.iteration = this.passThrough();
+    return this.iteration;
+  }
+
+  private async *passThrough(): AsyncGenerator<Buffer> {
     let complete = false;
     try {
       for await (const chunk of this.source) {
@@ -80,9 +86,10 @@ export class DigestCheckedStream implements AsyncIterable<Buffer> {
     }
   }
 
-  /** Forgets the hash when the bytes will not be verified (the copy failed). */
+  /** The bytes will not be verified (the copy failed): forgets the hash and lets go of the source (an open blob file, a ReadBlob call). */
   discard(): void {
     this.hash.discard();
+    void this.iteration?.return(undefined).catch(() => {});
   }
 
   async verify(expectedSize?: number): Promise<void> {
