@@ -5,17 +5,13 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ServiceError } from '@grpc/grpc-js';
 import { BuildState, type BuildEvent } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import { BuildServiceClient, type Build, type CreateBuildResponse } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { VmmServiceClient, type ListVmsResponse } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { createServiceClient } from '@kindling/runtime';
+import { createServiceClient, unaryCall } from '@kindling/runtime';
 import { defaultCacheDir } from '@kindling/vmm/baseos';
 import { startLocalSuite } from '../../cli/src/local-suite.ts';
 
-function call<T>(invoke: (cb: (error: ServiceError | null, response: T) => void) => unknown): Promise<T> {
-  return new Promise((resolve, reject) => invoke((error, response) => (error ? reject(error) : resolve(response))));
-}
 
 const workDir = await mkdtemp(join(tmpdir(), 'kindling-e2e-'));
 const suite = await startLocalSuite({ workDir, cacheDir: defaultCacheDir(), subnet: '10.208.0.0/24' });
@@ -23,12 +19,12 @@ const planner = createServiceClient(BuildServiceClient, suite.planner);
 const vmm = createServiceClient(VmmServiceClient, suite.vmm);
 try {
   const start = (dockerfile: string, tag: string) =>
-    call<CreateBuildResponse>((cb) =>
+    unaryCall<CreateBuildResponse>('planner', (cb) =>
       planner.createBuild({ source: { source: { $case: 'dockerfile', value: dockerfile }, dockerfilePath: '' }, tag, buildArgs: {}, target: '', noCache: false, secrets: [], labels: {} }, cb),
     );
   const watch = async (buildId: string, onEvent: (e: BuildEvent) => void = () => {}): Promise<Build> => {
     for await (const { event } of planner.watchBuild({ buildId, afterSequence: '0', follow: true })) onEvent(event);
-    return (await call<{ build?: Build }>((cb) => planner.getBuild({ buildId }, cb))).build!;
+    return (await unaryCall<{ build?: Build }>('planner', (cb) => planner.getBuild({ buildId }, cb))).build!;
   };
 
   const failing = await start('FROM debian:bookworm\nRUN echo preparing\nRUN echo "something broke" >&2; exit 3\nRUN echo never\n', 'e2e/fails:1');
@@ -42,8 +38,8 @@ try {
       planner.cancelBuild({ buildId: sleeping.buildId, reason: 'test cancels it' }, () => {});
     }
   });
-  const vms = await call<ListVmsResponse>((cb) => vmm.listVms({ state: 0, buildId: '' }, cb));
-  const images = await call<{ images: { name: string; tag: string }[] }>((cb) => vmm.listImages({ name: '' }, cb));
+  const vms = await unaryCall<ListVmsResponse>('vmm', (cb) => vmm.listVms({ state: 0, buildId: '' }, cb));
+  const images = await unaryCall<{ images: { name: string; tag: string }[] }>('vmm', (cb) => vmm.listImages({ name: '' }, cb));
   process.stdout.write(
     JSON.stringify({
       failed: { state: BuildState[failed.state], error: failed.error },

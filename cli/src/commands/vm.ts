@@ -2,10 +2,9 @@
  * `kindling vm run|ls|get|stop|rm|images` — VMs and images on a vmm host, over its gRPC API.
  */
 import { parseArgs } from 'node:util';
-import type { ServiceError } from '@grpc/grpc-js';
 import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
-import { VmmServiceClient, type Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { createServiceClient } from '@kindling/runtime';
+import { VmmServiceClient, type ListImagesResponse, type Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import { createServiceClient, unaryCall } from '@kindling/runtime';
 
 export const describe = 'boot, list, stop and remove microVMs on a vmm host; list its images';
 
@@ -20,9 +19,6 @@ const usage = `usage:
 options: --vmm HOST:PORT (default $KINDLING_VMM_ADDR or 127.0.0.1:50053)
 `;
 
-function call<T>(invoke: (cb: (error: ServiceError | null, response: T) => void) => unknown): Promise<T> {
-  return new Promise((resolve, reject) => invoke((error, response) => (error ? reject(error) : resolve(response))));
-}
 
 function describeVm(vm: Vm): string {
   const state = VmState[vm.state].replace('VM_STATE_', '');
@@ -69,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
     switch (sub) {
       case 'run': {
         if (!arg) throw new Error('vm run needs an IMAGE');
-        const { vm } = await call<{ vm?: Vm }>((cb) =>
+        const { vm } = await unaryCall<{ vm?: Vm }>('vmm', (cb) =>
           client.createVm(
             {
               vmId: values.name,
@@ -95,30 +91,28 @@ export async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'ls': {
-        const { vms } = await call<{ vms: Vm[] }>((cb) => client.listVms({ state: 0, buildId: '' }, cb));
+        const { vms } = await unaryCall<{ vms: Vm[] }>('vmm', (cb) => client.listVms({ state: 0, buildId: '' }, cb));
         for (const vm of vms) process.stdout.write(`${describeVm(vm)}\n`);
         return 0;
       }
       case 'get': {
-        const { vm } = await call<{ vm?: Vm }>((cb) => client.getVm({ vmId: arg ?? '' }, cb));
+        const { vm } = await unaryCall<{ vm?: Vm }>('vmm', (cb) => client.getVm({ vmId: arg ?? '' }, cb));
         if (vm) process.stdout.write(`${describeVm(vm)}\n`);
         return 0;
       }
       case 'stop': {
-        const response = await call<{ vm?: Vm; graceful: boolean }>((cb) =>
+        const response = await unaryCall<{ vm?: Vm; graceful: boolean }>('vmm', (cb) =>
           client.stopVm({ vmId: arg ?? '', timeout: { seconds: values.timeout, nanos: 0 }, force: values.force }, cb),
         );
         process.stdout.write(`${arg} stopped${response.graceful ? ' (guest powered off)' : ' (killed)'}\n`);
         return 0;
       }
       case 'rm':
-        await call((cb) => client.deleteVm({ vmId: arg ?? '' }, cb));
+        await unaryCall<unknown>('vmm', (cb) => client.deleteVm({ vmId: arg ?? '' }, cb));
         process.stdout.write(`${arg} removed\n`);
         return 0;
       case 'images': {
-        const { images } = await call<{ images: { name: string; tag: string; sizeBytes: string; digest: string; aliases: string[]; parent: string }[] }>(
-          (cb) => client.listImages({ name: '' }, cb),
-        );
+        const { images } = await unaryCall<ListImagesResponse>('vmm', (cb) => client.listImages({ name: '' }, cb));
         for (const i of images) {
           const aliases = i.aliases.length ? ` (also ${i.aliases.join(', ')})` : '';
           process.stdout.write(`${i.name}:${i.tag}${aliases}  ${(Number(i.sizeBytes) / 1024 ** 2).toFixed(0)} MiB  ${i.digest.slice(0, 19)}  ${i.parent ? `from ${i.parent}` : 'base OS'}\n`);
@@ -130,8 +124,8 @@ export async function run(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (error) {
-    const e = error as { details?: string; message: string };
-    process.stderr.write(`kindling vm ${sub}: ${e.details || e.message}\n`);
+    // Calls go through unaryCall, whose errors say which service failed and why.
+    process.stderr.write(`kindling vm ${sub}: ${(error as Error).message}\n`);
     return 1;
   } finally {
     client.close();

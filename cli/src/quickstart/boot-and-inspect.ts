@@ -2,15 +2,11 @@
  * Boots an image on the suite's vmm, reaches it over SSH through the provisioner (host key pinned to
  * the one CreateVm returned), runs a probe command until it succeeds, then stops and removes the VM.
  */
-import type { ServiceError } from '@grpc/grpc-js';
 import { ProvisionerServiceClient, type ExecResponse } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
 import { VmmServiceClient, type CreateVmResponse } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { createServiceClient } from '@kindling/runtime';
+import { createServiceClient, unaryCall } from '@kindling/runtime';
 import ssh2 from 'ssh2';
 
-function call<T>(invoke: (cb: (error: ServiceError | null, response: T) => void) => unknown): Promise<T> {
-  return new Promise((resolve, reject) => invoke((error, response) => (error ? reject(error) : resolve(response))));
-}
 
 export async function bootAndInspect(
   suite: { vmm: string; provisioner: string },
@@ -23,7 +19,7 @@ export async function bootAndInspect(
   const keys = ssh2.utils.generateKeyPairSync('ed25519');
   let vmId: string | undefined;
   try {
-    const { vm } = await call<CreateVmResponse>((cb) =>
+    const { vm } = await unaryCall<CreateVmResponse>('vmm', (cb) =>
       vmm.createVm(
         {
           vmId: '',
@@ -36,7 +32,7 @@ export async function bootAndInspect(
     vmId = vm!.id;
     say(`VM ${vmId} at ${vm!.network?.guestIp}, host key ${vm!.sshHostKeyFingerprint}`);
     const target = { host: vm!.network!.guestIp, port: 22, user: 'root', privateKey: keys.private, agentSocket: '', hostKey: vm!.sshHostPublicKey, insecureIgnoreHostKey: false, sessionId: vmId };
-    await call((cb) => provisioner.waitReady({ target, timeout: { seconds: '180', nanos: 0 } }, cb));
+    await unaryCall<unknown>('provisioner', (cb) => provisioner.waitReady({ target, timeout: { seconds: '180', nanos: 0 } }, cb));
     say('SSH ready');
     for (let attempt = 1; ; attempt++) {
       let output = '';
@@ -52,9 +48,9 @@ export async function bootAndInspect(
     }
   } finally {
     if (vmId !== undefined) {
-      await call((cb) => provisioner.closeSession({ sessionId: vmId! }, cb)).catch(() => {});
-      await call((cb) => vmm.stopVm({ vmId: vmId!, timeout: { seconds: '30', nanos: 0 }, force: false }, cb)).catch(() => {});
-      await call((cb) => vmm.deleteVm({ vmId: vmId! }, cb));
+      await unaryCall<unknown>('provisioner', (cb) => provisioner.closeSession({ sessionId: vmId! }, cb)).catch(() => {});
+      await unaryCall<unknown>('vmm', (cb) => vmm.stopVm({ vmId: vmId!, timeout: { seconds: '30', nanos: 0 }, force: false }, cb)).catch(() => {});
+      await unaryCall<unknown>('vmm', (cb) => vmm.deleteVm({ vmId: vmId! }, cb));
       say(`VM ${vmId} stopped and removed`);
     }
     vmm.close();

@@ -6,9 +6,8 @@ import {
   type ResolveContextResponse,
 } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import type { BuildSource } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
-import { createServiceClient, InvalidArgumentError, type TlsFiles } from '@kindling/runtime';
+import { createServiceClient, unaryCall, InvalidArgumentError, type TlsFiles } from '@kindling/runtime';
 import type { BuildContextSource } from '../../ports/build-services.ts';
-import { unaryCall } from './grpc-call.ts';
 
 const service = 'fetcher';
 

@@ -7,9 +7,8 @@ import {
   type PutFilesResponse,
   type SshTarget,
 } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
-import { createServiceClient, InternalError, type TlsFiles } from '@kindling/runtime';
+import { createServiceClient, streamCall, unaryCall, InternalError, type TlsFiles } from '@kindling/runtime';
 import type { BuildGuest } from '../../ports/build-services.ts';
-import { streamCall, unaryCall } from './grpc-call.ts';
 
 const service = 'provisioner';
 

@@ -8,9 +8,8 @@ import {
   type ListImagesResponse,
   type Vm,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { createServiceClient, InternalError, type TlsFiles } from '@kindling/runtime';
+import { createServiceClient, unaryCall, InternalError, type TlsFiles } from '@kindling/runtime';
 import type { BuildVmHost } from '../../ports/build-services.ts';
-import { unaryCall } from './grpc-call.ts';
 
 const service = 'vmm';
 

@@ -1,9 +1,10 @@
 /**
  * Promise wrappers over generated grpc-js clients that tie a call to an AbortSignal (cancelling the call
- * when it fires) and turn failures into our domain errors, keeping the remote status code.
+ * when it fires) and turn failures into our domain errors, keeping the remote status code. Used by every
+ * client of another kindling service.
  */
 import type { ClientReadableStream, ClientUnaryCall, ServiceError } from '@grpc/grpc-js';
-import { domainErrorFromStatus } from '@kindling/runtime';
+import { domainErrorFromStatus } from './status.ts';
 
 export function unaryCall<Res>(
   service: string,
