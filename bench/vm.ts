@@ -240,6 +240,11 @@ try {
   );
   await host.deleteVm('bench-vm');
 } finally {
+  // The baseline qemu is ours alone (daemonized, outside the vmm): never leave it running.
+  const rawPid = Number(await readFile(join(dir, 'raw.pid'), 'utf8').catch(() => ''));
+  if (rawPid > 0 && (await readFile(`/proc/${rawPid}/cmdline`, 'utf8').catch(() => '')).includes(dir)) {
+    process.kill(rawPid, 'SIGKILL');
+  }
   await vmm?.stop();
   await lab.cleanup();
   await removeDir(dir);
