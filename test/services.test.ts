@@ -8,9 +8,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { assertServiceBasics } from '@kindling/runtime/testing';
+import { startServiceProcess } from '../cli/src/local-suite.ts';
 
 const services = [
   { dir: 'planner', name: 'kindling.planner.v1.BuildService' },
@@ -18,36 +18,6 @@ const services = [
   { dir: 'vmm', name: 'kindling.vmm.v1.VmmService' },
   { dir: 'provisioner', name: 'kindling.provisioner.v1.ProvisionerService' },
 ] as const;
-
-function startMain(dir: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', `services/${dir}/src/main.ts`, ...args], {
-    env: { ...process.env, ...env, KINDLING_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-}
-
-/** Resolves with the address from the service's "serving" log line. */
-async function servingAddress(child: ChildProcess): Promise<string> {
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const lines = createInterface({ input: child.stdout! });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "serving" log line within 60 s; stderr: ${stderr}`)), 60_000);
-    lines.on('line', (line) => {
-      try {
-        const entry = JSON.parse(line) as { msg?: string; address?: string };
-        if (entry.msg === 'serving' && entry.address) {
-          clearTimeout(timer);
-          resolve(entry.address);
-        }
-      } catch {}
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before serving; stderr: ${stderr}`));
-    });
-  });
-}
 
 async function exitCode(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null) return child.exitCode;
@@ -59,25 +29,27 @@ for (const service of services) {
     it('serves reflection and health on a free loopback port and stops on SIGTERM', async () => {
       const stateDir = mkdtempSync(join(tmpdir(), `kindling-${service.dir}-`));
       const prefix = `KINDLING_${service.dir.toUpperCase()}`;
-      const child = startMain(service.dir, ['--port', '0'], {
-        [`${prefix}_STATE_DIR`]: stateDir,
-        [`${prefix}_CACHE_DIR`]: stateDir,
-      });
+      let child: ChildProcess | undefined;
       try {
-        const address = await servingAddress(child);
-        await assertServiceBasics(address, service.name);
+        const started = await startServiceProcess(service.dir, [], {
+          env: { [`${prefix}_STATE_DIR`]: stateDir, [`${prefix}_CACHE_DIR`]: stateDir },
+        });
+        child = started.child;
+        await assertServiceBasics(started.address, service.name);
         child.kill('SIGTERM');
         assert.equal(await exitCode(child), 0);
       } finally {
-        child.kill('SIGKILL');
+        child?.kill('SIGKILL');
         rmSync(stateDir, { recursive: true, force: true });
       }
     });
 
     it('exits 2 naming the setting when a setting is bad', async () => {
-      const child = startMain(service.dir, ['--port', 'eighty'], {});
+      const child = spawn(process.execPath, ['--import', 'tsx', `services/${service.dir}/src/main.ts`, '--port', 'eighty'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
-      child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       assert.equal(await exitCode(child), 2);
       assert.match(stderr, new RegExp(`--port \\(KINDLING_${service.dir.toUpperCase()}_PORT\\)`));
     });

@@ -30,15 +30,23 @@ export interface LocalSuite {
   stop(): Promise<void>;
 }
 
-interface StartedService {
+export interface StartedService {
   readonly child: ChildProcess;
   readonly address: string;
 }
 
-async function startService(name: string, args: string[], logFile: string): Promise<StartedService> {
+/**
+ * Starts services/<name>/src/main.ts on a free port and resolves with the address from its "serving"
+ * log line; its log goes to logFile when it exits.
+ */
+export async function startServiceProcess(
+  name: string,
+  args: string[],
+  options: { logFile?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<StartedService> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, `services/${name}/src/main.ts`), '--port', '0', ...args], {
     cwd: repoRoot,
-    env: { ...process.env, KINDLING_LOG_LEVEL: process.env.KINDLING_LOG_LEVEL ?? 'info' },
+    env: { ...process.env, ...options.env, KINDLING_LOG_LEVEL: process.env.KINDLING_LOG_LEVEL ?? 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logLines: string[] = [];
@@ -62,11 +70,12 @@ async function startService(name: string, args: string[], logFile: string): Prom
       reject(new Error(`${name} exited with code ${code} before serving: ${stderr.trim()}`));
     });
   });
-  child.once('exit', () => void writeFile(logFile, `${logLines.join('\n')}\n${stderr}`).catch(() => {}));
+  const { logFile } = options;
+  if (logFile) child.once('exit', () => void writeFile(logFile, `${logLines.join('\n')}\n${stderr}`).catch(() => {}));
   return { child, address };
 }
 
-async function stopService(service: StartedService): Promise<void> {
+export async function stopServiceProcess(service: StartedService): Promise<void> {
   if (service.child.exitCode !== null || service.child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => service.child.once('exit', () => resolve()));
   service.child.kill('SIGTERM');
@@ -107,11 +116,11 @@ export async function startLocalSuite(options: LocalSuiteOptions): Promise<Local
   await mkdir(logs, { recursive: true });
   const started: StartedService[] = [];
   const stopAll = async (): Promise<void> => {
-    for (const service of started.reverse()) await stopService(service);
+    for (const service of started.reverse()) await stopServiceProcess(service);
   };
   try {
     const start = async (name: string, args: string[]): Promise<string> => {
-      const service = await startService(name, args, join(logs, `${name}.log`));
+      const service = await startServiceProcess(name, args, { logFile: join(logs, `${name}.log`) });
       started.push(service);
       log(`${name} serving on ${service.address}`);
       return service.address;
