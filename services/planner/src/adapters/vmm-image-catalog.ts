@@ -1,6 +1,6 @@
 /** The ImageCatalog port over the vmm's image store (ListImages): base OSes and built images. */
 import type { CatalogImage } from '../domain/catalog.ts';
-import { catalogOf } from '../execution/build-runner.ts';
+import { catalogOf } from '../execution/image-metadata.ts';
 import type { ImageCatalog } from '../ports/image-catalog.ts';
 import type { BuildVmHost } from '../ports/build-services.ts';
 

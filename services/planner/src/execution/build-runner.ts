@@ -7,15 +7,13 @@
 import { BuildState, LogStream, StepState, type ErrorInfo } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type { Build, CreateBuildRequest } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import type { SshTarget } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
-import type { Image } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { DomainError, FailedPreconditionError, InvalidArgumentError, type Logger } from '@kindling/runtime';
 import ssh2 from 'ssh2';
-import type { CatalogImage } from '../domain/catalog.ts';
 import type { BuildPlan, PlannedStage, PlannedStep } from '../domain/plan.ts';
 import { planDockerfile } from '../domain/planner.ts';
 import type { BuildContextSource, BuildGuest, BuildVmHost } from '../ports/build-services.ts';
 import { BuildEventLog, errorInfo } from './build-events.ts';
-import { fromProtoImageMetadata, toProtoImageMetadata } from './image-metadata.ts';
+import { catalogOf, toProtoImageMetadata } from './image-metadata.ts';
 import { executeStep, StepCommandFailed } from './step-executor.ts';
 
 export interface BuildServices {
@@ -32,19 +30,6 @@ export interface BuildRunSettings {
 }
 
 const outputTailBytes = 4096;
-
-export function catalogOf(images: readonly Image[]): CatalogImage[] {
-  const entries: CatalogImage[] = [];
-  for (const image of images) {
-    const kind = image.parent === '' ? 'base-os' : 'built';
-    const metadata = image.metadata ? fromProtoImageMetadata(image.metadata) : undefined;
-    for (const ref of [`${image.name}:${image.tag}`, ...image.aliases]) {
-      const colon = ref.lastIndexOf(':');
-      entries.push({ name: ref.slice(0, colon), tag: ref.slice(colon + 1), kind, digest: image.digest, ...(metadata ? { metadata } : {}) });
-    }
-  }
-  return entries;
-}
 
 /** Formats plan errors as one message, each with its line, as `docker build` prints them. */
 function planFailure(file: string, diagnostics: { line: number; column: number; message: string; severity: string }[]): InvalidArgumentError {
@@ -220,7 +205,6 @@ export class BuildRun {
       await executeStep(
         {
           buildId: this.record.id,
-          stageIndex: stage.index,
           target,
           contextId: this.contextId,
           secrets: this.secrets,

@@ -1,5 +1,7 @@
-/** The planner's ImageMetadata ↔ the contract's kindling.image.v1.ImageMetadata. */
+/** The contract's images and their metadata ↔ the planner's domain (ImageMetadata, CatalogImage). */
 import type { ImageMetadata as ProtoImageMetadata } from '@kindling/proto/gen/kindling/image/v1/image.ts';
+import type { Image } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import type { CatalogImage } from '../domain/catalog.ts';
 import type { ImageMetadata } from '../domain/plan.ts';
 
 const nsPerSecond = 1_000_000_000;
@@ -63,4 +65,18 @@ export function fromProtoImageMetadata(image: ProtoImageMetadata): ImageMetadata
     onBuild: image.onbuild,
     shell: image.shell,
   };
+}
+
+/** The vmm's images as catalog entries, one per name an image goes by. */
+export function catalogOf(images: readonly Image[]): CatalogImage[] {
+  const entries: CatalogImage[] = [];
+  for (const image of images) {
+    const kind = image.parent === '' ? 'base-os' : 'built';
+    const metadata = image.metadata ? fromProtoImageMetadata(image.metadata) : undefined;
+    for (const ref of [`${image.name}:${image.tag}`, ...image.aliases]) {
+      const colon = ref.lastIndexOf(':');
+      entries.push({ name: ref.slice(0, colon), tag: ref.slice(colon + 1), kind, digest: image.digest, ...(metadata ? { metadata } : {}) });
+    }
+  }
+  return entries;
 }

@@ -11,7 +11,6 @@ import type { BuildContextSource, BuildGuest } from '../ports/build-services.ts'
 
 export interface StepEnvironment {
   readonly buildId: string;
-  readonly stageIndex: number;
   readonly target: SshTarget;
   readonly contextId: string;
   readonly secrets: ReadonlyMap<string, Buffer>;
