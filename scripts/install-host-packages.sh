@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   nats-server openssh-server openssh-client
   qemu-system-x86 mmdebstrap e2fsprogs containernetworking-plugins iproute2 iptables
-  lz4 zstd xz-utils bzip2 git ca-certificates openssl jq procps
+  lz4 zstd xz-utils bzip2 git ca-certificates openssl jq procps b3sum
 )
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done

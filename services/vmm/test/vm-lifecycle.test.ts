@@ -1,12 +1,12 @@
 /**
  * Real VMs through the vmm's gRPC API: the cached Debian base OS booted under qemu on a CNI bridge
  * that lives in a test-owned netns; SSH with the test's key and the pinned host key; graceful stop;
- * commit; boot of the committed image; a killed qemu; vmm restarts with a live and a dead VM.
+ * commit (the image takes the VM's disk; a restart gets the VM its own again); boot of the committed image; a killed qemu; vmm restarts with a live and a dead VM.
  * Boots are costly under TCG (tens of seconds each), so the tests share VMs and run in order.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -195,20 +195,29 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
     assert.equal(stopped.graceful, true, `the guest powered off by itself: ${stopped.vm?.stateReason}`);
     assert.equal(stopped.vm?.state, VmState.VM_STATE_STOPPED);
 
-    const { image } = await call<object, CommitVmResponse>(
-      vmm.client,
-      'commitVm',
-      { vmId: 'vm-first', image: 'test:one', shrink: true, overwrite: false },
-      600_000,
-    );
-    assert.equal(image?.parent, 'debian:bookworm');
-    assert.ok(Number(image?.sizeBytes) < 3 * GiB, 'shrunk with resize2fs -M');
+    const commit = async (image: string, shrink: boolean) =>
+      (
+        await call<object, CommitVmResponse>(
+          vmm.client,
+          'commitVm',
+          { vmId: 'vm-first', image, shrink, overwrite: false },
+          600_000,
+        )
+      ).image!;
+    const image = await commit('test:one', false);
+    assert.equal(image.parent, 'debian:bookworm');
+    assert.equal(image.sizeBytes, String(3 * GiB));
     const committed = join(dir, 'state/images/test/one/rootfs.ext4');
-    const cat = (path: string) =>
-      execFileSync('debugfs', ['-R', `cat ${path}`, committed], { encoding: 'utf8', stdio: 'pipe' });
+    const vmDisk = join(dir, 'state/vms/vm-first/rootfs.ext4');
+    const cat = (path: string, file = committed) =>
+      execFileSync('debugfs', ['-R', `cat ${path}`, file], { encoding: 'utf8', stdio: 'pipe' });
     assert.equal(cat('/root/marker').trim(), 'kindling-was-here');
     assert.equal(cat('/etc/ssh/ssh_host_ed25519_key'), '', 'the VM host key does not outlive the VM');
     assert.equal(cat('/etc/kindling/guest.json'), '');
+    assert.equal(statSync(committed).ino, statSync(vmDisk).ino, 'the image took the stopped VM disk itself');
+    const small = await commit('test:small', true);
+    assert.ok(Number(small.sizeBytes) < 2 * GiB, `shrunk with resize2fs -M: ${small.sizeBytes} bytes`);
+    assert.notEqual(small.digest, image.digest);
 
     const states = events.filter((e) => e.event?.vmId === 'vm-first').map((e) => VmState[e.event!.state]);
     assert.deepEqual(states, [
@@ -218,6 +227,17 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
       'VM_STATE_STOPPING',
       'VM_STATE_STOPPED',
     ]);
+
+    // Run again, the VM gets a disk of its own back, with its identity: the pinned host key still holds.
+    const restarted = (await call<object, { vm: Vm }>(vmm.client, 'startVm', { vmId: 'vm-first' }, 300_000))
+      .vm;
+    assert.notEqual(statSync(vmDisk).ino, statSync(committed).ino);
+    assert.equal((await inGuest(restarted, 'cat /root/marker')).trim(), 'kindling-was-here');
+    assert.equal(cat('/etc/kindling/guest.json'), '', 'the image is untouched by the restart');
+    const again = (
+      await call<object, { image: { digest: string } }>(vmm.client, 'getImage', { image: 'test:one' })
+    ).image;
+    assert.equal(again.digest, image.digest);
     await call(vmm.client, 'deleteVm', { vmId: 'vm-first' });
     await assertNothingLeft('vm-first');
   });

@@ -22,6 +22,7 @@ import type {
   WatchVmsResponse,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { call, makeTempDir, removeDir, startTestVmm, type VmmUnderTest } from './support/vmm-harness.ts';
+import { referenceDigest } from './support/reference-digest.ts';
 
 const missingTools = ['debugfs', 'resize2fs', 'ssh-keygen', 'ip'].filter((tool) => {
   try {
@@ -92,8 +93,7 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       kernelId: 'test-kernel',
       overwrite: false,
     });
-    const sha = execFileSync('sha256sum', [join(dir, 'tiny.ext4')], { encoding: 'utf8' }).split(' ')[0];
-    assert.equal(imported.image?.digest, `sha256:${sha}`);
+    assert.equal(imported.image?.digest, referenceDigest(join(dir, 'tiny.ext4')));
     assert.equal(imported.image?.sizeBytes, String(32 << 20));
     assert.ok(Number(imported.image?.allocatedBytes) < 32 << 20, 'stored sparse');
     const listed = await call<object, ListImagesResponse>(vmm.client, 'listImages', { name: '' });

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buildDockerImage } from './docker-build.ts';
@@ -8,6 +6,7 @@ import { PhaseClock, printProgress, type PhaseTiming, type ProgressSink } from '
 import { loadRecipe, parseSize, recipeHash, type BaseOsRecipe } from './recipe.ts';
 import { withBuildLock } from './build-lock.ts';
 import { removeWorkDir } from './work-dir.ts';
+import { BLOCK_LIST_ALGORITHM, blockListDigest } from '../adapters/fs/block-list-digest.ts';
 import { emptyImageMetadata, type ImageMetadata } from '../domain/image.ts';
 
 export interface BaseOsBuildOptions {
@@ -67,12 +66,6 @@ export interface BaseOsBuild {
 
 export const defaultCacheDir = (): string => process.env.KINDLING_CACHE_DIR ?? '/var/cache/kindling';
 
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20 })) h.update(chunk as Buffer);
-  return `sha256:${h.digest('hex')}`;
-}
-
 function kernelFiles(dir: string, id: string, version: string): BaseOsKernelFiles {
   const k = (f: string): string => path.join(dir, 'kernel', f);
   return {
@@ -92,7 +85,14 @@ async function readBuild(
   timings: PhaseTiming[],
 ): Promise<BaseOsBuild> {
   const imageJsonPath = path.join(dir, 'image.json');
-  const imageJson = JSON.parse(await readFile(imageJsonPath, 'utf8')) as BaseOsImageJson;
+  let imageJson = JSON.parse(await readFile(imageJsonPath, 'utf8')) as BaseOsImageJson;
+  if (!imageJson.digest.startsWith(`${BLOCK_LIST_ALGORITHM}:`)) {
+    // Cached by an older kindling (whole-file sha256): re-address it the way images are addressed now.
+    imageJson = { ...imageJson, digest: await blockListDigest(path.join(dir, 'rootfs.ext4')) };
+    const staging = `${imageJsonPath}.${process.pid}.tmp`;
+    await writeFile(staging, `${JSON.stringify(imageJson, null, 2)}\n`);
+    await rename(staging, imageJsonPath);
+  }
   return {
     dir,
     hash,
@@ -118,7 +118,7 @@ async function buildInto(
     spec.kind === 'mmdebstrap'
       ? await buildMmdebstrapImage(recipe, spec, workDir, sizeBytes, clock, signal)
       : await buildDockerImage(recipe, spec, workDir, sizeBytes, clock, signal);
-  const digest = await clock.phase('digest', () => sha256File(built.rootfs));
+  const digest = await clock.phase('digest', () => blockListDigest(built.rootfs));
   const [first] = spec.names;
   const [name, tag] = (first ?? 'base:latest').split(':') as [string, string];
   const kernelId = `${spec.os.id}-${built.kernelVersion}`;

@@ -7,8 +7,22 @@ export const GUEST_JSON = '/etc/kindling/guest.json';
 export const HOST_KEY = '/etc/ssh/ssh_host_ed25519_key';
 export const AUTHORIZED_KEYS = '/root/.ssh/authorized_keys';
 
-/** What must not outlive the VM in an image committed from it: its identity and access. */
-export const PER_VM_FILES = [GUEST_JSON, HOST_KEY, `${HOST_KEY}.pub`, AUTHORIZED_KEYS];
+/** What must not outlive the VM in an image committed from it: its identity and access (path → mode). */
+export const PER_VM_FILE_MODES: Readonly<Record<string, number>> = {
+  [GUEST_JSON]: 0o644,
+  [HOST_KEY]: 0o600,
+  [`${HOST_KEY}.pub`]: 0o644,
+  [AUTHORIZED_KEYS]: 0o600,
+};
+export const PER_VM_FILES = Object.keys(PER_VM_FILE_MODES);
+
+/** Directories the per-VM files live in, made when an image lacks them. */
+export const GUEST_DIRECTORIES: readonly GuestDirectory[] = [
+  { path: '/etc/kindling', mode: 0o755 },
+  { path: '/etc/ssh', mode: 0o755 },
+  { path: '/root', mode: 0o700 },
+  { path: '/root/.ssh', mode: 0o700 },
+];
 
 export interface GuestIdentity {
   readonly vmId: string;
@@ -51,24 +65,21 @@ export function guestJson(identity: GuestIdentity): string {
 
 export function guestFiles(identity: GuestIdentity): { directories: GuestDirectory[]; files: GuestFile[] } {
   return {
-    directories: [
-      { path: '/etc/kindling', mode: 0o755 },
-      { path: '/etc/ssh', mode: 0o755 },
-      { path: '/root', mode: 0o700 },
-      { path: '/root/.ssh', mode: 0o700 },
-    ],
+    directories: [...GUEST_DIRECTORIES],
     files: [
-      { path: GUEST_JSON, content: guestJson(identity), mode: 0o644 },
-      { path: HOST_KEY, content: identity.hostKey.privateKey, mode: 0o600 },
-      { path: `${HOST_KEY}.pub`, content: `${identity.hostKey.publicKey}\n`, mode: 0o644 },
-      {
-        path: AUTHORIZED_KEYS,
-        content: identity.authorizedKeys.map((k) => `${k.trim()}\n`).join(''),
-        mode: 0o600,
-      },
+      perVmFile(GUEST_JSON, guestJson(identity)),
+      perVmFile(HOST_KEY, identity.hostKey.privateKey),
+      perVmFile(`${HOST_KEY}.pub`, `${identity.hostKey.publicKey}\n`),
+      perVmFile(AUTHORIZED_KEYS, identity.authorizedKeys.map((k) => `${k.trim()}\n`).join('')),
     ],
   };
 }
+
+export const perVmFile = (path: string, content: string | Buffer): GuestFile => ({
+  path,
+  content,
+  mode: PER_VM_FILE_MODES[path] ?? 0o600,
+});
 
 /**
  * Kernel command line: root on the first virtio disk, and the CNI address as `ip=`, which

@@ -5,7 +5,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from './errors.ts';
-import { PER_VM_FILES } from './guest-contract.ts';
+import { PER_VM_FILES, perVmFile } from './guest-contract.ts';
 import {
   formatImageRef,
   parseImageRef,
@@ -15,6 +15,7 @@ import {
   type KernelRecord,
 } from './image.ts';
 import type { VmHost } from './vm-host.ts';
+import type { VmRecord } from './vm.ts';
 
 /** Image and kernel use cases: list, get, delete (refusing images in use), import, commit. */
 export class ImageCatalog {
@@ -129,8 +130,12 @@ export class ImageCatalog {
       }
     };
     const image = await this.deps.images.put(ref, async (staging) => {
-      await phase('copyMs', () => this.deps.disk.copy(vm.rootfsPath, staging, signal));
-      await phase('stripMs', () => this.deps.disk.removeFiles(staging, PER_VM_FILES));
+      const shared = await phase('copyMs', () =>
+        this.takeDisk(vm, staging, formatImageRef(ref), options.shrink ?? false, signal),
+      );
+      if (shared !== 'stripped') {
+        await phase('stripMs', () => this.deps.disk.removeFiles(staging, PER_VM_FILES));
+      }
       if (options.shrink) await phase('shrinkMs', () => this.deps.disk.shrinkToMinimum(staging));
       return phase('digestMs', () =>
         this.describe(staging, ref.name, ref.tag, vm.imageRef, metadata, vm.kernelId, false, signal),
@@ -138,6 +143,39 @@ export class ImageCatalog {
     });
     this.deps.log.info({ vmId, image: formatImageRef(ref), ...timings }, 'VM committed');
     return image;
+  }
+
+  /**
+   * Puts the VM's disk at `staging`. A stopped VM's disk is usually thrown away after its commit (a
+   * build's VM is), so rather than copying it the image takes the very file (a hard link): the VM's
+   * identity files are kept aside and StartVm restores them into a fresh copy, should the VM ever
+   * run again. A shrink rewrites the file in place, so it, and a disk on another filesystem, is copied.
+   * Resolves "stripped" when the file is already without identity (a second commit of a shared disk).
+   */
+  private async takeDisk(
+    vm: VmRecord,
+    staging: string,
+    imageRef: string,
+    shrink: boolean,
+    signal?: AbortSignal,
+  ): Promise<'copied' | 'linked' | 'stripped'> {
+    const { disk, records } = this.deps;
+    if (!shrink && (await disk.link(vm.rootfsPath, staging))) {
+      if (vm.diskSharedWith) return 'stripped';
+      const identity = await Promise.all(
+        PER_VM_FILES.map(async (path) => ({ path, content: await disk.readFile(staging, path) })),
+      );
+      await records.saveIdentity(
+        vm.id,
+        identity.flatMap(({ path, content }) => (content ? [perVmFile(path, content)] : [])),
+      );
+      // Recorded before the strip touches the shared file: from here on, StartVm restores.
+      vm.diskSharedWith = imageRef;
+      await records.save(vm);
+      return 'linked';
+    }
+    await disk.copy(vm.rootfsPath, staging, signal);
+    return 'copied';
   }
 
   /**

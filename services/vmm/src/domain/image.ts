@@ -49,7 +49,7 @@ export interface ImageRef {
 export interface ImageRecord {
   readonly name: string;
   readonly tag: string;
-  /** "sha256:<hex>" of rootfs.ext4 as stored (what `sha256sum rootfs.ext4` prints). */
+  /** Content address of rootfs.ext4: "blake3-blocks-4m:<hex>" (see adapters/fs/block-list-digest.ts). */
   readonly digest: string;
   /** Apparent size of rootfs.ext4 in bytes (the filesystem size; allocation is sparse). */
   readonly sizeBytes: number;

@@ -9,7 +9,7 @@ import {
   NotFoundError,
 } from './errors.ts';
 import { formatImageRef, parseImageRef, type ImageRecord, type KernelRecord } from './image.ts';
-import { kernelArgs } from './guest-contract.ts';
+import { GUEST_DIRECTORIES, kernelArgs } from './guest-contract.ts';
 import { KeyedLock, runSteps } from './steps.ts';
 import { canTransition, isActive, isValidVmId, type VmRecord, type VmSpec, type VmState } from './vm.ts';
 import { createVmSteps, launchSpecOf, vmRootfsPath } from './vm-create.ts';
@@ -161,6 +161,7 @@ export class VmHost {
           `VM ${id} cannot start: its network namespace ${record.network.netnsPath} is gone (was the host rebooted?); delete the VM and create it again`,
         );
       }
+      if (record.diskSharedWith) await this.restoreOwnDisk(record, signal);
       record.stopRequested = false;
       await this.transition(record, 'STARTING', '');
       const spec = launchSpecOf(record, kernel);
@@ -176,6 +177,24 @@ export class VmHost {
       this.watchExit(record);
       return record;
     });
+  }
+
+  /** After a commit took the VM's disk as an image: a copy of it, with the identity it had, is the VM's again. */
+  private async restoreOwnDisk(record: VmRecord, signal?: AbortSignal): Promise<void> {
+    const { disk, records } = this.deps;
+    const identity = await records.readIdentity(record.id);
+    if (!identity) {
+      throw new FailedPreconditionError(
+        `VM ${record.id} cannot start: its disk was committed as ${record.diskSharedWith} and the identity kept aside is gone; delete the VM and create one from that image`,
+      );
+    }
+    // The copy replaces the shared name in one rename; the image keeps the original file.
+    await disk.copy(record.rootfsPath, record.rootfsPath, signal);
+    await disk.writeFiles(record.rootfsPath, [...GUEST_DIRECTORIES], identity);
+    delete record.diskSharedWith;
+    await records.save(record);
+    await records.dropIdentity(record.id);
+    this.deps.log.info({ vmId: record.id }, 'VM disk restored after its commit');
   }
 
   /** Graceful power-off, killed after timeoutMs (or at once with force). Stopping a VM that does not run is a no-op. */

@@ -57,6 +57,11 @@ export interface VmRecord {
   stoppedAt?: string;
   /** Root disk size after growing. */
   diskSizeBytes: number;
+  /**
+   * Set by CommitVm when the VM's disk became the image "name:tag" (one file, hard-linked, without
+   * the VM's identity): StartVm first gives the VM its own copy back with its identity restored.
+   */
+  diskSharedWith?: string;
   /** guest.json as injected, for drivers that serve it as metadata (Firecracker MMDS). */
   guestMetadata?: Record<string, unknown>;
 }

@@ -17,6 +17,8 @@ export interface GuestDirectory {
 export interface Ext4Disk {
   /** Sparse copy (reflink where the filesystem can); the destination appears only when complete. */
   copy(source: string, destination: string, signal?: AbortSignal): Promise<void>;
+  /** Hard-links source as destination; false when they are on different filesystems. */
+  link(source: string, destination: string): Promise<boolean>;
   /** Filesystem size in bytes (block count × block size). */
   filesystemBytes(image: string): Promise<number>;
   /** Extends the file and the filesystem to `bytes` (rounded down to the block size). */
@@ -27,7 +29,7 @@ export interface Ext4Disk {
   /** Contents of a file in the image, or undefined when it does not exist. */
   readFile(image: string, guestPath: string): Promise<Buffer | undefined>;
   removeFiles(image: string, guestPaths: string[]): Promise<void>;
-  /** "sha256:<hex>" of the image file's bytes. */
+  /** Content address of the image file ("blake3-blocks-4m:<hex>"), costing its data, not its holes. */
   digest(image: string, signal?: AbortSignal): Promise<string>;
 }
 

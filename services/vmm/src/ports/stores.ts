@@ -1,5 +1,6 @@
 import type { ImageRecord, ImageRef, KernelRecord } from '../domain/image.ts';
 import type { VmRecord } from '../domain/vm.ts';
+import type { GuestFile } from './disk.ts';
 
 /** images/<name>/<tag>/{rootfs.ext4,image.json} on the VM host. */
 export interface ImageStore {
@@ -35,6 +36,11 @@ export interface VmRecordStore {
   save(record: VmRecord): Promise<void>;
   /** Directory owned by the VM (disk copy, sockets, console log, record). */
   vmDir(id: string): string;
+  /** Keeps the VM's identity files (private host key included) beside its record, readable by root only. */
+  saveIdentity(id: string, files: GuestFile[]): Promise<void>;
+  /** The files saveIdentity kept, or undefined. */
+  readIdentity(id: string): Promise<GuestFile[] | undefined>;
+  dropIdentity(id: string): Promise<void>;
   /** Removes the VM's directory and record; idempotent. */
   remove(id: string): Promise<void>;
 }

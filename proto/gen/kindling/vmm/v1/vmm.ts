@@ -35,7 +35,11 @@ export interface Image {
   name: string;
   /** Tag, e.g. "bookworm", "latest". */
   tag: string;
-  /** "sha256:<hex>" of the rootfs file's content. */
+  /**
+   * Content address of the rootfs file: "blake3-blocks-4m:<hex>", the BLAKE3 of the
+   * concatenated BLAKE3 of each 4 MiB block (`split -b 4M --filter='b3sum --raw' rootfs.ext4 |
+   * b3sum --no-names`). Holes are never read, so it costs what the image holds, not its size.
+   */
   digest: string;
   /** Apparent size of the rootfs in bytes (the ext4 filesystem size). */
   sizeBytes: string;

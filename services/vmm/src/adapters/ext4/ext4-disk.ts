@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { link, mkdtemp, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Ext4Disk, GuestDirectory, GuestFile } from '../../ports/disk.ts';
 import { stagingName } from '../fs/atomic-file.ts';
+import { blockListDigest } from '../fs/block-list-digest.ts';
 import { runCommand } from '../exec/run-command.ts';
 import { debugfsScript, missingPaths, runDebugfs } from './debugfs.ts';
 
@@ -20,6 +19,16 @@ export class E2fsprogsExt4Disk implements Ext4Disk {
       await rm(temp, { force: true });
       throw error;
     }
+  }
+
+  async link(source: string, destination: string): Promise<boolean> {
+    return link(source, destination).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'EXDEV') return false;
+        throw error;
+      },
+    );
   }
 
   async filesystemBytes(image: string): Promise<number> {
@@ -73,10 +82,7 @@ export class E2fsprogsExt4Disk implements Ext4Disk {
     await runDebugfs(image, guestPaths.map((p) => `rm ${p}\n`).join(''), { write: true });
   }
 
-  async digest(image: string, signal?: AbortSignal): Promise<string> {
-    const hash = createHash('sha256');
-    const stream = createReadStream(image, { highWaterMark: 1 << 20, ...(signal ? { signal } : {}) });
-    for await (const chunk of stream) hash.update(chunk as Buffer);
-    return `sha256:${hash.digest('hex')}`;
+  digest(image: string, signal?: AbortSignal): Promise<string> {
+    return blockListDigest(image, signal ? { signal } : {});
   }
 }

@@ -1,6 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VmRecord } from '../../domain/vm.ts';
+import type { GuestFile } from '../../ports/disk.ts';
 import type { VmRecordStore } from '../../ports/stores.ts';
 import { readJsonIfExists, writeFileAtomic } from './atomic-file.ts';
 
@@ -30,6 +31,24 @@ export class FsVmRecordStore implements VmRecordStore {
       `${JSON.stringify(record, null, 2)}\n`,
       0o600,
     );
+  }
+
+  async saveIdentity(id: string, files: GuestFile[]): Promise<void> {
+    const stored = files.map((f) => ({ ...f, content: Buffer.from(f.content).toString('base64') }));
+    await writeFileAtomic(this.identityPath(id), `${JSON.stringify(stored)}\n`, 0o600);
+  }
+
+  async readIdentity(id: string): Promise<GuestFile[] | undefined> {
+    const stored = await readJsonIfExists<(GuestFile & { content: string })[]>(this.identityPath(id));
+    return stored?.map((f) => ({ ...f, content: Buffer.from(f.content, 'base64') }));
+  }
+
+  async dropIdentity(id: string): Promise<void> {
+    await rm(this.identityPath(id), { force: true });
+  }
+
+  private identityPath(id: string): string {
+    return join(this.vmDir(id), 'identity.json');
   }
 
   async remove(id: string): Promise<void> {
