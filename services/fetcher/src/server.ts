@@ -5,7 +5,7 @@ import { FsGrowingFileReader } from './adapters/fs/growing-file.ts';
 import { LocalContextLoader } from './adapters/fs/local-context.ts';
 import { GitContextLoader } from './adapters/git/git-context.ts';
 import { fetcherGrpcImplementation } from './adapters/grpc/fetcher-grpc.ts';
-import { encodeReadBlobResponse } from './adapters/grpc/read-blob-codec.ts';
+import { serializeReadBlobResponse } from './adapters/grpc/read-blob-codec.ts';
 import { UndiciHttpSource } from './adapters/http/undici-http-source.ts';
 import { TarballContextLoader } from './adapters/tar/tarball-context.ts';
 import type { FetcherConfig } from './config.ts';
@@ -85,7 +85,7 @@ export async function startFetcherService(
 /** The generated definition, with ReadBlob's response encoder swapped for the copy-saving one. */
 const fetcherServiceDefinition = {
   ...FetcherServiceService,
-  readBlob: { ...FetcherServiceService.readBlob, responseSerialize: encodeReadBlobResponse },
+  readBlob: { ...FetcherServiceService.readBlob, responseSerialize: serializeReadBlobResponse },
 };
 
 type BuildContextServiceLoaders = ConstructorParameters<typeof BuildContextService>[0]['loaders'];

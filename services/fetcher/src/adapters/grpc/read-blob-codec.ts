@@ -2,8 +2,11 @@ import type { ReadBlobResponse } from '@kindling/proto/gen/kindling/fetcher/v1/f
 import { HEADROOM, hasHeadroom } from '../fs/headroom.ts';
 
 // ReadBlob carries every byte the fetcher serves, so its response is encoded
-// by hand: at most one copy of the data (none when it was read with headroom,
-// see ../fs/headroom.ts), where the generated encoder makes two. Same wire format.
+// by hand. grpc-js copies whatever the serializer returns into its own framed
+// buffer right away (synchronously, before any other message is serialized),
+// so the serializer hands back either a view of the data with the header
+// written into its headroom (see ../fs/headroom.ts) or a view of one reused
+// scratch buffer: no allocation of its own per message. Same wire format.
 // Small chunks (a download arrives in ~64 KiB pieces) are gathered into
 // messages of about 1 MiB during that same copy: per-message cost dominates
 // otherwise.
@@ -76,9 +79,28 @@ function header(offset: number, total: number, dataLength: number): Buffer {
   return out.subarray(0, at);
 }
 
+let scratch = Buffer.allocUnsafeSlow(0);
+
+/**
+ * Encodes for grpc-js's responseSerialize only: the result may be a view of a
+ * buffer that the next call overwrites, which is safe because grpc-js copies it
+ * before returning from sendMessage.
+ */
+export function serializeReadBlobResponse(m: ReadBlobMessage): Buffer {
+  return encodeInto(m, (length) => {
+    if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.max(length, 2 * MESSAGE_BYTES));
+    return scratch.subarray(0, length);
+  });
+}
+
+/** Encodes into a buffer of its own (or in place, in the data's headroom). */
+export function encodeReadBlobResponse(m: ReadBlobMessage): Buffer {
+  return encodeInto(m, (length) => Buffer.allocUnsafe(length));
+}
+
 // Field order on the wire is free in protobuf: offset and total_size go first so
 // that the header can sit directly in front of the data.
-export function encodeReadBlobResponse(m: ReadBlobMessage): Buffer {
+function encodeInto(m: ReadBlobMessage, allocate: (length: number) => Buffer): Buffer {
   const parts = m.parts ?? (m.data.length > 0 ? [m.data] : []);
   let dataLength = 0;
   for (const p of parts) dataLength += p.length;
@@ -92,7 +114,7 @@ export function encodeReadBlobResponse(m: ReadBlobMessage): Buffer {
     head.copy(Buffer.from(only.buffer, start, head.length));
     return Buffer.from(only.buffer, start, head.length + only.length);
   }
-  const out = Buffer.allocUnsafe(head.length + dataLength + (tail?.length ?? 0));
+  const out = allocate(head.length + dataLength + (tail?.length ?? 0));
   let at = head.copy(out, 0);
   for (const p of parts) at += p.copy(out, at);
   if (tail) tail.copy(out, at);
@@ -104,3 +126,43 @@ function varint(n: number): Buffer {
   writeVarint(out, 0, n);
   return out;
 }
+
+/**
+ * Decodes a ReadBlobResponse keeping `data` as a view of grpc-js's message
+ * buffer: the generated decoder copies it (Buffer.from), a second 1 MiB
+ * allocation and copy per message on the client. Unknown fields are skipped.
+ */
+export function decodeReadBlobResponse(buffer: Buffer): ReadBlobResponse {
+  const message: ReadBlobResponse = { data: EMPTY, offset: '0', totalSize: '0', digest: '' };
+  let at = 0;
+  const varint = (): number => {
+    let value = 0;
+    for (let scale = 1; ; scale *= 128) {
+      const byte = buffer[at++];
+      if (byte === undefined) throw new Error('ReadBlobResponse is truncated (inside a varint)');
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+    }
+  };
+  while (at < buffer.length) {
+    const tag = varint();
+    const field = Math.floor(tag / 8);
+    const wireType = tag % 8;
+    if (wireType === 0) {
+      const value = varint();
+      if (field === 2) message.offset = String(value);
+      else if (field === 3) message.totalSize = String(value);
+    } else if (wireType === 2) {
+      const length = varint();
+      if (at + length > buffer.length) throw new Error('ReadBlobResponse is truncated (inside a field)');
+      if (field === 1) message.data = buffer.subarray(at, at + length);
+      else if (field === 4) message.digest = buffer.toString('utf8', at, at + length);
+      at += length;
+    } else if (wireType === 1) at += 8;
+    else if (wireType === 5) at += 4;
+    else throw new Error(`ReadBlobResponse has unsupported wire type ${wireType} (field ${field})`);
+  }
+  return message;
+}
+
+const EMPTY = Buffer.alloc(0);
