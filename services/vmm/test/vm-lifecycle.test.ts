@@ -228,7 +228,9 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
       'VM_STATE_STOPPED',
     ]);
 
-    // Run again, the VM gets a disk of its own back, with its identity: the pinned host key still holds.
+    // Run again after a simulated host reboot (its netns is gone, its IP lease is not): the VM gets a
+    // network again, and a disk of its own back with its identity, so the pinned host key still holds.
+    execFileSync('ip', ['netns', 'delete', 'kindling-test-vm-first']);
     const restarted = (await call<object, { vm: Vm }>(vmm.client, 'startVm', { vmId: 'vm-first' }, 300_000))
       .vm;
     assert.notEqual(statSync(vmDisk).ino, statSync(committed).ino);

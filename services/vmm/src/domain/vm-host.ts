@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { access, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   AlreadyExistsError,
@@ -9,10 +9,11 @@ import {
   NotFoundError,
 } from './errors.ts';
 import { formatImageRef, parseImageRef, type ImageRecord, type KernelRecord } from './image.ts';
-import { GUEST_DIRECTORIES, kernelArgs } from './guest-contract.ts';
+import { kernelArgs } from './guest-contract.ts';
 import { KeyedLock, runSteps } from './steps.ts';
 import { canTransition, isActive, isValidVmId, type VmRecord, type VmSpec, type VmState } from './vm.ts';
 import { createVmSteps, launchSpecOf, vmRootfsPath } from './vm-create.ts';
+import { prepareRestart } from './vm-restart.ts';
 import type { VmHostDeps } from './vm-host-deps.ts';
 
 /**
@@ -156,12 +157,7 @@ export class VmHost {
         throw new FailedPreconditionError(
           `kernel ${record.kernelId} of VM ${id} is gone from the kernel store`,
         );
-      if (record.network && !(await pathExists(record.network.netnsPath))) {
-        throw new FailedPreconditionError(
-          `VM ${id} cannot start: its network namespace ${record.network.netnsPath} is gone (was the host rebooted?); delete the VM and create it again`,
-        );
-      }
-      if (record.diskSharedWith) await this.restoreOwnDisk(record, signal);
+      await prepareRestart(this.deps, record, signal);
       record.stopRequested = false;
       await this.transition(record, 'STARTING', '');
       const spec = launchSpecOf(record, kernel);
@@ -177,24 +173,6 @@ export class VmHost {
       this.watchExit(record);
       return record;
     });
-  }
-
-  /** After a commit took the VM's disk as an image: a copy of it, with the identity it had, is the VM's again. */
-  private async restoreOwnDisk(record: VmRecord, signal?: AbortSignal): Promise<void> {
-    const { disk, records } = this.deps;
-    const identity = await records.readIdentity(record.id);
-    if (!identity) {
-      throw new FailedPreconditionError(
-        `VM ${record.id} cannot start: its disk was committed as ${record.diskSharedWith} and the identity kept aside is gone; delete the VM and create one from that image`,
-      );
-    }
-    // The copy replaces the shared name in one rename; the image keeps the original file.
-    await disk.copy(record.rootfsPath, record.rootfsPath, signal);
-    await disk.writeFiles(record.rootfsPath, [...GUEST_DIRECTORIES], identity);
-    delete record.diskSharedWith;
-    await records.save(record);
-    await records.dropIdentity(record.id);
-    this.deps.log.info({ vmId: record.id }, 'VM disk restored after its commit');
   }
 
   /** Graceful power-off, killed after timeoutMs (or at once with force). Stopping a VM that does not run is a no-op. */
@@ -336,9 +314,3 @@ function sameSpec(a: VmSpec, b: VmSpec): boolean {
     ]);
   return key(a) === key(b);
 }
-
-const pathExists = (path: string): Promise<boolean> =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
