@@ -83,6 +83,6 @@ export class E2fsprogsExt4Disk implements Ext4Disk {
   }
 
   digest(image: string, signal?: AbortSignal): Promise<string> {
-    return blockListDigest(image, signal ? { signal } : {});
+    return blockListDigest(image, signal);
   }
 }
