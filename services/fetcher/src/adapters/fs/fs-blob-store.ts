@@ -1,9 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, rename as renameCallback, writeFile as writeFileCallback } from 'node:fs';
+import {
+  close as closeCallback,
+  open as openCallback,
+  rename as renameCallback,
+  writeFile as writeFileCallback,
+  writev,
+} from 'node:fs';
 import { promisify } from 'node:util';
 import { mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { allocWithHeadroom, keepsHeadroom } from './headroom.ts';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Digest } from '../../domain/digest.ts';
 import { digestHex } from '../../domain/digest.ts';
@@ -30,6 +35,26 @@ const writeFileFast = promisify(
     writeFileCallback(path, data, { flag: 'wx' }, cb),
 );
 const renameFast = promisify(renameCallback);
+const openExclusive = promisify((path: string, cb: (err: NodeJS.ErrnoException | null, fd: number) => void) =>
+  openCallback(path, 'wx', cb),
+);
+const closeFd = promisify(closeCallback);
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
+/** writev until every byte is on disk (a regular file may take a batch in more than one call). */
+async function writeAll(fd: number, parts: Uint8Array[], position: number): Promise<void> {
+  let rest = [...parts];
+  while (rest.length > 0) {
+    const n = await new Promise<number>((resolve, reject) =>
+      writev(fd, rest, position, (err, written) => (err ? reject(err) : resolve(written))),
+    );
+    if (n === 0) throw new InternalError(`writing ${position}: the disk took no bytes`);
+    position += n;
+    let skip = n;
+    while (rest.length > 0 && skip >= rest[0]!.byteLength) skip -= rest.shift()!.byteLength;
+    if (skip > 0) rest = [rest[0]!.subarray(skip), ...rest.slice(1)];
+  }
+}
 
 /** Blobs on local disk under their sha256, with an LRU size limit. */
 export class FsBlobStore implements BlobStore {
@@ -110,13 +135,35 @@ export class FsBlobStore implements BlobStore {
   async ingest(source: AsyncIterable<Uint8Array>, options: IngestOptions): Promise<BlobInfo> {
     const limit = Math.min(options.maxSize, this.options.limitBytes);
     const tmp = join(this.options.dir, 'tmp', `${randomBytes(12).toString('hex')}`);
-    const out = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1 << 20 });
     const hash = createHash('sha256');
     const { onProgress } = options;
     let size = 0;
-    let written = 0;
-    onProgress?.({ tmpPath: tmp, written: 0 });
+    let fd: number | undefined;
+    // Chunks arrive in ~64 KiB pieces; written one by one, Node's per-write cost
+    // (thread-pool hop, callback) matches the copy into the page cache. They go
+    // out as ~1 MiB writev calls instead, one in flight while the next gathers.
+    let batch: Uint8Array[] = [];
+    let batchBytes = 0;
+    let writing: Promise<void> | undefined;
+    const writeBatch = async (parts: Uint8Array[], position: number) => {
+      await writeAll(fd!, parts, position);
+      let written = position;
+      for (const chunk of parts) {
+        written += chunk.byteLength;
+        onProgress?.({ tmpPath: tmp, written, chunk });
+      }
+    };
+    const startWrite = async () => {
+      await writing;
+      const parts = batch;
+      writing = writeBatch(parts, size - batchBytes);
+      writing.catch(() => {}); // awaited before the next batch or at the end
+      batch = [];
+      batchBytes = 0;
+    };
     try {
+      fd = await openExclusive(tmp);
+      onProgress?.({ tmpPath: tmp, written: 0 });
       for await (const chunk of source) {
         if (options.signal?.aborted) throw new CancelledError(`fetch of ${options.label} was cancelled`);
         size += chunk.byteLength;
@@ -128,16 +175,14 @@ export class FsBlobStore implements BlobStore {
           );
         }
         hash.update(chunk);
-        const ok = onProgress
-          ? out.write(chunk, () => {
-              written += chunk.byteLength;
-              onProgress({ tmpPath: tmp, written, chunk });
-            })
-          : out.write(chunk);
-        if (!ok) await once(out, 'drain');
+        batch.push(chunk);
+        batchBytes += chunk.byteLength;
+        if (batchBytes >= WRITE_BATCH_BYTES) await startWrite();
       }
-      out.end();
-      await once(out, 'finish');
+      if (batchBytes > 0) await startWrite();
+      await writing;
+      await closeFd(fd);
+      fd = undefined;
       const hex = hash.digest('hex');
       const digest = `sha256:${hex}` as Digest;
       if (options.expectedDigest && options.expectedDigest !== digest) {
@@ -150,7 +195,8 @@ export class FsBlobStore implements BlobStore {
       await this.evict(hex);
       return { digest, size };
     } catch (err) {
-      out.destroy();
+      await writing?.catch(() => {});
+      if (fd !== undefined) await closeFd(fd).catch(() => {});
       await rm(tmp, { force: true });
       if (err instanceof DomainError) throw err;
       if (options.signal?.aborted)
