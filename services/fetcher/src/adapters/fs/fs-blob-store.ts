@@ -9,6 +9,7 @@ import {
 import { promisify } from 'node:util';
 import { mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { allocWithHeadroom, keepsHeadroom } from './headroom.ts';
+import { FileSha256, type RunningFileSha256 } from './file-sha256.ts';
 import { join } from 'node:path';
 import type { Digest } from '../../domain/digest.ts';
 import { digestHex } from '../../domain/digest.ts';
@@ -35,8 +36,9 @@ const writeFileFast = promisify(
     writeFileCallback(path, data, { flag: 'wx' }, cb),
 );
 const renameFast = promisify(renameCallback);
+// Read and write: the sha256 worker reads the file back through the same descriptor.
 const openExclusive = promisify((path: string, cb: (err: NodeJS.ErrnoException | null, fd: number) => void) =>
-  openCallback(path, 'wx', cb),
+  openCallback(path, 'wx+', cb),
 );
 const closeFd = promisify(closeCallback);
 const WRITE_BATCH_BYTES = 1024 * 1024;
@@ -62,6 +64,8 @@ export class FsBlobStore implements BlobStore {
   private readonly lru = new Map<string, number>();
   private readonly readers = new Map<string, number>();
   private bytes = 0;
+
+  private readonly sha256 = new FileSha256();
 
   private constructor(private readonly options: FsBlobStoreOptions) {}
 
@@ -135,10 +139,12 @@ export class FsBlobStore implements BlobStore {
   async ingest(source: AsyncIterable<Uint8Array>, options: IngestOptions): Promise<BlobInfo> {
     const limit = Math.min(options.maxSize, this.options.limitBytes);
     const tmp = join(this.options.dir, 'tmp', `${randomBytes(12).toString('hex')}`);
-    const hash = createHash('sha256');
     const { onProgress } = options;
     let size = 0;
     let fd: number | undefined;
+    // A blob that fits in one batch is hashed here from memory; a larger one by the
+    // worker, from the file, as its batches land (see file-sha256.ts).
+    let sha: RunningFileSha256 | undefined;
     // Chunks arrive in ~64 KiB pieces; written one by one, Node's per-write cost
     // (thread-pool hop, callback) matches the copy into the page cache. They go
     // out as ~1 MiB writev calls instead, one in flight while the next gathers.
@@ -147,6 +153,7 @@ export class FsBlobStore implements BlobStore {
     let writing: Promise<void> | undefined;
     const writeBatch = async (parts: Uint8Array[], position: number) => {
       await writeAll(fd!, parts, position);
+      sha?.extend(parts.reduce((end, chunk) => end + chunk.byteLength, position));
       let written = position;
       for (const chunk of parts) {
         written += chunk.byteLength;
@@ -174,16 +181,27 @@ export class FsBlobStore implements BlobStore {
               : `${options.label} is larger than the file size limit of ${options.maxSize} bytes; raise the limit or shrink the file`,
           );
         }
-        hash.update(chunk);
         batch.push(chunk);
         batchBytes += chunk.byteLength;
-        if (batchBytes >= WRITE_BATCH_BYTES) await startWrite();
+        if (batchBytes >= WRITE_BATCH_BYTES) {
+          sha ??= this.sha256.start(fd);
+          await startWrite();
+        }
       }
+      const inMemory = sha ? undefined : createHash('sha256');
+      for (const chunk of inMemory ? batch : []) inMemory!.update(chunk);
       if (batchBytes > 0) await startWrite();
       await writing;
+      let hex: string;
+      if (sha) {
+        const hashed = await sha.digest();
+        sha = undefined;
+        if (hashed.bytes !== size)
+          throw new InternalError(`${options.label}: hashed ${hashed.bytes} bytes of the ${size} written`);
+        hex = hashed.hex;
+      } else hex = inMemory!.digest('hex');
       await closeFd(fd);
       fd = undefined;
-      const hex = hash.digest('hex');
       const digest = `sha256:${hex}` as Digest;
       if (options.expectedDigest && options.expectedDigest !== digest) {
         throw new InvalidArgumentError(
@@ -196,6 +214,7 @@ export class FsBlobStore implements BlobStore {
       return { digest, size };
     } catch (err) {
       await writing?.catch(() => {});
+      await sha?.discard();
       if (fd !== undefined) await closeFd(fd).catch(() => {});
       await rm(tmp, { force: true });
       if (err instanceof DomainError) throw err;
