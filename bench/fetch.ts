@@ -6,11 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
@@ -62,11 +62,17 @@ async function bareUndici(path: string): Promise<number> {
   return performance.now() - started;
 }
 
-/** CPU time used so far by this process and the fetcher's, to see cost apart from the machine's load. */
-async function cpuNow(): Promise<{ own: number; fetcher: number }> {
+/** CPU time of a child process from /proc (Linux), in ms; the HTTP server has no IPC for it. */
+async function procCpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in USER_HZ (100)
+}
+
+/** CPU time used so far by this process, the fetcher's and the HTTP server's, to see cost apart from the machine's load. */
+async function cpuNow(): Promise<{ own: number; fetcher: number; server: number }> {
   const { user, system } = process.cpuUsage();
   const { cpuMs } = await fetcher.ask<{ cpuMs: number }>('cpu');
-  return { own: (user + system) / 1000, fetcher: cpuMs };
+  return { own: (user + system) / 1000, fetcher: cpuMs, server: await procCpuMs(serverProcess.pid!) };
 }
 
 async function resolveHttpContext(): Promise<string> {
@@ -157,24 +163,26 @@ try {
   let bareMs = Infinity;
   let streamedMs = Infinity;
   let expected = '';
-  const cpu = { bare: { own: 0, fetcher: 0 }, streamed: { own: 0, fetcher: 0 } };
-  const addCpu = (
-    into: { own: number; fetcher: number },
-    a: { own: number; fetcher: number },
-    b: typeof a,
-  ) => {
+  const wall = { bare: 0, streamed: 0 };
+  type Cpu = { own: number; fetcher: number; server: number };
+  const cpu = { bare: { own: 0, fetcher: 0, server: 0 }, streamed: { own: 0, fetcher: 0, server: 0 } };
+  const addCpu = (into: Cpu, a: Cpu, b: Cpu) => {
     into.own += b.own - a.own;
     into.fetcher += b.fetcher - a.fetcher;
+    into.server += b.server - a.server;
   };
   for (let round = 0; round < rounds; round++) {
     const c0 = await cpuNow();
-    bareMs = Math.min(bareMs, await bareUndici(join(work, 'bare.bin')));
+    const bareRoundMs = await bareUndici(join(work, 'bare.bin'));
+    bareMs = Math.min(bareMs, bareRoundMs);
+    wall.bare += bareRoundMs;
     const c1 = await cpuNow();
     const streamed = await throughFetcher(join(work, 'fetched.bin'), `big-${round}.bin`);
     const c2 = await cpuNow();
     addCpu(cpu.bare, c0, c1);
     addCpu(cpu.streamed, c1, c2);
     streamedMs = Math.min(streamedMs, streamed.ms);
+    wall.streamed += streamed.ms;
     if (round === 0) expected = `sha256:${await digestOf(join(work, 'bare.bin'))}`;
     const size = (await stat(join(work, 'fetched.bin'))).size;
     if (size !== SIZE) throw new Error(`fetched file is ${size} bytes, expected ${SIZE}`);
@@ -197,9 +205,11 @@ try {
   console.log(
     `payload: ${sizeMiB} MiB from ${base}, ${expected.slice(0, 23)}… verified; best of ${rounds} alternating rounds`,
   );
-  console.log(`CPU per GiB, bare: ${perGiB(cpu.bare.own)} ms (client process)`);
   console.log(
-    `CPU per GiB, through the fetcher: ${perGiB(cpu.streamed.own)} ms client + ${perGiB(cpu.streamed.fetcher)} ms fetcher (download, sha256, cache write, gRPC)`,
+    `CPU per GiB, bare: ${perGiB(cpu.bare.own)} ms client + ${perGiB(cpu.bare.server)} ms HTTP server = ${perGiB(cpu.bare.own + cpu.bare.server)} ms`,
+  );
+  console.log(
+    `CPU per GiB, through the fetcher: ${perGiB(cpu.streamed.own)} ms client + ${perGiB(cpu.streamed.fetcher)} ms fetcher (download, sha256, cache write, gRPC) + ${perGiB(cpu.streamed.server)} ms HTTP server = ${perGiB(cpu.streamed.own + cpu.streamed.fetcher + cpu.streamed.server)} ms`,
   );
   console.log(
     `store-then-serve path (ListFiles, then ReadBlob by digest): ${mbps(SIZE, stored.ms).toFixed(1)} MiB/s ` +
@@ -211,6 +221,13 @@ try {
   );
   console.log(
     `index 10,000-file local context (ResolveContext + ListFiles with digests): ${((index.files / (index.resolveMs + index.listMs)) * 1000).toFixed(0)} files/s`,
+  );
+  // Both paths share the same cores; when both keep them busy, the throughput ratio
+  // cannot beat the ratio of their CPU per GiB.
+  const total = (c: Cpu) => c.own + c.fetcher + c.server;
+  console.log(
+    `cores busy: bare ${(total(cpu.bare) / wall.bare).toFixed(1)}, through the fetcher ${(total(cpu.streamed) / wall.streamed).toFixed(1)} of ${availableParallelism()}; ` +
+      `CPU per GiB bare/fetcher path: ${(total(cpu.bare) / total(cpu.streamed)).toFixed(2)}`,
   );
   console.log(`bare undici stream to file: ${bare.toFixed(1)} MiB/s`);
   console.log(`fetcher ResolveContext+ReadBlob to file: ${viaFetcher.toFixed(1)} MiB/s`);
