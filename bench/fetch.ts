@@ -26,7 +26,7 @@ import { forkFetcher } from '../services/fetcher/test/fixtures/fetcher-child.ts'
 
 const MiB = 1024 * 1024;
 const sizeMiB = Number(process.argv[2] ?? 1024);
-const rounds = Number(process.argv[3] ?? 2);
+const rounds = Number(process.argv[3] ?? 3);
 const SIZE = sizeMiB * MiB;
 const work = await mkdtemp(join(tmpdir(), 'kindling-bench-fetch-'));
 // The HTTP server runs in its own process for both paths, so neither client shares its event loop.
@@ -159,6 +159,7 @@ async function indexLocalContext(): Promise<{ files: number; resolveMs: number; 
 try {
   // Warm both paths with a small request so connection setup and JIT are not measured.
   await request(`${base}/ctx/Dockerfile`).then((r) => r.body.text());
+  await throughFetcher(join(work, 'warm.txt'), 'Dockerfile');
   // Alternating rounds, best of each: the machine is shared, so single runs are noisy.
   let bareMs = Infinity;
   let streamedMs = Infinity;

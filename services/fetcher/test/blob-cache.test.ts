@@ -137,3 +137,33 @@ test('ten concurrent clients asking for one URL cause one download', async (t) =
   );
   await assert.rejects(fetcher.readBlob('md5:abc'), (err) => grpcCode(err) === status.INVALID_ARGUMENT);
 });
+
+test('a large blob ingested again keeps the stored copy; a failed large ingest leaves nothing', async (t) => {
+  const dir = await tempDir(t);
+  const store = await FsBlobStore.open({ dir, limitBytes: 64 * 1024 * 1024 });
+  // Over one write batch (1 MiB), so the digest comes from the sha256 worker reading the file back.
+  const parts = Array.from({ length: 40 }, (_, i) => Buffer.alloc(100_000, i));
+  const expected = `sha256:${createHash('sha256').update(Buffer.concat(parts)).digest('hex')}`;
+  const first = await store.ingest(bytesOf(...parts), { maxSize: 1e9, label: 'first' });
+  const stored = await stat(join(dir, 'sha256', expected.slice(7)));
+  const again = await store.ingest(bytesOf(...parts), { maxSize: 1e9, label: 'again' });
+  assert.deepEqual(first, { digest: expected, size: 4_000_000 });
+  assert.deepEqual(again, first);
+  assert.equal((await stat(join(dir, 'sha256', expected.slice(7)))).ino, stored.ino, 'the stored file is kept');
+  assert.equal(store.usage().bytes, 4_000_000);
+  await assert.rejects(
+    store.ingest(bytesOf(...parts), { maxSize: 1e9, label: 'checked', expectedDigest: `sha256:${'0'.repeat(64)}` }),
+    /not the expected/u,
+  );
+  await assert.rejects(
+    store.ingest(
+      (async function* () {
+        yield* bytesOf(...parts);
+        throw new Error('connection reset');
+      })(),
+      { maxSize: 1e9, label: 'broken' },
+    ),
+    /connection reset/u,
+  );
+  assert.deepEqual(await readdir(join(dir, 'tmp')), []);
+});

@@ -53,12 +53,21 @@ export interface RunningFileSha256 {
 export class FileSha256 {
   private worker: Worker | undefined;
   private nextId = 0;
+  private running = 0;
   private readonly waiting = new Map<number, { resolve(r: Reply): void; reject(e: Error): void }>();
 
   /** `fd` must stay open until digest() or discard() settles. */
   start(fd: number): RunningFileSha256 {
     const worker = this.ensureWorker();
     const id = this.nextId++;
+    // Referenced while any hash runs, so awaiting its digest keeps the process alive.
+    if (this.running++ === 0) worker.ref();
+    let ended = false;
+    const release = () => {
+      if (ended) return;
+      ended = true;
+      if (this.worker === worker && --this.running === 0) worker.unref();
+    };
     const ask = (kind: 'digest' | 'discard') =>
       new Promise<Reply>((resolve, reject) => {
         if (this.worker !== worker) {
@@ -70,12 +79,14 @@ export class FileSha256 {
     return {
       extend: (end) => worker.postMessage({ kind: 'extend', id, fd, end }),
       digest: async () => {
-        const reply = await ask('digest');
+        const reply = await ask('digest').finally(release);
         if ('hex' in reply) return reply;
         throw new InternalError(`hashing the downloaded file failed: ${reply.error ?? 'nothing was hashed'}`);
       },
       discard: async () => {
-        await ask('discard').catch(() => {});
+        await ask('discard')
+          .catch(() => {})
+          .finally(release);
       },
     };
   }
@@ -89,7 +100,10 @@ export class FileSha256 {
       waiter?.resolve(reply);
     });
     const fail = (error: Error) => {
-      if (this.worker === worker) this.worker = undefined;
+      if (this.worker === worker) {
+        this.worker = undefined;
+        this.running = 0;
+      }
       for (const [id, waiter] of this.waiting) {
         this.waiting.delete(id);
         waiter.reject(

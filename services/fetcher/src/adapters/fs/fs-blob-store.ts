@@ -208,8 +208,16 @@ export class FsBlobStore implements BlobStore {
           `${options.label} has digest ${digest}, not the expected ${options.expectedDigest}`,
         );
       }
-      await rename(tmp, this.pathOf(hex));
-      this.remember(hex, size);
+      if (this.lru.has(hex)) {
+        // Already stored (the same bytes fetched again, or from another URL): keep that copy.
+        // Renaming over it makes ext4 flush the new file first (auto_da_alloc): ~0.5 s per GiB
+        // during which the download, and every reader following it, waits; unlinking takes ~30 ms.
+        this.remember(hex, size);
+        await rm(tmp, { force: true });
+      } else {
+        await rename(tmp, this.pathOf(hex));
+        this.remember(hex, size);
+      }
       await this.evict(hex);
       return { digest, size };
     } catch (err) {
