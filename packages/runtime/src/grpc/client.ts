@@ -1,13 +1,24 @@
 import type { ChannelCredentials, Client, ClientOptions } from '@grpc/grpc-js';
 import { createChannelCredentials, type TlsFiles } from './tls.ts';
 
-type ClientConstructor<C extends Client> = new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>) => C;
+type ClientConstructor<C extends Client> = new (
+  address: string,
+  credentials: ChannelCredentials,
+  options?: Partial<ClientOptions>,
+) => C;
 
 /** A client of another kindling service, with TLS/mTLS from the caller's config. */
-export function createServiceClient<C extends Client>(Ctor: ClientConstructor<C>, address: string, tls?: TlsFiles): C {
+export function createServiceClient<C extends Client>(
+  Ctor: ClientConstructor<C>,
+  address: string,
+  tls?: TlsFiles,
+): C {
   return new Ctor(address, createChannelCredentials(tls), {
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
     'grpc.keepalive_time_ms': 30_000,
+    // HTTP/2's default 64 KiB receive window makes a streamed 1 MiB message (ReadBlob, Exec output)
+    // wait on WINDOW_UPDATE round trips: a few messages in flight keep the sender going.
+    'grpc-node.flow_control_window': 32 * 1024 * 1024,
   });
 }
 

@@ -86,7 +86,8 @@ export class WorkerSha256Hashing implements Sha256Hashing {
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'kindling-sha256' });
-    worker.unref(); // never keeps the process alive by itself
+    // No unref: the 'message' listener below refs the worker's port again, and a caller awaiting a
+    // reply needs the process alive. close() ends the thread (the service does at shutdown).
     worker.on('message', (reply: WorkerReply) => this.onReply(reply));
     const fail = (error: Error): void => {
       if (this.worker === worker) this.worker = undefined;

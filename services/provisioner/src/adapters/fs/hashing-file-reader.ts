@@ -146,7 +146,8 @@ export class HashingFileReader {
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'kindling-blob-reader' });
-    worker.unref(); // never keeps the process alive by itself
+    // No unref: the 'message' listener below refs the worker's port again, and a caller awaiting a
+    // reply needs the process alive. close() ends the thread (the service does at shutdown).
     worker.on('message', (reply: WorkerReply) => this.active.get(reply.id)?.onReply(reply));
     const fail = (error: Error): void => {
       if (this.worker === worker) this.worker = undefined;
