@@ -2,8 +2,8 @@
  * `kindling baseos build <recipe> [--size 2G] [--out DIR] [--cache-dir DIR]` and `kindling baseos list`:
  * builds a base-OS image (rootfs.ext4 + image.json + kernels) from baseos/<recipe>, cached by recipe hash.
  */
-import { parseArgs } from 'node:util';
 import { buildBaseOs, defaultCacheDir, listRecipes, printProgress } from '@kindling/vmm/baseos';
+import { parseCommandLine } from '../command-line.ts';
 
 export const describe = 'build a base-OS image (e.g. debian/bookworm) into the VM host cache';
 
@@ -18,29 +18,20 @@ The cache dir defaults to $KINDLING_CACHE_DIR or /var/cache/kindling. Needs root
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        size: { type: 'string' },
-        out: { type: 'string' },
-        'cache-dir': { type: 'string' },
-        verbose: { type: 'boolean', short: 'v' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    process.stderr.write(`kindling baseos: ${(e as Error).message}\n${usage}`);
-    return 2;
-  }
+  const parsed = parseCommandLine('baseos', usage, {
+    args: argv,
+    allowPositionals: true,
+    options: {
+      size: { type: 'string' },
+      out: { type: 'string' },
+      'cache-dir': { type: 'string' },
+      verbose: { type: 'boolean', short: 'v' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const [sub, recipe] = positionals;
-  if (values.help) {
-    process.stdout.write(usage);
-    return 0;
-  }
   if (sub === 'list') {
     for (const id of await listRecipes()) process.stdout.write(`${id}\n`);
     return 0;

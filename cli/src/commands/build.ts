@@ -4,11 +4,11 @@
  */
 import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { BuildState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import { BuildServiceClient, type BuildSecret, type BuildSource, type CreateBuildResponse } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { createServiceClient, type TlsFiles } from '@kindling/runtime';
 import { renderBuildEvent } from '../output/build-progress.ts';
+import { parseCommandLine } from '../command-line.ts';
 
 export const describe = 'build a Dockerfile into a microVM image on the planner';
 
@@ -59,39 +59,30 @@ export function buildSourceFor(context: string, dockerfile: string): BuildSource
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        file: { type: 'string', short: 'f', default: '' },
-        tag: { type: 'string', short: 't' },
-        'build-arg': { type: 'string', multiple: true },
-        target: { type: 'string', default: '' },
-        secret: { type: 'string', multiple: true },
-        label: { type: 'string', multiple: true },
-        cpus: { type: 'string' },
-        memory: { type: 'string' },
-        disk: { type: 'string' },
-        network: { type: 'string', default: '' },
-        'no-cache': { type: 'boolean', default: false },
-        planner: { type: 'string', default: process.env.KINDLING_PLANNER_ADDR ?? '127.0.0.1:50051' },
-        'tls-ca': { type: 'string' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    process.stderr.write(`kindling build: ${(error as Error).message}\n${usage}`);
-    return 2;
-  }
+  const parsed = parseCommandLine('build', usage, {
+    args: argv,
+    allowPositionals: true,
+    options: {
+      file: { type: 'string', short: 'f', default: '' },
+      tag: { type: 'string', short: 't' },
+      'build-arg': { type: 'string', multiple: true },
+      target: { type: 'string', default: '' },
+      secret: { type: 'string', multiple: true },
+      label: { type: 'string', multiple: true },
+      cpus: { type: 'string' },
+      memory: { type: 'string' },
+      disk: { type: 'string' },
+      network: { type: 'string', default: '' },
+      'no-cache': { type: 'boolean', default: false },
+      planner: { type: 'string', default: process.env.KINDLING_PLANNER_ADDR ?? '127.0.0.1:50051' },
+      'tls-ca': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(usage);
-    return 0;
-  }
   if (positionals.length !== 1 || !values.tag) {
     process.stderr.write(`kindling build: needs one CONTEXT and --tag\n${usage}`);
     return 2;

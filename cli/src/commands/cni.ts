@@ -1,6 +1,6 @@
 /** `kindling cni install [--dir /etc/cni/conf.d] [--subnet CIDR] [--bridge NAME] [--force]`: the example CNI network. */
-import { parseArgs } from 'node:util';
 import { DEFAULT_CNI_CONF_DIR, installConflist } from '@kindling/vmm/cni';
+import { parseCommandLine } from '../command-line.ts';
 
 export const describe =
   'install the machine-builds CNI network (bridge + host-local + firewall + tap) on a VM host';
@@ -14,29 +14,20 @@ Writes deploy/cni/<name>.conflist into the CNI config dir and reports where each
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        dir: { type: 'string' },
-        name: { type: 'string' },
-        subnet: { type: 'string' },
-        bridge: { type: 'string' },
-        force: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    process.stderr.write(`kindling cni: ${(e as Error).message}\n${usage}`);
-    return 2;
-  }
+  const parsed = parseCommandLine('cni', usage, {
+    args: argv,
+    allowPositionals: true,
+    options: {
+      dir: { type: 'string' },
+      name: { type: 'string' },
+      subnet: { type: 'string' },
+      bridge: { type: 'string' },
+      force: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(usage);
-    return 0;
-  }
   if (positionals[0] !== 'install') {
     process.stderr.write(usage);
     return 2;

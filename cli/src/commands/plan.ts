@@ -4,11 +4,11 @@
  * in-process, so it works with no server (every base image is then unresolved).
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { BuildPlan, BuildServiceClient, Diagnostic, PlanBuildResponse, Severity, type PlannedStep } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { createServiceClient, deadlineIn, statusDetails, type TlsFiles } from '@kindling/runtime';
 import { planDockerfile, toProtoDiagnostic, toProtoPlan } from '@kindling/planner';
+import { parseCommandLine } from '../command-line.ts';
 
 export const describe = 'show the build plan of a Dockerfile (stages, expanded steps, cache keys, errors)';
 
@@ -101,31 +101,22 @@ function printPlan(plan: BuildPlan, out: NodeJS.WritableStream): void {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        file: { type: 'string', short: 'f', default: 'Dockerfile' },
-        'build-arg': { type: 'string', multiple: true },
-        target: { type: 'string', default: '' },
-        json: { type: 'boolean', default: false },
-        planner: { type: 'string', default: process.env.KINDLING_PLANNER_ADDR ?? '' },
-        'tls-ca': { type: 'string' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    process.stderr.write(`kindling plan: ${(error as Error).message}\n${usage}`);
-    return 2;
-  }
+  const parsed = parseCommandLine('plan', usage, {
+    args: argv,
+    options: {
+      file: { type: 'string', short: 'f', default: 'Dockerfile' },
+      'build-arg': { type: 'string', multiple: true },
+      target: { type: 'string', default: '' },
+      json: { type: 'boolean', default: false },
+      planner: { type: 'string', default: process.env.KINDLING_PLANNER_ADDR ?? '' },
+      'tls-ca': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  if (values.help) {
-    process.stdout.write(usage);
-    return 0;
-  }
   let dockerfile: string;
   let args: Record<string, string>;
   try {

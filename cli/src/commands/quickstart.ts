@@ -9,11 +9,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { defaultCacheDir, ensureDebianBase, printProgress } from '@kindling/vmm/baseos';
 import { startLocalSuite } from '../local-suite.ts';
 import { bootAndInspect } from '../quickstart/boot-and-inspect.ts';
 import { run as runBuild } from './build.ts';
+import { parseCommandLine } from '../command-line.ts';
 
 export const describe = 'build examples/hello into a microVM image and boot it, all on this machine (root)';
 
@@ -48,26 +48,18 @@ function runInSandbox(argv: string[]): number {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        example: { type: 'string', default: join(repoRoot, 'examples/hello') },
-        tag: { type: 'string', default: 'hello:latest' },
-        probe: { type: 'string', default: 'cat /srv/hello/status.txt && systemctl is-active kindling-entrypoint' },
-        'cache-dir': { type: 'string', default: defaultCacheDir() },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    process.stderr.write(`kindling quickstart: ${(error as Error).message}\n${usage}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(usage);
-    return 0;
-  }
+  const parsed = parseCommandLine('quickstart', usage, {
+    args: argv,
+    options: {
+      example: { type: 'string', default: join(repoRoot, 'examples/hello') },
+      tag: { type: 'string', default: 'hello:latest' },
+      probe: { type: 'string', default: 'cat /srv/hello/status.txt && systemctl is-active kindling-entrypoint' },
+      'cache-dir': { type: 'string', default: defaultCacheDir() },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   if (process.getuid?.() !== 0) {
     process.stderr.write('kindling quickstart: needs root (it boots VMs and creates network namespaces); run it with sudo\n');
     return 1;

@@ -1,10 +1,10 @@
 /**
  * `kindling vm run|ls|get|stop|rm|images` — VMs and images on a vmm host, over its gRPC API.
  */
-import { parseArgs } from 'node:util';
 import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import { VmmServiceClient, type ListImagesResponse, type Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { createServiceClient, unaryCall } from '@kindling/runtime';
+import { parseCommandLine } from '../command-line.ts';
 
 export const describe = 'boot, list, stop and remove microVMs on a vmm host; list its images';
 
@@ -32,33 +32,28 @@ function describeVm(vm: Vm): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        vmm: { type: 'string', default: process.env.KINDLING_VMM_ADDR ?? '127.0.0.1:50053' },
-        cpus: { type: 'string', default: '2' },
-        memory: { type: 'string', default: '1024' },
-        disk: { type: 'string', default: '0' },
-        network: { type: 'string', default: '' },
-        'ssh-key': { type: 'string', multiple: true },
-        name: { type: 'string', default: '' },
-        timeout: { type: 'string', default: '30' },
-        force: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    process.stderr.write(`kindling vm: ${(error as Error).message}\n${usage}`);
-    return 2;
-  }
+  const parsed = parseCommandLine('vm', usage, {
+    args: argv,
+    allowPositionals: true,
+    options: {
+      vmm: { type: 'string', default: process.env.KINDLING_VMM_ADDR ?? '127.0.0.1:50053' },
+      cpus: { type: 'string', default: '2' },
+      memory: { type: 'string', default: '1024' },
+      disk: { type: 'string', default: '0' },
+      network: { type: 'string', default: '' },
+      'ssh-key': { type: 'string', multiple: true },
+      name: { type: 'string', default: '' },
+      timeout: { type: 'string', default: '30' },
+      force: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const [sub, arg] = positionals;
-  if (values.help || sub === undefined) {
+  if (sub === undefined) {
     process.stdout.write(usage);
-    return values.help ? 0 : 2;
+    return 2;
   }
   const client = createServiceClient(VmmServiceClient, values.vmm);
   try {

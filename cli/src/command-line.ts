@@ -1,0 +1,26 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type HelpOption = { help: { type: 'boolean'; short: 'h' } };
+
+/**
+ * A command's flags as every kindling command reads them: a bad flag prints the error and the usage
+ * (exit 2), --help prints the usage (exit 0). Returns the parsed flags, or the exit code to return.
+ */
+export function parseCommandLine<const T extends ParseArgsConfig & { options: HelpOption }>(
+  command: string,
+  usage: string,
+  config: T,
+): ReturnType<typeof parseArgs<T>> | number {
+  let parsed: ReturnType<typeof parseArgs<T>>;
+  try {
+    parsed = parseArgs(config);
+  } catch (error) {
+    process.stderr.write(`kindling ${command}: ${(error as Error).message}\n${usage}`);
+    return 2;
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  return parsed;
+}
