@@ -7,6 +7,7 @@ import { loadRecipe, parseSize, recipeHash, type BaseOsRecipe } from './recipe.t
 import { withBuildLock } from './build-lock.ts';
 import { removeWorkDir } from './work-dir.ts';
 import { BLOCK_LIST_ALGORITHM, blockListDigest } from '../adapters/fs/block-list-digest.ts';
+import { writeFileAtomic } from '../adapters/fs/atomic-file.ts';
 import { emptyImageMetadata, type ImageMetadata } from '../domain/image.ts';
 
 export interface BaseOsBuildOptions {
@@ -89,9 +90,7 @@ async function readBuild(
   if (!imageJson.digest.startsWith(`${BLOCK_LIST_ALGORITHM}:`)) {
     // Cached by an older kindling (whole-file sha256): re-address it the way images are addressed now.
     imageJson = { ...imageJson, digest: await blockListDigest(path.join(dir, 'rootfs.ext4')) };
-    const staging = `${imageJsonPath}.${process.pid}.tmp`;
-    await writeFile(staging, `${JSON.stringify(imageJson, null, 2)}\n`);
-    await rename(staging, imageJsonPath);
+    await writeFileAtomic(imageJsonPath, `${JSON.stringify(imageJson, null, 2)}\n`);
   }
   return {
     dir,

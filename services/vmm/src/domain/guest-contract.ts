@@ -38,14 +38,7 @@ export function guestJson(identity: GuestIdentity): string {
   const document = {
     vmId: identity.vmId,
     hostname: identity.hostname,
-    network: network
-      ? {
-          address: network.guestCidr,
-          gateway: network.gateway ?? '',
-          mtu: network.mtu ?? 1500,
-          nameservers: network.nameservers,
-        }
-      : { address: '', gateway: '', mtu: 1500, nameservers: [] },
+    network: guestNetwork(network),
     authorizedKeys: identity.authorizedKeys,
     ...(image.base
       ? {}
@@ -61,6 +54,18 @@ export function guestJson(identity: GuestIdentity): string {
         }),
   };
   return `${JSON.stringify(document, null, 2)}\n`;
+}
+
+/** guest.json's `network`: the CNI attachment as the boot unit applies it (empty without one). */
+export function guestNetwork(network: CniAttachment | undefined) {
+  return network
+    ? {
+        address: network.guestCidr,
+        gateway: network.gateway ?? '',
+        mtu: network.mtu ?? 1500,
+        nameservers: network.nameservers,
+      }
+    : { address: '', gateway: '', mtu: 1500, nameservers: [] as string[] };
 }
 
 export function guestFiles(identity: GuestIdentity): { directories: GuestDirectory[]; files: GuestFile[] } {

@@ -98,7 +98,7 @@ export class ImageCatalog {
     vmId: string,
     refText: string,
     metadata: ImageMetadata,
-    /** timings, when given, receives each phase's milliseconds (copyMs, stripMs, shrinkMs, digestMs). */
+    /** timings, when given, receives each phase's milliseconds (takeDiskMs, stripMs, shrinkMs, digestMs). */
     options: { shrink?: boolean; overwrite?: boolean; timings?: Record<string, number> } = {},
     signal?: AbortSignal,
   ): Promise<ImageRecord> {
@@ -130,7 +130,7 @@ export class ImageCatalog {
       }
     };
     const image = await this.deps.images.put(ref, async (staging) => {
-      const shared = await phase('copyMs', () =>
+      const shared = await phase('takeDiskMs', () =>
         this.takeDisk(vm, staging, formatImageRef(ref), options.shrink ?? false, signal),
       );
       if (shared !== 'stripped') {

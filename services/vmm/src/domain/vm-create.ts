@@ -7,7 +7,7 @@ import type { Step } from './steps.ts';
 import type { VmRecord } from './vm.ts';
 import type { VmHostDeps } from './vm-host-deps.ts';
 
-const exists = (path: string): Promise<boolean> =>
+export const pathExists = (path: string): Promise<boolean> =>
   access(path).then(
     () => true,
     () => false,
@@ -30,7 +30,7 @@ export function createVmSteps(
   return [
     {
       name: 'copy-rootfs',
-      shouldDo: async () => !(await exists(record.rootfsPath)),
+      shouldDo: async () => !(await pathExists(record.rootfsPath)),
       do: () => disk.copy(imageRootfs, record.rootfsPath, signal),
     },
     {

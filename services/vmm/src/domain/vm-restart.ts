@@ -1,6 +1,6 @@
-import { access } from 'node:fs/promises';
 import { FailedPreconditionError } from './errors.ts';
-import { GUEST_DIRECTORIES, GUEST_JSON, kernelArgs, perVmFile } from './guest-contract.ts';
+import { GUEST_DIRECTORIES, GUEST_JSON, guestNetwork, kernelArgs, perVmFile } from './guest-contract.ts';
+import { pathExists } from './vm-create.ts';
 import type { VmRecord } from './vm.ts';
 import type { VmHostDeps } from './vm-host-deps.ts';
 
@@ -14,7 +14,7 @@ export async function prepareRestart(
   signal?: AbortSignal,
 ): Promise<void> {
   if (record.diskSharedWith) await restoreOwnDisk(deps, record, signal);
-  if (record.network && !(await exists(record.network.netnsPath)))
+  if (record.network && !(await pathExists(record.network.netnsPath)))
     await reattachNetwork(deps, record, signal);
 }
 
@@ -47,15 +47,7 @@ async function reattachNetwork(deps: VmHostDeps, record: VmRecord, signal?: Abor
   const attachment = await network.attach(record.id, netnsPath, signal);
   record.network = attachment;
   record.kernelArgs = kernelArgs(record.spec.hostname, attachment, record.spec.extraKernelArgs);
-  const metadata = {
-    ...record.guestMetadata,
-    network: {
-      address: attachment.guestCidr,
-      gateway: attachment.gateway ?? '',
-      mtu: attachment.mtu ?? 1500,
-      nameservers: attachment.nameservers,
-    },
-  };
+  const metadata = { ...record.guestMetadata, network: guestNetwork(attachment) };
   await deps.disk.writeFiles(
     record.rootfsPath,
     [...GUEST_DIRECTORIES],
@@ -65,9 +57,3 @@ async function reattachNetwork(deps: VmHostDeps, record: VmRecord, signal?: Abor
   await deps.records.save(record);
   deps.log.info({ vmId: record.id, guestCidr: attachment.guestCidr }, 'VM network re-attached');
 }
-
-const exists = (path: string): Promise<boolean> =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
