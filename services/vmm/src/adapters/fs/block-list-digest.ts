@@ -87,12 +87,13 @@ function zeroBlockHash(length: number): Buffer {
 }
 
 /**
- * Indexes of the 4 MiB blocks that hold any extent of the file, from FIEMAP (e2fsprogs filefrag,
- * after a sync so that delayed allocations are mapped). Undefined where the filesystem cannot say
+ * Indexes of the 4 MiB blocks that hold any extent of the file, from FIEMAP (e2fsprogs filefrag).
+ * No sync first: ext4, XFS and btrfs list data still in the page cache as delalloc extents, and a
+ * sync would force a freshly copied image out to disk. Undefined where the filesystem cannot say
  * (e.g. tmpfs): then every block is read, which gives the same digest, only slower.
  */
 export async function blocksWithData(path: string, size: number): Promise<number[] | undefined> {
-  const output = await runCommand('filefrag', ['-s', '-e', path]).then(
+  const output = await runCommand('filefrag', ['-e', path]).then(
     ({ stdout }) => stdout.toString('utf8'),
     () => undefined,
   );
