@@ -162,12 +162,10 @@ export class ImageCatalog {
     const { disk, records } = this.deps;
     if (!shrink && (await disk.link(vm.rootfsPath, staging))) {
       if (vm.diskSharedWith) return 'stripped';
-      const identity = await Promise.all(
-        PER_VM_FILES.map(async (path) => ({ path, content: await disk.readFile(staging, path) })),
-      );
+      const identity = await disk.readFiles(staging, [...PER_VM_FILES]);
       await records.saveIdentity(
         vm.id,
-        identity.flatMap(({ path, content }) => (content ? [perVmFile(path, content)] : [])),
+        [...identity].map(([path, content]) => perVmFile(path, content)),
       );
       // Recorded before the strip touches the shared file: from here on, StartVm restores.
       vm.diskSharedWith = imageRef;

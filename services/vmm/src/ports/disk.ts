@@ -26,8 +26,8 @@ export interface Ext4Disk {
   /** Shrinks the filesystem to its minimum (resize2fs -M) and the file with it. */
   shrinkToMinimum(image: string): Promise<void>;
   writeFiles(image: string, directories: GuestDirectory[], files: GuestFile[]): Promise<void>;
-  /** Contents of a file in the image, or undefined when it does not exist. */
-  readFile(image: string, guestPath: string): Promise<Buffer | undefined>;
+  /** Contents of those files in the image that exist, by guest path. */
+  readFiles(image: string, guestPaths: string[]): Promise<Map<string, Buffer>>;
   removeFiles(image: string, guestPaths: string[]): Promise<void>;
   /** Content address of the image file ("blake3-blocks-4m:<hex>"), costing its data, not its holes. */
   digest(image: string, signal?: AbortSignal): Promise<string>;

@@ -40,7 +40,7 @@ function ownership(path: string, mode: number, uid = 0, gid = 0): string[] {
 }
 
 /** debugfs splits requests on whitespace; guest paths here are ours, but refuse anything odd. */
-function checkGuestPath(path: string): void {
+export function checkGuestPath(path: string): void {
   if (!/^\/[A-Za-z0-9._/@+-]+$/.test(path) || path.includes('..')) {
     throw new Error(
       `guest path "${path}" cannot be written with debugfs: use an absolute path without spaces or ..`,

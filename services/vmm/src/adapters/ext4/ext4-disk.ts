@@ -1,11 +1,11 @@
-import { link, mkdtemp, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { link, mkdtemp, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Ext4Disk, GuestDirectory, GuestFile } from '../../ports/disk.ts';
 import { stagingName } from '../fs/atomic-file.ts';
 import { blockListDigest } from '../fs/block-list-digest.ts';
 import { runCommand } from '../exec/run-command.ts';
-import { debugfsScript, missingPaths, runDebugfs } from './debugfs.ts';
+import { checkGuestPath, debugfsScript, missingPaths, runDebugfs } from './debugfs.ts';
 
 /** ext4 images handled with e2fsprogs and coreutils only: nothing is ever mounted. */
 export class E2fsprogsExt4Disk implements Ext4Disk {
@@ -73,9 +73,25 @@ export class E2fsprogsExt4Disk implements Ext4Disk {
     }
   }
 
-  async readFile(image: string, guestPath: string): Promise<Buffer | undefined> {
-    const { stdout, missing } = await runDebugfs(image, `cat ${guestPath}\n`, { write: false });
-    return missing ? undefined : stdout;
+  async readFiles(image: string, guestPaths: string[]): Promise<Map<string, Buffer>> {
+    const found = new Map<string, Buffer>();
+    if (guestPaths.length === 0) return found;
+    guestPaths.forEach(checkGuestPath);
+    // One debugfs run dumps them all; a missing file simply produces no dump.
+    const scratch = await mkdtemp(join(tmpdir(), 'kindling-read-'));
+    try {
+      const script = guestPaths.map((path, index) => `dump ${path} ${join(scratch, String(index))}\n`);
+      await runDebugfs(image, script.join(''), { write: false });
+      await Promise.all(
+        guestPaths.map(async (path, index) => {
+          const content = await readFile(join(scratch, String(index))).catch(ignoreMissing);
+          if (content) found.set(path, content);
+        }),
+      );
+      return found;
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   }
 
   async removeFiles(image: string, guestPaths: string[]): Promise<void> {
@@ -85,4 +101,9 @@ export class E2fsprogsExt4Disk implements Ext4Disk {
   digest(image: string, signal?: AbortSignal): Promise<string> {
     return blockListDigest(image, signal);
   }
+}
+
+function ignoreMissing(error: NodeJS.ErrnoException): undefined {
+  if (error.code === 'ENOENT') return undefined;
+  throw error;
 }
