@@ -1,11 +1,10 @@
 // Hashes large blobs on a worker thread, so PutFiles' sha256 check (~1.5 ms of CPU per MiB) runs
 // beside the SSH encryption on another core instead of on the event loop that feeds SFTP.
-import { Worker } from 'node:worker_threads';
 import { InternalError } from '../../domain/errors.ts';
 import { inlineSha256 } from '../../domain/byte-streams.ts';
 import type { RunningSha256, Sha256Hashing } from '../../ports/sha256-hashing.ts';
+import { WorkerChannel } from '../worker-channel.ts';
 
-// Plain CommonJS so the worker needs no TypeScript loader.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
@@ -40,15 +39,20 @@ interface PendingHash {
 }
 
 export class WorkerSha256Hashing implements Sha256Hashing {
-  private worker: Worker | undefined;
   private nextId = 0;
   private readonly pending = new Map<number, PendingHash>();
+  private readonly channel = new WorkerChannel<WorkerReply>({
+    source: WORKER_SOURCE,
+    name: 'kindling-sha256',
+    onReply: (reply) => this.onReply(reply),
+    onFailure: (error) => this.failPending(error),
+  });
 
   constructor(private readonly minWorkerSize = DEFAULT_MIN_WORKER_SIZE) {}
 
   start(expectedSize: number): RunningSha256 {
     if (expectedSize < this.minWorkerSize) return inlineSha256();
-    const worker = this.ensureWorker();
+    const worker = this.channel.current();
     const id = this.nextId++;
     const state: PendingHash = { queued: 0 };
     this.pending.set(id, state);
@@ -77,31 +81,17 @@ export class WorkerSha256Hashing implements Sha256Hashing {
     };
   }
 
-  async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = undefined;
-    if (worker) await worker.terminate();
+  close(): Promise<void> {
+    return this.channel.close();
   }
 
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
-    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'kindling-sha256' });
-    // No unref: the 'message' listener below refs the worker's port again, and a caller awaiting a
-    // reply needs the process alive. close() ends the thread (the service does at shutdown).
-    worker.on('message', (reply: WorkerReply) => this.onReply(reply));
-    const fail = (error: Error): void => {
-      if (this.worker === worker) this.worker = undefined;
-      for (const [id, state] of this.pending) {
-        this.pending.delete(id);
-        state.failure = new InternalError(`the sha256 worker thread failed while checking a blob: ${error.message}`, { cause: error });
-        state.resumeProducer?.();
-        state.digest?.reject(state.failure);
-      }
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
-    this.worker = worker;
-    return worker;
+  private failPending(error: Error): void {
+    for (const [id, state] of this.pending) {
+      this.pending.delete(id);
+      state.failure = new InternalError(`the sha256 worker thread failed while checking a blob: ${error.message}`, { cause: error });
+      state.resumeProducer?.();
+      state.digest?.reject(state.failure);
+    }
   }
 
   private onReply(reply: WorkerReply): void {

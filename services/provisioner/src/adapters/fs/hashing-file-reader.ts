@@ -2,10 +2,10 @@
 // the event loop: the sha256 check and the read syscalls cost the thread that feeds SFTP nothing,
 // and the digest is of exactly the bytes handed over.
 import type { FileHandle } from 'node:fs/promises';
-import { Worker } from 'node:worker_threads';
+import { WorkerChannel } from '../worker-channel.ts';
 
-// Plain CommonJS so the worker needs no TypeScript loader. Chunks go out only against credits
-// (the consumer's read-ahead window); reads share the process's descriptor, by number.
+// Chunks go out only against credits (the consumer's read-ahead window); reads share the
+// process's descriptor, by number.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { readSync } = require('node:fs');
@@ -71,13 +71,20 @@ export interface HashedFileRead {
 }
 
 export class HashingFileReader {
-  private worker: Worker | undefined;
   private nextId = 0;
   private readonly active = new Map<number, ActiveRead>();
+  private readonly channel = new WorkerChannel<WorkerReply>({
+    source: WORKER_SOURCE,
+    name: 'kindling-blob-reader',
+    onReply: (reply) => this.active.get(reply.id)?.onReply(reply),
+    onFailure: (error) => {
+      for (const read of [...this.active.values()]) read.onWorkerFailure(new Error(`the blob reader thread failed: ${error.message}`, { cause: error }));
+    },
+  });
 
   /** Streams the whole file behind `handle`; the handle stays the caller's to close, once `chunks` is done. */
   read(handle: FileHandle, label: string): HashedFileRead {
-    const worker = this.ensureWorker();
+    const worker = this.channel.current();
     const id = this.nextId++;
     const queue: Buffer[] = [];
     let finished: { hex: string } | { error: Error } | undefined;
@@ -137,25 +144,7 @@ export class HashingFileReader {
     return { chunks: chunks(), sha256 };
   }
 
-  async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = undefined;
-    if (worker) await worker.terminate();
-  }
-
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
-    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'kindling-blob-reader' });
-    // No unref: the 'message' listener below refs the worker's port again, and a caller awaiting a
-    // reply needs the process alive. close() ends the thread (the service does at shutdown).
-    worker.on('message', (reply: WorkerReply) => this.active.get(reply.id)?.onReply(reply));
-    const fail = (error: Error): void => {
-      if (this.worker === worker) this.worker = undefined;
-      for (const read of [...this.active.values()]) read.onWorkerFailure(new Error(`the blob reader thread failed: ${error.message}`, { cause: error }));
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
-    this.worker = worker;
-    return worker;
+  close(): Promise<void> {
+    return this.channel.close();
   }
 }
