@@ -41,4 +41,12 @@ async function main(argv: string[]): Promise<number> {
   return (await loadCommand(name)).run(rest);
 }
 
+// A reader that stops early (`kindling plan | head`) is not an error: stop quietly, as cat does.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 process.exitCode = await main(process.argv.slice(2));

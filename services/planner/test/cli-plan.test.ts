@@ -1,6 +1,7 @@
 /** `kindling plan`: in-process without a planner, and over gRPC against a real planner server. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,5 +66,18 @@ describe('kindling plan', () => {
       assert.match(stderr, /error: .*Dockerfile.bad:2:1: COPPY: unknown instruction: COPPY \(did you mean COPY\?\)/);
       assert.match(stderr, /error: .*Dockerfile.bad:3:1: USER: .*U: set U/);
     }
+  });
+
+  it('stops quietly with its exit code when the reader closes the pipe early (kindling plan | head)', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', cliMain, 'plan', '-f', good], {
+      env: { ...process.env, KINDLING_PLANNER_ADDR: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy(); // the reader is gone before the first line is written
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = (await once(child, 'close')) as [number | null];
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|at \S+ \(/);
   });
 });
