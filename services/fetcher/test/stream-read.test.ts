@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { status } from '@grpc/grpc-js';
@@ -123,4 +125,29 @@ test('a client cancelling ReadBlob mid-stream leaves the fetcher serving', async
   }
   await sleep(200);
   assert.ok((await fetcher.readBlob(digest)).equals(body));
+});
+
+test('a download that breaks while ReadBlob follows it fails that read (UNAVAILABLE), nothing else', async (t) => {
+  const http = await startHttpServer(t, (req, res) => {
+    if (req.url === '/ctx/Dockerfile') return res.end('FROM scratch\n');
+    if (req.url === '/ctx/ok.txt') return res.end('fine\n');
+    if (req.url !== '/ctx/breaks.bin') return res.writeHead(404).end();
+    res.writeHead(200, { 'content-length': String(4 * MiB) });
+    res.write(Buffer.alloc(MiB, 7));
+    setTimeout(() => res.destroy(), 50);
+  });
+  const fetcher = await startTestFetcher(t);
+  const ctx = await fetcher.resolve({
+    source: { $case: 'http', value: { dockerfileUrl: `${http.url}/ctx/Dockerfile` } },
+  });
+  await assert.rejects(readByPath(fetcher, ctx.contextId, 'breaks.bin'), (err) => {
+    assert.equal(grpcCode(err), status.UNAVAILABLE);
+    assert.match((err as Error).message, /breaks\.bin/);
+    return true;
+  });
+  // The failed download's digest is never awaited: that must not take the process down.
+  await sleep(200);
+  const ok = await readByPath(fetcher, ctx.contextId, 'ok.txt');
+  assert.equal(ok.data.toString(), 'fine\n');
+  assert.deepEqual(await readdir(join(fetcher.cacheDir, 'tmp')), []);
 });

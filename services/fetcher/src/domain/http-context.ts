@@ -127,11 +127,10 @@ class HttpContextFiles implements ContextFiles {
   async stream(pattern: string, signal?: AbortSignal): Promise<ContextFileStream> {
     const { url, shown } = this.sourceUrl(pattern);
     const streamed = await this.remote.stream(url, { signal, shownAs: shown });
-    return {
-      totalSize: streamed.contentLength,
-      chunks: streamed.chunks,
-      digest: streamed.done.then((f) => f.digest),
-    };
+    const digest = streamed.done.then((f) => f.digest);
+    // A reader whose stream failed never awaits the digest; its rejection must not go unhandled.
+    digest.catch(() => {});
+    return { totalSize: streamed.contentLength, chunks: streamed.chunks, digest };
   }
 
   private async fetchSource(pattern: string, signal?: AbortSignal): Promise<SelectedEntry> {
