@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { status } from '@grpc/grpc-js';
@@ -167,4 +167,33 @@ test('--local-roots confines local contexts and their Dockerfiles', async (t) =>
   ]) {
     await assert.rejects(fetcher.resolve(req), (err) => grpcCode(err) === status.PERMISSION_DENIED);
   }
+});
+
+test('a context file over a size limit is RESOURCE_EXHAUSTED, naming it, and leaves nothing behind', async (t) => {
+  const root = await tempDir(t);
+  await write(root, 'Dockerfile', 'FROM scratch\nCOPY . /\n');
+  await write(root, 'small.txt', 'small');
+  await writeFile(join(root, 'big.bin'), Buffer.alloc(3 * 1024 * 1024, 1));
+  // Over --max-file-size: refused from the listing, before any byte is read.
+  const limited = await startTestFetcher(t, ['--max-file-size=2MiB']);
+  const ctx = await limited.resolve({ source: { $case: 'local', value: { path: root } } });
+  for (const sources of [['big.bin'], ['.']]) {
+    await assert.rejects(limited.listFiles(ctx.contextId, sources), (err) => {
+      assert.equal(grpcCode(err), status.RESOURCE_EXHAUSTED, sources.join());
+      assert.match((err as Error).message, /"big\.bin" is 3145728 bytes, over the file size limit of 2097152/);
+      return true;
+    });
+  }
+  assert.equal((await limited.listFiles(ctx.contextId, ['small.txt'])).sources[0]!.files.length, 1);
+  assert.deepEqual(await readdir(join(limited.cacheDir, 'tmp')), []);
+  // Larger than the whole cache: the store refuses it part-way through reading the file.
+  const tiny = await startTestFetcher(t, ['--cache-size=2MiB']);
+  const again = await tiny.resolve({ source: { $case: 'local', value: { path: root } } });
+  await assert.rejects(tiny.listFiles(again.contextId, ['big.bin']), (err) => {
+    assert.equal(grpcCode(err), status.RESOURCE_EXHAUSTED);
+    assert.match((err as Error).message, /big\.bin.*larger than the whole blob cache/);
+    return true;
+  });
+  assert.deepEqual(await readdir(join(tiny.cacheDir, 'tmp')), []);
+  assert.deepEqual(await readdir(join(tiny.cacheDir, 'sha256')), []);
 });

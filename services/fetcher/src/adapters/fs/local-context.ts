@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { constants, createReadStream, readFile as readFileCallback } from 'node:fs';
-import { lstat, open, readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { constants, readFile as readFileCallback } from 'node:fs';
+import { type FileHandle, lstat, open, readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { ContextFiles, ContextSource, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
 import { type ContextEntry, ContextIndex, type SourceMatch } from '../../domain/context-index.ts';
@@ -167,8 +167,8 @@ export class LocalContextLoader implements ContextLoader<LocalRequest> {
         try {
           const st = await handle.stat();
           if (!st.isFile() || st.size !== entry.size) throw changed();
-          const stream = createReadStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1 << 20 });
-          digest = (await this.blobs.ingest(stream, { maxSize, signal, label })).digest;
+          digest = (await this.blobs.ingest(readListedBytes(handle, entry.size, changed), { maxSize, signal, label }))
+            .digest;
         } finally {
           await handle.close();
         }
@@ -191,6 +191,12 @@ class LocalContextFiles implements ContextFiles {
   async list(patterns: string[], excludes: string[], signal?: AbortSignal): Promise<SourceMatch[]> {
     const matches = this.index.select(patterns, excludes, this.limits);
     const files = matches.flatMap((m) => m.files).filter((f) => f.type === 'file');
+    const tooLarge = files.find((f) => f.size > this.limits.maxFileSize);
+    if (tooLarge) {
+      throw new ResourceExhaustedError(
+        `context file "${tooLarge.path}" is ${tooLarge.size} bytes, over the file size limit of ${this.limits.maxFileSize}; exclude it in .dockerignore or raise --max-file-size`,
+      );
+    }
     let next = 0;
     // A few files at a time: enough to overlap I/O, few enough to stay gentle on shared disks.
     const worker = async () => {
@@ -205,6 +211,25 @@ class LocalContextFiles implements ContextFiles {
 }
 
 const SMALL_FILE = 1024 * 1024;
+
+/**
+ * The listed size's bytes, read through the open handle. (A ReadStream on the
+ * handle's fd closes that fd when destroyed early, and the handle's own close
+ * then fails with EBADF.)
+ */
+async function* readListedBytes(
+  handle: FileHandle,
+  size: number,
+  changed: () => Error,
+): AsyncGenerator<Buffer> {
+  for (let at = 0; at < size; ) {
+    const buffer = Buffer.allocUnsafe(Math.min(SMALL_FILE, size - at));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, at);
+    if (bytesRead === 0) throw changed();
+    at += bytesRead;
+    yield buffer.subarray(0, bytesRead);
+  }
+}
 
 /** readFile that refuses to follow a symlink swapped in as the last path component. */
 // Node accepts numeric open flags here; its typings only admit strings.
