@@ -146,6 +146,20 @@ test('a missing Dockerfile URL is NOT_FOUND; link-local and denied hosts are ref
       },
     );
   }
+  // The policy answers first, whatever else is wrong with the URL (here: it names a directory).
+  await assert.rejects(
+    new Promise((resolve, reject) =>
+      fetcher.client.fetchUrl(
+        { url: 'http://169.254.169.254/latest/meta-data/', expectedDigest: '' },
+        (err, res) => (err ? reject(err) : resolve(res)),
+      ),
+    ),
+    (err) => {
+      assert.equal(grpcCode(err), status.PERMISSION_DENIED);
+      assert.match((err as Error).message, /169\.254\.169\.254, a link-local\/metadata address/);
+      return true;
+    },
+  );
   await assert.rejects(
     fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: 'ftp://127.0.0.1/Dockerfile' } } }),
     (err) => grpcCode(err) === status.INVALID_ARGUMENT,

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { parseGitSource } from '../src/domain/git-url.ts';
 import { checkHost, DEFAULT_NETWORK_POLICY, isLinkLocal, redactUrl } from '../src/domain/network-policy.ts';
 import { contextRelativePath } from '../src/domain/context-path.ts';
+import { parseHttpUrl } from '../src/domain/http-context.ts';
 
 test('git context URLs in docker syntax', () => {
   const p = DEFAULT_NETWORK_POLICY;
@@ -55,11 +56,44 @@ test('network policy: link-local and metadata addresses, allow and deny lists', 
     'fd00:ec2::254',
     'FD00:EC2:0:0:0:0:0:254',
     '::ffff:169.254.169.254',
+    // How URLs spell an IPv4-mapped address: a dual-stack socket connects to 169.254.169.254.
+    '::ffff:a9fe:a9fe',
+    '0:0:0:0:0:ffff:a9fe:a9fe',
+    '::169.254.169.254',
+    '64:ff9b::a9fe:a9fe',
+    'fe80::1%eth0',
+    'febf::1',
   ]) {
     assert.equal(isLinkLocal(a), true, a);
   }
-  for (const a of ['127.0.0.1', '10.0.0.1', 'fd00:ec2::253', '::1', '2001:db8::1'])
+  for (const a of [
+    '127.0.0.1',
+    '10.0.0.1',
+    'fd00:ec2::253',
+    '::1',
+    '2001:db8::1',
+    '::ffff:127.0.0.1',
+    '::ffff:a9ff:1',
+    'fec0::1',
+    '169.255.0.1',
+  ])
     assert.equal(isLinkLocal(a), false, a);
+  // Every spelling a URL accepts for the metadata address is refused by name, before any connection.
+  for (const url of [
+    'http://169.254.169.254/latest/meta-data/',
+    'http://[::ffff:169.254.169.254]/x',
+    'http://[::ffff:a9fe:a9fe]/x',
+    'http://2852039166/x',
+    'http://0xa9fea9fe/x',
+    'http://[fd00:ec2:0::254]/x',
+  ]) {
+    assert.throws(
+      () => parseHttpUrl(url, DEFAULT_NETWORK_POLICY),
+      (err: Error & { code?: string }) =>
+        err.code === 'PERMISSION_DENIED' && /link-local\/metadata address.*--allow-link-local/.test(err.message),
+      url,
+    );
+  }
   const policy = { ...DEFAULT_NETWORK_POLICY, allowHosts: ['*.example.com'], denyHosts: ['bad.example.com'] };
   assert.doesNotThrow(() => checkHost(policy, 'git.example.com', 'x'));
   assert.throws(() => checkHost(policy, 'bad.example.com', 'x'), /deny list/);

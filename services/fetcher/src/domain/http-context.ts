@@ -14,7 +14,7 @@ import { contextRelativePath } from './context-path.ts';
 import { DockerignoreMatcher } from './dockerignore.ts';
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from './errors.ts';
 import { hasGlobMeta } from './go-glob.ts';
-import { checkScheme, type NetworkPolicy, redactUrl } from './network-policy.ts';
+import { checkHost, checkScheme, type NetworkPolicy, redactUrl } from './network-policy.ts';
 import type { RemoteFiles } from './remote-files.ts';
 
 type HttpRequest = Extract<ContextSource, { kind: 'http' }>;
@@ -199,6 +199,8 @@ export function parseHttpUrl(raw: string, policy: NetworkPolicy): URL {
     throw new InvalidArgumentError(`${redactUrl(url)} is not an http(s) URL`);
   }
   checkScheme(policy, scheme, redactUrl(url));
+  // Refused by policy before anything else is said about the URL (or anything connects).
+  checkHost(policy, url.hostname, redactUrl(url));
   return url;
 }
 

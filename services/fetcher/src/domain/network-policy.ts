@@ -47,34 +47,50 @@ export function checkHost(policy: NetworkPolicy, hostname: string, shown: string
   if (policy.allowHosts.length > 0 && !policy.allowHosts.some((r) => hostMatches(r, host))) {
     throw new PermissionDeniedError(`host ${host} of ${shown} is not on the fetcher's allow list`);
   }
-  if (isIP(host)) checkAddress(policy, host, shown);
+  if (isIP(host.replace(/%.*$/u, '')) && !policy.allowLinkLocal && isLinkLocal(host)) {
+    throw new PermissionDeniedError(
+      `${shown} names ${host}, a link-local/metadata address the fetcher refuses; start the fetcher with --allow-link-local if this is intended`,
+    );
+  }
 }
 
 /** Refuses link-local and metadata addresses, checked again after DNS so names cannot smuggle them in. */
 export function checkAddress(policy: NetworkPolicy, address: string, shown: string): void {
   if (policy.allowLinkLocal || !isLinkLocal(address)) return;
   throw new PermissionDeniedError(
-    `${shown} resolves to ${address}, a link-local/metadata address the fetcher refuses; allow it explicitly with allowLinkLocal if intended`,
+    `${shown} resolves to ${address}, a link-local/metadata address the fetcher refuses; start the fetcher with --allow-link-local if this is intended`,
   );
 }
 
+/**
+ * 169.254.0.0/16, fe80::/10 and fd00:ec2::254, also when an IPv6 address
+ * carries the IPv4 one (::ffff:169.254.x.x, which URLs spell ::ffff:a9fe:…,
+ * reaches the IPv4 address on a dual-stack socket; likewise ::a.b.c.d and
+ * NAT64's 64:ff9b::/96).
+ */
 export function isLinkLocal(address: string): boolean {
-  let a = address.toLowerCase();
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/u.exec(a);
-  if (mapped) a = mapped[1]!;
+  const a = address.toLowerCase().replace(/%.*$/u, '');
   if (isIP(a) === 4) return a.startsWith('169.254.');
   if (isIP(a) !== 6) return false;
-  if (/^fe[89ab][0-9a-f]:/u.test(a)) return true;
-  return expandIpv6(a) === expandIpv6('fd00:ec2::254');
+  const groups = ipv6Groups(a);
+  if ((groups[0]! & 0xffc0) === 0xfe80) return true;
+  if (groups.join(':') === METADATA_V6) return true;
+  return IPV4_CARRYING_PREFIXES.has(groups.slice(0, 6).join(':')) && groups[6] === 0xa9fe;
 }
 
-function expandIpv6(a: string): string {
-  const [head = '', tail = ''] = a.split('::');
+/** The eight 16-bit groups of an IPv6 address (WHATWG URL parsing turns a dotted IPv4 tail into two groups). */
+function ipv6Groups(address: string): number[] {
+  const canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  const [head = '', tail = ''] = canonical.split('::');
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
-  const parts = a.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
-  return parts.map((p) => p.padStart(4, '0')).join(':');
+  const parts = canonical.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
+  return parts.map((p) => parseInt(p, 16));
 }
+
+const METADATA_V6 = ipv6Groups('fd00:ec2::254').join(':');
+// IPv4-mapped (::ffff:0:0/96), IPv4-compatible (::/96) and NAT64 (64:ff9b::/96).
+const IPV4_CARRYING_PREFIXES = new Set(['0:0:0:0:0:65535', '0:0:0:0:0:0', '100:65435:0:0:0:0']);
 
 /** A URL fit for logs and errors: user and password removed. */
 export function redactUrl(raw: string | URL): string {
