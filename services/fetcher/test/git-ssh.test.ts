@@ -2,20 +2,11 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
+import { freePort, stopChild, waitForPort } from '@kindling/runtime/testing';
 import { git } from './git-http.ts';
 import { startTestFetcher, tempDir } from './support.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 test('git contexts over ssh: ssh:// and scp-like git@host:path forms', async (t) => {
   if (process.getuid?.() !== 0) return t.skip('needs root to run a private sshd');
@@ -45,11 +36,10 @@ test('git contexts over ssh: ssh:// and scp-like git@host:path forms', async (t)
   const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  t.after(() => void sshd.kill());
+  t.after(() => stopChild(sshd));
   let sshdLog = '';
   sshd.stderr.on('data', (c: Buffer) => (sshdLog += c.toString()));
-  for (let i = 0; i < 50 && !/Server listening/.test(sshdLog); i++) await sleep(100);
-  assert.match(sshdLog, /Server listening/, `sshd did not start: ${sshdLog}`);
+  await waitForPort(port, { child: sshd, timeoutMs: 5000, what: 'sshd', output: () => sshdLog });
 
   const work = join(dir, 'work');
   await mkdir(work);

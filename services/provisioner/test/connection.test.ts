@@ -4,11 +4,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { freePort } from '@kindling/runtime/testing';
 import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, PermissionDeniedError } from '../src/domain/errors.ts';
 import { fingerprintOf, parseHostPublicKey } from '../src/domain/host-key.ts';
 import type { ConnectAttempt } from '../src/ports/guest-connector.ts';
 import { startProvisionerFixture } from './support/provisioner-fixture.ts';
-import { freePort, generateEd25519KeyPair, sshdUnavailableReason, startTestSshd } from './support/test-sshd.ts';
+import { generateEd25519KeyPair, sshdUnavailableReason, startTestSshd } from './support/test-sshd.ts';
 
 const run = promisify(execFile);
 const skip = await sshdUnavailableReason();

@@ -10,8 +10,9 @@ import { promisify } from 'node:util';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import type { ExecRequest, ExecResponse, ExitStatus } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
 import { LogStream } from '@kindling/proto/gen/kindling/events/v1/events.ts';
+import { freePort } from '@kindling/runtime/testing';
 import { startProvisionerSuite, type ProvisionerSuite } from './support/provisioner-suite.ts';
-import { freePort, sshdUnavailableReason, startTestSshd } from './support/test-sshd.ts';
+import { sshdUnavailableReason, startTestSshd } from './support/test-sshd.ts';
 import { testAccounts } from './support/test-users.ts';
 
 const run = promisify(execFile);

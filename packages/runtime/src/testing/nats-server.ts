@@ -4,37 +4,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function waitForPort(port: number, deadlineMs: number): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > until) throw new Error(`nothing listens on 127.0.0.1:${port} after ${deadlineMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { freePort, stopChild, waitForPort } from './child-process.ts';
 
 export interface TestNatsServer {
   readonly url: string;
@@ -46,29 +18,21 @@ export async function startNatsServer(options: { jetstream?: boolean; binary?: s
   const storeDir = await mkdtemp(join(tmpdir(), 'kindling-nats-'));
   const args = ['-a', '127.0.0.1', '-p', String(port), '-m', '0'];
   if (options.jetstream ?? true) args.push('-js', '-sd', storeDir);
-  const child: ChildProcess = spawn(options.binary ?? 'nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const binary = options.binary ?? 'nats-server';
+  const child: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    await Promise.race([
-      waitForPort(port, 10_000),
-      exited.then(() => {
-        throw new Error(`nats-server exited at start: ${stderr}`);
-      }),
-    ]);
+    await waitForPort(port, { child, timeoutMs: 10_000, what: binary, output: () => stderr });
   } catch (error) {
-    child.kill('SIGKILL');
+    await stopChild(child);
     await rm(storeDir, { recursive: true, force: true });
     throw error;
   }
   return {
     url: `nats://127.0.0.1:${port}`,
     async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stopChild(child);
       await rm(storeDir, { recursive: true, force: true });
     },
   };

@@ -2,10 +2,10 @@
 // client keys, in a temp dir that stop() removes. Reusable by any service's tests.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile, access } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort, stopChild, waitForPort } from '@kindling/runtime/testing';
 
 const run = promisify(execFile);
 const SSHD = '/usr/sbin/sshd';
@@ -41,18 +41,6 @@ export async function sshdUnavailableReason(): Promise<string | undefined> {
   return undefined;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export async function generateEd25519KeyPair(dir: string, name: string): Promise<{ privateKey: string; publicKey: string }> {
   const path = join(dir, name);
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', path]);
@@ -66,11 +54,7 @@ export async function startTestSshd(options: TestSshdOptions = {}): Promise<Test
   let delayTimer: NodeJS.Timeout | undefined;
   const stop = async (): Promise<void> => {
     if (delayTimer) clearTimeout(delayTimer);
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child?.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    if (child) await stopChild(child);
     await rm(dir, { recursive: true, force: true });
   };
   try {
@@ -99,17 +83,20 @@ export async function startTestSshd(options: TestSshdOptions = {}): Promise<Test
     const configPath = join(dir, 'sshd_config');
     await writeFile(configPath, `${config}\n`, { mode: 0o600 });
     await run(SSHD, ['-t', '-f', configPath]);
-    const launch = (): void => {
-      child = spawn(SSHD, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-      child.stderr?.on('data', (chunk: Buffer) => {
+    let stderr = '';
+    const launch = (): ChildProcess => {
+      const sshd = spawn(SSHD, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+      sshd.stderr.on('data', (chunk: Buffer) => {
+        if (stderr.length < 16_384) stderr += chunk.toString(); // enough to say why it did not start
         if (process.env.KINDLING_TEST_SSHD_LOG) process.stderr.write(`[test-sshd] ${chunk.toString()}`);
       });
+      return sshd;
     };
     if (options.startDelayMs) {
-      delayTimer = setTimeout(launch, options.startDelayMs);
+      delayTimer = setTimeout(() => (child = launch()), options.startDelayMs);
     } else {
-      launch();
-      await waitForPort(port, 5000);
+      child = launch();
+      await waitForPort(port, { child, timeoutMs: 5000, what: 'test sshd', output: () => stderr });
     }
     return {
       host: '127.0.0.1',
@@ -124,23 +111,5 @@ export async function startTestSshd(options: TestSshdOptions = {}): Promise<Test
   } catch (error) {
     await stop();
     throw error;
-  }
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const { connect } = await import('node:net');
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`test sshd did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
