@@ -65,9 +65,13 @@ test('failed downloads leave nothing half-written in the cache', async (t) => {
   const http = await startHttpServer(t, (req, res) => {
     if (req.url === '/big') return res.end(Buffer.alloc(4096, 1));
     if (req.url === '/drops') {
-      res.writeHead(200, { 'content-length': '100000' });
-      res.write(Buffer.alloc(1000, 2));
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write(Buffer.alloc(500, 2));
       return void setTimeout(() => res.destroy(), 20);
+    }
+    if (req.url === '/announces-too-much') {
+      // Refused from the header alone: with no body coming, only that answers before the body timeout.
+      return void res.writeHead(200, { 'content-length': '1000000' }).flushHeaders();
     }
     if (req.url === '/stalls') {
       res.writeHead(200, { 'content-length': '1000' });
@@ -81,6 +85,11 @@ test('failed downloads leave nothing half-written in the cache', async (t) => {
       fetcher.client.fetchUrl({ url, expectedDigest }, (err, res) => (err ? reject(err) : resolve(res!))),
     );
   await assert.rejects(fetchUrl(`${http.url}/big`), (err) => grpcCode(err) === status.RESOURCE_EXHAUSTED);
+  await assert.rejects(fetchUrl(`${http.url}/announces-too-much`), (err) => {
+    assert.equal(grpcCode(err), status.RESOURCE_EXHAUSTED);
+    assert.match((err as Error).message, /announces-too-much is 1000000 bytes \(Content-Length\), over the file size limit of 1024/);
+    return true;
+  });
   await assert.rejects(fetchUrl(`${http.url}/drops`), (err) => grpcCode(err) === status.UNAVAILABLE);
   await assert.rejects(fetchUrl(`${http.url}/stalls`), (err) => {
     assert.equal(grpcCode(err), status.UNAVAILABLE);

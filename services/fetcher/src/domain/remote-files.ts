@@ -2,7 +2,7 @@ import type { BlobStore } from '../ports/blob-store.ts';
 import type { HttpSource } from '../ports/http-source.ts';
 import type { GrowingFile, GrowingFileReader } from '../ports/growing-file.ts';
 import type { Digest } from './digest.ts';
-import { CancelledError, DomainError, InvalidArgumentError } from './errors.ts';
+import { CancelledError, DomainError, InvalidArgumentError, ResourceExhaustedError } from './errors.ts';
 import { redactUrl } from './network-policy.ts';
 
 export interface RemoteFile {
@@ -151,6 +151,12 @@ export class RemoteFiles {
       if (res.finalUrl.pathname.endsWith('/')) {
         res.discard();
         throw directoryError(shown);
+      }
+      if (res.contentLength !== undefined && res.contentLength > this.limits.maxFileSize) {
+        res.discard();
+        throw new ResourceExhaustedError(
+          `${shown} is ${res.contentLength} bytes (Content-Length), over the file size limit of ${this.limits.maxFileSize}; raise --max-file-size or shrink the file`,
+        );
       }
       download.contentLength = res.contentLength;
       const blob = await this.blobs.ingest(res.body, {
