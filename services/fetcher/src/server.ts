@@ -54,7 +54,7 @@ export async function startFetcherService(
   const loaders = {
     local: new LocalContextLoader(blobs, limits, { allowedRoots: config.localRoots }),
     http: new HttpContextLoader(http, remote, policy, limits),
-    git: new GitContextLoader(blobs, policy, limits, deps.logger, config.gitSshCommand),
+    git: new GitContextLoader(blobs, policy, limits, deps.logger, http, config.gitSshCommand),
     tarball: new TarballContextLoader(blobs, remote, policy, limits),
   } as Record<string, ContextLoader> as BuildContextServiceLoaders;
   const service = new BuildContextService({ loaders, blobs, remote, policy, limits });

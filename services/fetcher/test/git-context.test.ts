@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { FileType } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import { git, startGitHttpServer } from './git-http.ts';
-import { grpcCode, startTestFetcher, tempDir } from './support.ts';
+import { grpcCode, startHttpServer, startTestFetcher, tempDir } from './support.ts';
 
 test('git contexts over smart HTTP: refs, subdir, exec bits, symlinks', async (t) => {
   const base = await tempDir(t);
@@ -114,5 +114,33 @@ test('git contexts over smart HTTP: refs, subdir, exec bits, symlinks', async (t
       resolveGit(`${repo}#--upload-pack=evil`),
       (err) => grpcCode(err) === status.INVALID_ARGUMENT,
     );
+  });
+
+  await t.test('redirects are followed under the host policy, not by git on its own', async () => {
+    const gitPort = new URL(server.url).port;
+    // A forwarder on 127.0.0.1: /moved/* goes to the git server by address, /aliased/* by the name localhost.
+    const forwarder = await startHttpServer(t, (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const [, prefix = '', ...rest] = url.pathname.split('/');
+      const host = prefix === 'moved' ? '127.0.0.1' : prefix === 'aliased' ? 'localhost' : '';
+      if (!host) return res.writeHead(404).end();
+      res.writeHead(301, { location: `http://${host}:${gitPort}/${rest.join('/')}${url.search}` }).end();
+    });
+    const moved = await resolveGit(`${forwarder.url}/moved/app.git#v1:sub`);
+    assert.equal(moved.gitCommit, v1);
+    assert.equal(await appText(moved.contextId), 'app v1\n');
+
+    const strict = await startTestFetcher(t, ['--deny-hosts=localhost']);
+    const gitHitsBefore = [...server.hits.values()].reduce((a, b) => a + b, 0);
+    await assert.rejects(
+      strict.resolve({ source: { $case: 'git', value: { url: `${forwarder.url}/aliased/app.git#main` } } }),
+      (err) => {
+        assert.equal(grpcCode(err), status.PERMISSION_DENIED);
+        assert.match((err as Error).message, /host localhost .* deny list/);
+        return true;
+      },
+    );
+    assert.equal([...server.hits.values()].reduce((a, b) => a + b, 0), gitHitsBefore, 'nothing reached the denied host');
+    assert.ok(forwarder.hits.get('/aliased/app.git/info/refs'));
   });
 });

@@ -9,12 +9,19 @@ import type { ContextSource, FetchLimits, LoadedContext } from '../../domain/bui
 import { type ContextEntry, ContextIndex } from '../../domain/context-index.ts';
 import type { Digest } from '../../domain/digest.ts';
 import { DockerignoreMatcher } from '../../domain/dockerignore.ts';
-import { DomainError, NotFoundError, PermissionDeniedError, UnavailableError } from '../../domain/errors.ts';
+import {
+  DomainError,
+  FailedPreconditionError,
+  NotFoundError,
+  PermissionDeniedError,
+  UnavailableError,
+} from '../../domain/errors.ts';
 import { type GitSource, parseGitSource } from '../../domain/git-url.ts';
 import { checkContextLimits, IndexedContextFiles, locateDockerfile } from '../../domain/indexed-context.ts';
-import { bareHost, checkAddress, type NetworkPolicy } from '../../domain/network-policy.ts';
+import { bareHost, checkAddress, type NetworkPolicy, redactUrl } from '../../domain/network-policy.ts';
 import type { BlobStore } from '../../ports/blob-store.ts';
 import type { ContextLoader } from '../../ports/context-loader.ts';
+import type { HttpSource } from '../../ports/http-source.ts';
 import { CatFileBatchReader, GitCommandError, type GitRunOptions, runGit } from './git-process.ts';
 
 type GitRequest = Extract<ContextSource, { kind: 'git' }>;
@@ -30,13 +37,17 @@ export class GitContextLoader implements ContextLoader<GitRequest> {
     private readonly policy: NetworkPolicy,
     private readonly limits: FetchLimits,
     private readonly log: Logger,
+    /** Finds where an HTTP(S) repository really is, under the network policy at every redirect. */
+    private readonly http: HttpSource,
     /** How git reaches ssh remotes: key, known hosts and options live here, never in URLs. */
     private readonly sshCommand = 'ssh -o BatchMode=yes',
   ) {}
 
   async load(request: GitRequest, signal: AbortSignal): Promise<LoadedContext> {
-    const source = parseGitSource(request.url, this.policy);
-    await this.checkResolvedHost(source);
+    const parsed = parseGitSource(request.url, this.policy);
+    await this.checkResolvedHost(parsed);
+    const source =
+      parsed.transport === 'ssh' ? parsed : { ...parsed, remote: await this.httpRemote(parsed, signal) };
     const dir = await mkdtemp(join(tmpdir(), 'kindling-git-'));
     const run: GitRunOptions = { cwd: dir, signal, env: gitEnv(dir, this.sshCommand) };
     const shownRoot = `${source.shown}#${source.ref ?? ''}${source.subdir === '.' ? '' : `:${source.subdir}`}`;
@@ -87,6 +98,46 @@ export class GitContextLoader implements ContextLoader<GitRequest> {
     if (isIP(host)) return;
     const addresses = await lookup(host, { all: true }).catch(() => []);
     for (const a of addresses) checkAddress(this.policy, a.address, `git remote ${source.shown}`);
+  }
+
+  /**
+   * git follows HTTP redirects by itself, past the host policy and the link-local
+   * refusal. So the fetcher asks for the repository's ref advertisement first,
+   * checking every hop, and hands git the final URL with redirects turned off.
+   */
+  private async httpRemote(source: GitSource, signal: AbortSignal): Promise<string> {
+    const given = new URL(source.remote);
+    const probe = new URL(given);
+    probe.pathname = `${probe.pathname.replace(/\/*$/u, '')}/info/refs`;
+    probe.search = '?service=git-upload-pack';
+    probe.hash = '';
+    let res;
+    try {
+      res = await this.http.get(probe, signal);
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        throw new NotFoundError(`git repository ${source.shown} was not found (its info/refs is 404)`);
+      }
+      throw err;
+    }
+    res.discard();
+    const final = new URL(res.finalUrl);
+    if (!final.pathname.endsWith('/info/refs')) {
+      throw new FailedPreconditionError(
+        `git repository ${source.shown} redirected to ${redactUrl(final)}, which is not a git repository`,
+      );
+    }
+    final.pathname = final.pathname.slice(0, -'/info/refs'.length);
+    final.search = '';
+    // Credentials stay with the origin they were given for.
+    if (final.origin === given.origin) {
+      final.username = given.username;
+      final.password = given.password;
+    }
+    if (final.href !== given.href) {
+      this.log.info({ remote: source.shown, location: redactUrl(final) }, 'git remote redirected');
+    }
+    return final.href;
   }
 
   private async fetchCommit(source: GitSource, run: GitRunOptions): Promise<string> {
@@ -221,6 +272,10 @@ function gitEnv(home: string, sshCommand: string): NodeJS.ProcessEnv {
     GIT_CONFIG_NOSYSTEM: '1',
     GIT_ALLOW_PROTOCOL: 'http:https:ssh',
     GIT_SSH_COMMAND: sshCommand,
+    // Redirects were followed (under the network policy) before git runs: git must not follow others.
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'http.followRedirects',
+    GIT_CONFIG_VALUE_0: 'false',
     LC_ALL: 'C',
   };
 }
