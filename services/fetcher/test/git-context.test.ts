@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -143,4 +146,78 @@ test('git contexts over smart HTTP: refs, subdir, exec bits, symlinks', async (t
     assert.equal([...server.hits.values()].reduce((a, b) => a + b, 0), gitHitsBefore, 'nothing reached the denied host');
     assert.ok(forwarder.hits.get('/aliased/app.git/info/refs'));
   });
+});
+
+/** A free loopback port (git daemon cannot pick its own and report it). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+test('git:// (git daemon) only when --allowed-schemes lists git', async (t) => {
+  const base = await tempDir(t);
+  const work = join(base, 'work');
+  await mkdir(join(work, 'sub'), { recursive: true });
+  git(work, 'init', '-q', '-b', 'main');
+  await writeFile(join(work, 'sub', 'Dockerfile'), 'FROM debian\nCOPY tool.sh /\n');
+  await writeFile(join(work, 'sub', 'tool.sh'), '#!/bin/sh\n');
+  await chmod(join(work, 'sub', 'tool.sh'), 0o755);
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', 'one');
+  git(work, 'tag', 'v1');
+  const commit = git(work, 'rev-parse', 'HEAD');
+  git(base, 'clone', '-q', '--bare', work, join(base, 'repos', 'app.git'));
+
+  const port = await freePort();
+  const daemon = spawn(
+    'git',
+    ['daemon', '--reuseaddr', '--export-all', `--base-path=${join(base, 'repos')}`, '--listen=127.0.0.1', `--port=${port}`],
+    { stdio: 'ignore' },
+  );
+  t.after(() => {
+    daemon.kill('SIGTERM');
+  });
+  for (let i = 0; ; i++) {
+    const up = await new Promise<boolean>((resolve) =>
+      connect(port, '127.0.0.1')
+        .on('connect', function (this: Socket) {
+          this.destroy();
+          resolve(true);
+        })
+        .on('error', () => resolve(false)),
+    );
+    if (up) break;
+    if (i > 50) return t.skip('git daemon did not start listening');
+    await sleep(100);
+  }
+  const url = `git://127.0.0.1:${port}/app.git`;
+
+  const byDefault = await startTestFetcher(t);
+  await assert.rejects(
+    byDefault.resolve({ source: { $case: 'git', value: { url: `${url}#v1:sub` } } }),
+    (err) => {
+      assert.equal(grpcCode(err), status.INVALID_ARGUMENT);
+      assert.match((err as Error).message, /git:\/\/.*--allowed-schemes lists "git"/);
+      return true;
+    },
+  );
+
+  const fetcher = await startTestFetcher(t, ['--allowed-schemes=https,git']);
+  const ctx = await fetcher.resolve({ source: { $case: 'git', value: { url: `${url}#v1:sub` } } });
+  assert.equal(ctx.gitCommit, commit);
+  assert.equal(ctx.dockerfile, 'FROM debian\nCOPY tool.sh /\n');
+  const listed = await fetcher.listFiles(ctx.contextId, ['tool.sh']);
+  assert.equal(listed.sources[0]!.files[0]!.mode, 0o755);
+  for (const missing of [`${url}#no-such-tag`, `git://127.0.0.1:${port}/missing.git`]) {
+    await assert.rejects(
+      fetcher.resolve({ source: { $case: 'git', value: { url: missing } } }),
+      (err) => {
+        assert.equal(grpcCode(err), status.NOT_FOUND, `${missing}: ${(err as Error).message}`);
+        return true;
+      },
+    );
+  }
 });

@@ -27,6 +27,11 @@ test('git context URLs in docker syntax', () => {
     const got = parseGitSource(raw, p);
     for (const [k, v] of Object.entries(want)) assert.equal(got[k as keyof typeof got], v, `${raw}: ${k}`);
   }
+  assert.throws(() => parseGitSource('git://example.com/r.git', p), /--allowed-schemes lists "git"/);
+  assert.deepEqual(
+    parseGitSource('git://example.com/r.git#v1:sub', { ...p, allowedSchemes: ['git'] }),
+    { remote: 'git://example.com/r.git', ref: 'v1', subdir: 'sub', shown: 'git://example.com/r.git', transport: 'git' },
+  );
   const withToken = parseGitSource('https://user:tok3n@example.com/r.git#main', p);
   assert.doesNotMatch(withToken.shown, /tok3n/);
   assert.match(withToken.remote, /tok3n/, 'git still gets the credentials');

@@ -12,14 +12,15 @@ export interface GitSource {
   subdir: string;
   /** The remote without credentials, for logs and errors. */
   shown: string;
-  transport: 'http' | 'https' | 'ssh';
+  transport: 'http' | 'https' | 'ssh' | 'git';
 }
 
 const SCP_LIKE = /^([A-Za-z0-9._~-]+@)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(?!\/\/)(.+)$/u;
 
 /**
  * Parses https://host/repo.git#ref:subdir, git+https://…, git+ssh://…,
- * ssh://… and scp-like git@host:repo.git#ref forms, applying the network policy.
+ * ssh://…, git://… and scp-like git@host:repo.git#ref forms, applying the
+ * network policy.
  */
 export function parseGitSource(raw: string, policy: NetworkPolicy): GitSource {
   const hash = raw.indexOf('#');
@@ -53,20 +54,19 @@ export function parseGitSource(raw: string, policy: NetworkPolicy): GitSource {
     );
   }
   const scheme = url.protocol.slice(0, -1);
+  if (scheme === 'git' && !policy.allowedSchemes.includes('git')) {
+    throw new InvalidArgumentError(
+      `${redactUrl(url)} uses git://, git's own protocol: unencrypted and unauthenticated, so the fetcher accepts it only when --allowed-schemes lists "git"; prefer the repository's https:// URL`,
+    );
+  }
   checkScheme(policy, scheme, redactUrl(url));
   checkHost(policy, url.hostname, redactUrl(url));
   const inner = scheme.startsWith('git+') ? scheme.slice(4) : scheme;
-  if (inner !== 'http' && inner !== 'https' && inner !== 'ssh') {
+  if (inner !== 'http' && inner !== 'https' && inner !== 'ssh' && inner !== 'git') {
     throw new InvalidArgumentError(
-      `${redactUrl(url)}: git over "${scheme}:" is not supported; use https, http or ssh`,
+      `${redactUrl(url)}: git over "${scheme}:" is not supported; use https, http, ssh or git`,
     );
   }
   const remote = scheme.startsWith('git+') ? base.replace(/^git\+/iu, '') : base;
   return { remote, ref, subdir, shown: redactUrl(remote), transport: inner };
-}
-
-/** Whether docker would treat a context string as git rather than a plain URL. */
-export function looksLikeGit(raw: string): boolean {
-  const base = raw.split('#')[0]!;
-  return /^(git\+|ssh:\/\/|git@)/iu.test(base) || /\.git$/iu.test(base) || SCP_LIKE.test(base);
 }

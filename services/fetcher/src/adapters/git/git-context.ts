@@ -47,7 +47,9 @@ export class GitContextLoader implements ContextLoader<GitRequest> {
     const parsed = parseGitSource(request.url, this.policy);
     await this.checkResolvedHost(parsed);
     const source =
-      parsed.transport === 'ssh' ? parsed : { ...parsed, remote: await this.httpRemote(parsed, signal) };
+      parsed.transport === 'http' || parsed.transport === 'https'
+        ? { ...parsed, remote: await this.httpRemote(parsed, signal) }
+        : parsed;
     const dir = await mkdtemp(join(tmpdir(), 'kindling-git-'));
     const run: GitRunOptions = { cwd: dir, signal, env: gitEnv(dir, this.sshCommand) };
     const shownRoot = `${source.shown}#${source.ref ?? ''}${source.subdir === '.' ? '' : `:${source.subdir}`}`;
@@ -270,7 +272,8 @@ function gitEnv(home: string, sshCommand: string): NodeJS.ProcessEnv {
     HOME: home,
     GIT_TERMINAL_PROMPT: '0',
     GIT_CONFIG_NOSYSTEM: '1',
-    GIT_ALLOW_PROTOCOL: 'http:https:ssh',
+    // git:// only reaches git when the policy let it through parseGitSource.
+    GIT_ALLOW_PROTOCOL: 'http:https:ssh:git',
     GIT_SSH_COMMAND: sshCommand,
     // Redirects were followed (under the network policy) before git runs: git must not follow others.
     GIT_CONFIG_COUNT: '1',
@@ -295,7 +298,9 @@ function gitError(err: unknown, source: GitSource): unknown {
     );
   }
   if (
-    /repository .*not found|does not appear to be a git repository|returned error: 404|HTTP 404/iu.test(text)
+    /repository .*not found|does not appear to be a git repository|not exported|returned error: 404|HTTP 404/iu.test(
+      text,
+    )
   ) {
     return new NotFoundError(`git repository ${source.shown} was not found`);
   }
