@@ -106,6 +106,17 @@ test('local directory context over gRPC', async (t) => {
     }
   });
 
+  await t.test('a directory excluded but for a "!" exception is still a source', async () => {
+    const listed = await fetcher.listFiles(ctx.contextId, ['docs']);
+    assert.deepEqual(
+      listed.sources[0]!.files.map((f) => [f.path, f.type]),
+      [
+        ['docs', FileType.FILE_TYPE_DIRECTORY],
+        ['docs/README.md', FileType.FILE_TYPE_REGULAR],
+      ],
+    );
+  });
+
   await t.test('missing and ignored sources are NOT_FOUND', async () => {
     for (const source of ['nope.txt', 'debug.log', 'node_modules/x/index.js', '*.nothing']) {
       await assert.rejects(
@@ -196,4 +207,26 @@ test('a context file over a size limit is RESOURCE_EXHAUSTED, naming it, and lea
   });
   assert.deepEqual(await readdir(join(tiny.cacheDir, 'tmp')), []);
   assert.deepEqual(await readdir(join(tiny.cacheDir, 'sha256')), []);
+});
+
+test('a "!" exception with wildcards reaches into excluded directories, as BuildKit does', async (t) => {
+  const root = await tempDir(t);
+  await write(root, 'Dockerfile', 'FROM scratch\nCOPY . /\n');
+  await write(root, '.dockerignore', 'vendor\n!**/*.go\n');
+  await write(root, 'vendor/lib/a.go', 'package lib\n');
+  await write(root, 'vendor/lib/notes.txt', 'notes');
+  await write(root, 'main.go', 'package main\n');
+  await chmod(join(root, 'vendor'), 0o750);
+  const fetcher = await startTestFetcher(t);
+  const ctx = await fetcher.resolve({ source: { $case: 'local', value: { path: root } } });
+  const all = await fetcher.listFiles(ctx.contextId, ['.']);
+  assert.deepEqual(
+    all.sources[0]!.files.map((f) => f.path),
+    ['.dockerignore', 'Dockerfile', 'main.go', 'vendor', 'vendor/lib', 'vendor/lib/a.go'],
+  );
+  assert.equal(all.sources[0]!.files.find((f) => f.path === 'vendor')!.mode, 0o750);
+  await assert.rejects(
+    fetcher.listFiles(ctx.contextId, ['vendor/lib/notes.txt']),
+    (err) => grpcCode(err) === status.NOT_FOUND,
+  );
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DockerignoreMatcher, parseDockerignore } from '../src/domain/dockerignore.ts';
 import { goMatch } from '../src/domain/go-glob.ts';
-import { matchSegments } from '../src/domain/context-index.ts';
+import { ContextIndex, keptEntries, matchSegments } from '../src/domain/context-index.ts';
 
 // Go's path/filepath.Match table: [pattern, name, match | 'bad'].
 const GO_MATCH: [string, string, boolean | 'bad'][] = [
@@ -222,4 +222,38 @@ test('an excluded directory is walked only when an exception may re-include some
   assert.equal(DockerignoreMatcher.fromText('docs').canSkipExcludedDir('docs'), true);
   assert.equal(DockerignoreMatcher.fromText('docs\n!docs/keep.md').canSkipExcludedDir('docs'), false);
   assert.equal(DockerignoreMatcher.fromText('docs\n!other/keep.md').canSkipExcludedDir('docs'), true);
+  // fsutil: a trailing "/*" or "/**" still counts as a prefix...
+  assert.equal(DockerignoreMatcher.fromText('docs\n!docs/*').canSkipExcludedDir('docs'), false);
+  assert.equal(DockerignoreMatcher.fromText('docs\n!other/**').canSkipExcludedDir('docs'), true);
+  // ...but an exception with wildcards elsewhere may match below any directory: walk them all.
+  assert.equal(DockerignoreMatcher.fromText('vendor\n!**/*.go').canSkipExcludedDir('vendor'), false);
+  assert.equal(DockerignoreMatcher.fromText('vendor\n!other/*.go').canSkipExcludedDir('vendor'), false);
+});
+
+test('directories above a re-included file are kept, with their own entries', () => {
+  const entry = (path: string, type: 'dir' | 'file', mode = 0o644) => ({
+    path,
+    type,
+    size: 0,
+    mode,
+    uid: 0,
+    gid: 0,
+    mtimeMs: 0,
+  });
+  const tree = [
+    entry('vendor', 'dir', 0o750),
+    entry('vendor/lib', 'dir', 0o700),
+    entry('vendor/lib/a.go', 'file'),
+    entry('vendor/lib/notes.txt', 'file'),
+    entry('main.go', 'file'),
+    entry('README.md', 'file'),
+  ];
+  const kept = keptEntries(tree, DockerignoreMatcher.fromText('vendor\n*.md\n!**/*.go'));
+  assert.deepEqual(kept.map((e) => e.path).sort(), ['main.go', 'vendor', 'vendor/lib', 'vendor/lib/a.go']);
+  assert.equal(kept.find((e) => e.path === 'vendor')!.mode, 0o750);
+  const listed = new ContextIndex(kept).select(['vendor'], [], { maxFiles: 100 });
+  assert.deepEqual(
+    listed[0]!.files.map((f) => f.path),
+    ['vendor', 'vendor/lib', 'vendor/lib/a.go'],
+  );
 });

@@ -1,5 +1,5 @@
 import type { Digest } from './digest.ts';
-import { DockerignoreMatcher } from './dockerignore.ts';
+import { DockerignoreMatcher, goDir } from './dockerignore.ts';
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from './errors.ts';
 import { contextRelativePath, resolveLinkInContext } from './context-path.ts';
 import { goMatch, hasGlobMeta, validateGoPattern } from './go-glob.ts';
@@ -169,6 +169,32 @@ export class ContextIndex {
     }
     return roots;
   }
+}
+
+/**
+ * The entries an ignore file keeps, plus the directories above each of them:
+ * like BuildKit, a directory excluded by "docs" comes back (with its own mode)
+ * when "!docs/README.md" keeps something below it, so "COPY docs" still works.
+ */
+export function keptEntries(entries: Iterable<ContextEntry>, ignore: DockerignoreMatcher): ContextEntry[] {
+  const all = [...entries];
+  const kept = all.filter((e) => !ignore.excludes(e.path));
+  if (kept.length === all.length || !ignore.hasExclusions) return kept;
+  return withParentDirs(kept, new Map(all.filter((e) => e.type === 'dir').map((e) => [e.path, e])));
+}
+
+/** Adds, from `dirs`, every directory above a kept entry that is not kept itself. */
+export function withParentDirs(kept: ContextEntry[], dirs: ReadonlyMap<string, ContextEntry>): ContextEntry[] {
+  const present = new Set(kept.map((e) => e.path));
+  const out = [...kept];
+  for (const e of kept) {
+    for (let dir = goDir(e.path); dir !== '.' && !present.has(dir); dir = goDir(dir)) {
+      present.add(dir);
+      const entry = dirs.get(dir);
+      if (entry) out.push(entry);
+    }
+  }
+  return out;
 }
 
 /** Segment-wise Go filepath.Match, where a whole "**" segment spans zero or more directories. */

@@ -120,6 +120,8 @@ class IgnorePattern {
 export class DockerignoreMatcher {
   private readonly patterns: IgnorePattern[] = [];
   readonly hasExclusions: boolean;
+  /** No '!' pattern has wildcards (beyond a trailing "/*" or "/**"): fsutil's condition for skipping excluded directories. */
+  private readonly onlyPrefixExceptions: boolean;
 
   constructor(readonly source: string[]) {
     for (const raw of source) {
@@ -136,6 +138,9 @@ export class DockerignoreMatcher {
       this.patterns.push(new IgnorePattern(p, exclusion));
     }
     this.hasExclusions = this.patterns.some((p) => p.exclusion);
+    this.onlyPrefixExceptions = !this.patterns.some(
+      (p) => p.exclusion && /[*[\]?^\\]/u.test(withoutTrailingGlob(p.cleaned)),
+    );
   }
 
   static fromText(text: string): DockerignoreMatcher {
@@ -166,12 +171,20 @@ export class DockerignoreMatcher {
   }
 
   /**
-   * Whether a walk may skip an excluded directory entirely: only when no '!'
-   * pattern could re-include something below it (moby's archive walker rule).
+   * Whether a walk may skip an excluded directory entirely, as BuildKit's
+   * fsutil decides: only when no '!' pattern could re-include something below
+   * it. A '!' pattern with wildcards (such as "!**.go") may match anywhere, so then
+   * every excluded directory is walked.
    */
   canSkipExcludedDir(dir: string): boolean {
     if (!this.hasExclusions) return true;
+    if (!this.onlyPrefixExceptions) return false;
     const dirSlash = `${dir}/`;
-    return !this.patterns.some((p) => p.exclusion && `${p.cleaned}/`.startsWith(dirSlash));
+    return !this.patterns.some((p) => p.exclusion && `${withoutTrailingGlob(p.cleaned)}/`.startsWith(dirSlash));
   }
+}
+
+/** fsutil's patternWithoutTrailingGlob: "a/b/**" and "a/b/*" count as the prefix "a/b". */
+function withoutTrailingGlob(pattern: string): string {
+  return pattern.replace(/\/\*\*$/u, '').replace(/\/\*$/u, '');
 }

@@ -1,9 +1,14 @@
 import { createHash } from 'node:crypto';
-import { constants, readFile as readFileCallback } from 'node:fs';
+import { constants, readFile as readFileCallback, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { ContextFiles, ContextSource, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
-import { type ContextEntry, ContextIndex, type SourceMatch } from '../../domain/context-index.ts';
+import {
+  type ContextEntry,
+  ContextIndex,
+  type SourceMatch,
+  withParentDirs,
+} from '../../domain/context-index.ts';
 import { contextRelativePath } from '../../domain/context-path.ts';
 import type { Digest } from '../../domain/digest.ts';
 import { DockerignoreMatcher } from '../../domain/dockerignore.ts';
@@ -249,6 +254,8 @@ async function walk(
   signal: AbortSignal,
 ): Promise<ContextEntry[]> {
   const entries: ContextEntry[] = [];
+  // Excluded directories walked for the sake of a '!' exception: listed only if something below is kept.
+  const excludedDirs = new Map<string, ContextEntry>();
   let total = 0;
   const visit = async (relDir: string): Promise<void> => {
     signal.throwIfAborted();
@@ -262,7 +269,10 @@ async function walk(
         if (st.isDirectory()) {
           if (excluded && ignore.canSkipExcludedDir(rel)) return;
           subdirs.push(rel);
-          if (excluded) return;
+          if (excluded) {
+            excludedDirs.set(rel, { path: rel, type: 'dir', size: 0, ...ownership(st) });
+            return;
+          }
         } else if (excluded) return;
         if (!st.isDirectory() && !st.isFile() && !st.isSymbolicLink()) return; // sockets, fifos, devices: not context files
         if (entries.length >= limits.maxFiles) {
@@ -282,10 +292,7 @@ async function walk(
           path: rel,
           type: st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file',
           size: st.isFile() ? st.size : 0,
-          mode: st.mode & 0o7777,
-          uid: st.uid,
-          gid: st.gid,
-          mtimeMs: st.mtimeMs,
+          ...ownership(st),
           linkTarget: st.isSymbolicLink() ? await readlink(join(root, rel)) : undefined,
         });
       }),
@@ -293,7 +300,11 @@ async function walk(
     for (const d of subdirs) await visit(d);
   };
   await visit('.');
-  return entries;
+  return excludedDirs.size > 0 ? withParentDirs(entries, excludedDirs) : entries;
+}
+
+function ownership(st: Stats): { mode: number; uid: number; gid: number; mtimeMs: number } {
+  return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs };
 }
 
 function unreadable(rel: string): (err: NodeJS.ErrnoException) => never {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@kindling/runtime';
 import type { ContextSource, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
-import { type ContextEntry, ContextIndex } from '../../domain/context-index.ts';
+import { type ContextEntry, ContextIndex, keptEntries } from '../../domain/context-index.ts';
 import type { Digest } from '../../domain/digest.ts';
 import { DockerignoreMatcher } from '../../domain/dockerignore.ts';
 import {
@@ -69,7 +69,7 @@ export class GitContextLoader implements ContextLoader<GitRequest> {
         ignore ? this.readSmallBlob((ignore as TreeEntry).oid, run) : Promise.resolve(''),
       ]);
       const matcher = DockerignoreMatcher.fromText(ignoreText);
-      const kept = [...tree.values()].filter((e) => !matcher.excludes(e.path));
+      const kept = keptEntries(tree.values(), matcher) as TreeEntry[];
       checkContextLimits(kept, this.limits, shownRoot);
       await this.storeBlobs(kept, run, signal);
       return {

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { Parser, type ReadEntry } from 'tar';
 import type { ContextSource, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
 import { digestOfUpload } from '../../domain/build-context-service.ts';
-import { type ContextEntry, ContextIndex } from '../../domain/context-index.ts';
+import { type ContextEntry, ContextIndex, keptEntries } from '../../domain/context-index.ts';
 import { contextRelativePath } from '../../domain/context-path.ts';
 import type { Digest } from '../../domain/digest.ts';
 import { DockerignoreMatcher } from '../../domain/dockerignore.ts';
@@ -53,7 +53,7 @@ export class TarballContextLoader implements ContextLoader<TarballRequest> {
     const dockerfileText = await this.text(dockerfile.digest!, signal);
     const ignoreText = ignore ? await this.text(ignore.digest!, signal) : '';
     const matcher = DockerignoreMatcher.fromText(ignoreText);
-    const kept = [...entries.values()].filter((e) => !matcher.excludes(e.path));
+    const kept = keptEntries(entries.values(), matcher);
     return {
       kind: 'tarball',
       displayRoot: shown,
