@@ -34,6 +34,19 @@ async function seedServer(t: Parameters<typeof startHttpServer>[0]) {
         return res.writeHead(302, { location: '/seed/loop2' }).end();
       case '/seed/loop2':
         return res.writeHead(302, { location: '/seed/loop' }).end();
+      case '/ignoring/app.Dockerfile':
+        return res.end('FROM scratch\nCOPY kept.txt /\n');
+      case '/ignoring/app.Dockerfile.dockerignore':
+        return res.end('# the Dockerfile-specific file wins\nsecret.txt\n');
+      case '/ignoring/.dockerignore':
+        return res.end('kept.txt\n');
+      case '/ignoring/kept.txt':
+      case '/ignoring/secret.txt':
+        return res.end('bytes\n');
+      case '/plain/Dockerfile':
+        return res.end('FROM scratch\n');
+      case '/plain/.dockerignore':
+        return res.end('*.key\n');
       case '/seed/slow':
         return void setTimeout(() => res.end('late'), 5000).unref();
       default:
@@ -186,4 +199,30 @@ test('credentials in a URL never reach the logs', async (t) => {
   });
   assert.ok(fetcher.logLines.length > 0);
   for (const line of fetcher.logLines) assert.doesNotMatch(line, /s3cr3t/);
+});
+
+test('HTTP contexts: <Dockerfile>.dockerignore, then .dockerignore, beside the Dockerfile', async (t) => {
+  const http = await seedServer(t);
+  const fetcher = await startTestFetcher(t);
+  const specific = await fetcher.resolve({
+    source: { $case: 'http', value: { dockerfileUrl: `${http.url}/ignoring/app.Dockerfile` } },
+  });
+  assert.equal(specific.dockerignorePath, 'app.Dockerfile.dockerignore');
+  assert.equal((await fetcher.listFiles(specific.contextId, ['kept.txt'])).sources[0]!.files[0]!.path, 'kept.txt');
+  await assert.rejects(fetcher.listFiles(specific.contextId, ['secret.txt']), (err) => {
+    assert.equal(grpcCode(err), status.NOT_FOUND);
+    assert.match((err as Error).message, /excluded by the context's \.dockerignore/);
+    return true;
+  });
+  assert.equal(http.hits.get('/ignoring/secret.txt'), undefined, 'an excluded source is never fetched');
+
+  const plain = await fetcher.resolve({
+    source: { $case: 'http', value: { dockerfileUrl: `${http.url}/plain/Dockerfile` } },
+  });
+  assert.equal(plain.dockerignorePath, '.dockerignore');
+  assert.equal(plain.dockerignore, '*.key\n');
+  await assert.rejects(
+    fetcher.listFiles(plain.contextId, ['tls/server.key']),
+    (err) => grpcCode(err) === status.NOT_FOUND,
+  );
 });

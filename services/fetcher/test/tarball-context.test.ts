@@ -28,6 +28,9 @@ test('tarball contexts (.tar, .tar.gz, .tar.zst) by URL and by upload', async (t
   await writeFile(join(src, 'ignored.tmp'), 'tmp');
   await writeFile(join(src, '.dockerignore'), '*.tmp\n');
   await symlink('conf/app.conf', join(src, 'app.conf'));
+  await mkdir(join(src, 'build'));
+  await writeFile(join(src, 'build', 'app.Dockerfile'), 'FROM debian\nCOPY entry.sh /\n');
+  await writeFile(join(src, 'build', 'app.Dockerfile.dockerignore'), 'conf\n');
   execFileSync('tar', ['-cf', join(dir, 'ctx.tar'), '-C', src, '.']);
   execFileSync('tar', ['-czf', join(dir, 'ctx.tar.gz'), '-C', src, '.']);
   execFileSync('tar', ['--zstd', '-cf', join(dir, 'ctx.tar.zst'), '-C', src, '.']);
@@ -60,6 +63,22 @@ test('tarball contexts (.tar, .tar.gz, .tar.zst) by URL and by upload', async (t
       await check(ctx.contextId);
     });
   }
+
+  await t.test('<Dockerfile>.dockerignore beside the Dockerfile wins over .dockerignore', async () => {
+    const ctx = await fetcher.resolve({
+      source: { $case: 'tarball', value: { source: { $case: 'url', value: `${http.url}/ctx.tar` } } },
+      dockerfilePath: 'build/app.Dockerfile',
+    });
+    assert.equal(ctx.dockerfile, 'FROM debian\nCOPY entry.sh /\n');
+    assert.equal(ctx.dockerignorePath, 'build/app.Dockerfile.dockerignore');
+    assert.equal(ctx.dockerignore, 'conf\n');
+    const listed = await fetcher.listFiles(ctx.contextId, ['ignored.tmp', 'entry.sh']);
+    assert.equal(listed.sources.length, 2);
+    await assert.rejects(
+      fetcher.listFiles(ctx.contextId, ['conf/app.conf']),
+      (err) => grpcCode(err) === status.NOT_FOUND,
+    );
+  });
 
   await t.test('uploaded as a client stream', async () => {
     const uploaded = await upload(fetcher, 'ctx.tar.zst', await readFile(join(dir, 'ctx.tar.zst')));
