@@ -30,6 +30,8 @@ async function seedServer(t: Parameters<typeof startHttpServer>[0]) {
         return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>listing</html>');
       case '/seed/broken':
         return res.writeHead(500).end('boom');
+      case '/seed/to-denied':
+        return res.writeHead(302, { location: 'http://denied.example/Dockerfile' }).end();
       case '/seed/loop':
         return res.writeHead(302, { location: '/seed/loop2' }).end();
       case '/seed/loop2':
@@ -159,6 +161,15 @@ test('a missing Dockerfile URL is NOT_FOUND; link-local and denied hosts are ref
       },
     );
   }
+  // Every redirect hop meets the policy; the error names both the URL asked for and the hop refused.
+  await assert.rejects(
+    fetcher.resolve({ source: { $case: 'http', value: { dockerfileUrl: `${http.url}/seed/to-denied` } } }),
+    (err) => {
+      assert.equal(grpcCode(err), status.PERMISSION_DENIED);
+      assert.match((err as Error).message, /\/seed\/to-denied, redirected to http:\/\/denied\.example\/Dockerfile, is on the fetcher's deny list/);
+      return true;
+    },
+  );
   // The policy answers first, whatever else is wrong with the URL (here: it names a directory).
   await assert.rejects(
     new Promise((resolve, reject) =>

@@ -75,8 +75,9 @@ export class UndiciHttpSource implements HttpSource {
       if (scheme !== 'http' && scheme !== 'https') {
         throw new PermissionDeniedError(`${shown} redirected to ${redactUrl(current)}, which is not http(s)`);
       }
-      checkScheme(this.policy, scheme, redactUrl(current));
-      checkHost(this.policy, current.hostname, redactUrl(current));
+      const where = hop === 0 ? shown : `${shown}, redirected to ${redactUrl(current)},`;
+      checkScheme(this.policy, scheme, where);
+      checkHost(this.policy, current.hostname, where);
       const headers: Record<string, string> = { 'user-agent': 'kindling-fetcher' };
       // Credentials go only to the origin they were given for.
       if (authorization && current.origin === origin) headers.authorization = authorization;
@@ -147,6 +148,12 @@ export class UndiciHttpSource implements HttpSource {
     ) {
       return new UnavailableError(
         `GET ${shown} timed out (${e.message}); the server is too slow or unreachable`,
+        { cause: err },
+      );
+    }
+    if (e.code === 'UND_ERR_SOCKET') {
+      return new UnavailableError(
+        `GET ${shown} failed: the server closed the connection before the response was complete (${e.message}); try again`,
         { cause: err },
       );
     }
