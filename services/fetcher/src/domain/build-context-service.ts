@@ -19,7 +19,7 @@ import {
   UnavailableError,
 } from './errors.ts';
 import { fetchedEntry, parseHttpUrl, urlFileName } from './http-context.ts';
-import type { NetworkPolicy } from './network-policy.ts';
+import { type NetworkPolicy, redactUrl } from './network-policy.ts';
 import { abortable, type RemoteFiles } from './remote-files.ts';
 import { SingleFlight } from './single-flight.ts';
 
@@ -56,7 +56,7 @@ export class BuildContextService {
       withTimeout(
         this.deps.limits.fetchTimeoutMs,
         new AbortController().signal,
-        `resolving the ${request.kind} context`,
+        `resolving the ${request.kind} context ${describeSource(request)}`,
         async (s) => {
           const loaded = await this.deps.loaders[request.kind].load(request, s);
           const id = `ctx-${createHash('sha256').update(loaded.identity).digest('hex').slice(0, 32)}`;
@@ -108,7 +108,7 @@ export class BuildContextService {
   async fetchUrl(rawUrl: string, expectedDigest: string, signal: AbortSignal): Promise<FetchedUrl> {
     const url = parseHttpUrl(rawUrl, this.deps.policy);
     const expected = expectedDigest === '' ? undefined : parseDigest(expectedDigest);
-    return withTimeout(this.deps.limits.fetchTimeoutMs, signal, `fetching a URL`, (s) =>
+    return withTimeout(this.deps.limits.fetchTimeoutMs, signal, `fetching ${redactUrl(url)}`, (s) =>
       fetchedEntry(urlFileName(url), url, this.deps.remote, s, undefined, expected),
     );
   }
@@ -162,6 +162,20 @@ export class BuildContextService {
       label: `uploaded archive ${JSON.stringify(fileName)}`,
     });
     return { ...blob, uploadId: uploadIdOf(blob.digest) };
+  }
+}
+
+/** Names a context source in errors, without credentials. */
+function describeSource(request: ContextSource): string {
+  switch (request.kind) {
+    case 'local':
+      return request.path;
+    case 'http':
+      return redactUrl(request.dockerfileUrl);
+    case 'git':
+      return redactUrl(request.url.split('#')[0]!);
+    case 'tarball':
+      return 'url' in request ? redactUrl(request.url) : request.uploadId;
   }
 }
 
