@@ -85,6 +85,18 @@ test('git contexts over smart HTTP: refs, subdir, exec bits, symlinks', async (t
     assert.equal(short.gitCommit, v2);
   });
 
+  await t.test('concurrent resolutions of one git context fetch it once', async () => {
+    const fetches = () => server.hits.get('/app.git/git-upload-pack') ?? 0;
+    let before = fetches();
+    await resolveGit(`${repo}#feature`);
+    const perResolve = fetches() - before;
+    assert.ok(perResolve > 0);
+    before = fetches();
+    const all = await Promise.all(Array.from({ length: 5 }, () => resolveGit(`${repo}#feature`)));
+    assert.equal(new Set(all.map((c) => c.contextId)).size, 1);
+    assert.equal(fetches() - before, perResolve, 'five callers, one fetch');
+  });
+
   await t.test('credentials in a git URL reach git but never the logs or errors', async () => {
     const withToken = repo.replace('http://', 'http://builder:g1t-s3cret@');
     const ctx = await resolveGit(`${withToken}#main`);

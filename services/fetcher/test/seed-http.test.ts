@@ -30,6 +30,8 @@ async function seedServer(t: Parameters<typeof startHttpServer>[0]) {
         return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>listing</html>');
       case '/seed/broken':
         return res.writeHead(500).end('boom');
+      case '/seed/odd%20name%231%25.txt':
+        return res.end('odd\n');
       case '/seed/to-denied':
         return res.writeHead(302, { location: 'http://denied.example/Dockerfile' }).end();
       case '/seed/loop':
@@ -80,6 +82,14 @@ test('HTTP Dockerfile URL: the context root is the URL minus the file name', asy
     assert.equal((await fetcher.readBlob(rel!.digest)).toString(), ENTRYPOINT);
     assert.equal(abs!.path, 'absolute.txt');
     assert.equal((await fetcher.readBlob(abs!.digest)).toString(), 'absolute source\n');
+  });
+
+  await t.test('sources are joined as URL paths: each segment percent-encoded, "." and ".." cleaned first', async () => {
+    const listed = await fetcher.listFiles(ctx.contextId, ['odd name#1%.txt', './x/../odd name#1%.txt']);
+    for (const source of listed.sources) {
+      assert.equal(source.files[0]!.path, 'odd name#1%.txt');
+      assert.equal((await fetcher.readBlob(source.files[0]!.digest)).toString(), 'odd\n');
+    }
   });
 
   await t.test('a directory source is refused, saying so', async () => {
