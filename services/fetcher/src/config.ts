@@ -1,4 +1,4 @@
-import { loadConfig, serverSettings, setting, type ConfigOf, type Setting } from '@kindling/runtime';
+import { envName, loadConfig, serverSettings, setting, type ConfigOf, type Setting } from '@kindling/runtime';
 import { DEFAULT_LIMITS } from './domain/build-context.ts';
 
 /** Sizes like "512MiB", "10GiB", "1000" (bytes). */
@@ -75,4 +75,23 @@ export type FetcherConfig = ConfigOf<typeof fetcherSettings>;
 
 export function loadFetcherConfig(argv?: readonly string[], env?: NodeJS.ProcessEnv): FetcherConfig {
   return loadConfig('KINDLING_FETCHER', fetcherSettings, argv, env);
+}
+
+/** What `--help` prints: every setting with its flag, environment variable and default. */
+export function fetcherUsage(): string {
+  const lines = ['usage: fetcher [--setting=value]...', '', 'settings (flag, environment variable, default):'];
+  for (const [key, s] of Object.entries(fetcherSettings) as [string, Setting<unknown>][]) {
+    const flag = `--${key.replace(/[A-Z]/gu, (c) => `-${c.toLowerCase()}`)}`;
+    const shown = Array.isArray(s.default) ? s.default.join(',') : readable(key, s.default);
+    const fallback = shown === undefined || shown === '' ? '' : `; default ${String(shown)}`;
+    lines.push(`  ${flag}`, `      ${s.description} (${envName('KINDLING_FETCHER', key)}${fallback})`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function readable(key: string, value: unknown): unknown {
+  if (typeof value !== 'number') return value;
+  if (/Size$/u.test(key) && value % 1024 ** 3 === 0) return `${value / 1024 ** 3}GiB`;
+  if (/Timeout$/u.test(key) && value % 1000 === 0) return `${value / 1000}s`;
+  return value;
 }

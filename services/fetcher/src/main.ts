@@ -1,6 +1,11 @@
 import { createLogger, runMain, serveUntilSignal } from '@kindling/runtime';
-import { loadFetcherConfig } from './config.ts';
+import { fetcherUsage, loadFetcherConfig } from './config.ts';
 import { startFetcherService } from './server.ts';
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(fetcherUsage());
+  process.exit(0);
+}
 
 runMain(async () => {
   const config = loadFetcherConfig();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { status } from '@grpc/grpc-js';
@@ -84,4 +85,16 @@ test('--allow-hosts admits only the hosts listed', async (t) => {
     return true;
   });
   assert.equal(http.hits.get('/a'), 1, 'the refused URL was never requested');
+});
+
+test('--help lists every setting with its environment variable and default, and exits 0', () => {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../src/main.ts', import.meta.url)), '--help'], {
+    encoding: 'utf8',
+  });
+  for (const expected of [
+    /--max-file-size\n\s+largest single file .*KINDLING_FETCHER_MAX_FILE_SIZE; default 8GiB/,
+    /--fetch-timeout\n.*default 900s/,
+    /--allow-link-local\n.*KINDLING_FETCHER_ALLOW_LINK_LOCAL; default false/,
+  ])
+    assert.match(out, expected);
 });
