@@ -57,6 +57,12 @@ const GO_MATCH: [string, string, boolean | 'bad'][] = [
   ['a[', 'x', 'bad'],
   ['a/b[', 'x', 'bad'],
   ['*x', 'xxx', true],
+  // '-' outside a class is an ordinary character (it once made the RegExp invalid: INTERNAL).
+  ['my-app-*.jar', 'my-app-1.2.jar', true],
+  ['my-app-*.jar', 'my_app-1.2.jar', false],
+  ['a-?', 'a-b', true],
+  ['[a-c]-[x-]', 'b-x', 'bad'],
+  ['[a-c]-[x\\-]', 'b--', true],
 ];
 
 test('Go filepath.Match semantics', () => {
@@ -81,6 +87,7 @@ test('COPY sources: "**" spans directories where BuildKit supports it', () => {
     ['**/*.sh', 'run.sh', true],
     ['*.sh', 'bin/run.sh', false],
     ['bin/*', 'bin/run.sh', true],
+    ['app-*/**/*-test.js', 'app-web/src/x-test.js', true],
   ];
   for (const [pattern, path, want] of cases)
     assert.equal(matchSegments(pattern.split('/'), path.split('/')), want, `${pattern} vs ${path}`);
@@ -159,6 +166,10 @@ const PATTERNMATCHER: [string, string, boolean][] = [
     true,
   ],
   ['dist/*.whl', 'dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl', true],
+  ['docker-compose*.yml', 'docker-compose.override.yml', true],
+  ['**/*-test.js', 'web/src/x-test.js', true],
+  ['**/*-test.js', 'web/src/xtest.js', false],
+  ['[a-c]-*', 'b-x', true],
 ];
 
 test('.dockerignore patterns match as moby/patternmatcher does', () => {

@@ -13,11 +13,17 @@ export class BadPatternError extends InvalidArgumentError {
   }
 }
 
-const REGEX_SYNTAX = new Set([...'^$\\.*+?()[]{}|/-']);
+// In 'u' mode only these may be escaped outside a class (an escaped '-' there is a SyntaxError)...
+const REGEX_SYNTAX = new Set([...'^$\\.*+?()[]{}|/']);
 
-/** A code point as a RegExp atom that is valid inside and outside a class in 'u' mode. */
+/** A code point as a RegExp atom outside a character class, in 'u' mode. */
 export function regexLiteral(ch: string): string {
   return REGEX_SYNTAX.has(ch) ? `\\${ch}` : ch;
+}
+
+/** ...while inside a class '-' must be escaped too. */
+function classLiteral(ch: string): string {
+  return ch === '-' ? '\\-' : regexLiteral(ch);
 }
 
 /**
@@ -63,7 +69,7 @@ export function parseGoClass(
     }
     // An inverted range (z-a) matches nothing in Go but is a syntax error in JS.
     if (lo.codePointAt(0)! <= hi.codePointAt(0)!) {
-      body += lo === hi ? regexLiteral(lo) : `${regexLiteral(lo)}-${regexLiteral(hi)}`;
+      body += lo === hi ? classLiteral(lo) : `${classLiteral(lo)}-${classLiteral(hi)}`;
     }
     ranges++;
   }
