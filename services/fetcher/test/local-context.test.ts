@@ -90,6 +90,25 @@ test('local directory context over gRPC', async (t) => {
     assert.equal(listed.sources[1]!.files[0]!.mode, 0o755);
   });
 
+  await t.test('a symlink a wildcard matches is followed, as BuildKit copies it', async () => {
+    const listed = await fetcher.listFiles(ctx.contextId, ['run-l*', 'src-l?nk']);
+    const [file, dir] = listed.sources;
+    assert.deepEqual(
+      file!.files.map((f) => [f.path, f.type, f.mode]),
+      [['run-link', FileType.FILE_TYPE_REGULAR, 0o755]],
+    );
+    assert.equal((await fetcher.readBlob(file!.files[0]!.digest)).toString(), '#!/bin/sh\necho run\n');
+    assert.deepEqual(
+      dir!.files.map((f) => f.path),
+      ['src-link', 'src-link/a.go', 'src-link/sub', 'src-link/sub/b.go'],
+    );
+    await assert.rejects(fetcher.listFiles(ctx.contextId, ['escape-*']), (err) => {
+      assert.equal(grpcCode(err), status.INVALID_ARGUMENT);
+      assert.match((err as Error).message, /escape-link/);
+      return true;
+    });
+  });
+
   await t.test('escapes through "..", absolute paths and symlinks are refused, naming the path', async () => {
     for (const source of [
       '../outside',

@@ -140,6 +140,23 @@ export class ContextIndex {
     });
   }
 
+  /**
+   * A glob match as BuildKit copies it: a symlink is followed (its target's
+   * content or tree, under the link's name), within the context only.
+   */
+  private followed(path: string, pattern: string): ContextEntry {
+    const entry = this.byPath.get(path)!;
+    if (entry.type !== 'symlink') return entry;
+    const real = this.resolve(path);
+    const target = real === '.' ? rootEntry() : this.byPath.get(real);
+    if (!target) {
+      throw new NotFoundError(
+        `source pattern "${pattern}" matches symlink "${path}" -> "${entry.linkTarget}", whose target is not in the build context (or is excluded by .dockerignore)`,
+      );
+    }
+    return target;
+  }
+
   private literalRoot(pattern: string, cleaned: string): { shownAs: string; entry: ContextEntry } {
     const real = this.resolve(cleaned);
     const entry = real === '.' ? rootEntry() : this.byPath.get(real);
@@ -160,7 +177,7 @@ export class ContextIndex {
       // A directory already selected brings its tree; don't list its children twice.
       const last = roots.at(-1);
       if (last && last.entry.type === 'dir' && path.startsWith(`${last.shownAs}/`)) continue;
-      roots.push({ shownAs: path, entry: this.byPath.get(path)! });
+      roots.push({ shownAs: path, entry: this.followed(path, pattern) });
     }
     if (roots.length === 0) {
       throw new NotFoundError(
