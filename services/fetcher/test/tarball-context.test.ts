@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { status } from '@grpc/grpc-js';
@@ -170,4 +170,40 @@ test('tarball contexts (.tar, .tar.gz, .tar.zst) by URL and by upload', async (t
       (err) => grpcCode(err) === status.NOT_FOUND,
     );
   });
+});
+
+test('an upload cut short leaves nothing in the cache', async (t) => {
+  const fetcher = await startTestFetcher(t);
+  // Cancelled by the client, with the size announced and without, large and small.
+  for (const [size, chunks, chunkSize] of [
+    [8 * 1024 * 1024, 4, 1024 * 1024],
+    [0, 4, 1024 * 1024],
+    [0, 1, 100_000],
+  ]) {
+    const call = fetcher.client.uploadContext(() => {});
+    const ended = new Promise((resolve) => call.on('status', resolve));
+    call.write({ part: { $case: 'header', value: { fileName: 'ctx.tar', size: String(size) } } });
+    for (let i = 0; i < chunks!; i++) call.write({ part: { $case: 'chunk', value: Buffer.alloc(chunkSize!, i) } });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    call.cancel();
+    await ended;
+  }
+  // Ended normally, but shorter than announced.
+  await assert.rejects(
+    new Promise((resolve, reject) => {
+      const call = fetcher.client.uploadContext((err, res) => (err ? reject(err) : resolve(res)));
+      call.write({ part: { $case: 'header', value: { fileName: 'ctx.tar', size: '10000' } } });
+      call.write({ part: { $case: 'chunk', value: Buffer.alloc(4000, 1) } });
+      call.end();
+    }),
+    (err) => {
+      assert.equal(grpcCode(err), status.INVALID_ARGUMENT);
+      assert.match((err as Error).message, /ended after 4000 of the 10000 bytes announced/);
+      return true;
+    },
+  );
+  for (let i = 0; i < 30 && (await readdir(join(fetcher.cacheDir, 'tmp'))).length > 0; i++)
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(await readdir(join(fetcher.cacheDir, 'tmp')), []);
+  assert.deepEqual(await readdir(join(fetcher.cacheDir, 'sha256')), [], 'no truncated archive was stored');
 });

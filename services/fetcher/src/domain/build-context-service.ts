@@ -150,6 +150,7 @@ export class BuildContextService {
     fileName: string,
     chunks: AsyncIterable<Uint8Array>,
     signal: AbortSignal,
+    announcedSize?: number,
   ): Promise<BlobInfo & { uploadId: string }> {
     if (!/\.(tar|tar\.gz|tgz|tar\.zst|tzst)$/iu.test(fileName)) {
       throw new InvalidArgumentError(
@@ -158,6 +159,7 @@ export class BuildContextService {
     }
     const blob = await this.deps.blobs.ingest(chunks, {
       maxSize: this.deps.limits.maxContextSize,
+      expectedSize: announcedSize,
       signal,
       label: `uploaded archive ${JSON.stringify(fileName)}`,
     });

@@ -8,6 +8,8 @@ export interface BlobInfo {
 export interface IngestOptions {
   /** Refuse (ResourceExhausted) once more than this many bytes arrive. */
   maxSize: number;
+  /** When set, a stream ending at another size fails the ingest and nothing is kept (a cut-off upload). */
+  expectedSize?: number | undefined;
   /** When set, a mismatch fails the ingest and nothing is kept (ADD --checksum). */
   expectedDigest?: Digest | undefined;
   signal?: AbortSignal | undefined;

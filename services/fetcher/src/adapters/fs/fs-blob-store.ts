@@ -188,6 +188,11 @@ export class FsBlobStore implements BlobStore {
           await startWrite();
         }
       }
+      if (options.expectedSize !== undefined && size !== options.expectedSize) {
+        throw new InvalidArgumentError(
+          `${options.label} ended after ${size} of the ${options.expectedSize} bytes announced; nothing was kept`,
+        );
+      }
       const inMemory = sha ? undefined : createHash('sha256');
       for (const chunk of inMemory ? batch : []) inMemory!.update(chunk);
       if (batchBytes > 0) await startWrite();
@@ -203,6 +208,9 @@ export class FsBlobStore implements BlobStore {
       await closeFd(fd);
       fd = undefined;
       const digest = `sha256:${hex}` as Digest;
+      // A gRPC client stream that is cancelled first looks ended (grpc-js half-closes, then reports the
+      // cancel): checked as late as possible, so a cut-off upload is not stored as if complete.
+      if (options.signal?.aborted) throw new CancelledError(`fetch of ${options.label} was cancelled`);
       if (options.expectedDigest && options.expectedDigest !== digest) {
         throw new InvalidArgumentError(
           `${options.label} has digest ${digest}, not the expected ${options.expectedDigest}`,

@@ -70,7 +70,8 @@ export function fetcherGrpcImplementation(service: BuildContextService): Fetcher
           yield next.value.part.value;
         }
       }
-      const uploaded = await service.upload(header.fileName, chunks(), ctx.signal);
+      const announced = Number(header.size);
+      const uploaded = await service.upload(header.fileName, chunks(), ctx.signal, announced > 0 ? announced : undefined);
       return { uploadId: uploaded.uploadId, digest: uploaded.digest, size: String(uploaded.size) };
     }),
 
