@@ -102,6 +102,8 @@ test('network policy: link-local and metadata addresses, allow and deny lists', 
   const policy = { ...DEFAULT_NETWORK_POLICY, allowHosts: ['*.example.com'], denyHosts: ['bad.example.com'] };
   assert.doesNotThrow(() => checkHost(policy, 'git.example.com', 'x'));
   assert.throws(() => checkHost(policy, 'bad.example.com', 'x'), /deny list/);
+  assert.throws(() => checkHost(policy, 'BAD.example.com.', 'x'), /deny list/, 'a trailing dot is the same host');
+  assert.doesNotThrow(() => checkHost(policy, 'git.example.com.', 'x'));
   assert.throws(() => checkHost(policy, 'example.org', 'x'), /allow list/);
   assert.doesNotThrow(() =>
     checkHost({ ...DEFAULT_NETWORK_POLICY, allowLinkLocal: true }, '169.254.169.254', 'x'),

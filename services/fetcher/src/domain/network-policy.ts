@@ -21,7 +21,7 @@ export const DEFAULT_NETWORK_POLICY: NetworkPolicy = {
 };
 
 function hostMatches(rule: string, host: string): boolean {
-  const r = rule.toLowerCase();
+  const r = rule.toLowerCase().replace(/\.$/u, '');
   return r.startsWith('*.') ? host.endsWith(r.slice(1)) : host === r;
 }
 
@@ -40,7 +40,8 @@ export function checkScheme(policy: NetworkPolicy, scheme: string, shown: string
 
 /** Refuses a host by the allow/deny lists, and literal link-local addresses. */
 export function checkHost(policy: NetworkPolicy, hostname: string, shown: string): void {
-  const host = bareHost(hostname).toLowerCase();
+  // "example.com." is the same host as "example.com" (a fully qualified name): compare them as one.
+  const host = bareHost(hostname).toLowerCase().replace(/\.$/u, '');
   if (policy.denyHosts.some((r) => hostMatches(r, host))) {
     throw new PermissionDeniedError(`host ${host} of ${shown} is on the fetcher's deny list`);
   }
