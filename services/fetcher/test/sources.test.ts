@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { parseGitSource } from '../src/domain/git-url.ts';
 import { checkHost, DEFAULT_NETWORK_POLICY, isLinkLocal, redactUrl } from '../src/domain/network-policy.ts';
 import { contextRelativePath } from '../src/domain/context-path.ts';
-import { parseHttpUrl } from '../src/domain/http-context.ts';
+import { parseHttpUrl, urlFileName } from '../src/domain/http-context.ts';
 
 test('git context URLs in docker syntax', () => {
   const p = DEFAULT_NETWORK_POLICY;
@@ -116,4 +116,10 @@ test('credentials are redacted from URLs; context paths are cleaned or refused',
   assert.equal(contextRelativePath('./a//b/../c/'), 'a/c');
   for (const bad of ['..', '../a', 'a/../../b', '/abs'])
     assert.throws(() => contextRelativePath(bad), /outside|absolute/, bad);
+});
+
+test('ADD URL file names: the last path segment, decoded when it can be', () => {
+  assert.equal(urlFileName(new URL('http://h/dir/tool%20v2.tgz?x=1')), 'tool v2.tgz');
+  assert.equal(urlFileName(new URL('http://h/a%zz')), 'a%zz');
+  assert.equal(urlFileName(new URL('http://h/')), 'index');
 });

@@ -47,7 +47,7 @@ export class HttpContextLoader implements ContextLoader<HttpRequest> {
       throw new NotFoundError(`GET ${redactUrl(url)} returned 404: no Dockerfile there`);
     let dockerignore = '';
     let dockerignorePath = '';
-    for (const candidate of ignoreFileCandidates(decodeURIComponent(fileName))) {
+    for (const candidate of ignoreFileCandidates(decodeSegment(fileName))) {
       const text = await this.text(new URL(encodeSourcePath(candidate), root), signal);
       if (text !== undefined) {
         dockerignore = text;
@@ -60,7 +60,7 @@ export class HttpContextLoader implements ContextLoader<HttpRequest> {
       kind: 'http',
       displayRoot: redactUrl(root),
       dockerfile,
-      dockerfilePath: decodeURIComponent(fileName),
+      dockerfilePath: decodeSegment(fileName),
       dockerignore,
       dockerignorePath,
       identity: `http\n${url.href}\n${sha256(dockerfile)}\n${sha256(dockerignore)}`,
@@ -206,7 +206,7 @@ export function parseHttpUrl(raw: string, policy: NetworkPolicy): URL {
 
 /** The file name ADD gives a URL source: its last path segment. */
 export function urlFileName(url: URL): string {
-  const last = decodeURIComponent(url.pathname.split('/').pop() ?? '');
+  const last = decodeSegment(url.pathname.split('/').pop() ?? '');
   return last === '' || last === '.' || last === '..' ? 'index' : last;
 }
 
@@ -220,4 +220,13 @@ function encodeSourcePath(path: string): string {
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+/** A URL path segment as a file name; kept as written when its %-escapes are malformed ("a%zz"). */
+export function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }

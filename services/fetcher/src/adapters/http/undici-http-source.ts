@@ -15,6 +15,7 @@ import {
   checkScheme,
   redactUrl,
 } from '../../domain/network-policy.ts';
+import { decodeSegment } from '../../domain/http-context.ts';
 import type { HttpBody, HttpSource } from '../../ports/http-source.ts';
 
 export interface HttpLimits {
@@ -62,8 +63,8 @@ export class UndiciHttpSource implements HttpSource {
     let current = new URL(url);
     let authorization: string | undefined;
     if (current.username || current.password) {
-      const user = decodeURIComponent(current.username);
-      const pass = decodeURIComponent(current.password);
+      const user = decodeSegment(current.username);
+      const pass = decodeSegment(current.password);
       authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
       current.username = '';
       current.password = '';
