@@ -207,3 +207,27 @@ test('an upload cut short leaves nothing in the cache', async (t) => {
   assert.deepEqual(await readdir(join(fetcher.cacheDir, 'tmp')), []);
   assert.deepEqual(await readdir(join(fetcher.cacheDir, 'sha256')), [], 'no truncated archive was stored');
 });
+
+test('an archive listing files without their directories still has those directories', async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(join(dir, 'src', 'lib'), { recursive: true });
+  await writeFile(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY src /src\n');
+  await writeFile(join(dir, 'src', 'lib', 'a.txt'), 'a\n');
+  // Named file by file: the archive holds no member for src/ or src/lib/.
+  execFileSync('tar', ['-cf', join(dir, 'files.tar'), '--no-recursion', '-C', dir, 'Dockerfile', 'src/lib/a.txt']);
+  assert.doesNotMatch(execFileSync('tar', ['-tf', join(dir, 'files.tar')], { encoding: 'utf8' }), /^src\/$/mu);
+  const fetcher = await startTestFetcher(t);
+  const uploaded = await upload(fetcher, 'files.tar', await readFile(join(dir, 'files.tar')));
+  const ctx = await fetcher.resolve({
+    source: { $case: 'tarball', value: { source: { $case: 'uploadId', value: uploaded.uploadId } } },
+  });
+  const listed = await fetcher.listFiles(ctx.contextId, ['src']);
+  assert.deepEqual(
+    listed.sources[0]!.files.map((f) => [f.path, f.type]),
+    [
+      ['src', FileType.FILE_TYPE_DIRECTORY],
+      ['src/lib', FileType.FILE_TYPE_DIRECTORY],
+      ['src/lib/a.txt', FileType.FILE_TYPE_REGULAR],
+    ],
+  );
+});

@@ -214,6 +214,22 @@ export function withParentDirs(kept: ContextEntry[], dirs: ReadonlyMap<string, C
   return out;
 }
 
+/**
+ * Archives may list files without their directories ("tar -cf c.tar src/main.go"): such
+ * directories exist all the same, as they do when docker unpacks the archive (0755, root).
+ */
+export function withImplicitDirs(entries: ContextEntry[]): ContextEntry[] {
+  const present = new Set(entries.map((e) => e.path));
+  const out = [...entries];
+  for (const e of entries) {
+    for (let dir = goDir(e.path); dir !== '.' && !present.has(dir); dir = goDir(dir)) {
+      present.add(dir);
+      out.push({ path: dir, type: 'dir', size: 0, mode: 0o755, uid: 0, gid: 0, mtimeMs: 0 });
+    }
+  }
+  return out;
+}
+
 /** Segment-wise Go filepath.Match, where a whole "**" segment spans zero or more directories. */
 export function matchSegments(pattern: string[], path: string[]): boolean {
   const [head, ...rest] = pattern;

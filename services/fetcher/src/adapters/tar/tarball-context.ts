@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { Parser, type ReadEntry } from 'tar';
 import type { ContextSource, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
 import { digestOfUpload } from '../../domain/build-context-service.ts';
-import { type ContextEntry, ContextIndex, keptEntries } from '../../domain/context-index.ts';
+import { type ContextEntry, ContextIndex, keptEntries, withImplicitDirs } from '../../domain/context-index.ts';
 import { contextRelativePath } from '../../domain/context-path.ts';
 import type { Digest } from '../../domain/digest.ts';
 import { DockerignoreMatcher } from '../../domain/dockerignore.ts';
@@ -43,8 +43,10 @@ export class TarballContextLoader implements ContextLoader<TarballRequest> {
       }
     }
     const reader = await this.blobs.read(archive, { signal });
-    const entries = await this.readMembers(decompressed(reader.chunks, shown, signal), shown, signal);
-    const all = new ContextIndex(entries.values());
+    const entries = withImplicitDirs([
+      ...(await this.readMembers(decompressed(reader.chunks, shown, signal), shown, signal)).values(),
+    ]);
+    const all = new ContextIndex(entries);
     const { dockerfile, dockerfilePath, ignore, ignorePath } = locateDockerfile(
       all,
       request.dockerfilePath,
@@ -53,7 +55,7 @@ export class TarballContextLoader implements ContextLoader<TarballRequest> {
     const dockerfileText = await this.text(dockerfile.digest!, signal);
     const ignoreText = ignore ? await this.text(ignore.digest!, signal) : '';
     const matcher = DockerignoreMatcher.fromText(ignoreText);
-    const kept = keptEntries(entries.values(), matcher);
+    const kept = keptEntries(entries, matcher);
     return {
       kind: 'tarball',
       displayRoot: shown,
