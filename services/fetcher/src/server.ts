@@ -44,6 +44,13 @@ export async function startFetcherService(
     denyHosts: config.denyHosts,
     allowLinkLocal: config.allowLinkLocal,
   };
+  if (config.cacheSize < config.maxContextSize) {
+    // A context larger than the cache evicts its own first files while it is stored.
+    deps.logger.warn(
+      { cacheSize: config.cacheSize, maxContextSize: config.maxContextSize },
+      '--cache-size is smaller than --max-context-size: a context near the limit evicts its own files; raise --cache-size',
+    );
+  }
   const blobs = await FsBlobStore.open({ dir: config.cacheDir, limitBytes: config.cacheSize });
   const http = new UndiciHttpSource(policy, {
     maxRedirects: config.maxRedirects,

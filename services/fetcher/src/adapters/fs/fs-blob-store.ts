@@ -253,7 +253,7 @@ export class FsBlobStore implements BlobStore {
     const size = this.lru.get(hex);
     if (size === undefined) {
       throw new NotFoundError(
-        `blob ${digest} is not in the fetcher's cache (never fetched, or evicted); list the context's files again`,
+        `blob ${digest} is not in the fetcher's cache (never fetched, or evicted); resolve its context again and list the files (that stores them anew)`,
       );
     }
     const total: number = size;
@@ -293,7 +293,7 @@ export class FsBlobStore implements BlobStore {
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
             throw new NotFoundError(
-              `blob ${digest} was evicted from the fetcher's cache; list the context's files again`,
+              `blob ${digest} was evicted from the fetcher's cache; resolve its context again and list the files (that stores them anew)`,
             );
           }
           throw err;
