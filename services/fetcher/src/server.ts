@@ -52,16 +52,28 @@ export async function startFetcherService(
     );
   }
   const blobs = await FsBlobStore.open({ dir: config.cacheDir, limitBytes: config.cacheSize });
-  const http = new UndiciHttpSource(policy, {
+  const httpLimits = {
     maxRedirects: config.maxRedirects,
     headersTimeoutMs: config.headersTimeout,
     bodyTimeoutMs: config.bodyTimeout,
-  });
+  };
+  const http = new UndiciHttpSource(policy, httpLimits);
+  // git's own HTTP requests (finding where a repository is) go by the git schemes: allowing
+  // git+https but not https still lets git contexts through, and no plain download.
+  const gitHttp = new UndiciHttpSource(
+    {
+      ...policy,
+      allowedSchemes: ['http', 'https'].filter(
+        (s) => policy.allowedSchemes.includes(s) || policy.allowedSchemes.includes(`git+${s}`),
+      ),
+    },
+    httpLimits,
+  );
   const remote = new RemoteFiles(http, blobs, new FsGrowingFileReader(), limits);
   const loaders = {
     local: new LocalContextLoader(blobs, limits, { allowedRoots: config.localRoots }),
     http: new HttpContextLoader(http, remote, policy, limits),
-    git: new GitContextLoader(blobs, policy, limits, deps.logger, http, config.gitSshCommand),
+    git: new GitContextLoader(blobs, policy, limits, deps.logger, gitHttp, config.gitSshCommand),
     tarball: new TarballContextLoader(blobs, remote, policy, limits),
   } as Record<string, ContextLoader> as BuildContextServiceLoaders;
   const service = new BuildContextService({ loaders, blobs, remote, policy, limits });
@@ -84,7 +96,7 @@ export async function startFetcherService(
     ...running,
     async shutdown(graceMs?: number) {
       await running.shutdown(graceMs);
-      await http.close();
+      await Promise.all([http.close(), gitHttp.close()]);
     },
   };
 }

@@ -131,6 +131,18 @@ test('git contexts over smart HTTP: refs, subdir, exec bits, symlinks', async (t
     );
   });
 
+  await t.test('git+http allowed without http: git contexts work, plain downloads do not', async () => {
+    const gitOnly = await startTestFetcher(t, ['--allowed-schemes=git+http']);
+    const ctx = await gitOnly.resolve({
+      source: { $case: 'git', value: { url: `${repo.replace('http://', 'git+http://')}#v1:sub` } },
+    });
+    assert.equal(ctx.gitCommit, v1);
+    await assert.rejects(
+      gitOnly.resolve({ source: { $case: 'http', value: { dockerfileUrl: `${server.url}/Dockerfile` } } }),
+      (err) => grpcCode(err) === status.INVALID_ARGUMENT,
+    );
+  });
+
   await t.test('redirects are followed under the host policy, not by git on its own', async () => {
     const gitPort = new URL(server.url).port;
     // A forwarder on 127.0.0.1: /moved/* goes to the git server by address, /aliased/* by the name localhost.
