@@ -8,12 +8,22 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** Thrown by loadConfig for --help or -h; runMain prints the usage and exits 0. */
+export class HelpRequested extends Error {
+  override name = 'HelpRequested';
+  constructor(readonly usage: string) {
+    super('help requested');
+  }
+}
+
 export interface Setting<T> {
   readonly description: string;
   readonly default?: T;
   /** Boolean flags may be given without a value. */
   readonly isFlag?: boolean;
   parse(raw: string): T;
+  /** How --help shows the default, in the form parse accepts (default: String). */
+  show?(value: T): string;
 }
 
 type Schema = Record<string, Setting<unknown>>;
@@ -33,6 +43,7 @@ export function loadConfig<S extends Schema>(
   argv: readonly string[] = process.argv.slice(2),
   env: NodeJS.ProcessEnv = process.env,
 ): ConfigOf<S> {
+  if (argv.includes('--help') || argv.includes('-h')) throw new HelpRequested(configUsage(prefix, schema));
   const flags = new Map<string, string>();
   const known = new Map(Object.keys(schema).map((key) => [kebab(key), key]));
   for (let i = 0; i < argv.length; i++) {
@@ -65,6 +76,31 @@ export function loadConfig<S extends Schema>(
   }
   return config as ConfigOf<S>;
 }
+
+/** What --help prints: every setting with its flag, environment variable and default. */
+export function configUsage(prefix: string, schema: Schema): string {
+  const service = prefix.replace(/^KINDLING_/, '').toLowerCase();
+  const lines = [`usage: ${service} [--setting=value]...`, '', 'settings (flag, environment variable, default):'];
+  for (const [key, s] of Object.entries(schema)) {
+    const shown = s.default === undefined ? '' : s.show ? s.show(s.default) : String(s.default);
+    const fallback = shown === '' ? '' : `; default ${shown}`;
+    lines.push(`  --${kebab(key)}`, `      ${s.description} (${envName(prefix, key)}${fallback})`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+};
 
 export const setting = {
   string(description: string, defaultValue?: string): Setting<string> {
@@ -121,6 +157,36 @@ export const setting = {
         const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
         return Number(match[1]) * unit;
       },
+      show: (ms) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`),
+    };
+  },
+  /** Sizes like "512MiB", "10GiB", "1000" (bytes). */
+  bytes(description: string, defaultValue: number): Setting<number> {
+    return {
+      description,
+      default: defaultValue,
+      parse(raw) {
+        const match = /^(\d+(?:\.\d+)?)\s*(|B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)$/i.exec(raw.trim());
+        if (!match) throw new Error('expected a size such as 1048576, 512MiB or 10GiB');
+        return Math.floor(Number(match[1]) * BYTE_UNITS[match[2]!.toLowerCase()]!);
+      },
+      show(value) {
+        const unit = (['TiB', 'GiB', 'MiB', 'KiB'] as const).find((u) => value > 0 && value % BYTE_UNITS[u.toLowerCase()]! === 0);
+        return unit ? `${value / BYTE_UNITS[unit.toLowerCase()]!}${unit}` : String(value);
+      },
+    };
+  },
+  /** Comma-separated lists; empty means none. */
+  list(description: string, defaultValue: string[]): Setting<string[]> {
+    return {
+      description,
+      default: defaultValue,
+      parse: (raw) =>
+        raw
+          .split(',')
+          .map((item) => item.trim())
+          .filter((item) => item !== ''),
+      show: (items) => items.join(','),
     };
   },
 };
@@ -142,6 +208,10 @@ export function serverSettings(defaultPort: number) {
 /** Runs a service's main: configuration errors exit 2 with the message, other failures exit 1. */
 export function runMain(main: () => Promise<void>): void {
   main().catch((error: unknown) => {
+    if (error instanceof HelpRequested) {
+      process.stdout.write(error.usage);
+      process.exit(0);
+    }
     if (error instanceof ConfigError) {
       process.stderr.write(`configuration error: ${error.message}\n`);
       process.exit(2);

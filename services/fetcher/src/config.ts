@@ -1,43 +1,7 @@
-import { envName, loadConfig, serverSettings, setting, type ConfigOf, type Setting } from '@kindling/runtime';
+import { loadConfig, serverSettings, setting, type ConfigOf } from '@kindling/runtime';
 import { DEFAULT_LIMITS } from './domain/build-context.ts';
 
-/** Sizes like "512MiB", "10GiB", "1000" (bytes). */
-function bytes(description: string, defaultValue: number): Setting<number> {
-  return {
-    description,
-    default: defaultValue,
-    parse(raw) {
-      const m = /^(\d+(?:\.\d+)?)\s*(|B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)$/iu.exec(raw.trim());
-      if (!m) throw new Error('expected a size such as 1048576, 512MiB or 10GiB');
-      const unit: Record<string, number> = {
-        '': 1,
-        b: 1,
-        kib: 1024,
-        mib: 1024 ** 2,
-        gib: 1024 ** 3,
-        tib: 1024 ** 4,
-        kb: 1e3,
-        mb: 1e6,
-        gb: 1e9,
-        tb: 1e12,
-      };
-      return Math.floor(Number(m[1]) * unit[m[2]!.toLowerCase()]!);
-    },
-  };
-}
-
-/** Comma-separated lists; empty means none. */
-function list(description: string, defaultValue: string[]): Setting<string[]> {
-  return {
-    description,
-    default: defaultValue,
-    parse: (raw) =>
-      raw
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== ''),
-  };
-}
+const { bytes, list } = setting;
 
 export const fetcherSettings = {
   ...serverSettings(50052),
@@ -75,23 +39,4 @@ export type FetcherConfig = ConfigOf<typeof fetcherSettings>;
 
 export function loadFetcherConfig(argv?: readonly string[], env?: NodeJS.ProcessEnv): FetcherConfig {
   return loadConfig('KINDLING_FETCHER', fetcherSettings, argv, env);
-}
-
-/** What `--help` prints: every setting with its flag, environment variable and default. */
-export function fetcherUsage(): string {
-  const lines = ['usage: fetcher [--setting=value]...', '', 'settings (flag, environment variable, default):'];
-  for (const [key, s] of Object.entries(fetcherSettings) as [string, Setting<unknown>][]) {
-    const flag = `--${key.replace(/[A-Z]/gu, (c) => `-${c.toLowerCase()}`)}`;
-    const shown = Array.isArray(s.default) ? s.default.join(',') : readable(key, s.default);
-    const fallback = shown === undefined || shown === '' ? '' : `; default ${String(shown)}`;
-    lines.push(`  ${flag}`, `      ${s.description} (${envName('KINDLING_FETCHER', key)}${fallback})`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-function readable(key: string, value: unknown): unknown {
-  if (typeof value !== 'number') return value;
-  if (/Size$/u.test(key) && value % 1024 ** 3 === 0) return `${value / 1024 ** 3}GiB`;
-  if (/Timeout$/u.test(key) && value % 1000 === 0) return `${value / 1000}s`;
-  return value;
 }
