@@ -14,11 +14,13 @@ export const describe = 'build a Dockerfile into a microVM image on the planner'
 
 const usage = `usage: kindling build [options] CONTEXT
 
-CONTEXT is a directory, an http(s) URL of a Dockerfile, a git URL (https://host/repo.git#ref:subdir),
+CONTEXT is a directory, an http(s) URL of a Dockerfile, a git URL (https://host/repo.git#ref:subdir,
+git@host:repo.git#ref, ssh://, git+https://, git://),
 a tarball URL (.tar, .tar.gz, .tar.zst), or "-" to read a Dockerfile without context from stdin.
 
 options:
-  -f, --file PATH          Dockerfile path inside the context (default Dockerfile)
+  -f, --file PATH          Dockerfile: for a directory context a path from the current directory
+                           (default CONTEXT/Dockerfile); for git and tarballs a path inside the context
   -t, --tag NAME[:TAG]     image to produce (required)
       --build-arg K=V      build argument (repeatable)
       --target STAGE       stage to build (default: the last)
@@ -48,14 +50,22 @@ export function parseSecret(spec: string): BuildSecret {
   return { id: fields.id, value: { $case: 'env', value: fields.id } };
 }
 
+// As docker's CLI and BuildKit tell a git context: a git transport, scp-like git@host:path, or an
+// http(s) URL whose path ends in .git (a #ref:subdir may follow).
+const GIT_CONTEXT = /^(git:\/\/|git\+(https?|ssh):\/\/|ssh:\/\/|git@|github\.com\/)|^https?:\/\/[^#]*\.git(#|$)/;
+
 export function buildSourceFor(context: string, dockerfile: string): BuildSource {
   if (context === '-') return { source: { $case: 'dockerfile', value: readFileSync(0, 'utf8') }, dockerfilePath: dockerfile };
-  if (/^(git@|git:\/\/)|\.git(#|$)/.test(context)) return { source: { $case: 'gitUrl', value: context }, dockerfilePath: dockerfile };
+  if (GIT_CONTEXT.test(context)) {
+    const url = context.startsWith('github.com/') ? `https://${context}` : context;
+    return { source: { $case: 'gitUrl', value: url }, dockerfilePath: dockerfile };
+  }
   if (/^https?:\/\//.test(context)) {
-    if (/\.(tar|tar\.gz|tgz|tar\.zst)$/.test(context)) return { source: { $case: 'tarballUrl', value: context }, dockerfilePath: dockerfile };
+    if (/\.(tar|tar\.gz|tgz|tar\.zst|tzst)$/.test(context)) return { source: { $case: 'tarballUrl', value: context }, dockerfilePath: dockerfile };
     return { source: { $case: 'dockerfileUrl', value: context }, dockerfilePath: '' };
   }
-  return { source: { $case: 'contextPath', value: resolve(context) }, dockerfilePath: dockerfile };
+  // With a local context docker reads -f relative to the current directory, not to the context.
+  return { source: { $case: 'contextPath', value: resolve(context) }, dockerfilePath: dockerfile === '' ? '' : resolve(dockerfile) };
 }
 
 export async function run(argv: string[]): Promise<number> {
