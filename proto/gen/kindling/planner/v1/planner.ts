@@ -495,6 +495,12 @@ export interface BuildSource {
     | //
     /** http(s) URL of a .tar/.tar.gz/.tar.zst context. */
     { $case: "tarballUrl"; value: string }
+    | //
+    /**
+     * An id returned by FetcherService.UploadContext: the build's context is
+     * that archive.
+     */
+    { $case: "uploadId"; value: string }
     | undefined;
   /** Dockerfile path inside the context (default "Dockerfile"). */
   dockerfilePath: string;
@@ -4218,6 +4224,9 @@ export const BuildSource: MessageFns<BuildSource> = {
       case "tarballUrl":
         writer.uint32(42).string(message.source.value);
         break;
+      case "uploadId":
+        writer.uint32(58).string(message.source.value);
+        break;
     }
     if (message.dockerfilePath !== "") {
       writer.uint32(50).string(message.dockerfilePath);
@@ -4278,6 +4287,14 @@ export const BuildSource: MessageFns<BuildSource> = {
             message.source = { $case: "tarballUrl", value: reader.string() };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.source = { $case: "uploadId", value: reader.string() };
+            continue;
+          }
           case 6: {
             if (tag !== 50) {
               break;
@@ -4318,6 +4335,10 @@ export const BuildSource: MessageFns<BuildSource> = {
         ? { $case: "tarballUrl", value: globalThis.String(object.tarballUrl) }
         : isSet(object.tarball_url)
         ? { $case: "tarballUrl", value: globalThis.String(object.tarball_url) }
+        : isSet(object.uploadId)
+        ? { $case: "uploadId", value: globalThis.String(object.uploadId) }
+        : isSet(object.upload_id)
+        ? { $case: "uploadId", value: globalThis.String(object.upload_id) }
         : undefined,
       dockerfilePath: isSet(object.dockerfilePath)
         ? globalThis.String(object.dockerfilePath)
@@ -4339,6 +4360,8 @@ export const BuildSource: MessageFns<BuildSource> = {
       obj.gitUrl = message.source.value;
     } else if (message.source?.$case === "tarballUrl") {
       obj.tarballUrl = message.source.value;
+    } else if (message.source?.$case === "uploadId") {
+      obj.uploadId = message.source.value;
     }
     if (message.dockerfilePath !== "") {
       obj.dockerfilePath = message.dockerfilePath;
@@ -4379,6 +4402,12 @@ export const BuildSource: MessageFns<BuildSource> = {
       case "tarballUrl": {
         if (object.source?.value !== undefined && object.source?.value !== null) {
           message.source = { $case: "tarballUrl", value: object.source.value };
+        }
+        break;
+      }
+      case "uploadId": {
+        if (object.source?.value !== undefined && object.source?.value !== null) {
+          message.source = { $case: "uploadId", value: object.source.value };
         }
         break;
       }
