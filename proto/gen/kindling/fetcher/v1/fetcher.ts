@@ -234,13 +234,25 @@ export interface ListFilesRequest {
   contextId: string;
   /**
    * Source paths as written in ADD/COPY after expansion: relative to the
-   * context root, with Go filepath.Match globs ("*.go", "src/** /x" where
-   * BuildKit supports "**"). A pattern that names a directory selects its
-   * whole tree.
+   * context root. Each is matched as Docker's plain COPY does: Go
+   * filepath.Match on the path below the pattern's literal prefix, where
+   * "*" never crosses "/" and "**" is the same as "*" ("** /*.go" matches
+   * "x/y.go" only). A pattern that names a directory selects its whole tree.
    */
   patterns: string[];
-  /** COPY --exclude patterns, applied after matching. */
+  /**
+   * COPY --exclude patterns, applied after matching, with .dockerignore
+   * syntax: "**" spans directories here.
+   */
   excludes: string[];
+  /**
+   * Sources are COPY --parents patterns: "**" spans directories, and each
+   * file keeps its path relative to the context root, or to the pivot where a
+   * pattern has "/./" ("src/./app/**" keeps "app/..."). Every file's
+   * match_root is then that root or pivot, so a client places files at
+   * destination + path relative to match_root.
+   */
+  parents: boolean;
 }
 
 /** ListFilesResponse returns, per pattern, the files it selected. */
@@ -1310,7 +1322,7 @@ export const UploadContextResponse: MessageFns<UploadContextResponse> = {
 };
 
 function createBaseListFilesRequest(): ListFilesRequest {
-  return { contextId: "", patterns: [], excludes: [] };
+  return { contextId: "", patterns: [], excludes: [], parents: false };
 }
 
 export const ListFilesRequest: MessageFns<ListFilesRequest> = {
@@ -1323,6 +1335,9 @@ export const ListFilesRequest: MessageFns<ListFilesRequest> = {
     }
     for (const v of message.excludes) {
       writer.uint32(26).string(v!);
+    }
+    if (message.parents !== false) {
+      writer.uint32(32).bool(message.parents);
     }
     return writer;
   },
@@ -1364,6 +1379,14 @@ export const ListFilesRequest: MessageFns<ListFilesRequest> = {
             message.excludes.push(reader.string());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.parents = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1385,6 +1408,7 @@ export const ListFilesRequest: MessageFns<ListFilesRequest> = {
         : "",
       patterns: globalThis.Array.isArray(object?.patterns) ? object.patterns.map((e: any) => globalThis.String(e)) : [],
       excludes: globalThis.Array.isArray(object?.excludes) ? object.excludes.map((e: any) => globalThis.String(e)) : [],
+      parents: isSet(object.parents) ? globalThis.Boolean(object.parents) : false,
     };
   },
 
@@ -1399,6 +1423,9 @@ export const ListFilesRequest: MessageFns<ListFilesRequest> = {
     if (message.excludes?.length) {
       obj.excludes = message.excludes;
     }
+    if (message.parents !== false) {
+      obj.parents = message.parents;
+    }
     return obj;
   },
 
@@ -1410,6 +1437,7 @@ export const ListFilesRequest: MessageFns<ListFilesRequest> = {
     message.contextId = object.contextId ?? "";
     message.patterns = object.patterns?.map((e) => e) || [];
     message.excludes = object.excludes?.map((e) => e) || [];
+    message.parents = object.parents ?? false;
     return message;
   },
 };
