@@ -30,7 +30,7 @@ export class BuildCoordinator {
   ) {}
 
   async create(request: CreateBuildRequest): Promise<Build> {
-    if (!request.source?.source) throw new InvalidArgumentError('source: give a Dockerfile, a context path, a Dockerfile URL, a git URL or a tarball URL');
+    if (!request.source?.source) throw new InvalidArgumentError('source: give a Dockerfile, a context path, a Dockerfile URL, a git URL, a tarball URL or an upload id (FetcherService.UploadContext)');
     if (!imageRefPattern.test(request.tag)) {
       throw new InvalidArgumentError(`tag: "${request.tag}" is not an image reference such as "myapp:1.0" (lower-case name, optional :tag)`);
     }

@@ -24,8 +24,11 @@ export function resolveRequestFor(source: BuildSource): ResolveContextRequest {
       return { source: { $case: 'git', value: { url: s.value } }, dockerfilePath };
     case 'tarballUrl':
       return { source: { $case: 'tarball', value: { source: { $case: 'url', value: s.value } } }, dockerfilePath };
+    case 'uploadId':
+      // The fetcher answers NOT_FOUND naming the id when the upload is unknown or evicted.
+      return { source: { $case: 'tarball', value: { source: { $case: 'uploadId', value: s.value } } }, dockerfilePath };
     default:
-      throw new InvalidArgumentError('source: give a Dockerfile, a context path, a Dockerfile URL, a git URL or a tarball URL');
+      throw new InvalidArgumentError('source: give a Dockerfile, a context path, a Dockerfile URL, a git URL, a tarball URL or an upload id');
   }
 }
 
