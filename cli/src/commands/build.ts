@@ -3,12 +3,15 @@
  *  CONTEXT` — starts a build on the planner (CreateBuild) and follows its events (WatchBuild) to the end.
  */
 import { resolve } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import { BuildState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
+import { FetcherServiceClient } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import { BuildServiceClient, type BuildSecret, type BuildSource, type CreateBuildResponse } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { createServiceClient, type TlsFiles } from '@kindling/runtime';
 import { renderBuildEvent } from '../output/build-progress.ts';
 import { parseCommandLine } from '../command-line.ts';
+import { uploadContext } from '../context-upload.ts';
+import { readStdinContext, type StdinContext } from '../stdin-context.ts';
 
 export const describe = 'build a Dockerfile into a microVM image on the planner';
 
@@ -16,7 +19,9 @@ const usage = `usage: kindling build [options] CONTEXT
 
 CONTEXT is a directory, an http(s) URL of a Dockerfile, a git URL (https://host/repo.git#ref:subdir,
 git@host:repo.git#ref, ssh://, git+https://, git://),
-a tarball URL (.tar, .tar.gz, .tar.zst), or "-" to read a Dockerfile without context from stdin.
+a tarball URL (.tar, .tar.gz, .tar.zst), or "-" to read stdin: a .tar, .tar.gz or .tar.zst stream
+(kindling build -t app:dev - < ctx.tar.gz) is uploaded to the fetcher and is the context (-f names the
+Dockerfile inside it); anything else is a Dockerfile without context.
 
 options:
   -f, --file PATH          Dockerfile: for a directory context a path from the current directory
@@ -29,7 +34,9 @@ options:
       --cpus N --memory MiB --disk BYTES --network NAME   build VM resources
       --no-cache           ignore the step cache
       --planner HOST:PORT  planner address (default $KINDLING_PLANNER_ADDR or 127.0.0.1:50051)
-      --tls-ca/--tls-cert/--tls-key PATH   TLS to the planner
+      --fetcher HOST:PORT  fetcher to upload a context on stdin to
+                           (default $KINDLING_FETCHER_ADDR or 127.0.0.1:50052)
+      --tls-ca/--tls-cert/--tls-key PATH   TLS to the planner and the fetcher
 `;
 
 function pairs(values: string[] | undefined, flag: string): Record<string, string> {
@@ -54,8 +61,8 @@ export function parseSecret(spec: string): BuildSecret {
 // http(s) URL whose path ends in .git (a #ref:subdir may follow).
 const GIT_CONTEXT = /^(git:\/\/|git\+(https?|ssh):\/\/|ssh:\/\/|git@|github\.com\/)|^https?:\/\/[^#]*\.git(#|$)/;
 
+/** A CONTEXT other than "-" (stdin: stdinBuildSource) as the planner's BuildSource. */
 export function buildSourceFor(context: string, dockerfile: string): BuildSource {
-  if (context === '-') return { source: { $case: 'dockerfile', value: readFileSync(0, 'utf8') }, dockerfilePath: dockerfile };
   if (GIT_CONTEXT.test(context)) {
     const url = context.startsWith('github.com/') ? `https://${context}` : context;
     return { source: { $case: 'gitUrl', value: url }, dockerfilePath: dockerfile };
@@ -66,6 +73,34 @@ export function buildSourceFor(context: string, dockerfile: string): BuildSource
   }
   // With a local context docker reads -f relative to the current directory, not to the context.
   return { source: { $case: 'contextPath', value: resolve(context) }, dockerfilePath: dockerfile === '' ? '' : resolve(dockerfile) };
+}
+
+/** "-": an archive on stdin is uploaded and built as the context; anything else is a Dockerfile. */
+export async function stdinBuildSource(
+  input: AsyncIterable<Buffer | string>,
+  dockerfile: string,
+  upload: (archive: Extract<StdinContext, { kind: 'archive' }>) => Promise<string>,
+): Promise<BuildSource> {
+  const stdin = await readStdinContext(input);
+  if (stdin.kind === 'dockerfile') return { source: { $case: 'dockerfile', value: stdin.text }, dockerfilePath: dockerfile };
+  return { source: { $case: 'uploadId', value: await upload(stdin) }, dockerfilePath: dockerfile };
+}
+
+/** Uploads stdin's archive to the fetcher at address and returns its upload id. */
+async function uploadStdin(archive: Extract<StdinContext, { kind: 'archive' }>, address: string, tls: TlsFiles): Promise<string> {
+  const fetcher = createServiceClient(FetcherServiceClient, address, tls);
+  try {
+    // With `< ctx.tar.gz` stdin is the file itself: announcing its size lets the fetcher catch a short read.
+    const stat = fstatSync(0);
+    const uploaded = await uploadContext(fetcher, archive.fileName, archive.chunks, stat.isFile() ? stat.size : 0);
+    process.stdout.write(`=> uploaded the ${archive.format} context from stdin (${uploaded.size} bytes) as ${uploaded.uploadId}\n`);
+    return uploaded.uploadId;
+  } catch (error) {
+    const e = error as { details?: string; message: string };
+    throw new Error(`uploading the context on stdin to the fetcher at ${address} failed: ${e.details || e.message}`, { cause: error });
+  } finally {
+    fetcher.close();
+  }
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -85,6 +120,7 @@ export async function run(argv: string[]): Promise<number> {
       network: { type: 'string', default: '' },
       'no-cache': { type: 'boolean', default: false },
       planner: { type: 'string', default: process.env.KINDLING_PLANNER_ADDR ?? '127.0.0.1:50051' },
+      fetcher: { type: 'string', default: process.env.KINDLING_FETCHER_ADDR ?? '127.0.0.1:50052' },
       'tls-ca': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -100,10 +136,15 @@ export async function run(argv: string[]): Promise<number> {
   const tls: TlsFiles = { caPath: values['tls-ca'], certPath: values['tls-cert'], keyPath: values['tls-key'] };
   const client = createServiceClient(BuildServiceClient, values.planner, tls);
   try {
+    const context = positionals[0]!;
+    const source =
+      context === '-'
+        ? await stdinBuildSource(process.stdin, values.file, (archive) => uploadStdin(archive, values.fetcher, tls))
+        : buildSourceFor(context, values.file);
     const response = await new Promise<CreateBuildResponse>((resolvePromise, reject) =>
       client.createBuild(
         {
-          source: buildSourceFor(positionals[0]!, values.file),
+          source,
           tag: values.tag!,
           buildArgs: pairs(values['build-arg'], '--build-arg'),
           target: values.target,
