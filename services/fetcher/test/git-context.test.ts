@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { FileType } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
+import { PermissionDeniedError } from '../src/domain/errors.ts';
 import { git, startGitHttpServer } from './git-http.ts';
+import { PINNED_ADDRESS, pinnedGitLoader, scriptedResolver, startPinnedRelay } from './pinned-git.ts';
 import { grpcCode, startHttpServer, startTestFetcher, tempDir } from './support.ts';
 
 test('git contexts over smart HTTP: refs, subdir, exec bits, symlinks', async (t) => {
@@ -170,6 +172,49 @@ test('git contexts over smart HTTP: refs, subdir, exec bits, symlinks', async (t
     assert.equal([...server.hits.values()].reduce((a, b) => a + b, 0), gitHitsBefore, 'nothing reached the denied host');
     assert.ok(forwarder.hits.get('/aliased/app.git/info/refs'));
   });
+
+  await t.test('git connects only to the address the fetcher resolved and checked', async (t) => {
+    const fetches = () => server.hits.get('/app.git/git-upload-pack') ?? 0;
+    const relay = await startPinnedRelay(t, Number(new URL(server.url).port));
+    const byName = `http://localhost:${relay.port}/app.git`;
+    // DNS rebinding: the name answers the loopback address once, then a metadata address.
+    const rebinding = scriptedResolver(PINNED_ADDRESS, '169.254.169.254');
+    const load = await pinnedGitLoader(t, rebinding);
+    const loaded = await load(`${byName}#v1:sub`);
+    assert.equal(loaded.gitCommit, v1);
+    assert.deepEqual(rebinding.asked, ['localhost'], 'resolved once for git');
+    const relayed = relay.connections();
+    assert.ok(relayed >= 2, 'the probe and git both went through the pinned address');
+
+    const before = fetches();
+    await assert.rejects(load(`${byName}#main`), (err) => {
+      assert.ok(err instanceof PermissionDeniedError, String(err));
+      assert.match(err.message, /resolves to 169\.254\.169\.254, a link-local\/metadata address/);
+      return true;
+    });
+    assert.equal(fetches(), before, 'refused before git ran');
+
+    // The fetcher's own request (finding the repository) checks its answer the same way, before connecting.
+    const probeRefused = await pinnedGitLoader(t, scriptedResolver(PINNED_ADDRESS), {
+      probeResolver: scriptedResolver('169.254.169.254'),
+    });
+    const relayedBefore = relay.connections();
+    await assert.rejects(
+      probeRefused(`${byName}#main`),
+      (err) => err instanceof PermissionDeniedError && /169\.254\.169\.254/.test(err.message),
+    );
+    assert.equal(relay.connections(), relayedBefore, 'nothing connected');
+
+    // A redirect to a name: the redirected host is the one resolved, checked and pinned.
+    const forwarder = await startHttpServer(t, (req, res) => {
+      res.writeHead(301, { location: `${byName}${(req.url ?? '').replace(/^\/moved\/app\.git/u, '')}` }).end();
+    });
+    const redirected = scriptedResolver(PINNED_ADDRESS);
+    const moved = await (await pinnedGitLoader(t, redirected))(`${forwarder.url}/moved/app.git#main`);
+    assert.equal(moved.gitCommit, v2);
+    assert.deepEqual(redirected.asked, ['localhost']);
+    assert.ok(fetches() > before);
+  });
 });
 
 /** A free loopback port (git daemon cannot pick its own and report it). */
@@ -244,4 +289,10 @@ test('git:// (git daemon) only when --allowed-schemes lists git', async (t) => {
       },
     );
   }
+
+  // By name, git:// goes through a proxy command that connects to the checked address only.
+  const relay = await startPinnedRelay(t, port);
+  const pinned = await pinnedGitLoader(t, scriptedResolver(PINNED_ADDRESS), { policy: { allowedSchemes: ['git'] } });
+  assert.equal((await pinned(`git://localhost:${relay.port}/app.git#v1:sub`)).gitCommit, commit);
+  assert.equal(relay.connections(), 1);
 });

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { freePort, stopChild, waitForPort } from '@kindling/runtime/testing';
+import { PermissionDeniedError } from '../src/domain/errors.ts';
 import { git } from './git-http.ts';
+import { PINNED_ADDRESS, pinnedGitLoader, scriptedResolver, startPinnedRelay } from './pinned-git.ts';
 import { startTestFetcher, tempDir } from './support.ts';
 
 test('git contexts over ssh: ssh:// and scp-like git@host:path forms', async (t) => {
@@ -62,4 +64,28 @@ test('git contexts over ssh: ssh:// and scp-like git@host:path forms', async (t)
     assert.equal(ctx.gitCommit, commit, url);
     assert.equal(ctx.dockerfile, 'FROM debian\n');
   }
+
+  // By name: ssh is pinned to the address the fetcher resolved and checked, and the host key is
+  // still checked under the name ([name]:port, as ssh records a non-22 port) with a strict known_hosts.
+  const relay = await startPinnedRelay(t, port);
+  const hostKey = (await readFile(join(dir, 'host_key.pub'), 'utf8')).split(' ').slice(0, 2).join(' ');
+  const knownHosts = join(dir, 'known_hosts');
+  await writeFile(knownHosts, `[localhost]:${relay.port} ${hostKey}\n`);
+  const strict = `-i ${join(dir, 'client_key')} -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${knownHosts} -o LogLevel=ERROR`;
+  // DNS rebinding: the name answers the loopback address once, then a metadata address.
+  const rebinding = scriptedResolver(PINNED_ADDRESS, '169.254.169.254');
+  const load = await pinnedGitLoader(t, rebinding, { sshCommand: `ssh -p ${relay.port} ${strict}` });
+  assert.equal((await load(`root@localhost:${repo}#main`)).gitCommit, commit);
+  assert.equal(relay.connections(), 1);
+  await assert.rejects(load(`root@localhost:${repo}`), (err) => {
+    assert.ok(err instanceof PermissionDeniedError, String(err));
+    assert.match(err.message, /resolves to 169\.254\.169\.254/);
+    return true;
+  });
+  assert.equal(relay.connections(), 1, 'refused before ssh ran');
+  assert.deepEqual(rebinding.asked, ['localhost', 'localhost']);
+  // The port from an ssh:// URL, with a command that names none.
+  const byUrl = await pinnedGitLoader(t, scriptedResolver(PINNED_ADDRESS), { sshCommand: `ssh ${strict}` });
+  assert.equal((await byUrl(`ssh://root@localhost:${relay.port}${repo}#main`)).gitCommit, commit);
+  assert.equal(relay.connections(), 2);
 });

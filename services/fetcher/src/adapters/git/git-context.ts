@@ -1,6 +1,4 @@
 import { spawn } from 'node:child_process';
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,10 +16,13 @@ import {
 } from '../../domain/errors.ts';
 import { type GitSource, parseGitSource } from '../../domain/git-url.ts';
 import { checkContextLimits, IndexedContextFiles, locateDockerfile } from '../../domain/indexed-context.ts';
-import { bareHost, checkAddress, type NetworkPolicy, redactUrl } from '../../domain/network-policy.ts';
+import { type NetworkPolicy, redactUrl } from '../../domain/network-policy.ts';
 import type { BlobStore } from '../../ports/blob-store.ts';
 import type { ContextLoader } from '../../ports/context-loader.ts';
+import type { HostResolver } from '../../ports/host-resolver.ts';
 import type { HttpSource } from '../../ports/http-source.ts';
+import { systemHostResolver } from '../dns/system-host-resolver.ts';
+import { type GitPinning, pinGitRemote } from './git-pinning.ts';
 import { CatFileBatchReader, GitCommandError, type GitRunOptions, runGit } from './git-process.ts';
 
 type GitRequest = Extract<ContextSource, { kind: 'git' }>;
@@ -41,19 +42,22 @@ export class GitContextLoader implements ContextLoader<GitRequest> {
     private readonly http: HttpSource,
     /** How git reaches ssh remotes: key, known hosts and options live here, never in URLs. */
     private readonly sshCommand = 'ssh -o BatchMode=yes',
+    /** Resolves the remote's host once; git is then pinned to the checked addresses. */
+    private readonly resolveHost: HostResolver = systemHostResolver,
   ) {}
 
   async load(request: GitRequest, signal: AbortSignal): Promise<LoadedContext> {
     const parsed = parseGitSource(request.url, this.policy);
-    await this.checkResolvedHost(parsed);
+    // Redirects are followed here under the policy; git then gets the final URL, pinned like any other.
     const source =
       parsed.transport === 'http' || parsed.transport === 'https'
         ? { ...parsed, remote: await this.httpRemote(parsed, signal) }
         : parsed;
     const dir = await mkdtemp(join(tmpdir(), 'kindling-git-'));
-    const run: GitRunOptions = { cwd: dir, signal, env: gitEnv(dir, this.sshCommand) };
     const shownRoot = `${source.shown}#${source.ref ?? ''}${source.subdir === '.' ? '' : `:${source.subdir}`}`;
     try {
+      const pinning = await pinGitRemote(source, this.policy, this.resolveHost, this.sshCommand, dir);
+      const run: GitRunOptions = { cwd: dir, signal, env: gitEnv(dir, this.sshCommand, pinning) };
       await runGit(['init', '--bare', '--quiet'], run);
       const commit = await this.fetchCommit(source, run);
       this.log.info({ remote: source.shown, ref: source.ref, commit }, 'git context fetched');
@@ -88,18 +92,6 @@ export class GitContextLoader implements ContextLoader<GitRequest> {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  }
-
-  /** git resolves names itself, so refuse names that point at link-local addresses before it connects. */
-  private async checkResolvedHost(source: GitSource): Promise<void> {
-    if (this.policy.allowLinkLocal) return;
-    const host =
-      source.transport === 'ssh' && !source.remote.includes('://')
-        ? bareHost(source.remote.replace(/^[^@]*@/u, '').split(':')[0]!)
-        : bareHost(new URL(source.remote).hostname);
-    if (isIP(host)) return;
-    const addresses = await lookup(host, { all: true }).catch(() => []);
-    for (const a of addresses) checkAddress(this.policy, a.address, `git remote ${source.shown}`);
   }
 
   /**
@@ -266,7 +258,9 @@ export class GitContextLoader implements ContextLoader<GitRequest> {
   }
 }
 
-function gitEnv(home: string, sshCommand: string): NodeJS.ProcessEnv {
+function gitEnv(home: string, sshCommand: string, pinning: GitPinning): NodeJS.ProcessEnv {
+  // Redirects were followed (under the network policy) before git runs: git must not follow others.
+  const config: [string, string][] = [['http.followRedirects', 'false'], ...pinning.config];
   return {
     PATH: process.env.PATH,
     HOME: home,
@@ -274,11 +268,15 @@ function gitEnv(home: string, sshCommand: string): NodeJS.ProcessEnv {
     GIT_CONFIG_NOSYSTEM: '1',
     // git:// only reaches git when the policy let it through parseGitSource.
     GIT_ALLOW_PROTOCOL: 'http:https:ssh:git',
-    GIT_SSH_COMMAND: sshCommand,
-    // Redirects were followed (under the network policy) before git runs: git must not follow others.
-    GIT_CONFIG_COUNT: '1',
-    GIT_CONFIG_KEY_0: 'http.followRedirects',
-    GIT_CONFIG_VALUE_0: 'false',
+    GIT_SSH_COMMAND: pinning.sshOptions ? `${sshCommand} ${pinning.sshOptions}` : sshCommand,
+    GIT_CONFIG_COUNT: String(config.length),
+    ...Object.fromEntries(
+      config.flatMap(([key, value], i) => [
+        [`GIT_CONFIG_KEY_${i}`, key],
+        [`GIT_CONFIG_VALUE_${i}`, value],
+      ]),
+    ),
+    ...pinning.env,
     LC_ALL: 'C',
   };
 }

@@ -1,4 +1,4 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import type { LookupAddress } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { Agent, errors as undiciErrors, request } from 'undici';
 import {
@@ -16,7 +16,9 @@ import {
   redactUrl,
 } from '../../domain/network-policy.ts';
 import { decodeSegment } from '../../domain/http-context.ts';
+import type { HostResolver } from '../../ports/host-resolver.ts';
 import type { HttpBody, HttpSource } from '../../ports/http-source.ts';
+import { systemHostResolver } from '../dns/system-host-resolver.ts';
 
 export interface HttpLimits {
   maxRedirects: number;
@@ -33,20 +35,31 @@ export class UndiciHttpSource implements HttpSource {
   constructor(
     private readonly policy: NetworkPolicy,
     private readonly limits: HttpLimits,
+    resolveHost: HostResolver = systemHostResolver,
   ) {
+    // undici connects to an address from this very answer, after every address in it was checked:
+    // no second lookup happens between the check and the connection.
     const checkedLookup: LookupFunction = (hostname, options, callback) => {
-      dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
-        if (err) return callback(err, '', 0);
-        try {
-          for (const a of addresses) checkAddress(policy, a.address, `host ${hostname}`);
-        } catch (refused) {
-          return callback(refused as NodeJS.ErrnoException, '', 0);
-        }
-        if (options.all)
-          return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
-        const first = addresses[0]!;
-        callback(null, first.address, first.family);
-      });
+      resolveHost(hostname).then(
+        (answer) => {
+          try {
+            for (const a of answer) checkAddress(policy, a.address, `host ${hostname}`);
+          } catch (refused) {
+            return callback(refused as NodeJS.ErrnoException, '', 0);
+          }
+          const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family;
+          const addresses: LookupAddress[] = answer.filter((a) => !family || a.family === family);
+          if (addresses.length === 0) {
+            const none = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+            return callback(none, '', 0);
+          }
+          if (options.all)
+            return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+          const first = addresses[0]!;
+          callback(null, first.address, first.family);
+        },
+        (err: NodeJS.ErrnoException) => callback(err, '', 0),
+      );
     };
     this.agent = new Agent({
       connect: { lookup: checkedLookup, timeout: limits.headersTimeoutMs },
