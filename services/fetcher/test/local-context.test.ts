@@ -73,15 +73,42 @@ test('local directory context over gRPC', async (t) => {
       ['src', 'src/a.go'],
     );
     assert.ok(dir!.files.every((f) => f.matchRoot === 'src'));
-    // --exclude matches paths below a directory source, or context paths.
+    // As in Docker's plain COPY, "**" is "*": "src/**/*.go" is exactly one directory below src.
     assert.deepEqual(
       glob!.files.map((f) => f.path),
-      ['src/a.go', 'src/sub/b.go'],
+      ['src/sub/b.go'],
     );
     assert.deepEqual(
       sh!.files.map((f) => [f.path, f.matchRoot]),
       [['bin/run.sh', 'bin/run.sh']],
     );
+  });
+
+  await t.test('COPY --parents: "**" spans directories and each file keeps its path below the pivot', async () => {
+    const listed = await fetcher.listFiles(ctx.contextId, ['**/*.go', 'src/./sub/*.go'], ['**/a.go'], true);
+    const [all, pivoted] = listed.sources;
+    assert.deepEqual(
+      all!.files.map((f) => [f.path, f.type, f.matchRoot]),
+      [
+        ['src', FileType.FILE_TYPE_DIRECTORY, '.'],
+        ['src/sub', FileType.FILE_TYPE_DIRECTORY, '.'],
+        ['src/sub/b.go', FileType.FILE_TYPE_REGULAR, '.'],
+      ],
+    );
+    assert.deepEqual(
+      pivoted!.files.map((f) => [f.path, f.matchRoot]),
+      [
+        ['src', 'src'],
+        ['src/sub', 'src'],
+        ['src/sub/b.go', 'src'],
+      ],
+    );
+    assert.ok(pivoted!.files[2]!.digest.startsWith('sha256:'));
+    // Without parents the same source is a plain glob: "**" does not reach src/sub/b.go.
+    await assert.rejects(fetcher.listFiles(ctx.contextId, ['**/b.go']), (err) => {
+      assert.equal(grpcCode(err), status.NOT_FOUND);
+      return true;
+    });
   });
 
   await t.test('symlinks inside the context are followed for sources', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DockerignoreMatcher, parseDockerignore } from '../src/domain/dockerignore.ts';
 import { goMatch } from '../src/domain/go-glob.ts';
-import { ContextIndex, keptEntries, matchSegments } from '../src/domain/context-index.ts';
+import { ContextIndex, keptEntries } from '../src/domain/context-index.ts';
 
 // Go's path/filepath.Match table: [pattern, name, match | 'bad'].
 const GO_MATCH: [string, string, boolean | 'bad'][] = [
@@ -78,19 +78,82 @@ test('Go filepath.Match semantics', () => {
   }
 });
 
-test('COPY sources: "**" spans directories where BuildKit supports it', () => {
-  const cases: [string, string, boolean][] = [
-    ['src/**/x.go', 'src/x.go', true],
-    ['src/**/x.go', 'src/a/b/x.go', true],
-    ['src/**/x.go', 'lib/x.go', false],
-    ['**/*.sh', 'bin/run.sh', true],
-    ['**/*.sh', 'run.sh', true],
-    ['*.sh', 'bin/run.sh', false],
-    ['bin/*', 'bin/run.sh', true],
-    ['app-*/**/*-test.js', 'app-web/src/x-test.js', true],
+// A small context for source selection: [path, type].
+const TREE: [string, 'dir' | 'file'][] = [
+  ['main.go', 'file'],
+  ['x', 'dir'],
+  ['x/y.go', 'file'],
+  ['x/notes.txt', 'file'],
+  ['a', 'dir'],
+  ['a/b', 'dir'],
+  ['a/b/c.go', 'file'],
+  ['a/b/c_test.go', 'file'],
+  ['src', 'dir'],
+  ['src/app', 'dir'],
+  ['src/app/main.go', 'file'],
+  ['src/app/web', 'dir'],
+  ['src/app/web/index.js', 'file'],
+  ['src/lib.go', 'file'],
+];
+
+function contextIndex(): ContextIndex {
+  return new ContextIndex(
+    TREE.map(([path, type]) => ({ path, type, size: 1, mode: type === 'dir' ? 0o755 : 0o644, uid: 0, gid: 0, mtimeMs: 0 })),
+  );
+}
+
+function selected(patterns: string[], options: { parents?: boolean; excludes?: string[] } = {}): string[] {
+  return contextIndex()
+    .select(patterns, options.excludes ?? [], { maxFiles: 100 }, { parents: options.parents ?? false })
+    .flatMap((m) => m.files.map((f) => (f.matchRoot === f.path ? f.path : `${f.path} <${f.matchRoot}>`)));
+}
+
+test('plain COPY sources match as BuildKit does: Go filepath.Match below the literal prefix, "**" is "*"', () => {
+  // [sources, selected paths (with their match root when it differs), or an error]
+  const cases: [string, string[] | RegExp][] = [
+    ['**/*.go', ['src/lib.go', 'x/y.go']], // one directory deep: not main.go, not a/b/c.go
+    ['*/*.go', ['src/lib.go', 'x/y.go']],
+    ['*.go', ['main.go']],
+    ['**', ['a', 'a/b <a>', 'a/b/c.go <a>', 'a/b/c_test.go <a>', 'main.go', 'src', 'src/app <src>', 'src/app/main.go <src>', 'src/app/web <src>', 'src/app/web/index.js <src>', 'src/lib.go <src>', 'x', 'x/notes.txt <x>', 'x/y.go <x>']],
+    ['a/**/*.go', ['a/b/c.go', 'a/b/c_test.go']],
+    ['src/**', ['src/app', 'src/app/main.go <src/app>', 'src/app/web <src/app>', 'src/app/web/index.js <src/app>', 'src/lib.go']],
+    ['src/*/main.go', ['src/app/main.go']],
+    ['src/**/main.go', ['src/app/main.go']],
+    ['a/*/c?go', ['a/b/c.go']],
+    ['**/**/*.go', ['a/b/c.go', 'a/b/c_test.go', 'src/app/main.go']],
+    ['nothing/*.go', /matches no files/],
+    ['**/*.rs', /matches no files/],
+    ['x/[', /malformed/],
   ];
-  for (const [pattern, path, want] of cases)
-    assert.equal(matchSegments(pattern.split('/'), path.split('/')), want, `${pattern} vs ${path}`);
+  for (const [source, want] of cases) {
+    if (want instanceof RegExp) assert.throws(() => selected([source]), want, source);
+    else assert.deepEqual(selected([source]), want, source);
+  }
+});
+
+test('COPY --parents sources: "**" spans directories and paths stay relative to the context root or the /./ pivot', () => {
+  const cases: [string, string[] | RegExp][] = [
+    ['**/*.go', ['a <.>', 'a/b <.>', 'a/b/c.go <.>', 'a/b/c_test.go <.>', 'main.go <.>', 'src <.>', 'src/app <.>', 'src/app/main.go <.>', 'src/lib.go <.>', 'x <.>', 'x/y.go <.>']],
+    ['a/b/c.go', ['a <.>', 'a/b <.>', 'a/b/c.go <.>']],
+    ['src/*/web', ['src <.>', 'src/app <.>', 'src/app/web <.>', 'src/app/web/index.js <.>']],
+    ['src/./app/**/*.js', ['src', 'src/app <src>', 'src/app/web <src>', 'src/app/web/index.js <src>']],
+    ['./src/./*.go', ['src', 'src/lib.go <src>']],
+    ['**/*.rs', /matches no files below the context root/],
+    ['missing/./*.go', /pivot "missing" is not a directory/],
+    ['s*/./app', /wildcards before its "\/\.\/" pivot/],
+  ];
+  for (const [source, want] of cases) {
+    if (want instanceof RegExp) assert.throws(() => selected([source], { parents: true }), want, source);
+    else assert.deepEqual(selected([source], { parents: true }), want, source);
+  }
+});
+
+test('COPY --exclude keeps "**" spanning directories, in plain and --parents mode', () => {
+  assert.deepEqual(selected(['a'], { excludes: ['**/*_test.go'] }), ['a', 'a/b <a>', 'a/b/c.go <a>']);
+  assert.deepEqual(selected(['.'], { excludes: ['**/*.go', '**/*.txt'] }), [
+    'a <.>', 'a/b <.>', 'src <.>', 'src/app <.>', 'src/app/web <.>', 'src/app/web/index.js <.>', 'x <.>',
+  ]);
+  assert.deepEqual(selected(['a/**/*.go'], { parents: true, excludes: ['**/*_test.go'] }), ['a <.>', 'a/b <.>', 'a/b/c.go <.>']);
 });
 
 // moby/patternmatcher's own table, checked with MatchesOrParentMatches.

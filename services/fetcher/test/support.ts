@@ -36,7 +36,7 @@ export interface TestFetcher {
   cacheDir: string;
   logLines: string[];
   resolve(req: Partial<ResolveContextRequest>): Promise<ResolveContextResponse>;
-  listFiles(contextId: string, patterns: string[], excludes?: string[]): Promise<ListFilesResponse>;
+  listFiles(contextId: string, patterns: string[], excludes?: string[], parents?: boolean): Promise<ListFilesResponse>;
   readBlob(digest: string, offset?: number): Promise<Buffer>;
 }
 
@@ -63,8 +63,8 @@ export async function startTestFetcher(t: TestContext, flags: string[] = []): Pr
     cacheDir,
     logLines: lines,
     resolve: (req) => call(client.resolveContext, { dockerfilePath: '', ...req } as ResolveContextRequest),
-    listFiles: (contextId, patterns, excludes = []) =>
-      call(client.listFiles, { contextId, patterns, excludes }),
+    listFiles: (contextId, patterns, excludes = [], parents = false) =>
+      call(client.listFiles, { contextId, patterns, excludes, parents }),
     readBlob: (digest, offset = 0) =>
       new Promise<Buffer>((resolve, reject) => {
         const parts: Buffer[] = [];

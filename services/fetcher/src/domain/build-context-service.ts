@@ -8,6 +8,7 @@ import type {
   FetchedUrl,
   FetchLimits,
   ResolvedContext,
+  SelectOptions,
 } from './build-context.ts';
 import type { SourceMatch } from './context-index.ts';
 import { type Digest, parseDigest } from './digest.ts';
@@ -91,6 +92,7 @@ export class BuildContextService {
     patterns: string[],
     excludes: string[],
     signal: AbortSignal,
+    options: SelectOptions = {},
   ): Promise<ListFilesResult> {
     const ctx = this.get(contextId);
     if (patterns.length === 0) throw new InvalidArgumentError('ListFiles needs at least one source pattern');
@@ -98,7 +100,7 @@ export class BuildContextService {
       this.deps.limits.fetchTimeoutMs,
       signal,
       `listing files of ${ctx.displayRoot}`,
-      (s) => ctx.files.list(patterns, excludes, s),
+      (s) => ctx.files.list(patterns, excludes, s, options),
     );
     let totalSize = 0;
     for (const m of sources) for (const f of m.files) if (f.type === 'file') totalSize += f.size;

@@ -18,9 +18,14 @@ export interface ContextFileStream {
   digest: Promise<Digest>;
 }
 
+/** How sources are matched: `parents` for COPY --parents patterns. */
+export interface SelectOptions {
+  parents?: boolean;
+}
+
 /** Selects files of a resolved context by ADD/COPY sources, with their blobs made readable. */
 export interface ContextFiles {
-  list(patterns: string[], excludes: string[], signal?: AbortSignal): Promise<SourceMatch[]>;
+  list(patterns: string[], excludes: string[], signal?: AbortSignal, options?: SelectOptions): Promise<SourceMatch[]>;
   /** Streams one file as it arrives, where the context can do better than list-then-read. */
   stream?(path: string, signal?: AbortSignal): Promise<ContextFileStream>;
 }

@@ -3,6 +3,7 @@ import { DockerignoreMatcher, goDir } from './dockerignore.ts';
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from './errors.ts';
 import { contextRelativePath, resolveLinkInContext } from './context-path.ts';
 import { goMatch, hasGlobMeta, validateGoPattern } from './go-glob.ts';
+import { selectWithParents } from './copy-parents.ts';
 
 export type EntryType = 'file' | 'dir' | 'symlink';
 
@@ -103,37 +104,50 @@ export class ContextIndex {
     return resolved;
   }
 
-  /** Selects the entries ADD/COPY sources name (BuildKit semantics), minus --exclude patterns. */
-  select(patterns: string[], excludes: string[], limits: { maxFiles: number }): SourceMatch[] {
+  /**
+   * Selects the entries ADD/COPY sources name (BuildKit semantics), minus --exclude patterns.
+   * With `parents` the sources are COPY --parents patterns (see copy-parents.ts).
+   */
+  select(
+    patterns: string[],
+    excludes: string[],
+    limits: { maxFiles: number },
+    options: { parents?: boolean } = {},
+  ): SourceMatch[] {
     const exclude = excludes.length > 0 ? new DockerignoreMatcher(excludes) : undefined;
     let count = 0;
     return patterns.map((pattern) => {
+      const files: SelectedEntry[] = [];
+      // `shown` is the entry's path as the source names it, `matchRoot` the source root it belongs to.
+      const add = (e: ContextEntry, shown: string, matchRoot: string) => {
+        const below =
+          shown === matchRoot ? undefined : matchRoot === '.' ? shown : shown.slice(matchRoot.length + 1);
+        if (exclude && (exclude.excludes(shown) || (below !== undefined && exclude.excludes(below)))) return;
+        if (++count > limits.maxFiles) {
+          throw new ResourceExhaustedError(
+            `sources select more than ${limits.maxFiles} files; narrow the ADD/COPY sources or raise the file-count limit`,
+          );
+        }
+        files.push({ ...e, path: shown, realPath: e.path, matchRoot });
+      };
+      if (options.parents) {
+        const { pivot, entries } = selectWithParents(this, pattern);
+        for (const { shown, entry } of entries) add(entry, shown, pivot);
+        return { pattern, files };
+      }
       const cleaned = contextRelativePath(pattern);
       const roots = hasGlobMeta(cleaned)
         ? this.globRoots(pattern, cleaned)
         : [this.literalRoot(pattern, cleaned)];
-      const files: SelectedEntry[] = [];
       for (const { shownAs, entry } of roots) {
-        const add = (e: ContextEntry, shown: string) => {
-          const below =
-            shown === shownAs ? undefined : shownAs === '.' ? shown : shown.slice(shownAs.length + 1);
-          if (exclude && (exclude.excludes(shown) || (below !== undefined && exclude.excludes(below))))
-            return;
-          if (++count > limits.maxFiles) {
-            throw new ResourceExhaustedError(
-              `sources select more than ${limits.maxFiles} files; narrow the ADD/COPY sources or raise the file-count limit`,
-            );
-          }
-          files.push({ ...e, path: shown, realPath: e.path, matchRoot: shownAs });
-        };
         if (entry.type !== 'dir') {
-          add(entry, shownAs);
+          add(entry, shownAs, shownAs);
           continue;
         }
-        if (shownAs !== '.') add(entry, shownAs);
+        if (shownAs !== '.') add(entry, shownAs, shownAs);
         for (const child of this.tree(entry.path)) {
           const tail = entry.path === '.' ? child.path : child.path.slice(entry.path.length + 1);
-          add(child, shownAs === '.' ? tail : `${shownAs}/${tail}`);
+          add(child, shownAs === '.' ? tail : `${shownAs}/${tail}`, shownAs);
         }
       }
       return { pattern, files };
@@ -168,16 +182,30 @@ export class ContextIndex {
     return { shownAs: cleaned, entry };
   }
 
+  /**
+   * fsutil's ResolveWildcards: the segments before the first one with a wildcard name a
+   * base directory (symlinks followed); every path below it is matched whole with Go's
+   * filepath.Match, so "*" never crosses "/" and "**" is just "*"; a matched directory
+   * is taken whole.
+   */
   private globRoots(pattern: string, cleaned: string): { shownAs: string; entry: ContextEntry }[] {
-    const segments = cleaned.split('/');
-    for (const s of segments) if (s !== '**') validateGoPattern(s);
+    const { base, rest } = splitWildcards(cleaned);
+    // Only escaped wildcards (a\*b): Go takes the whole source as a literal path, backslash included.
+    if (rest === '') return [this.literalRoot(pattern, cleaned)];
+    validateGoPattern(rest);
+    const baseReal = this.resolve(base);
+    const baseEntry = baseReal === '.' ? rootEntry() : this.byPath.get(baseReal);
     const roots: { shownAs: string; entry: ContextEntry }[] = [];
-    for (const path of this.sorted) {
-      if (!matchSegments(segments, path.split('/'))) continue;
-      // A directory already selected brings its tree; don't list its children twice.
-      const last = roots.at(-1);
-      if (last && last.entry.type === 'dir' && path.startsWith(`${last.shownAs}/`)) continue;
-      roots.push({ shownAs: path, entry: this.followed(path, pattern) });
+    if (baseEntry?.type === 'dir') {
+      const prefix = baseReal === '.' ? 0 : baseReal.length + 1;
+      let takenDir: string | undefined;
+      for (const e of this.tree(baseReal)) {
+        if (takenDir !== undefined && e.path.startsWith(takenDir)) continue;
+        const rel = e.path.slice(prefix);
+        if (!goMatch(rest, rel)) continue;
+        roots.push({ shownAs: base === '.' ? rel : `${base}/${rel}`, entry: this.followed(e.path, pattern) });
+        if (e.type === 'dir') takenDir = `${e.path}/`;
+      }
     }
     if (roots.length === 0) {
       throw new NotFoundError(
@@ -230,16 +258,24 @@ export function withImplicitDirs(entries: ContextEntry[]): ContextEntry[] {
   return out;
 }
 
-/** Segment-wise Go filepath.Match, where a whole "**" segment spans zero or more directories. */
-export function matchSegments(pattern: string[], path: string[]): boolean {
-  const [head, ...rest] = pattern;
-  if (head === undefined) return path.length === 0;
-  if (head === '**') {
-    for (let i = 0; i <= path.length; i++) if (matchSegments(rest, path.slice(i))) return true;
-    return false;
+/**
+ * fsutil's splitWildcards: the path up to (not including) the first segment with an
+ * unescaped '*', '?' or '[', and the rest: "src/*.go" gives base "src" and rest "*.go".
+ */
+export function splitWildcards(cleaned: string): { base: string; rest: string } {
+  const segments = cleaned.split('/');
+  const first = segments.findIndex(containsWildcards);
+  if (first === -1) return { base: cleaned, rest: '' };
+  return { base: first === 0 ? '.' : segments.slice(0, first).join('/'), rest: segments.slice(first).join('/') };
+}
+
+function containsWildcards(segment: string): boolean {
+  for (let i = 0; i < segment.length; i++) {
+    const ch = segment[i];
+    if (ch === '\\') i++;
+    else if (ch === '*' || ch === '?' || ch === '[') return true;
   }
-  const [first, ...others] = path;
-  return first !== undefined && goMatch(head, first) && matchSegments(rest, others);
+  return false;
 }
 
 function rootEntry(): ContextEntry {

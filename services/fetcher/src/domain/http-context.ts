@@ -7,6 +7,7 @@ import type {
   ContextSource,
   FetchLimits,
   LoadedContext,
+  SelectOptions,
 } from './build-context.ts';
 import { ignoreFileCandidates } from './build-context.ts';
 import type { SelectedEntry, SourceMatch } from './context-index.ts';
@@ -102,7 +103,12 @@ class HttpContextFiles implements ContextFiles {
     private readonly limits: FetchLimits,
   ) {}
 
-  async list(patterns: string[], excludes: string[], signal?: AbortSignal): Promise<SourceMatch[]> {
+  async list(patterns: string[], excludes: string[], signal?: AbortSignal, options?: SelectOptions): Promise<SourceMatch[]> {
+    if (options?.parents) {
+      throw new InvalidArgumentError(
+        'COPY --parents cannot apply to an HTTP context: its files are named one by one, with no tree to keep; use a directory, git or tarball context',
+      );
+    }
     if (excludes.length > 0) {
       throw new InvalidArgumentError(
         'COPY --exclude cannot apply to an HTTP context: its files are named one by one',

@@ -1,4 +1,4 @@
-import type { ContextFiles, FetchLimits } from './build-context.ts';
+import type { ContextFiles, FetchLimits, SelectOptions } from './build-context.ts';
 import { ignoreFileCandidates } from './build-context.ts';
 import type { ContextEntry, ContextIndex, SourceMatch } from './context-index.ts';
 import { contextRelativePath } from './context-path.ts';
@@ -11,8 +11,8 @@ export class IndexedContextFiles implements ContextFiles {
     private readonly limits: FetchLimits,
   ) {}
 
-  async list(patterns: string[], excludes: string[]): Promise<SourceMatch[]> {
-    return this.index.select(patterns, excludes, this.limits);
+  async list(patterns: string[], excludes: string[], _signal?: AbortSignal, options?: SelectOptions): Promise<SourceMatch[]> {
+    return this.index.select(patterns, excludes, this.limits, options);
   }
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants, readFile as readFileCallback, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import type { ContextFiles, ContextSource, FetchLimits, LoadedContext } from '../../domain/build-context.ts';
+import type { ContextFiles, ContextSource, FetchLimits, LoadedContext, SelectOptions } from '../../domain/build-context.ts';
 import {
   type ContextEntry,
   ContextIndex,
@@ -193,8 +193,8 @@ class LocalContextFiles implements ContextFiles {
     private readonly limits: FetchLimits,
   ) {}
 
-  async list(patterns: string[], excludes: string[], signal?: AbortSignal): Promise<SourceMatch[]> {
-    const matches = this.index.select(patterns, excludes, this.limits);
+  async list(patterns: string[], excludes: string[], signal?: AbortSignal, options?: SelectOptions): Promise<SourceMatch[]> {
+    const matches = this.index.select(patterns, excludes, this.limits, options);
     const files = matches.flatMap((m) => m.files).filter((f) => f.type === 'file');
     const tooLarge = files.find((f) => f.size > this.limits.maxFileSize);
     if (tooLarge) {

@@ -76,7 +76,9 @@ export function fetcherGrpcImplementation(service: BuildContextService): Fetcher
     }),
 
     listFiles: unary(async (req, ctx) => {
-      const result = await service.listFiles(req.contextId, req.patterns, req.excludes, ctx.signal);
+      const result = await service.listFiles(req.contextId, req.patterns, req.excludes, ctx.signal, {
+        parents: req.parents,
+      });
       return {
         sources: result.sources.map((s) => ({ pattern: s.pattern, files: s.files.map(toFileEntry) })),
         totalSize: String(result.totalSize),
