@@ -246,6 +246,36 @@ test('ProvisionerService over gRPC against a real sshd and a real fetcher', { sk
     assert.equal((await stat(join(guest, 'extracted/opt/app/run'))).mode & 0o777, 0o750);
   });
 
+  await t.test('PutFiles: COPY --parents keeps each file\'s path below the context root or the /./ pivot', async () => {
+    await mkdir(join(suite.contextDir, 'parents/cmd/tool'), { recursive: true });
+    await mkdir(join(suite.contextDir, 'parents/pkg'), { recursive: true });
+    await writeFile(join(suite.contextDir, 'parents/cmd/tool/main.go'), 'package main\n');
+    await writeFile(join(suite.contextDir, 'parents/pkg/lib.go'), 'package pkg\n');
+    await writeFile(join(suite.contextDir, 'parents/README.md'), 'readme\n');
+    const context = await suite.resolveContext();
+    const copied = async (patterns: string[], destination: string, parents: boolean): Promise<string[]> => {
+      const listing = await suite.listFiles(context.contextId, patterns, { parents });
+      await suite.putFiles({
+        target: suite.target,
+        contextId: context.contextId,
+        sources: listing.sources.map((source) => ({ pattern: source.pattern, files: source.files })),
+        destination,
+        workingDir: guest,
+        chown: '',
+        extractArchives: false,
+        buildId: 'b-test',
+        stepIndex: 4,
+      });
+      const { stdout } = await run('find', ['.', '-type', 'f'], { cwd: join(guest, destination) });
+      return stdout.split('\n').filter(Boolean).map((p) => p.slice(2)).sort();
+    };
+    // match root ".": paths stay relative to the context root
+    assert.deepEqual(await copied(['parents/**/*.go'], 'kept/', true), ['parents/cmd/tool/main.go', 'parents/pkg/lib.go']);
+    assert.deepEqual(await copied(['parents/./**/*.go'], 'pivoted', true), ['cmd/tool/main.go', 'pkg/lib.go']);
+    // plain COPY: "**" is "*" and each match lands by its base name
+    assert.deepEqual(await copied(['parents/**/*.go'], 'plain/', false), ['lib.go']);
+  });
+
   await t.test('CloseSession closes the kept connection', async () => {
     assert.deepEqual(await suite.closeSession({ sessionId: suite.target.sessionId }), { closed: true });
     assert.deepEqual(await suite.closeSession({ sessionId: suite.target.sessionId }), { closed: false });

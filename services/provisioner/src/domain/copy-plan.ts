@@ -47,6 +47,12 @@ export interface CopyPlan {
 /** Whether the (single-file) destination already exists as a directory in the guest. */
 export type DestinationProbe = (path: string) => Promise<boolean>;
 
+/**
+ * The fetcher never lists the context root itself: files of "COPY . /app", or of a COPY --parents
+ * source without a "/./" pivot, name "." as their match root. Their paths below it are kept.
+ */
+const CONTEXT_ROOT: ContextFile = { path: '.', type: 'directory', size: 0, mode: 0o755, digest: '', linkTarget: '', matchRoot: '.' };
+
 export async function planCopy(request: CopyRequest, isGuestDirectory: DestinationProbe): Promise<CopyPlan> {
   if (!request.destination) throw new InvalidArgumentError('COPY/ADD destination is empty');
   const workdir = request.workingDir || '/';
@@ -57,7 +63,7 @@ export async function planCopy(request: CopyRequest, isGuestDirectory: Destinati
       throw new FailedPreconditionError(`COPY/ADD source "${source.pattern}" matched no files in the build context`);
     }
     for (const file of source.files) {
-      const root = source.files.find((f) => f.path === file.matchRoot);
+      const root = source.files.find((f) => f.path === file.matchRoot) ?? (file.matchRoot === '.' ? CONTEXT_ROOT : undefined);
       if (!root) throw new InvalidArgumentError(`context file "${file.path}" names match root "${file.matchRoot}" which is not listed for source "${source.pattern}"`);
       roots.set(root.path, root);
     }

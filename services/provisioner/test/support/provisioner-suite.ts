@@ -37,7 +37,7 @@ export interface ProvisionerSuite {
   waitReady(request: WaitReadyRequest): Promise<WaitReadyResponse>;
   putFiles(request: PutFilesRequest): Promise<PutFilesResponse>;
   closeSession(request: CloseSessionRequest): Promise<CloseSessionResponse>;
-  listFiles(contextId: string, patterns: string[]): Promise<ListFilesResponse>;
+  listFiles(contextId: string, patterns: string[], options?: { parents?: boolean }): Promise<ListFilesResponse>;
   stop(): Promise<void>;
 }
 
@@ -121,7 +121,8 @@ export async function startProvisionerSuite(options: ProvisionerSuiteOptions = {
       waitReady: (request) => unaryCall<WaitReadyRequest, WaitReadyResponse>(provisioner, provisioner.waitReady, request),
       putFiles: (request) => unaryCall<PutFilesRequest, PutFilesResponse>(provisioner, provisioner.putFiles, request),
       closeSession: (request) => unaryCall<CloseSessionRequest, CloseSessionResponse>(provisioner, provisioner.closeSession, request),
-      listFiles: (contextId, patterns) => unaryCall(fetcher, fetcher.listFiles, { contextId, patterns, excludes: [] }),
+      listFiles: (contextId, patterns, options = {}) =>
+        unaryCall(fetcher, fetcher.listFiles, { contextId, patterns, excludes: [], parents: options.parents ?? false }),
       stop,
     };
   } catch (error) {
