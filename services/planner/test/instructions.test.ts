@@ -299,6 +299,12 @@ describe('COPY and ADD', () => {
     const copy = copyAction(onlyStep(planOk('FROM scratch\nCOPY --link --parents --exclude=*.md --exclude=test/ ./src/**/*.go /app/\n'), 'COPY'));
     assert.deepEqual([copy.sources, copy.exclude, copy.link, copy.parents], [['src/**/*.go'], ['*.md', 'test/'], true, true]);
   });
+  it('COPY --parents keeps the "/./" pivot of each source for the fetcher; without --parents it is just a path', () => {
+    const parents = copyAction(onlyStep(planOk('FROM scratch\nCOPY --parents ./src/./app//**/*.go ././x.txt lib/ /app/\n'), 'COPY'));
+    assert.deepEqual(parents.sources, ['src/./app/**/*.go', 'x.txt', 'lib/']);
+    const plain = copyAction(onlyStep(planOk('FROM scratch\nCOPY ./src/./app/*.go /app/\n'), 'COPY'));
+    assert.deepEqual(plain.sources, ['src/app/*.go']);
+  });
   it('requires a directory destination ending in / for several sources', () => {
     const [error] = planErrors('FROM scratch\nCOPY a b /dest\n');
     assert.equal(error?.line, 2);

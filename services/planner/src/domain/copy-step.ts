@@ -23,6 +23,18 @@ export function contextPattern(source: string): string {
   return source.endsWith('/') && normalized !== '' && !normalized.endsWith('/') ? normalized + '/' : normalized || '.';
 }
 
+/**
+ * A COPY --parents source keeps its "/./" pivot (BuildKit cuts the source there: what is above
+ * is not recreated at the destination), so each side is cleaned on its own.
+ */
+export function parentsPattern(source: string): string {
+  const cut = source.indexOf('/./');
+  if (cut === -1) return contextPattern(source);
+  const pivot = contextPattern(source.slice(0, cut));
+  const below = contextPattern(source.slice(cut + 3));
+  return pivot === '.' ? below : `${pivot}/./${below}`;
+}
+
 /** BuildKit's pathRelativeToWorkingDir, keeping a trailing slash (it makes the destination a directory). */
 function destinationPath(workdir: string, dest: string): string {
   const keepSlash = dest.endsWith('/') || dest === '.' || dest === '' || dest.endsWith('/.');
@@ -69,7 +81,7 @@ export function planCopy(command: CopyCommand, ref: SourceRef | undefined, scope
       inputs.push(checksum !== undefined ? { kind: 'url', ref: source, digest: checksum } : { kind: 'url', ref: source });
     } else {
       if (k === 'COPY' && isUrl(source)) throw new CommandError(`COPY cannot fetch URLs (${source}): use ADD for a remote file`);
-      const pattern = contextPattern(source);
+      const pattern = command.parents ? parentsPattern(source) : contextPattern(source);
       patterns.push(pattern);
       if (origin.kind === 'context') inputs.push(scope.contextInput(pattern));
     }

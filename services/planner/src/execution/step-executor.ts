@@ -143,7 +143,11 @@ async function copyFiles(env: StepEnvironment, step: PlannedStep, action: CopyAc
         `line ${step.line}: ${action.instruction} needs a build context, but this build has only a Dockerfile; build from a directory, URL or git repository`,
       );
     }
-    const listed = await env.context.listFiles(env.contextId, action.sources, action.exclude, env.signal);
+    // With --parents the fetcher gives every file its pivot as match root, so the provisioner keeps
+    // each file's path below it at the destination (as BuildKit's COPY --parents does).
+    const listed = await env.context.listFiles(env.contextId, action.sources, action.exclude, env.signal, {
+      parents: action.parents,
+    });
     sources.push(...listed.sources.map((s) => ({ pattern: s.pattern, files: s.files })));
   }
   for (const { url, checksum } of action.urls) {

@@ -17,7 +17,14 @@ import type { CommitVmRequest, CreateVmRequest, Image, Vm } from '@kindling/prot
 
 export interface BuildContextSource {
   resolve(source: BuildSource, signal: AbortSignal): Promise<ResolveContextResponse>;
-  listFiles(contextId: string, patterns: string[], excludes: string[], signal: AbortSignal): Promise<ListFilesResponse>;
+  /** `parents`: the patterns are COPY --parents sources (files keep their path below the context root or /./ pivot). */
+  listFiles(
+    contextId: string,
+    patterns: string[],
+    excludes: string[],
+    signal: AbortSignal,
+    options?: { parents?: boolean },
+  ): Promise<ListFilesResponse>;
   fetchUrl(url: string, expectedDigest: string, signal: AbortSignal): Promise<FileEntry>;
 }
 

@@ -57,8 +57,15 @@ export class GrpcBuildContextSource implements BuildContextSource {
     return unaryCall<ResolveContextResponse>(service, (cb) => this.client.resolveContext(request, cb), signal);
   }
 
-  async listFiles(contextId: string, patterns: string[], excludes: string[], signal: AbortSignal): Promise<ListFilesResponse> {
-    return unaryCall<ListFilesResponse>(service, (cb) => this.client.listFiles({ contextId, patterns, excludes }, cb), signal);
+  async listFiles(
+    contextId: string,
+    patterns: string[],
+    excludes: string[],
+    signal: AbortSignal,
+    options: { parents?: boolean } = {},
+  ): Promise<ListFilesResponse> {
+    const request = { contextId, patterns, excludes, parents: options.parents ?? false };
+    return unaryCall<ListFilesResponse>(service, (cb) => this.client.listFiles(request, cb), signal);
   }
 
   async fetchUrl(url: string, expectedDigest: string, signal: AbortSignal) {
