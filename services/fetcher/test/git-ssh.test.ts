@@ -5,6 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { freePort, stopChild, waitForPort } from '@kindling/runtime/testing';
+import { sshCommandPort } from '../src/adapters/git/git-pinning.ts';
 import { PermissionDeniedError } from '../src/domain/errors.ts';
 import { git } from './git-http.ts';
 import { PINNED_ADDRESS, pinnedGitLoader, scriptedResolver, startPinnedRelay } from './pinned-git.ts';
@@ -88,4 +89,18 @@ test('git contexts over ssh: ssh:// and scp-like git@host:path forms', async (t)
   const byUrl = await pinnedGitLoader(t, scriptedResolver(PINNED_ADDRESS), { sshCommand: `ssh ${strict}` });
   assert.equal((await byUrl(`ssh://root@localhost:${relay.port}${repo}#main`)).gitCommit, commit);
   assert.equal(relay.connections(), 2);
+});
+
+test('the port a pinned host key is looked up under comes from the ssh command first, as ssh takes it', () => {
+  for (const [command, port] of [
+    ['ssh -p 2222 -i key', 2222],
+    ['ssh -i key -p2201 -p 2202', 2201],
+    ['ssh -o Port=2203', 2203],
+    ['ssh -oPort=2204', 2204],
+    ['ssh -o port 2205', 2205],
+    ['ssh -o BatchMode=yes -i /keys/-p9', undefined],
+    ['ssh', undefined],
+  ] as const) {
+    assert.equal(sshCommandPort(command), port, command);
+  }
 });
