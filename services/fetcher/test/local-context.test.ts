@@ -104,11 +104,10 @@ test('local directory context over gRPC', async (t) => {
       ],
     );
     assert.ok(pivoted!.files[2]!.digest.startsWith('sha256:'));
-    // Without parents the same source is a plain glob: "**" does not reach src/sub/b.go.
-    await assert.rejects(fetcher.listFiles(ctx.contextId, ['**/b.go']), (err) => {
-      assert.equal(grpcCode(err), status.NOT_FOUND);
-      return true;
-    });
+    // Without parents the same source is a plain glob: "**" does not reach src/sub/b.go, and a
+    // wildcard matching nothing lists nothing (BuildKit's AllowEmptyWildcard).
+    const plain = await fetcher.listFiles(ctx.contextId, ['**/b.go']);
+    assert.deepEqual(plain.sources[0]!.files, []);
   });
 
   await t.test('symlinks inside the context are followed for sources', async () => {
@@ -163,13 +162,16 @@ test('local directory context over gRPC', async (t) => {
     );
   });
 
-  await t.test('missing and ignored sources are NOT_FOUND', async () => {
-    for (const source of ['nope.txt', 'debug.log', 'node_modules/x/index.js', '*.nothing']) {
+  await t.test('missing and ignored sources are NOT_FOUND; a wildcard matching nothing lists nothing', async () => {
+    for (const source of ['nope.txt', 'debug.log', 'node_modules/x/index.js', 'nope/*.txt']) {
       await assert.rejects(
         fetcher.listFiles(ctx.contextId, [source]),
         (err) => grpcCode(err) === status.NOT_FOUND,
       );
     }
+    const empty = await fetcher.listFiles(ctx.contextId, ['*.nothing', 'keep.log']);
+    assert.deepEqual(empty.sources[0]!.files, []);
+    assert.equal(empty.sources[1]!.files.length, 1);
   });
 });
 

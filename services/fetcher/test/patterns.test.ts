@@ -121,8 +121,9 @@ test('plain COPY sources match as BuildKit does: Go filepath.Match below the lit
     ['src/**/main.go', ['src/app/main.go']],
     ['a/*/c?go', ['a/b/c.go']],
     ['**/**/*.go', ['a/b/c.go', 'a/b/c_test.go', 'src/app/main.go']],
-    ['nothing/*.go', /matches no files/],
-    ['**/*.rs', /matches no files/],
+    ['nothing/*.go', /"nothing" is not a directory of the build context/],
+    ['**/*.rs', []], // BuildKit's AllowEmptyWildcard: nothing to copy is not an error
+    ['src/*.rs', []],
     ['x/[', /malformed/],
   ];
   for (const [source, want] of cases) {
@@ -138,7 +139,7 @@ test('COPY --parents sources: "**" spans directories and paths stay relative to 
     ['src/*/web', ['src <.>', 'src/app <.>', 'src/app/web <.>', 'src/app/web/index.js <.>']],
     ['src/./app/**/*.js', ['src', 'src/app <src>', 'src/app/web <src>', 'src/app/web/index.js <src>']],
     ['./src/./*.go', ['src', 'src/lib.go <src>']],
-    ['**/*.rs', /matches no files below the context root/],
+    ['**/*.rs', []],
     ['missing/./*.go', /pivot "missing" is not a directory/],
     ['s*/./app', /wildcards before its "\/\.\/" pivot/],
   ];

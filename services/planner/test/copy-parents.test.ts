@@ -71,13 +71,15 @@ describe('COPY sources through a real fetcher', () => {
       },
       step,
     );
-    assert.equal(requests.length, 1);
-    return requests[0]!.sources.flatMap((s) => s.files.map((f) => `${f.path} <${f.matchRoot}>`));
+    assert.ok(requests.length <= 1);
+    return (requests[0]?.sources ?? []).flatMap((s) => s.files.map((f) => `${f.path} <${f.matchRoot}>`));
   }
 
   it('plain COPY: "**" is "*", so src/**/*.go matches exactly one directory below src, each file its own root', async () => {
     assert.deepEqual(await copied('FROM scratch\nCOPY src/**/*.go /app/\n'), ['src/pkg/lib.go <src/pkg/lib.go>']);
-    await assert.rejects(copied('FROM scratch\nCOPY **/main.go /app/\n'), /matches no files/);
+    // **/main.go is */main.go: main.go at the top does not match, and as in BuildKit that copies nothing.
+    assert.deepEqual(await copied('FROM scratch\nCOPY **/main.go /app/\n'), []);
+    await assert.rejects(copied('FROM scratch\nCOPY nowhere/*.go /app/\n'), /"nowhere" is not a directory of the build context/);
   });
 
   it('COPY --parents: "**" spans directories and every file has the context root as match root', async () => {

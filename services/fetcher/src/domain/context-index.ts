@@ -186,7 +186,7 @@ export class ContextIndex {
    * fsutil's ResolveWildcards: the segments before the first one with a wildcard name a
    * base directory (symlinks followed); every path below it is matched whole with Go's
    * filepath.Match, so "*" never crosses "/" and "**" is just "*"; a matched directory
-   * is taken whole.
+   * is taken whole. A missing base is NOT_FOUND; no match at all is an empty list.
    */
   private globRoots(pattern: string, cleaned: string): { shownAs: string; entry: ContextEntry }[] {
     const { base, rest } = splitWildcards(cleaned);
@@ -195,23 +195,22 @@ export class ContextIndex {
     validateGoPattern(rest);
     const baseReal = this.resolve(base);
     const baseEntry = baseReal === '.' ? rootEntry() : this.byPath.get(baseReal);
-    const roots: { shownAs: string; entry: ContextEntry }[] = [];
-    if (baseEntry?.type === 'dir') {
-      const prefix = baseReal === '.' ? 0 : baseReal.length + 1;
-      let takenDir: string | undefined;
-      for (const e of this.tree(baseReal)) {
-        if (takenDir !== undefined && e.path.startsWith(takenDir)) continue;
-        const rel = e.path.slice(prefix);
-        if (!goMatch(rest, rel)) continue;
-        roots.push({ shownAs: base === '.' ? rel : `${base}/${rel}`, entry: this.followed(e.path, pattern) });
-        if (e.type === 'dir') takenDir = `${e.path}/`;
-      }
-    }
-    if (roots.length === 0) {
+    if (baseEntry?.type !== 'dir') {
       throw new NotFoundError(
-        `source pattern "${pattern}" matches no files in the build context (or they are excluded by .dockerignore)`,
+        `source pattern "${pattern}": "${base}" is not a directory of the build context (or is excluded by .dockerignore)`,
       );
     }
+    const prefix = baseReal === '.' ? 0 : baseReal.length + 1;
+    const roots: { shownAs: string; entry: ContextEntry }[] = [];
+    let takenDir: string | undefined;
+    for (const e of this.tree(baseReal)) {
+      if (takenDir !== undefined && e.path.startsWith(takenDir)) continue;
+      const rel = e.path.slice(prefix);
+      if (!goMatch(rest, rel)) continue;
+      roots.push({ shownAs: base === '.' ? rel : `${base}/${rel}`, entry: this.followed(e.path, pattern) });
+      if (e.type === 'dir') takenDir = `${e.path}/`;
+    }
+    // BuildKit copies with AllowEmptyWildcard: a wildcard that matches nothing copies nothing.
     return roots;
   }
 }

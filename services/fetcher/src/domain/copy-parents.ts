@@ -51,10 +51,7 @@ export function selectWithParents(index: ContextIndex, source: string): ParentsS
       entries.push({ shown: shownAs(dir), entry: dir === rel ? e : index.get(real)! });
     }
   }
-  if (entries.length === (pivotEntry ? 1 : 0)) {
-    throw new NotFoundError(
-      `COPY --parents source "${source}" matches no files below ${pivot === '.' ? 'the context root' : `"${pivot}"`} (or they are excluded by .dockerignore)`,
-    );
-  }
+  // As BuildKit (AllowEmptyWildcard): a pattern that matches nothing copies nothing.
+  if (entries.length === (pivotEntry ? 1 : 0)) return { pivot, entries: [] };
   return { pivot, entries };
 }

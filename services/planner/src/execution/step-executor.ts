@@ -148,7 +148,8 @@ async function copyFiles(env: StepEnvironment, step: PlannedStep, action: CopyAc
     const listed = await env.context.listFiles(env.contextId, action.sources, action.exclude, env.signal, {
       parents: action.parents,
     });
-    sources.push(...listed.sources.map((s) => ({ pattern: s.pattern, files: s.files })));
+    // A wildcard that matched nothing copies nothing, as in BuildKit (AllowEmptyWildcard).
+    sources.push(...listed.sources.filter((s) => s.files.length > 0).map((s) => ({ pattern: s.pattern, files: s.files })));
   }
   for (const { url, checksum } of action.urls) {
     sources.push({ pattern: url, files: [await env.context.fetchUrl(url, checksum ?? '', env.signal)] });

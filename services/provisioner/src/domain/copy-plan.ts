@@ -2,7 +2,7 @@
 // guest operations: a trailing "/" or several sources make the destination a directory, a
 // directory source copies its contents (not itself), relative destinations follow WORKDIR.
 import { posix } from 'node:path';
-import { FailedPreconditionError, InvalidArgumentError } from './errors.ts';
+import { InvalidArgumentError } from './errors.ts';
 
 export type ContextFileType = 'file' | 'directory' | 'symlink';
 
@@ -58,10 +58,8 @@ export async function planCopy(request: CopyRequest, isGuestDirectory: Destinati
   const workdir = request.workingDir || '/';
   const destination = posix.resolve(workdir, request.destination);
   const roots = new Map<string, ContextFile>();
+  // A wildcard that matched nothing brings no files: like BuildKit (AllowEmptyWildcard), nothing to copy.
   for (const source of request.sources) {
-    if (source.files.length === 0) {
-      throw new FailedPreconditionError(`COPY/ADD source "${source.pattern}" matched no files in the build context`);
-    }
     for (const file of source.files) {
       const root = source.files.find((f) => f.path === file.matchRoot) ?? (file.matchRoot === '.' ? CONTEXT_ROOT : undefined);
       if (!root) throw new InvalidArgumentError(`context file "${file.path}" names match root "${file.matchRoot}" which is not listed for source "${source.pattern}"`);
