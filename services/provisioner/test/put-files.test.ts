@@ -90,6 +90,9 @@ test('PutFiles over a real sshd (blobs from memory)', { skip }, async (t) => {
     assert.deepEqual([created.uid, created.gid], [user.uid, group.gid]);
     await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'd', files }], destination: `${guest}/owned2/`, chown: user.name, extractArchives: false });
     assert.equal((await stat(`${guest}/owned2/f`)).gid, user.gid, 'a bare user takes its primary group');
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'd', files }], destination: `${guest}/owned3/`, chown: '54321', extractArchives: false });
+    const numeric = await stat(`${guest}/owned3/f`);
+    assert.deepEqual([numeric.uid, numeric.gid], [54321, 54321], 'a bare numeric user is its own group, as BuildKit does');
     await assert.rejects(
       fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'd', files }], destination: `${guest}/x/`, chown: 'ghost-kindling', extractArchives: false }),
       /unable to find user ghost-kindling/,

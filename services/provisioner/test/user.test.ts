@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NotFoundError } from '../src/domain/errors.ts';
-import { resolveGuestUser } from '../src/domain/guest-user.ts';
+import { resolveGuestUser, resolveOwner } from '../src/domain/guest-user.ts';
 import { startProvisionerFixture } from './support/provisioner-fixture.ts';
 import { sshdUnavailableReason } from './support/test-sshd.ts';
 import { testAccounts } from './support/test-users.ts';
@@ -18,6 +18,19 @@ test('USER resolution follows Docker against passwd/group text', () => {
   assert.deepEqual(resolveGuestUser('4242', passwd, group), { uid: 4242, gid: 0, groups: [], home: '/' });
   assert.throws(() => resolveGuestUser('ghost', passwd, group), NotFoundError);
   assert.throws(() => resolveGuestUser('app:ghosts', passwd, group), NotFoundError);
+});
+
+test('--chown resolution follows BuildKit: a numeric user is its own group, a name takes its primary group', () => {
+  const passwd = 'root:x:0:0:root:/root:/bin/bash\napp:x:1000:100::/home/app:/bin/sh\n';
+  const group = 'root:x:0:\nusers:x:100:\nstaff:x:50:app\n';
+  assert.deepEqual(resolveOwner('4242', passwd, group), { uid: 4242, gid: 4242 }, 'uid absent from passwd');
+  assert.deepEqual(resolveOwner('1000', passwd, group), { uid: 1000, gid: 1000 }, 'uid present in passwd: still uid:uid');
+  assert.deepEqual(resolveOwner('app', passwd, group), { uid: 1000, gid: 100 });
+  assert.deepEqual(resolveOwner('app:staff', passwd, group), { uid: 1000, gid: 50 });
+  assert.deepEqual(resolveOwner('4242:staff', passwd, group), { uid: 4242, gid: 50 });
+  assert.deepEqual(resolveOwner('app:4343', passwd, group), { uid: 1000, gid: 4343 });
+  assert.throws(() => resolveOwner('ghost', passwd, group), /unable to find user ghost/);
+  assert.throws(() => resolveOwner('app:ghosts', passwd, group), (error: Error) => error instanceof NotFoundError && /--chown "app:ghosts": unable to find group ghosts/.test(error.message));
 });
 
 test('RUN as USER over a real sshd: id shows the uid, gid and groups Docker would give', { skip }, async (t) => {

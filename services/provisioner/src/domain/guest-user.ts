@@ -72,10 +72,26 @@ export function resolveGuestUser(spec: string, passwd: string, group: string): G
   return resolved;
 }
 
-/** `--chown` resolution: like USER, but a bare user takes its primary group. */
+/**
+ * `--chown` resolution as BuildKit does it (llbsolver/file readUser): a numeric user is uid and gid
+ * both (`--chown=1000` is 1000:1000 whatever passwd says), a name takes its primary group, and a
+ * numeric group is taken as it is.
+ */
 export function resolveOwner(spec: string, passwd: string, group: string): { uid: number; gid: number } {
-  const { uid, gid } = resolveGuestUser(spec, passwd, group);
-  return { uid, gid };
+  const parsed = parseUserSpec(spec);
+  const numericUid = asId(parsed.user);
+  const named = numericUid === undefined ? resolveGuestUser(parsed.user, passwd, group) : undefined;
+  const uid = named?.uid ?? (numericUid as number);
+  if (parsed.group === undefined) return { uid, gid: named?.gid ?? uid };
+  const numericGid = asId(parsed.group);
+  if (numericGid !== undefined) return { uid, gid: numericGid };
+  const match = parseGroup(group).find((g) => g.name === parsed.group);
+  if (!match) {
+    throw new NotFoundError(
+      `--chown "${spec}": unable to find group ${parsed.group}: no matching entries in the guest's /etc/group; create it in an earlier RUN (groupadd) or use a numeric gid`,
+    );
+  }
+  return { uid, gid: match.gid };
 }
 
 function asId(text: string): number | undefined {
