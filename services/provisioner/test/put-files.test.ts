@@ -155,6 +155,25 @@ test('PutFiles over a real sshd (blobs from memory)', { skip }, async (t) => {
     assert.deepEqual([f.uid, f.gid], [user.uid, user.gid]);
   });
 
+  await t.test('a symlink replaces an existing file or symlink at its path, as Docker does', async () => {
+    await mkdir(`${guest}/relink`, { recursive: true });
+    await writeFile(`${guest}/relink/was-file`, 'old');
+    await run('ln', ['-s', 'elsewhere', `${guest}/relink/was-link`]);
+    const files = [directoryEntry('l'), symlinkEntry('l/was-file', 'new-target', 'l'), symlinkEntry('l/was-link', 'new-target', 'l')];
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'l', files }], destination: `${guest}/relink/`, extractArchives: false });
+    assert.equal(await readlink(`${guest}/relink/was-file`), 'new-target');
+    assert.equal(await readlink(`${guest}/relink/was-link`), 'new-target');
+  });
+
+  await t.test('a single file onto a symlink to a directory lands inside that directory; the symlink stays', async () => {
+    await mkdir(`${guest}/real-dir`, { recursive: true });
+    await run('ln', ['-s', `${guest}/real-dir`, `${guest}/link-dir`]);
+    const data = blob(Buffer.from('through the link'));
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'f.txt', files: [fileEntry('f.txt', data)] }], destination: `${guest}/link-dir`, extractArchives: false });
+    assert.equal((await lstat(`${guest}/link-dir`)).isSymbolicLink(), true);
+    assert.equal(await readFile(`${guest}/real-dir/f.txt`, 'utf8'), 'through the link');
+  });
+
   await t.test('a file cannot replace a directory', async () => {
     await mkdir(`${guest}/isdir/x`, { recursive: true });
     const data = blob(randomBytes(10));

@@ -51,7 +51,11 @@ export class FileCopy {
       const [passwd, group] = await Promise.all([this.connection.readFile('/etc/passwd'), this.connection.readFile('/etc/group')]);
       this.owner = resolveOwner(request.chown, passwd.toString('utf8'), group.toString('utf8'));
     }
-    const plan = await planCopy(request, async (path) => (await this.connection.stat(path))?.type === 'directory');
+    // a destination that is a symlink to a directory receives the file inside, as Docker resolves it
+    const plan = await planCopy(request, async (path) => {
+      const type = (await this.connection.stat(path))?.type;
+      return type === 'directory' || (type === 'symlink' && (await this.isDirectoryViaShell(path)));
+    });
     await this.ensureDirectory(plan.baseDirectory);
     for (const operation of plan.operations) {
       if (operation.kind === 'directory') await this.createDirectory(operation.path, operation.mode);
@@ -69,7 +73,7 @@ export class FileCopy {
     const symlinks = plan.operations.filter((operation) => operation.kind === 'symlink');
     for (const operation of symlinks) {
       await this.ensureDirectory(posix.dirname(operation.path));
-      await this.replaceNonDirectory(operation.path);
+      await this.replaceNonDirectory(operation.path, { removeFile: true }); // SFTP symlink never replaces
       await this.connection.symlink(operation.linkTarget, operation.path);
       this.summary.symlinksCreated++;
     }
@@ -142,10 +146,11 @@ export class FileCopy {
     return new DigestCheckedStream(source, operation.digest, operation.path, this.sha256.start(operation.size));
   }
 
-  private async replaceNonDirectory(path: string): Promise<void> {
+  /** Makes way for a file or symlink: a rename replaces a file by itself, a symlink creation does not. */
+  private async replaceNonDirectory(path: string, options: { removeFile?: boolean } = {}): Promise<void> {
     const existing = await this.connection.stat(path);
     if (existing?.type === 'directory') throw new FailedPreconditionError(`cannot copy a file to ${path}: a directory exists there in the guest`);
-    if (existing?.type === 'symlink') await this.connection.remove(path);
+    if (existing && (existing.type !== 'file' || options.removeFile)) await this.connection.remove(path);
   }
 
   /** ADD: a tar (plain, gzip, bzip2, xz) is unpacked into the destination, anything else copied. */
