@@ -124,6 +124,36 @@ describe('firecracker driver with stand-in binaries', () => {
     assert.equal(await exists(join(r.config.chrootBase, 'firecracker', r.spec.vmId)), false);
   });
 
+  it('jails a firecracker installed as a symlink under the canonical exec file name, as the jailer does', async (t) => {
+    if (!isRoot) return t.skip('needs root (jail ownership, uid drop)');
+    const release = 'firecracker-v1.16.1-x86_64';
+    const r = await rig(t, { jailed: true, firecrackerReleaseName: release });
+    const ref = await r.driver.launch(r.spec);
+    killOnExit(t, r.driver, r.spec, ref);
+    const jailDir = join(r.config.chrootBase, release, r.spec.vmId);
+    assert.equal(ref.details.apiSocket, join(jailDir, 'root/run/firecracker.socket'));
+    assert.equal(String(ref.pid), (await readFile(join(jailDir, 'root', `${release}.pid`), 'utf8')).trim());
+    const argv = JSON.parse(await readFile(join(r.work, `${r.spec.vmId}.argv.json`), 'utf8')) as string[];
+    assert.equal(argv[argv.indexOf('--exec-file') + 1], join(r.work, release));
+    assert.ok(await r.driver.isAlive(ref));
+    assert.deepEqual(await r.driver.stop(ref, 10_000), { graceful: true });
+    await r.driver.cleanup(undefined, r.spec);
+    assert.equal(
+      await exists(jailDir),
+      false,
+      'cleanup without a record finds the jail by the canonical name',
+    );
+  });
+
+  it('refuses an exec file the jailer would refuse (its name lacks "firecracker"), creating nothing', async (t) => {
+    const r = await rig(t, { jailed: true, firecrackerReleaseName: 'fc-v1.16.1' });
+    await assert.rejects(
+      r.driver.launch(r.spec),
+      /--binary-firecracker .*\/firecracker \(resolves to .*\/fc-v1\.16\.1\): the jailer refuses an exec file whose name does not contain "firecracker"/,
+    );
+    assert.equal(await exists(r.config.chrootBase), false);
+  });
+
   for (const apiVersion of ['1.16.1', '1.7.0']) {
     it(`runs without the jailer inside the VM netns, with network and MMDS (API v${apiVersion})`, async (t) => {
       if (!isRoot) return t.skip('needs root (ip netns add)');

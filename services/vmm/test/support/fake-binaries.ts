@@ -19,8 +19,10 @@ async function writeWrapper(
   program: string,
   env: Readonly<Record<string, string>>,
 ): Promise<string> {
-  const vars = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`);
-  const script = `#!/bin/sh\nexec /usr/bin/env ${vars.join(' ')} ${shellQuote(process.execPath)} --import ${shellQuote(tsxLoader)} ${shellQuote(program)} "$@"\n`;
+  const vars = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`);
+  // `exec -a "$0"`: the process keeps the name it was started as in /proc/<pid>/cmdline, as a real
+  // binary does (the driver recognises Firecracker by its exec file name there).
+  const script = `#!/bin/bash\n${vars.join('')}exec -a "$0" ${shellQuote(process.execPath)} --import ${shellQuote(tsxLoader)} ${shellQuote(program)} "$@"\n`;
   await writeFile(path, script);
   await chmod(path, 0o755);
   return path;

@@ -3,7 +3,7 @@
  * fixture (like this lab host) and optionally a netns of its own; everything removed after the test.
  */
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -30,6 +30,8 @@ export async function rig(
     config?: Partial<FirecrackerConfig>;
     netns?: boolean;
     apiVersion?: string;
+    /** Install firecracker as a release does: the binary under this name, `firecracker` a symlink to it. */
+    firecrackerReleaseName?: string;
   },
 ): Promise<Rig> {
   const work = await mkdtemp(join(tmpdir(), 'kindling-fc-drv-'));
@@ -55,6 +57,10 @@ export async function rig(
     },
     jailer: { FAKE_PROC_MOUNTS: procMounts, FAKE_JAILER_LOG_DIR: work },
   });
+  if (options.firecrackerReleaseName !== undefined) {
+    await rename(bins.firecracker, join(work, options.firecrackerReleaseName));
+    await symlink(options.firecrackerReleaseName, bins.firecracker);
+  }
   for (const file of ['vmlinux', 'initrd.img', 'rootfs.ext4']) await writeFile(join(work, file), file);
   const vmId = `vm-${Math.random().toString(16).slice(2, 10)}`;
   let network: VmLaunchSpec['network'];

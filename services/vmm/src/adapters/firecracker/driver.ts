@@ -10,7 +10,7 @@ import { FirecrackerApiClient } from './api-client.ts';
 import { allPossibleCgroupDirs, detectCgroupHost, removeCgroupDirs } from './cgroups.ts';
 import type { FirecrackerConfig } from './config.ts';
 import { FirecrackerDriverError } from './errors.ts';
-import { assertValidJailId, execFileName } from './jailer-argv.ts';
+import { assertValidJailId, execFileName, resolveExecFile } from './jailer-argv.ts';
 import { jailLayout, removeJail } from './jail-layout.ts';
 import { planDirectLaunch, planJailedLaunch, type LaunchPlan } from './launch-plan.ts';
 import { vmConfigurationRequests, assertLaunchable } from './vm-configuration.ts';
@@ -149,7 +149,12 @@ export class FirecrackerDriver implements HypervisorDriver {
   }
 
   async cleanup(ref: VmProcessRef | undefined, spec: Pick<VmLaunchSpec, 'vmId' | 'runDir'>): Promise<void> {
-    const execName = ref?.details.execName ?? execFileName(this.#config.firecrackerBinary);
+    const execName =
+      ref?.details.execName ??
+      (await resolveExecFile(this.#config.firecrackerBinary).then(
+        (exec) => exec.name,
+        () => execFileName(this.#config.firecrackerBinary),
+      ));
     const jailed = this.#config.useJailer || ref?.details.jailDir !== undefined;
     const layout = jailLayout(this.#config.chrootBase, execName, spec.vmId);
     const jailDir = ref?.details.jailDir ?? layout.jailDir;

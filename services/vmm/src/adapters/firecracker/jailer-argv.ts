@@ -2,6 +2,7 @@
  * The jailer command line, exactly as jailer.md prescribes it. Pure: the driver decides the
  * values, this only spells them.
  */
+import { realpath } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { FirecrackerDriverError } from './errors.ts';
 import type { CgroupVersion } from './config.ts';
@@ -65,4 +66,23 @@ export function buildJailerArgv(inv: JailerInvocation): string[] {
 /** `<exec_file_name>`: the jailer names the jail directory and the default parent cgroup after it. */
 export function execFileName(execFile: string): string {
   return basename(execFile);
+}
+
+/**
+ * The exec file as the jailer sees it: it canonicalizes `--exec-file` (a release installed as a
+ * `firecracker` symlink to `firecracker-v1.x-x86_64` is jailed under `<base>/firecracker-v1.x-x86_64/`)
+ * and refuses a file name that does not contain "firecracker". A missing binary resolves to itself
+ * (the launch's preflight names the setting).
+ */
+export async function resolveExecFile(execFile: string): Promise<{ path: string; name: string }> {
+  const path = await realpath(execFile).catch(() => execFile);
+  const name = execFileName(path);
+  if (!name.includes('firecracker')) {
+    throw new FirecrackerDriverError(
+      'FAILED_PRECONDITION',
+      `--binary-firecracker ${execFile}${path === execFile ? '' : ` (resolves to ${path})`}: the jailer refuses an exec file whose name does not contain "firecracker"; rename the binary`,
+      { details: { execFile, resolved: path } },
+    );
+  }
+  return { path, name };
 }

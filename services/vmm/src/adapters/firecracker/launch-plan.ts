@@ -16,7 +16,7 @@ import {
 import type { FirecrackerConfig } from './config.ts';
 import type { DriverLog } from './driver.ts';
 import { FirecrackerDriverError } from './errors.ts';
-import { buildJailerArgv, execFileName, firecrackerArgs } from './jailer-argv.ts';
+import { buildJailerArgv, execFileName, firecrackerArgs, resolveExecFile } from './jailer-argv.ts';
 import { assertJailSocketFits, assertSocketPathFits, jailLayout, prepareJail } from './jail-layout.ts';
 import type { VmFilePaths } from './vm-configuration.ts';
 
@@ -73,7 +73,8 @@ export async function planJailedLaunch(
       `host lacks cgroup v${config.cgroupVersion} controllers; using cgroup v${version}`,
     );
   }
-  const execName = execFileName(config.firecrackerBinary);
+  const exec = await resolveExecFile(config.firecrackerBinary);
+  const execName = exec.name;
   const layout = jailLayout(config.chrootBase, execName, spec.vmId);
   assertJailSocketFits(layout, config.chrootBase);
   const cgroups = cgroupLimits(version, {
@@ -86,7 +87,7 @@ export async function planJailedLaunch(
   });
   const args = buildJailerArgv({
     jailId: spec.vmId,
-    execFile: config.firecrackerBinary,
+    execFile: exec.path,
     uid: config.jailerUid,
     gid: config.jailerGid,
     chrootBase: config.chrootBase,
