@@ -189,6 +189,18 @@ describe('firecracker API client against the spec-written fake', () => {
     });
   }
 
+  it('refuses, as Firecracker does, a tap name over IFNAMSIZ and a malformed guest MAC', async (t) => {
+    const r = await rig(t);
+    await assert.rejects(
+      r.client.putNetworkInterface({ iface_id: 'eth0', host_dev_name: 'tap-kindling-vm1' }),
+      /PUT \/network-interfaces\/eth0 failed with HTTP 400: .*Invalid TAP name tap-kindling-vm1/,
+    );
+    await assert.rejects(
+      r.client.putNetworkInterface({ iface_id: 'eth0', host_dev_name: 'tap0', guest_mac: '02:fc:00:00:05' }),
+      /invalid MAC address 02:fc:00:00:05/,
+    );
+  });
+
   it('flags a request the spec does not define', async (t) => {
     const r = await rig(t);
     await assert.rejects(

@@ -203,6 +203,33 @@ describe('firecracker request bodies conform to both API specs', () => {
         ),
       /uncompressed ELF vmlinux/,
     );
+    const network = spec().network;
+    assert.ok(network);
+    assert.throws(
+      () =>
+        vmConfigurationRequests(
+          spec({ network: { ...network, tapName: 'tap-kindling-vm1' } }),
+          defaultFirecrackerConfig,
+          jailPaths,
+        ),
+      /tap "tap-kindling-vm1" is not a usable interface name \(1-15 bytes/,
+    );
+    assert.throws(
+      () =>
+        vmConfigurationRequests(
+          spec({ network: { ...network, guestMac: '02-fc-00-00-00-05' } }),
+          defaultFirecrackerConfig,
+          jailPaths,
+        ),
+      /guest MAC "02-fc-00-00-00-05" is not six colon-separated hex octets/,
+    );
+    assert.doesNotThrow(() =>
+      vmConfigurationRequests(
+        spec({ network: { ...network, tapName: 'tap-kindling-vm' } }),
+        defaultFirecrackerConfig,
+        jailPaths,
+      ),
+    );
   });
 });
 

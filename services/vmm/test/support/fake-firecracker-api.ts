@@ -196,6 +196,15 @@ export class FakeFirecrackerApi {
       case 'put /network-interfaces/{iface_id}':
         if (op.pathParams.iface_id !== b.iface_id)
           return fault('The id from the path does not match the id from the body!');
+        // Firecracker opens the tap with TUNSETIFF: the name must fit IFNAMSIZ (16 bytes with the NUL).
+        if (Buffer.byteLength(String(b.host_dev_name)) > 15)
+          return fault(
+            `Could not create the network device: Open tap device failed: Invalid TAP name ${String(b.host_dev_name)}`,
+          );
+        if (b.guest_mac !== undefined && !/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(String(b.guest_mac)))
+          return fault(
+            `An error occurred when deserializing the json body of a request: invalid MAC address ${String(b.guest_mac)}`,
+          );
         c['network-interfaces'].set(String(b.iface_id), b);
         return [204, undefined];
       case 'put /mmds/config':

@@ -63,6 +63,10 @@ export const ROOT_DRIVE_ID = 'rootfs';
 export const GUEST_IFACE_ID = 'eth0';
 /** Firecracker's vCPU range (MachineConfiguration.vcpu_count). */
 export const MAX_VCPUS = 32;
+/** A Linux interface name holds at most IFNAMSIZ - 1 = 15 bytes: Firecracker cannot open a longer tap. */
+export const MAX_TAP_NAME_BYTES = 15;
+/** NetworkInterface.guest_mac as Firecracker parses it: six colon-separated hex octets. */
+const GUEST_MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 
 /** Driver args first, then the VM spec's (the kernel takes the last value of a repeated parameter). */
 export function bootArgs(driverArgs: string, specArgs: string): string {
@@ -88,6 +92,16 @@ export function assertLaunchable(
     throw bad(`vcpus ${spec.vcpus} is outside firecracker's range 1-${MAX_VCPUS}`);
   if (!Number.isInteger(spec.memoryMib) || spec.memoryMib < 1)
     throw bad(`memoryMib ${spec.memoryMib} must be a positive integer`);
+  if (spec.network !== undefined) {
+    const { tapName, guestMac } = spec.network;
+    const bytes = Buffer.byteLength(tapName);
+    if (bytes < 1 || bytes > MAX_TAP_NAME_BYTES || /[\s/:]/.test(tapName))
+      throw bad(
+        `tap ${JSON.stringify(tapName)} is not a usable interface name (1-${MAX_TAP_NAME_BYTES} bytes, no whitespace, "/" or ":"); give the CNI tap a shorter name`,
+      );
+    if (!GUEST_MAC.test(guestMac))
+      throw bad(`guest MAC ${JSON.stringify(guestMac)} is not six colon-separated hex octets`);
+  }
 }
 
 export function vmConfigurationRequests(
