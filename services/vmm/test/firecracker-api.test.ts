@@ -148,6 +148,23 @@ describe('firecracker API client against the spec-written fake', () => {
     assert.deepEqual(r.api.violations, []);
   });
 
+  it("takes the pre-boot/post-boot rule from the spec's summaries", async (t) => {
+    const r = await rig(t);
+    await assert.rejects(
+      r.client.request('PATCH', '/drives/rootfs', { drive_id: 'rootfs', path_on_host: '/rootfs.ext4' }),
+      /PATCH \/drives\/rootfs failed with HTTP 400: The requested operation is not supported before starting the microVM/,
+    );
+    await configure(r);
+    await r.client.action('InstanceStart');
+    await assert.rejects(
+      r.client.request('PUT', '/vsock', { guest_cid: 3, uds_path: '/v.sock' }),
+      /PUT \/vsock failed with HTTP 400: The requested operation is not supported after starting the microVM/,
+    );
+    await r.client.putMmds({ updated: true });
+    assert.deepEqual(r.api.mmds, { updated: true }, 'PUT /mmds stays allowed after boot');
+    assert.deepEqual(r.api.violations, []);
+  });
+
   it('refuses InstanceStart without a boot source', async (t) => {
     const r = await rig(t);
     await assert.rejects(

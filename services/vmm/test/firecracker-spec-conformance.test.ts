@@ -127,6 +127,13 @@ describe('firecracker request bodies conform to both API specs', () => {
         for (const path of ['/', '/version', '/vm/config'])
           assert.deepEqual(fc.validateRequest('GET', path, undefined), []);
       }
+      for (const version of SPEC_VERSIONS) {
+        const fc = FirecrackerSpec.load(version);
+        for (const r of requests)
+          assert.notEqual(fc.bootPhase(r.method, r.path), 'post-boot', `${r.path} is sent before boot`);
+        assert.equal(fc.bootPhase('PUT', '/boot-source'), 'pre-boot', `v${version} marks pre-boot requests`);
+        assert.equal(fc.bootPhase('PATCH', '/drives/rootfs'), 'post-boot');
+      }
       const steps = requests.map((r) => r.path);
       assert.equal(
         steps.includes('/mmds'),

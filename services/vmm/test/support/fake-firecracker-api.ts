@@ -28,16 +28,11 @@ export interface FakeFirecrackerOptions {
   readonly onGuestPowerOff?: () => void;
 }
 
-/** Resources Firecracker accepts only before InstanceStart. */
-const PRE_BOOT = [
-  '/machine-config',
-  '/boot-source',
-  '/drives/{drive_id}',
-  '/network-interfaces/{iface_id}',
-  '/mmds/config',
-  '/logger',
-  '/metrics',
-];
+/**
+ * Requests Firecracker accepts only before InstanceStart although the spec's summary does not say
+ * "Pre-boot only" (its runtime API refuses them); the rest of the rule comes from the spec.
+ */
+const PRE_BOOT_UNMARKED = ['put /logger', 'put /metrics'];
 
 export class FakeFirecrackerApi {
   readonly requests: RecordedRequest[] = [];
@@ -142,9 +137,13 @@ export class FakeFirecrackerApi {
     }
     if (this.#options.failOn?.includes(`${method} ${path}`))
       return fault(`injected failure for ${method} ${path}`);
-    if (op.method !== 'get' && this.state !== 'Not started' && PRE_BOOT.includes(op.template)) {
+    const phase =
+      this.#spec.bootPhase(method, path) ??
+      (PRE_BOOT_UNMARKED.includes(`${op.method} ${op.template}`) ? 'pre-boot' : undefined);
+    if (phase === 'pre-boot' && this.state !== 'Not started')
       return fault('The requested operation is not supported after starting the microVM.');
-    }
+    if (phase === 'post-boot' && this.state === 'Not started')
+      return fault('The requested operation is not supported before starting the microVM.');
     const b = (body ?? {}) as Record<string, unknown>;
     const c = this.#config;
     switch (`${op.method} ${op.template}`) {

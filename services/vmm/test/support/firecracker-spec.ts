@@ -15,6 +15,7 @@ const SPEC_DIR = fileURLToPath(new URL('../../../../../shared/firecracker/', imp
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 interface SwaggerOperation {
+  summary?: string;
   parameters?: { in: string; name: string; schema?: Json; required?: boolean }[];
   responses: Record<string, { schema?: Json }>;
 }
@@ -158,6 +159,17 @@ export class FirecrackerSpec {
       : (validate.errors ?? []).map(
           (e) => `v${this.version} ${method} ${path} ${status}: body${e.instancePath} ${e.message}`,
         );
+  }
+
+  /**
+   * When the spec allows a request: its summary says "Pre-boot only." or "Post-boot only."; other
+   * requests are allowed in both phases as far as the spec says.
+   */
+  bootPhase(method: string, path: string): 'pre-boot' | 'post-boot' | undefined {
+    const summary = this.findOperation(method, path)?.operation.summary ?? '';
+    if (/\bPre-boot only\b/i.test(summary)) return 'pre-boot';
+    if (/\bPost-boot only\b/i.test(summary)) return 'post-boot';
+    return undefined;
   }
 
   /** Whether a definition declares the named property (for fields the driver reads). */
