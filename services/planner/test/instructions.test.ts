@@ -21,6 +21,16 @@ describe('FROM', () => {
     const plan = planOk('FROM docker.io/library/debian:12\n', { images: [{ name: 'debian', tag: '12', kind: 'base-os' }] });
     assert.equal((targetStage(plan).base as { resolved: boolean }).resolved, true);
   });
+  it('resolves a digest-pinned base by its digest, whatever its tag (name@digest, name:tag@digest)', () => {
+    const digest = 'sha256:' + 'b'.repeat(64);
+    const images: CatalogImage[] = [{ name: 'debian', tag: '12', kind: 'base-os', digest }, { name: 'debian', tag: 'latest', kind: 'base-os', digest: 'sha256:' + 'c'.repeat(64) }];
+    for (const from of [`debian@${digest}`, `debian:bookworm@${digest}`]) {
+      const base = targetStage(planOk(`FROM ${from}\n`, { images })).base;
+      assert.deepEqual(base, { kind: 'image', reference: from, name: 'debian', tag: '12', resolved: true, imageKind: 'base-os', digest }, from);
+    }
+    const [error] = planErrors(`FROM debian@sha256:${'e'.repeat(64)}\n`, { mode: 'build', images });
+    assert.match(error?.message ?? '', /no image debian@sha256:e{64} in the image catalog/);
+  });
   it('in build mode, an unknown image is an error naming the available ones', () => {
     const [error] = planErrors('FROM node:20\n', { mode: 'build', images: [{ name: 'debian', tag: '12', kind: 'base-os' }] });
     assert.equal(error?.line, 1);

@@ -78,6 +78,20 @@ describe('PlanBuild over gRPC', () => {
     assert.match(warning?.message ?? '', /available: debian:12/);
   });
 
+  it('shows a digest-pinned base with its digest', async () => {
+    const digest = 'sha256:' + 'f'.repeat(64);
+    catalog.images = [{ name: 'debian', tag: '12', kind: 'base-os', digest }];
+    const response = await plan(request(`FROM debian@${digest} AS a\nFROM debian:12@${digest} AS b\nFROM node@${digest}\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n`));
+    assert.deepEqual(
+      response.plan?.stages.map((s) => [s.base?.source, s.base?.resolved]),
+      [
+        [{ $case: 'image', value: `debian@${digest}` }, true],
+        [{ $case: 'image', value: `debian:12@${digest}` }, true],
+        [{ $case: 'image', value: `node@${digest}` }, false],
+      ],
+    );
+  });
+
   it('still plans when the image catalog is unreachable', async () => {
     catalog.failure = new Error('vmm at 127.0.0.1:1 unavailable');
     try {

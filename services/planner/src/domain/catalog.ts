@@ -13,6 +13,8 @@ export interface CatalogImage {
 export interface ImageReference {
   name: string;
   tag: string;
+  /** False when the reference names no tag (the tag is then `latest`, or unused beside a digest). */
+  tagged: boolean;
   digest?: string;
 }
 
@@ -29,22 +31,35 @@ export function parseImageReference(reference: string): ImageReference {
   const colon = rest.lastIndexOf(':');
   let name = rest;
   let tag = 'latest';
-  if (colon > slash) {
+  const tagged = colon > slash;
+  if (tagged) {
     name = rest.slice(0, colon);
     tag = rest.slice(colon + 1);
   }
-  const parsed: ImageReference = { name, tag };
+  const parsed: ImageReference = { name, tag, tagged };
   if (digest !== undefined) parsed.digest = digest;
   return parsed;
 }
 
 const DOCKER_HUB_PREFIXES = ['docker.io/library/', 'index.docker.io/library/', 'library/'];
 
-/** Finds an image by reference: exact name, or Docker Hub's spelled-out forms of an official image. */
+/**
+ * Finds an image by reference: exact name, or Docker Hub's spelled-out forms of an official image.
+ * A digest pins the content, so it is matched instead of the tag (Docker pulls `name:tag@digest` by
+ * the digest alone, and `name@digest` has no tag to match).
+ */
 export function findCatalogImage(images: readonly CatalogImage[], ref: ImageReference): CatalogImage | undefined {
   let short = ref.name;
   for (const prefix of DOCKER_HUB_PREFIXES) if (short.startsWith(prefix)) short = short.slice(prefix.length);
-  return images.find((img) => (img.name === ref.name || img.name === short) && img.tag === ref.tag && (ref.digest === undefined || img.digest === ref.digest));
+  const sameName = (img: CatalogImage): boolean => img.name === ref.name || img.name === short;
+  if (ref.digest !== undefined) return images.find((img) => sameName(img) && img.digest === ref.digest);
+  return images.find((img) => sameName(img) && img.tag === ref.tag);
+}
+
+/** How a plan shows a reference: `name:tag`, or with the digest it was pinned by (`name@d`, `name:tag@d`). */
+export function formatImageReference(name: string, tag: string, pinned: ImageReference): string {
+  if (pinned.digest === undefined) return `${name}:${tag}`;
+  return `${name}${pinned.tagged ? `:${tag}` : ''}@${pinned.digest}`;
 }
 
 export const describeCatalog = (images: readonly CatalogImage[]): string =>

@@ -1,6 +1,6 @@
 /** One needed stage: its base (scratch, an earlier stage or a catalog image), ONBUILD triggers, then its steps. */
 import { baseCacheKey } from './cache-key.ts';
-import { describeCatalog, findCatalogImage, parseImageReference, type CatalogImage } from './catalog.ts';
+import { describeCatalog, findCatalogImage, formatImageReference, parseImageReference, type CatalogImage } from './catalog.ts';
 import { commandError, type Diagnostics } from './diagnostics.ts';
 import { CommandError, parseCommand } from './instructions.ts';
 import { readDockerfile } from './instruction-source.ts';
@@ -30,7 +30,7 @@ function resolveBase(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, i
     return { base, image: emptyImage(), key: baseCacheKey(`unresolved:${stage.baseName}`, platform) };
   }
   if (!found) {
-    const message = `FROM ${stage.baseName}: no image ${ref.name}:${ref.tag} in the image catalog; available: ${describeCatalog(images)}`;
+    const message = `FROM ${stage.baseName}: no image ${formatImageReference(ref.name, ref.tag, ref)} in the image catalog; available: ${describeCatalog(images)}`;
     if (mode === 'build') diags.error(stage.from.src, 'UnknownBaseImage', message);
     else diags.warn(stage.from.src, 'UnresolvedBaseImage', `${message} (planned with an unresolved base; a build would fail here)`);
     const base: StageBase = { kind: 'image', reference: stage.baseName, name: ref.name, tag: ref.tag, resolved: false };

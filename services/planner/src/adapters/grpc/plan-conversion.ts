@@ -12,6 +12,7 @@ import {
   type RunMount as ProtoRunMount,
 } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import type { BuildPlan, PlanDiagnostic, PlannedStage, PlannedStep, RunMount, StageBase } from '../../domain/plan.ts';
+import { formatImageReference, parseImageReference } from '../../domain/catalog.ts';
 import { toProtoImageMetadata } from '../../execution/image-metadata.ts';
 
 export function toProtoDiagnostic(d: PlanDiagnostic, file: string): Diagnostic {
@@ -130,7 +131,7 @@ function toProtoBase(base: StageBase): ProtoPlannedStage['base'] {
     case 'stage':
       return { source: { $case: 'stageIndex', value: base.stageIndex }, resolved: true, platform: '', onbuildTriggers: [] };
     case 'image':
-      return { source: { $case: 'image', value: `${base.name}:${base.tag}` }, resolved: base.resolved, platform: '', onbuildTriggers: [] };
+      return { source: { $case: 'image', value: formatImageReference(base.name, base.tag, parseImageReference(base.reference)) }, resolved: base.resolved, platform: '', onbuildTriggers: [] };
   }
 }
 
