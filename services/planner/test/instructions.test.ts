@@ -455,12 +455,18 @@ describe('parser directives', () => {
     assert.equal(plan.escapeToken, '\\');
     assert.equal(runAction(onlyStep(plan, 'RUN')).argv[2], 'a   b');
   });
-  it('reads directives as BuildKit does: any case, spaces around =, after a shebang, not after an unknown one', () => {
+  it('reads directives as BuildKit does: any case, spaces around = and before #, not after an unknown one', () => {
     const spaced = planOk('#  Syntax = docker/dockerfile:1.4  \n# ESCAPE = `\nFROM scratch\nRUN a `\n b\n');
     assert.deepEqual([spaced.escapeToken, spaced.syntax, runAction(onlyStep(spaced, 'RUN')).argv[2]], ['`', 'docker/dockerfile:1.4', 'a  b']);
-    assert.equal(planOk('#!/usr/bin/env buildx\n# escape=`\nFROM scratch\n').escapeToken, '`');
+    // BuildKit's parser left-trims each line before it looks for a directive.
+    const indented = planOk('  \t# escape=`\nFROM scratch\nRUN a `\n b\n');
+    assert.deepEqual([indented.escapeToken, runAction(onlyStep(indented, 'RUN')).argv[2]], ['`', 'a  b']);
     const unknown = planOk('# unknown=1\n# escape=`\nFROM scratch\nRUN a \\\n b\n');
     assert.deepEqual([unknown.escapeToken, runAction(onlyStep(unknown, 'RUN')).argv[2]], ['\\', 'a  b']);
+  });
+  it('after a shebang line only # syntax is read (BuildKit syntax detection skips it; its parser stops there)', () => {
+    const plan = planOk('#!/usr/bin/env buildx\n# syntax=docker/dockerfile:1\n# escape=`\nFROM scratch\nRUN a \\\n b\n');
+    assert.deepEqual([plan.syntax, plan.escapeToken, runAction(onlyStep(plan, 'RUN')).argv[2]], ['docker/dockerfile:1', '\\', 'a  b']);
   });
   it('handles CRLF line endings', () => {
     const plan = planOk('FROM scratch\r\nENV A=1 \\\r\n  B=2\r\nRUN echo a \\\r\n  b\r\nCMD ["x"]\r\n');

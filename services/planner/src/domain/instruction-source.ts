@@ -6,7 +6,7 @@
  */
 import { DockerfileParser } from 'dockerfile-ast';
 import { expandWord } from './shell-lexer.ts';
-import { extractBuilderFlags, parseJsonArray } from './argument-splitting.ts';
+import { extractBuilderFlags, isSpace, parseJsonArray } from './argument-splitting.ts';
 
 export interface HeredocBody {
   name: string;
@@ -67,17 +67,29 @@ interface Directives {
   problems: SourceProblem[];
 }
 
+/**
+ * BuildKit's parser reads directives from the leading lines (left-trimmed) until the first line that
+ * is not a known directive. A shebang first line ends them for the parser, but BuildKit's syntax
+ * detection skips it, so after a shebang only `# syntax=` is still recorded.
+ */
 function readDirectives(lines: string[]): Directives {
   const out: Directives = { escapeToken: '\\', problems: [] };
   const seen = new Set<string>();
-  for (let i = 0; i < lines.length; i++) {
-    const line = trimNewline(lines[i] as string);
-    if (i === 0 && line.startsWith('#!')) continue;
+  const shebang = lines.length > 0 && (lines[0] as string).startsWith('#!');
+  for (let i = shebang ? 1 : 0; i < lines.length; i++) {
+    const raw = trimNewline(lines[i] as string);
+    let start = 0;
+    while (start < raw.length && isSpace(raw[start] as string)) start++;
+    const line = raw.slice(start);
     const match = DIRECTIVE.exec(line);
     if (!match) break;
     const name = (match[1] as string).toLowerCase();
     const value = match[2] as string;
     if (!KNOWN_DIRECTIVES.has(name)) break;
+    if (shebang) {
+      if (name === 'syntax' && out.syntax === undefined) out.syntax = value;
+      continue;
+    }
     if (seen.has(name)) {
       out.problems.push({ line: i + 1, column: 1, instruction: `# ${name}`, message: `only one ${name} parser directive can be used`, rule: 'InvalidDirective' });
       continue;
