@@ -58,6 +58,14 @@ describe('malformed Dockerfiles are rejected at the right line', () => {
     }
   });
 
+  it('a blank or malformed base is one error, without a catalog warning about the same FROM', () => {
+    for (const text of ['ARG TAG\nFROM debian:$TAG\n', 'FROM Debian\n', 'FROM $NOPE\n']) {
+      const outcome = planDockerfile(text);
+      assert.equal(outcome.ok, false, text);
+      assert.deepEqual(outcome.diagnostics.filter((d) => d.rule === 'UnresolvedBaseImage'), [], text);
+    }
+  });
+
   it('a Dockerfile with only ARGs has no stage', () => {
     assert.equal(planErrors('ARG A=1\nARG B=2\n')[0]?.rule, 'NoStage');
   });

@@ -1,6 +1,6 @@
 /** One needed stage: its base (scratch, an earlier stage or a catalog image), ONBUILD triggers, then its steps. */
 import { baseCacheKey } from './cache-key.ts';
-import { describeCatalog, findCatalogImage, formatImageReference, parseImageReference, type CatalogImage } from './catalog.ts';
+import { describeCatalog, findCatalogImage, formatImageReference, parseImageReference, referenceProblem, type CatalogImage } from './catalog.ts';
 import { commandError, type Diagnostics } from './diagnostics.ts';
 import { CommandError, parseCommand } from './instructions.ts';
 import { readDockerfile } from './instruction-source.ts';
@@ -23,8 +23,10 @@ function resolveBase(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, i
   if (stage.baseName === 'scratch') return { base: { kind: 'scratch' }, image: emptyImage(), key: baseCacheKey('scratch', platform) };
   const ref = parseImageReference(stage.baseName);
   const found = images ? findCatalogImage(images, ref) : undefined;
-  if (!images) {
-    diags.warn(stage.from.src, 'UnresolvedBaseImage', `FROM ${stage.baseName}: not checked against an image catalog (planned without a VM host); the base is unresolved`);
+  // A blank or malformed reference is already an error at this FROM: a catalog warning would only add noise.
+  const invalid = stage.baseName === '' || referenceProblem(stage.baseName) !== undefined;
+  if (!images || invalid) {
+    if (!invalid) diags.warn(stage.from.src, 'UnresolvedBaseImage', `FROM ${stage.baseName}: not checked against an image catalog (planned without a VM host); the base is unresolved`);
     const base: StageBase = { kind: 'image', reference: stage.baseName, name: ref.name, tag: ref.tag, resolved: false };
     if (ref.digest !== undefined) base.digest = ref.digest;
     return { base, image: emptyImage(), key: baseCacheKey(`unresolved:${stage.baseName}`, platform) };
