@@ -73,6 +73,9 @@ describe('malformed Dockerfiles are rejected at the right line', () => {
   it('an unknown --target names the stages', () => {
     const [error] = planErrors('FROM scratch AS build\nFROM scratch AS final\n', { target: 'tset' });
     assert.match(error?.message ?? '', /target stage "tset" could not be found; the named stages are: build \(0\), final \(1\)/);
+    const [unnamed] = planErrors('FROM scratch AS build\nFROM scratch\n', { target: '1' });
+    assert.match(unnamed?.message ?? '', /target stage "1" could not be found; the named stages are: build \(0\)$/);
+    assert.match(planErrors('FROM scratch\n', { target: 'x' })[0]?.message ?? '', /no stage of this Dockerfile has a name/);
   });
 
   it('reports every error it finds, not just the first', () => {

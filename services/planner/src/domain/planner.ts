@@ -167,7 +167,10 @@ function planUnsorted(text: string, options: PlanOptions): PlanOutcome {
   if (options.target !== undefined && options.target !== '') {
     const found = findStageByName(stages, options.target);
     if (!found) {
-      diags.file('TargetNotFound', `target stage "${options.target}" could not be found; the named stages are: ${stageList(stages)}`, 'error');
+      // --target takes a stage name only (BuildKit looks it up by name), so unnamed stages are no choice.
+      const named = stages.filter((s) => s.name !== '');
+      const choices = named.length > 0 ? `the named stages are: ${stageList(named)}` : 'no stage of this Dockerfile has a name (FROM <image> AS <name>)';
+      diags.file('TargetNotFound', `target stage "${options.target}" could not be found; ${choices}`, 'error');
       return { ok: false, diagnostics: diags.list };
     }
     target = found.index;
