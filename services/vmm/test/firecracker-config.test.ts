@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultFirecrackerConfig, loadFirecrackerConfig } from '../src/adapters/firecracker/config.ts';
+import { FirecrackerSpec, SPEC_VERSIONS } from './support/firecracker-spec.ts';
 
 describe('firecracker settings', () => {
   it("defaults to the jailer, /srv/jailer, a non-root uid/gid, cgroup v2 and Firecracker's usual kernel args", () => {
@@ -63,8 +64,45 @@ describe('firecracker settings', () => {
       /"nproc=10" is not fsize=<bytes> or no-file=<n>/,
     );
     assert.throws(
+      () => loadFirecrackerConfig(['--firecracker-parent-cgroup=./kindling']),
+      /relative cgroup path/,
+    );
+    assert.throws(
       () => loadFirecrackerConfig([], { KINDLING_VMM_FIRECRACKER_ROOT_DRIVE_RATE_LIMITER: '[1]' }),
       /expected a JSON object/,
     );
+    const limiter = (json: string) =>
+      loadFirecrackerConfig([], { KINDLING_VMM_FIRECRACKER_ROOT_DRIVE_RATE_LIMITER: json });
+    assert.throws(
+      () => limiter('{"bandwidth":{"size":"100","refill_time":1000}}'),
+      /bandwidth.size must be a non-negative integer/,
+    );
+    assert.throws(() => limiter('{"bandwidth":{"size":100}}'), /bandwidth needs size and refill_time/);
+    assert.throws(() => limiter('{"iops":{"size":1,"refill_time":1}}'), /unknown field "iops"/);
+    assert.throws(() => limiter('{"ops":{"size":1,"refill_time":1,"burst":5}}'), /unknown field "ops.burst"/);
+  });
+
+  it('accepts only root drive rate limiters both API specs accept', () => {
+    for (const json of [
+      '{"bandwidth":{"size":104857600,"refill_time":1000}}',
+      '{"ops":{"size":1000,"refill_time":1000,"one_time_burst":0},"bandwidth":{"size":1,"refill_time":0}}',
+      '{}',
+    ]) {
+      const { rootDriveRateLimiter } = loadFirecrackerConfig([], {
+        KINDLING_VMM_FIRECRACKER_ROOT_DRIVE_RATE_LIMITER: json,
+      });
+      for (const version of SPEC_VERSIONS)
+        assert.deepEqual(
+          FirecrackerSpec.load(version).validateRequest('PUT', '/drives/rootfs', {
+            drive_id: 'rootfs',
+            path_on_host: '/rootfs.ext4',
+            is_root_device: true,
+            is_read_only: false,
+            rate_limiter: rootDriveRateLimiter,
+          }),
+          [],
+          `${json} against v${version}`,
+        );
+    }
   });
 });

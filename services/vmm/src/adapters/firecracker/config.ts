@@ -109,7 +109,8 @@ export const firecrackerSettings = {
     description: 'jailer --parent-cgroup for all VMs',
     default: d.parentCgroup,
     parse(raw: string) {
-      if (raw === '' || raw.startsWith('/') || raw.split('/').includes('..'))
+      // The jailer refuses a root, "." or ".." component.
+      if (raw === '' || raw.startsWith('/') || raw.split('/').some((c) => c === '.' || c === '..'))
         throw new Error('expected a relative cgroup path');
       return raw;
     },
@@ -160,13 +161,39 @@ export const firecrackerSettings = {
   firecrackerRootDriveRateLimiter: optional(
     'JSON RateLimiter for the root drive, e.g. {"bandwidth":{"size":104857600,"refill_time":1000}}',
     (raw) => {
-      const parsed: unknown = JSON.parse(raw);
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-        throw new Error('expected a JSON object');
-      return parsed as DriveRateLimiter;
+      return parseRateLimiter(JSON.parse(raw));
     },
   ),
 };
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * A RateLimiter as the API spec defines it (Firecracker refuses unknown fields): `bandwidth` and/or
+ * `ops` token buckets of non-negative integers `size`, `refill_time` and optional `one_time_burst`.
+ */
+export function parseRateLimiter(parsed: unknown): DriveRateLimiter {
+  if (!isObject(parsed)) throw new Error('expected a JSON object');
+  const limiter: { bandwidth?: TokenBucket; ops?: TokenBucket } = {};
+  for (const [name, bucket] of Object.entries(parsed)) {
+    if (name !== 'bandwidth' && name !== 'ops')
+      throw new Error(`unknown field "${name}" (a RateLimiter has bandwidth and ops)`);
+    if (!isObject(bucket)) throw new Error(`${name} must be a token bucket object`);
+    for (const [field, value] of Object.entries(bucket)) {
+      if (!['size', 'refill_time', 'one_time_burst'].includes(field))
+        throw new Error(
+          `unknown field "${name}.${field}" (a token bucket has size, refill_time, one_time_burst)`,
+        );
+      if (!Number.isSafeInteger(value) || (value as number) < 0)
+        throw new Error(`${name}.${field} must be a non-negative integer`);
+    }
+    if (bucket.size === undefined || bucket.refill_time === undefined)
+      throw new Error(`${name} needs size and refill_time`);
+    limiter[name] = bucket as unknown as TokenBucket;
+  }
+  return limiter;
+}
 
 export type FirecrackerSettingValues = ConfigOf<typeof firecrackerSettings>;
 
