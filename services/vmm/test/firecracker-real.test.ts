@@ -113,7 +113,9 @@ it('jails a real Firecracker, configures, reads back, starts and stops a VM, lea
   await driver.stop(ref, 30_000);
   assert.equal(await driver.isAlive(ref), false);
   await driver.cleanup(ref, spec);
-  assert.equal(await exists(join(chrootBase, 'firecracker', vmId)), false, 'jail removed');
+  // <chroot base>/<canonical exec file name>/<id>: the name is the binary's, symlinks resolved.
+  assert.equal(dirname(dirname(ref.details.jailDir ?? '')), chrootBase);
+  assert.equal(await exists(ref.details.jailDir ?? ''), false, 'jail removed');
   for (const dir of JSON.parse(ref.details.cgroupDirs ?? '[]') as string[]) {
     assert.equal(await exists(dir), false, `${dir} removed`);
     await rmdir(dirname(dir)).catch(() => {}); // the test's own parent cgroup
