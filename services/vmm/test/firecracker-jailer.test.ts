@@ -108,6 +108,15 @@ describe('cgroup limits per version', () => {
       'cpuset.mems=1',
       'cpuset.cpus=8-15',
     ]);
+    // The jailer splits each value on "=" into exactly two parts and the file name on "." into
+    // <controller>.<property>; anything else is refused (CgroupFormat / CgroupInvalidFile).
+    for (const version of [1, 2] as const)
+      for (const value of cgroupLimits(version, { ...limits, numaNode: 0, numaCpus: '0-3' })) {
+        const parts = value.split('=');
+        assert.equal(parts.length, 2, value);
+        assert.equal(parts[0]?.split('.').length, 2, value);
+        assert.notEqual(parts[1], '', value);
+      }
   });
 
   const hybrid = parseCgroupMounts(

@@ -89,7 +89,8 @@ const parent = single.get('--parent-cgroup') ?? execName;
 if (parent.startsWith('/') || parent.split('/').some((c) => c === '.' || c === '..'))
   fail(`invalid --parent-cgroup ${parent}`);
 for (const c of multi['--cgroup'] ?? [])
-  if (c.split('=').length !== 2 || !/^[a-z_]+\.[a-z_.]+=.+$/s.test(c)) fail(`invalid --cgroup ${c}`);
+  // <controller>.<property>=<value>: the jailer splits the file name on "." into exactly two parts.
+  if (c.split('=').length !== 2 || !/^[a-z_]+\.[a-z_]+=.+$/s.test(c)) fail(`invalid --cgroup ${c}`);
 for (const r of multi['--resource-limit'] ?? [])
   if (!/^(fsize|no-file)=\d+$/.test(r)) fail(`invalid --resource-limit ${r}`);
 const netns = single.get('--netns');
