@@ -228,6 +228,31 @@ describe('RUN', () => {
     assert.match(planErrors('FROM scratch\nRUN --mount=type=cache,target=/x,colour=red x\n')[0]?.message ?? '', /unexpected key 'colour'/);
     assert.match(planErrors('FROM scratch\nRUN --network=bridge x\n')[0]?.message ?? '', /unsupported network mode/);
   });
+  it('rejects mount keys BuildKit refuses for the type, and from= with a variable', () => {
+    const cases: [string, RegExp][] = [
+      ['type=bind,target=/x,required', /unexpected key 'required' for mount type 'bind'/],
+      ['required,type=secret,id=a', /unexpected key 'required' for mount type 'bind'/], // type= must come first
+      ['type=cache,target=/c,size=1m', /unexpected key 'size' for mount type 'cache'/],
+      ['type=bind,target=/x,mode=0755', /mode not allowed for "bind" type mounts/],
+      ['type=tmpfs,target=/x,uid=1', /uid not allowed for "tmpfs" type mounts/],
+      ['type=secret,id=a,sharing=locked', /invalid cache sharing set for secret mount/],
+      ['type=secret,id=a,source=b', /both source and id can't be set/],
+      ['type=bind,from=$X,target=/x', /'from' doesn't support variable expansion/],
+    ];
+    for (const [mount, message] of cases) {
+      const errors = planErrors(`FROM scratch\nRUN --mount=${mount} true\n`);
+      assert.deepEqual([errors.length, errors[0]?.line], [1, 2], mount);
+      assert.match(errors[0]?.message ?? '', message, mount);
+    }
+    // from= with a variable fails at parse time, as in BuildKit: even in a stage the target does not need.
+    assert.equal(planErrors('FROM scratch AS unused\nRUN --mount=from=$X,target=/x true\nFROM scratch\n')[0]?.line, 2);
+  });
+  it('reads tmpfs sizes as go-units RAMInBytes does, and a secret named by source=', () => {
+    const run = runAction(onlyStep(planOk('FROM scratch\nRUN --mount=type=tmpfs,target=/a,size=64MiB --mount=type=tmpfs,target=/b,size=1.5g --mount=type=tmpfs,target=/c,size=2t --mount=type=secret,source=npmrc true\n'), 'RUN'));
+    assert.deepEqual(run.mounts.slice(0, 3).map((m) => (m.type === 'tmpfs' ? m.sizeBytes : -1)), [64 * 1024 ** 2, 1.5 * 1024 ** 3, 2 * 1024 ** 4]);
+    assert.deepEqual(run.mounts[3], { type: 'secret', id: 'npmrc', required: false, mode: 0o400, uid: 0, gid: 0, target: '/run/secrets/npmrc' });
+    assert.match(planErrors('FROM scratch\nRUN --mount=type=tmpfs,target=/t,size=64xb true\n')[0]?.message ?? '', /invalid size for tmpfs mount: 64xb/);
+  });
   it('runs a heredoc as the script', () => {
     const plan = planOk('FROM scratch\nRUN <<EOF\nset -e\necho $HOME\nEOF\n');
     assert.deepEqual(runAction(onlyStep(plan, 'RUN')).argv, [...SH, 'set -e\necho $HOME\n']);

@@ -122,6 +122,11 @@ function planUnsorted(text: string, options: PlanOptions): PlanOutcome {
       if (values.length === 0) continue;
       const refs: SourceRef[] = [];
       for (const raw of values) {
+        // BuildKit reads a mount's from= while parsing, before any variable is known (COPY's is checked below).
+        if (command.kind === 'RUN' && /\$./.test(raw)) {
+          diags.error(command.src, 'InvalidFlag', `${command.src.keyword}: --mount from=${raw}: 'from' doesn't support variable expansion, define alias stage instead (FROM \${IMAGE} AS src, then from=src)`, columnOf(command.src, `from=${raw}`));
+          continue;
+        }
         let value: string;
         try {
           value = expandGlobal(raw, scope, escapeToken);

@@ -47,7 +47,7 @@ function parseUint(key: string, value: string): number {
   return Number(value);
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
 
 /** One --mount value; `expand` applies the stage's variables to each field value; `index` numbers ssh sockets. */
 export function parseRunMount(value: string, expand: (word: string) => string, workdir: string, index: number): RunMount {
@@ -55,18 +55,25 @@ export function parseRunMount(value: string, expand: (word: string) => string, w
   let type = 'bind';
   let readonly: boolean | undefined;
   let required = false;
+  // As in BuildKit, `required` and `size` are checked against the type given so far (type= comes first).
+  const onlyFor = (key: string, types: readonly string[]): void => {
+    if (!types.includes(type)) throw new MountError(`unexpected key '${key}' for mount type '${type}'`);
+  };
   for (const raw of csvFields(value)) {
     const eq = raw.indexOf('=');
     const key = (eq < 0 ? raw : raw.slice(0, eq)).toLowerCase().trim();
     if (eq < 0) {
       if (key === 'readonly' || key === 'ro') readonly = true;
       else if (key === 'readwrite' || key === 'rw') readonly = false;
-      else if (key === 'required') required = true;
-      else throw new MountError(`invalid field '${raw}' must be a key=value pair`);
+      else if (key === 'required') {
+        onlyFor(key, ['secret', 'ssh']);
+        required = true;
+      } else throw new MountError(`invalid field '${raw}' must be a key=value pair`);
       continue;
     }
     let v = raw.slice(eq + 1);
-    if (key !== 'type') v = expand(v);
+    // from= takes no variables: the stage graph rejected one that tried.
+    if (key !== 'from') v = expand(v);
     switch (key) {
       case 'type':
         if (!['bind', 'cache', 'tmpfs', 'secret', 'ssh'].includes(v.toLowerCase())) throw new MountError(`unsupported mount type "${v}" (use bind, cache, tmpfs, secret or ssh)`);
@@ -85,13 +92,18 @@ export function parseRunMount(value: string, expand: (word: string) => string, w
         readonly = !parseBool(key, v);
         break;
       case 'required':
+        onlyFor(key, ['secret', 'ssh']);
         required = parseBool(key, v);
+        break;
+      case 'size':
+        onlyFor(key, ['tmpfs']);
+        fields.size = v;
         break;
       case 'sharing':
         if (!['shared', 'private', 'locked'].includes(v)) throw new MountError(`unsupported sharing value "${v}" (use shared, private or locked)`);
         fields.sharing = v;
         break;
-      case 'from': case 'id': case 'mode': case 'uid': case 'gid': case 'size': case 'env':
+      case 'from': case 'id': case 'mode': case 'uid': case 'gid': case 'env':
         fields[key] = v;
         break;
       default:
@@ -103,10 +115,15 @@ export function parseRunMount(value: string, expand: (word: string) => string, w
   const mode = fields.mode !== undefined ? parseOctal('mode', fields.mode) : undefined;
   const uid = fields.uid !== undefined ? parseUint('uid', fields.uid) : undefined;
   const gid = fields.gid !== undefined ? parseUint('gid', fields.gid) : undefined;
+  if (type !== 'secret' && type !== 'ssh' && type !== 'cache') {
+    for (const key of ['mode', 'uid', 'gid']) if (fields[key] !== undefined) throw new MountError(`${key} not allowed for "${type}" type mounts`);
+  }
+  if (fields.sharing !== undefined && type !== 'cache') throw new MountError(`invalid cache sharing set for ${type} mount`);
   switch (type) {
     case 'secret': {
       if (fields.from !== undefined) throw new MountError("secret mounts can't have a from");
-      const id = fields.id ?? fields.source ?? (target ? path.basename(target) : undefined);
+      if (fields.source && fields.id) throw new MountError(`both source and id can't be set (source= names the secret, as id= does: keep one)`);
+      const id = fields.source || fields.id || (target ? path.basename(target) : undefined);
       if (id === undefined || id === '') throw new MountError('secret mount needs an id or a target (e.g. --mount=type=secret,id=npmrc)');
       const mount: RunMount = { type: 'secret', id, required, mode: mode ?? 0o400, uid: uid ?? 0, gid: gid ?? 0 };
       if (fields.env !== undefined) mount.env = fields.env;
@@ -120,8 +137,9 @@ export function parseRunMount(value: string, expand: (word: string) => string, w
       if (!target) throw new MountError('tmpfs mount needs a target (e.g. --mount=type=tmpfs,target=/tmp)');
       const mount: RunMount = { type: 'tmpfs', target };
       if (fields.size !== undefined) {
-        const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(fields.size);
-        const unit = m ? SIZE_UNITS[(m[2] as string).toLowerCase()] : undefined;
+        // go-units RAMInBytes: binary multipliers, an optional i and b after the unit letter (64m, 1.5GiB).
+        const m = /^(\d+(?:\.\d+)*) ?([kmgtp])?i?b?$/i.exec(fields.size);
+        const unit = m ? SIZE_UNITS[(m[2] ?? '').toLowerCase()] : undefined;
         if (!m || unit === undefined) throw new MountError(`invalid size for tmpfs mount: ${fields.size}`);
         mount.sizeBytes = Math.round(Number(m[1]) * unit);
       }
