@@ -218,6 +218,14 @@ describe('firecracker API client against the spec-written fake', () => {
     );
   });
 
+  it("refuses a body over Firecracker's 51200-byte API payload limit", async (t) => {
+    const r = await rig(t);
+    await assert.rejects(
+      r.client.putMmds({ big: 'x'.repeat(51_200) }),
+      /PUT \/mmds failed with HTTP 400: Request payload with size \d+ is larger than the limit of 51200/,
+    );
+  });
+
   it('flags a request the spec does not define', async (t) => {
     const r = await rig(t);
     await assert.rejects(

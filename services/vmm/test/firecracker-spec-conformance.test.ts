@@ -230,6 +230,17 @@ describe('firecracker request bodies conform to both API specs', () => {
         ),
       /guest MAC "02-fc-00-00-00-05" is not six colon-separated hex octets/,
     );
+    assert.throws(
+      () =>
+        vmConfigurationRequests(
+          spec({
+            guestMetadata: { ...guestJson, image: { ...guestJson.image, env: ['X='.padEnd(52_000, 'x')] } },
+          }),
+          defaultFirecrackerConfig,
+          jailPaths,
+        ),
+      /guest metadata \(guest.json for MMDS\) is \d+ bytes; Firecracker accepts at most 51200 in PUT \/mmds/,
+    );
     assert.doesNotThrow(() =>
       vmConfigurationRequests(
         spec({ network: { ...network, tapName: 'tap-kindling-vm' } }),

@@ -93,7 +93,14 @@ export class FakeFirecrackerApi {
     const path = req.url ?? '/';
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
+    const raw = Buffer.concat(chunks);
+    // Firecracker's default --http-api-max-payload-size.
+    if (raw.length > 51_200) {
+      return this.#answer(res, method, path, undefined, 400, {
+        fault_message: `Request payload with size ${raw.length} is larger than the limit of 51200 allowed by server.`,
+      });
+    }
+    const text = raw.toString('utf8');
     let body: unknown;
     try {
       body = text === '' ? undefined : JSON.parse(text);

@@ -65,6 +65,11 @@ export const GUEST_IFACE_ID = 'eth0';
 export const MAX_VCPUS = 32;
 /** A Linux interface name holds at most IFNAMSIZ - 1 = 15 bytes: Firecracker cannot open a longer tap. */
 export const MAX_TAP_NAME_BYTES = 15;
+/**
+ * Firecracker's default limit on an API request body, which also caps the MMDS data store
+ * (`--http-api-max-payload-size`, `--mmds-size-limit`): a larger PUT /mmds is refused.
+ */
+export const MAX_API_PAYLOAD_BYTES = 51_200;
 /** NetworkInterface.guest_mac as Firecracker parses it: six colon-separated hex octets. */
 const GUEST_MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 
@@ -101,6 +106,12 @@ export function assertLaunchable(
       );
     if (!GUEST_MAC.test(guestMac))
       throw bad(`guest MAC ${JSON.stringify(guestMac)} is not six colon-separated hex octets`);
+    const metadataBytes =
+      spec.guestMetadata === undefined ? 0 : Buffer.byteLength(JSON.stringify(spec.guestMetadata));
+    if (metadataBytes > MAX_API_PAYLOAD_BYTES)
+      throw bad(
+        `guest metadata (guest.json for MMDS) is ${metadataBytes} bytes; Firecracker accepts at most ${MAX_API_PAYLOAD_BYTES} in PUT /mmds: shorten the image's ENV, entrypoint or authorized keys`,
+      );
   }
 }
 
