@@ -9,6 +9,7 @@ import { FetcherServiceClient } from '@kindling/proto/gen/kindling/fetcher/v1/fe
 import { BuildServiceClient, type BuildSecret, type BuildSource, type CreateBuildResponse } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { createServiceClient, type TlsFiles } from '@kindling/runtime';
 import { renderBuildEvent } from '../output/build-progress.ts';
+import { parseBuildArgs } from '../build-args.ts';
 import { parseCommandLine } from '../command-line.ts';
 import { uploadContext } from '../context-upload.ts';
 import { readStdinContext, type StdinContext } from '../stdin-context.ts';
@@ -27,7 +28,7 @@ options:
   -f, --file PATH          Dockerfile: for a directory context a path from the current directory
                            (default CONTEXT/Dockerfile); for git and tarballs a path inside the context
   -t, --tag NAME[:TAG]     image to produce (required)
-      --build-arg K=V      build argument (repeatable)
+      --build-arg K[=V]    build argument (repeatable; a bare K takes K from the environment)
       --target STAGE       stage to build (default: the last)
       --secret SPEC        id=ID,src=PATH or id=ID,env=VAR (repeatable), for RUN --mount=type=secret
       --label K=V          label added to the image (repeatable)
@@ -146,7 +147,7 @@ export async function run(argv: string[]): Promise<number> {
         {
           source,
           tag: values.tag!,
-          buildArgs: pairs(values['build-arg'], '--build-arg'),
+          buildArgs: parseBuildArgs(values['build-arg']),
           target: values.target,
           resources: {
             vcpus: Number(values.cpus ?? 0),

@@ -8,6 +8,7 @@ import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { BuildPlan, BuildServiceClient, Diagnostic, PlanBuildResponse, Severity, type PlannedStep } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { createServiceClient, deadlineIn, statusDetails, type TlsFiles } from '@kindling/runtime';
 import { planDockerfile, toProtoDiagnostic, toProtoPlan } from '@kindling/planner';
+import { parseBuildArgs } from '../build-args.ts';
 import { parseCommandLine } from '../command-line.ts';
 
 export const describe = 'show the build plan of a Dockerfile (stages, expanded steps, cache keys, errors)';
@@ -16,22 +17,12 @@ const usage = `usage: kindling plan [options]
 
 options:
   -f, --file PATH          Dockerfile to plan (default ./Dockerfile; "-" reads stdin)
-      --build-arg K=V      build argument (repeatable)
+      --build-arg K[=V]    build argument (repeatable; a bare K takes K from the environment)
       --target STAGE       stage to build (default: the last)
       --json               print the plan (or the diagnostics) as JSON
       --planner HOST:PORT  ask this planner (default $KINDLING_PLANNER_ADDR); without one, plan in-process
       --tls-ca/--tls-cert/--tls-key PATH   TLS to the planner
 `;
-
-function buildArgs(values: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const value of values ?? []) {
-    const eq = value.indexOf('=');
-    if (eq <= 0) throw new Error(`--build-arg "${value}": expected KEY=VALUE`);
-    out[value.slice(0, eq)] = value.slice(eq + 1);
-  }
-  return out;
-}
 
 async function planRemotely(address: string, tls: TlsFiles, dockerfile: string, file: string, args: Record<string, string>, target: string): Promise<PlanBuildResponse> {
   const client = createServiceClient(BuildServiceClient, address, tls);
@@ -121,7 +112,7 @@ export async function run(argv: string[]): Promise<number> {
   let args: Record<string, string>;
   try {
     dockerfile = readFileSync(values.file === '-' ? 0 : values.file, 'utf8');
-    args = buildArgs(values['build-arg']);
+    args = parseBuildArgs(values['build-arg']);
   } catch (error) {
     process.stderr.write(`kindling plan: ${(error as Error).message}\n`);
     return 2;

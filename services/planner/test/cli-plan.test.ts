@@ -51,6 +51,15 @@ describe('kindling plan', () => {
     assert.match(stderr, /warning: .*Dockerfile:2:1: FROM debian:12: not checked/);
   });
 
+  it('takes a bare --build-arg K from the environment, as docker build does, and skips it when unset', async () => {
+    const { code, stdout, stderr } = await kindling(['plan', '-f', good, '--json', '--build-arg', 'V', '--build-arg', 'KINDLING_TEST_UNSET'], { V: 'from-env' });
+    assert.equal(code, 0, stderr);
+    const response = JSON.parse(stdout) as { plan: { buildArgs: Record<string, string>; unusedBuildArgs?: string[] } };
+    assert.deepEqual([response.plan.buildArgs, response.plan.unusedBuildArgs ?? []], [{ V: 'from-env' }, []]);
+    const empty = await kindling(['plan', '-f', good, '--build-arg', '=x']);
+    assert.deepEqual([empty.code, /--build-arg "=x": expected KEY=VALUE or KEY/.test(empty.stderr)], [2, true]);
+  });
+
   it('asks the planner given with --planner, and resolves bases through its catalog', async () => {
     const { code, stdout, stderr } = await kindling(['plan', '-f', good, '--planner', running.address, '--target', 'build', '--json']);
     assert.equal(code, 0, stderr);
