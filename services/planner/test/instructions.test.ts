@@ -363,6 +363,8 @@ describe('COPY and ADD', () => {
   });
   it('rejects --checksum on a local source, a bad --chmod and COPY of a URL', () => {
     assert.match(planErrors(`FROM scratch\nADD --checksum=sha256:${'c'.repeat(64)} local.txt /x\n`)[0]?.message ?? '', /non-HTTP/);
+    const two = planErrors(`FROM scratch\nADD --checksum=sha256:${'c'.repeat(64)} https://a.example/x https://a.example/y /d/\n`);
+    assert.deepEqual([two[0]?.line, /checksum can't be specified for multiple sources/.test(two[0]?.message ?? '')], [2, true]);
     assert.match(planErrors('FROM scratch\nCOPY --chmod=u+x a /a\n')[0]?.message ?? '', /invalid chmod parameter/);
     assert.match(planErrors('FROM scratch\nCOPY --chmod=8888 a /a\n')[0]?.message ?? '', /invalid chmod parameter/);
     assert.match(planErrors('FROM scratch\nCOPY https://example.com/x /x\n')[0]?.message ?? '', /use ADD/);

@@ -66,6 +66,8 @@ export function planCopy(command: CopyCommand, ref: SourceRef | undefined, scope
   }
   if (checksum !== undefined) {
     if (!/^sha256:[a-f0-9]{64}$/.test(checksum) && !/^[a-f0-9]{7,40}$/.test(checksum)) throw new CommandError(`invalid checksum "${checksum}": use sha256:<64 hex digits> (or a git commit for a git source)`);
+    // One checksum pins one download, so BuildKit refuses it beside a second source.
+    if (sources.length !== 1) throw new CommandError("checksum can't be specified for multiple sources (give each download its own ADD --checksum)");
     if (!sources.every((s) => isUrl(s) || isGitSource(s))) throw new CommandError("checksum can't be specified for non-HTTP(S) sources");
   }
   for (const source of sources) {
