@@ -5,11 +5,13 @@
  * nothing left on the host after cleanup.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FirecrackerApiClient } from '../src/adapters/firecracker/api-client.ts';
+import { isProcessAlive } from '../src/adapters/firecracker/vmm-process.ts';
 import { parseFakeReport } from './support/fake-binaries.ts';
 import { consoleOf, killOnExit, processesMentioning, rig } from './support/firecracker-driver-rig.ts';
 
@@ -229,6 +231,21 @@ describe('firecracker driver with stand-in binaries', () => {
       return true;
     });
     assert.equal(await exists(join(r.spec.runDir, 'firecracker.log')), false);
+  });
+
+  it('recognises its Firecracker by whole arguments, so VM build-1 is not VM build-10', async (t) => {
+    // Stands in for `/srv/jailer/firecracker/build-10/root/firecracker --id build-10 ...`.
+    const child = spawn('/bin/sh', ['-c', 'sleep 60; :', '--id', 'build-10'], {
+      argv0: '/firecracker',
+      detached: true,
+      stdio: 'ignore',
+    });
+    t.after(() => process.kill(-(child.pid ?? 0), 'SIGKILL'));
+    await once(child, 'spawn');
+    const pid = child.pid ?? -1;
+    assert.equal(await isProcessAlive(pid, ['firecracker', 'build-10']), true);
+    assert.equal(await isProcessAlive(pid, ['firecracker', 'build-1']), false);
+    assert.equal(await isProcessAlive(pid, ['firecracker-v1.16.1-x86_64', 'build-10']), false);
   });
 
   it('refuses to start without the binaries, naming the setting, and creates nothing', async (t) => {

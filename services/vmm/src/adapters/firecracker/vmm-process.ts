@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FirecrackerDriverError } from './errors.ts';
 
@@ -51,15 +52,24 @@ export function startDetached(
   });
 }
 
-/** Alive and still the process we started: not a zombie, and its command line contains every marker. */
+/**
+ * Whether one command-line argument carries a marker: the exec file name as a path's last
+ * component (`/firecracker`, `--exec-file /usr/local/bin/firecracker`), or the VM id as a whole
+ * token (`--id vm-1`, `--id=vm-1`). Whole tokens, so VM "build-1" never matches "build-10".
+ */
+function argumentCarries(arg: string, marker: string): boolean {
+  return arg === marker || basename(arg) === marker || arg === `--id=${marker}`;
+}
+
+/** Alive and still the process we started: not a zombie, and every marker is one of its arguments. */
 export async function isProcessAlive(pid: number, markers: readonly string[]): Promise<boolean> {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
     if (state === 'Z' || state === 'X') return false;
-    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
-    return markers.every((m) => cmdline.includes(m));
+    const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+    return markers.every((m) => args.some((arg) => argumentCarries(arg, m)));
   } catch {
     return false;
   }
