@@ -73,6 +73,26 @@ test('exec over a real sshd', { skip }, async (t) => {
     await eventually(async () => (await processesMatching(`sleep ${tag}`)) === '', 'timed-out processes gone');
   });
 
+  // without the fix these hang for the sleep's 900+ s: the timeout turns that into a failure
+  await t.test('a background process left holding stdout does not hold the step open: it is killed, as Docker kills leftovers', { timeout: 120_000 }, async () => {
+    const tag = uniqueSleep();
+    const result = await fixture.run({ command: `sleep ${tag} & echo started` });
+    assert.deepEqual(result.outcome, { kind: 'exited', exitCode: 0 });
+    assert.equal(result.stdout, 'started\n');
+    assert.equal(await processesMatching(`sleep ${tag}`), '', 'the leftover is gone when the step returns');
+  });
+
+  await t.test('a process that left the group (setsid) and holds stdout does not hold the step open', { timeout: 120_000 }, async (t) => {
+    const tag = uniqueSleep();
+    t.after(async () => {
+      for (const pid of (await processesMatching(`sleep ${tag}`)).split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    });
+    const result = await fixture.run({ command: `setsid sleep ${tag} & echo started; exit 7` });
+    assert.deepEqual(result.outcome, { kind: 'exited', exitCode: 7 });
+    assert.equal(result.stdout, 'started\n');
+    assert.deepEqual((await fixture.run({ command: 'true' })).outcome, { kind: 'exited', exitCode: 0 }, 'the connection is still usable');
+  });
+
   await t.test('env and argv with hostile values arrive byte-exact', async () => {
     const hostile = ["it's", 'say "hi"', '$(touch /tmp/kindling-pwned)', '`id`', 'a; rm -rf /tmp/x', 'line1\nline2\n', 'ünïcödé ✓ 🚀', ' lead and trail ', '$HOME ${PATH}', '\\n\\t', '*', ''];
     const argv = await fixture.run({ argv: ['printf', '%s\\0', ...hostile] });

@@ -11,6 +11,8 @@ import { buildRemoteCommand, killProcessGroupCommand, processGroupMarker } from 
 const MARKER_SEARCH_LIMIT = 64 * 1024;
 /** After sending the kill, wait this long for the channel to report the death before closing it. */
 const KILL_GRACE_MS = 5000;
+/** After the step's process exited, how long its output may stay open before leftovers are killed. */
+const LEFTOVER_GRACE_MS = 1000;
 
 export interface StepExecutionOptions {
   onOutput: ExecOutputSink;
@@ -49,8 +51,18 @@ export async function executeStep(connection: GuestConnection, step: ExecStep, o
     setTimeout(() => channelAbort.abort(), KILL_GRACE_MS).unref();
     kill();
   };
+  // output still flowing (or held back by a slow client) after the exit is never cut off
+  let lastOutputAt = 0;
+  let delivering = 0;
+  const deliver = (output: ExecOutput): void | Promise<void> => {
+    lastOutputAt = Date.now();
+    const wait = options.onOutput(output);
+    if (!wait) return;
+    delivering++;
+    return wait.finally(() => delivering--);
+  };
   const onOutput = (output: ExecOutput): void | Promise<void> => {
-    if (output.stream === 'stderr' || pending === undefined) return options.onOutput(output);
+    if (output.stream === 'stderr' || pending === undefined) return deliver(output);
     pending = Buffer.concat([pending, output.data]);
     const text = pending.toString('latin1');
     const match = marker.exec(text);
@@ -59,7 +71,26 @@ export async function executeStep(connection: GuestConnection, step: ExecStep, o
     pending = undefined;
     if (match) processGroup = Number(match[1]);
     if (stopReason) kill();
-    if (rest.length) return options.onOutput({ stream: 'stdout', data: rest, at: output.at });
+    if (rest.length) return deliver({ stream: 'stdout', data: rest, at: output.at });
+  };
+
+  let reported: RemoteExit | undefined;
+  let leftoverTimer: NodeJS.Timeout | undefined;
+  let closeTimer: NodeJS.Timeout | undefined;
+  const onExit = (remote: RemoteExit): void => {
+    reported = remote;
+    if (stopReason) return;
+    // Docker ends a RUN when its process exits and kills what it left running. Here a leftover that
+    // holds stdout (`RUN daemon &`) keeps the channel open: if it is still open a moment after the
+    // exit, kill the group, then close the channel (one that left the group, setsid, is not reached).
+    // Not done for every step: one more SSH session per RUN doubles a trivial step's cost.
+    const closeWhenQuiet = (): void => {
+      closeTimer = setTimeout(() => (delivering > 0 || Date.now() - lastOutputAt < KILL_GRACE_MS ? closeWhenQuiet() : channelAbort.abort()), KILL_GRACE_MS);
+    };
+    leftoverTimer = setTimeout(() => {
+      if (processGroup !== undefined) connection.run(killProcessGroupCommand(processGroup), { onOutput: () => {} }).catch(() => {});
+      closeWhenQuiet();
+    }, LEFTOVER_GRACE_MS);
   };
 
   const onAbort = (): void => stop('cancel');
@@ -67,13 +98,16 @@ export async function executeStep(connection: GuestConnection, step: ExecStep, o
   const timer = step.timeoutMs ? setTimeout(() => stop('timeout'), step.timeoutMs) : undefined;
   let exit: RemoteExit | undefined;
   try {
-    exit = await connection.run(command, { onOutput, signal: channelAbort.signal }).catch((error: unknown) => {
+    exit = await connection.run(command, { onOutput, onExit, signal: channelAbort.signal }).catch((error: unknown) => {
       if (stopReason) return undefined; // the channel was closed on purpose after the kill
+      if (reported) return reported; // closed on purpose: an escaped leftover held it open past the grace
       throw error;
     });
     if (pending?.length) await options.onOutput({ stream: 'stdout', data: pending, at: new Date() });
   } finally {
     clearTimeout(timer);
+    clearTimeout(leftoverTimer);
+    clearTimeout(closeTimer);
     options.signal?.removeEventListener('abort', onAbort);
   }
   if (stopReason === 'timeout') return { kind: 'timed_out', timeoutMs: step.timeoutMs ?? 0 };

@@ -9,6 +9,9 @@ export interface RemoteRun {
   onOutput: ExecOutputSink;
   /** Bytes for the command's stdin; stdin is closed when it ends (or at once without it). */
   stdin?: AsyncIterable<Buffer>;
+  /** Told as soon as the server reports the exit, which may be long before the channel closes
+   *  (a background process still holding stdout keeps it open). */
+  onExit?(exit: RemoteExit): void;
   /** Aborting closes the channel; it does not by itself kill the remote process. */
   signal?: AbortSignal;
 }

@@ -122,6 +122,7 @@ export class SshGuestConnection implements GuestConnection {
       channel.stderr.on('data', (data: Buffer) => deliver('stderr', data));
       channel.on('exit', (code: number | null, signal?: string, coreDumped?: boolean) => {
         exit = code !== null && code !== undefined ? { kind: 'exited', exitCode: code } : { kind: 'signaled', signal: (signal ?? 'UNKNOWN').replace(/^SIG/, ''), coreDumped: coreDumped === true };
+        io.onExit?.(exit);
       });
       channel.on('close', () => {
         io.signal?.removeEventListener('abort', onAbort);
