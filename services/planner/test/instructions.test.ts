@@ -119,6 +119,14 @@ describe('ARG', () => {
     assert.ok(!onlyStep(plan, 'ENV').context.env.some((e) => e.startsWith('http_proxy')));
     assert.deepEqual(plan.unusedBuildArgs, []);
   });
+  it('keeps undeclared proxy build args out of the cache key, as Docker does, and counts declared ones', () => {
+    const key = (text: string, buildArgs: Record<string, string>): string => onlyStep(planOk(text, { buildArgs }), 'RUN').cacheKey.digest;
+    const plain = 'FROM scratch\nRUN t\n';
+    assert.equal(key(plain, { HTTPS_PROXY: 'http://a:3128' }), key(plain, {}));
+    assert.equal(key(plain, { HTTPS_PROXY: 'http://a:3128' }), key(plain, { HTTPS_PROXY: 'http://b:3128' }));
+    const declared = 'FROM scratch\nARG HTTPS_PROXY\nRUN t\n';
+    assert.notEqual(key(declared, { HTTPS_PROXY: 'http://a:3128' }), key(declared, { HTTPS_PROXY: 'http://b:3128' }));
+  });
   it('warns about build args that no ARG consumed', () => {
     const plan = planOk('FROM scratch\nARG USED\n', { buildArgs: { USED: '1', UNUSED: '2', OTHER: '3' } });
     assert.deepEqual(plan.unusedBuildArgs, ['OTHER', 'UNUSED']);

@@ -142,6 +142,8 @@ export class StageBuilder {
 
   private cachedContext: StepContext | undefined;
   private fingerprinted: { context: StepContext; digest: string } | undefined;
+  /** RUN contexts with the proxy build args added, to the context without them (what the cache key covers). */
+  private readonly withoutProxies = new WeakMap<StepContext, StepContext>();
 
   /** Computed once per distinct context: steps sharing it then hash 71 bytes instead of the whole env. */
   private fingerprint(context: StepContext): string {
@@ -163,7 +165,10 @@ export class StageBuilder {
     if (!forRun) return ctx;
     const proxies: string[] = [];
     for (const [k, v] of this.environment.buildArgs) if (PROXY_ARGS.has(k) && !this.env.has(k)) proxies.push(`${k}=${v}`);
-    return proxies.length === 0 ? ctx : { ...ctx, env: [...ctx.env, ...proxies] };
+    if (proxies.length === 0) return ctx;
+    const proxied = { ...ctx, env: [...ctx.env, ...proxies] };
+    this.withoutProxies.set(proxied, ctx);
+    return proxied;
   }
 
   private shellFor(args: string[], form: 'shell' | 'exec'): string[] {
@@ -176,7 +181,9 @@ export class StageBuilder {
    * COPY options), so the cache key covers the whole action without serialising it twice.
    */
   private push(command: Command, expanded: string, action: StepAction, inputs: StepInput[], context: StepContext, onBuildTrigger: boolean, extra = ''): void {
-    const canonical = action.kind === 'config' ? [expanded] : [expanded, extra, this.fingerprint(context)];
+    // Docker keeps the predefined proxy args out of the cache unless an ARG declares them.
+    const cached = this.withoutProxies.get(context) ?? context;
+    const canonical = action.kind === 'config' ? [expanded] : [expanded, extra, this.fingerprint(cached)];
     this.key = stepCacheKey(this.key, canonical, inputs);
     this.steps.push({
       index: this.steps.length,
