@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
 import { test } from 'node:test';
 import { NotFoundError } from '../src/domain/errors.ts';
 import { resolveGuestUser, resolveOwner } from '../src/domain/guest-user.ts';
@@ -61,9 +62,14 @@ test('RUN as USER over a real sshd: id shows the uid, gid and groups Docker woul
   await t.test('uid:gid not in passwd: taken as numbers', async () => {
     assert.equal(await id('54321:54322'), '54321 54322 54322 /');
   });
-  await t.test('the created working directory belongs to the user', async () => {
-    const result = await fixture.run({ command: 'stat -c "%u:%g" . && touch mine', user: user.name, workdir: `${user.home}/work/dir` });
-    assert.equal(result.stdout.trim(), `${user.uid}:${user.gid}`);
+  await t.test('the created working directory belongs to the user, and so do the parents it created', async () => {
+    const result = await fixture.run({ command: 'stat -c "%u:%g" . .. && touch mine', user: user.name, workdir: `${user.home}/work/dir/`, env: [] });
+    const owner = `${user.uid}:${user.gid}`;
+    assert.deepEqual(result.stdout.trim().split('\n'), [owner, owner], 'dir and the work directory above it');
+    const root = `/tmp/kindling-workdir-${user.name}`;
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const above = await fixture.run({ command: 'stat -c "%u:%g" . .. ../.. ../../..', user: user.name, workdir: `${root}/a/b` });
+    assert.deepEqual(above.stdout.trim().split('\n'), [owner, owner, owner, '0:0'], 'the existing /tmp keeps its owner');
   });
   await t.test('an unknown user fails clearly before running anything', async () => {
     await assert.rejects(fixture.run({ command: 'true', user: 'no-such-user-kindling' }), (error: Error) => {

@@ -30,8 +30,15 @@ export function buildRemoteCommand(input: RemoteCommandInput): string {
   const q = shellQuote(workdir);
   // sshd makes the session's shell a session and process-group leader, so $$ is the group id.
   const lines = [`printf 'kindling-pgid:%s:%s\\n' ${shellQuote(nonce)} "$$"`];
-  const chownWorkdir = user ? ` && chown ${user.uid}:${user.gid} -- ${q}` : '';
-  lines.push(`if [ ! -d ${q} ]; then mkdir -p -- ${q}${chownWorkdir} || exit 125; fi`);
+  if (user) {
+    // BuildKit's WORKDIR (mkdir with parents, as USER) gives every directory it creates to the user
+    lines.push(
+      `if [ ! -d ${q} ]; then d=${q}; set --; while [ ! -d "$d" ]; do set -- "$d" "$@"; d=\${d%/*}; d=\${d:-/}; done; ` +
+        `mkdir -p -- ${q} && chown ${user.uid}:${user.gid} -- "$@" || exit 125; fi`,
+    );
+  } else {
+    lines.push(`if [ ! -d ${q} ]; then mkdir -p -- ${q} || exit 125; fi`);
+  }
   lines.push(`cd -- ${q} || exit 125`);
   const envArgs = [...env].map(([key, value]) => shellQuote(`${key}=${value}`));
   const switchUser = user
