@@ -143,6 +143,18 @@ test('PutFiles over a real sshd (blobs from memory)', { skip }, async (t) => {
     assert.equal(await readFile(`${guest}/notar/t`, 'utf8'), 'just text');
   });
 
+  await t.test('ADD keeps the numeric owners of the archive, as Docker does, not the owner names mapped through the guest', async () => {
+    const tree = await mkdtemp(join(tmpdir(), 'kindling-test-tar-'));
+    t.after(() => rm(tree, { recursive: true, force: true }));
+    await writeFile(join(tree, 'f'), 'f');
+    // "daemon" is uid/gid 1 in the guest; the archive says 12345:23456 under that name
+    await run('tar', ['-c', '--owner=daemon:12345', '--group=daemon:23456', '-f', join(tree, 'ids.tar'), '-C', tree, 'f']);
+    const data = blob(await readFile(join(tree, 'ids.tar')));
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'ids.tar', files: [fileEntry('ids.tar', data)] }], destination: `${guest}/ids/`, extractArchives: true });
+    const f = await lstat(`${guest}/ids/f`);
+    assert.deepEqual([f.uid, f.gid], [12345, 23456]);
+  });
+
   await t.test('ADD --chown applies to extracted files', async () => {
     const user = await accounts.user();
     const tree = await mkdtemp(join(tmpdir(), 'kindling-test-tar-'));

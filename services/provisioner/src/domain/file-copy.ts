@@ -169,7 +169,8 @@ export class FileCopy {
     await this.ensureDirectory(directory);
     const staging = posix.join(directory, `.kindling-extract-${randomBytes(4).toString('hex')}`);
     try {
-      await this.runChecked(`mkdir -- ${shellQuote(staging)} && tar -x -f - -C ${shellQuote(staging)}`, `extracting ${operation.path}`, tar.stream);
+      // numeric ids from the headers, as Docker unpacks (not the names mapped through the guest's passwd)
+      await this.runChecked(`mkdir -- ${shellQuote(staging)} && tar -x --numeric-owner -f - -C ${shellQuote(staging)}`, `extracting ${operation.path}`, tar.stream);
       await drain(tar.stream); // tar may stop at the end-of-archive blocks; the digest needs every byte
       await raw.verify(operation.size);
       const chown = this.owner.uid || this.owner.gid ? `chown -R -h ${this.owner.uid}:${this.owner.gid} -- ${shellQuote(staging)} && ` : '';
