@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FirecrackerApiClient } from '../src/adapters/firecracker/api-client.ts';
@@ -177,6 +178,24 @@ describe('firecracker driver with stand-in binaries', () => {
       assert.equal(await exists(join(r.spec.runDir, 'firecracker.socket')), false);
     });
   }
+
+  it('replaces an API socket left by a crashed Firecracker, and refuses one that still answers', async (t) => {
+    const r = await rig(t, { jailed: false });
+    const socketPath = join(r.spec.runDir, 'firecracker.socket');
+    const stale = createServer();
+    await new Promise<void>((resolve) => stale.listen(socketPath, resolve));
+    const live = await r.driver.launch(r.spec).then(
+      () => 'launched',
+      (error: Error) => error.message,
+    );
+    assert.match(live, /firecracker\.socket already answers: another Firecracker may run VM/);
+    // A crash leaves the socket path behind with nothing listening on it (closing unlinks it).
+    await new Promise<void>((resolve) => stale.close(() => resolve()));
+    await writeFile(socketPath, '');
+    const ref = await r.driver.launch(r.spec);
+    killOnExit(t, r.driver, r.spec, ref);
+    assert.deepEqual(await r.driver.stop(ref, 10_000), { graceful: true });
+  });
 
   it('kills a guest that ignores Ctrl+Alt+Del once the timeout passes', async (t) => {
     const r = await rig(t, { jailed: false, behaviour: 'ignore-ctrl-alt-del' });

@@ -2,7 +2,7 @@
  * How one VM's Firecracker is started: through the jailer (chroot, uid/gid, cgroups, netns) or,
  * on development hosts, directly under nsenter. Both give the same API socket and file paths.
  */
-import { access, mkdir, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VmLaunchSpec } from '../../ports/hypervisor.ts';
 import {
@@ -19,6 +19,7 @@ import { FirecrackerDriverError } from './errors.ts';
 import { buildJailerArgv, execFileName, firecrackerArgs, resolveExecFile } from './jailer-argv.ts';
 import { assertJailSocketFits, assertSocketPathFits, jailLayout, prepareJail } from './jail-layout.ts';
 import type { VmFilePaths } from './vm-configuration.ts';
+import { socketAnswers } from './vmm-process.ts';
 
 export interface LaunchPlan {
   readonly command: string;
@@ -186,9 +187,18 @@ export function planDirectLaunch(
     owner: `firecracker --id ${spec.vmId}`,
     async preflight() {
       await assertBinary(config.firecrackerBinary, '--binary-firecracker');
+      if (await socketAnswers(apiSocket)) {
+        throw new FirecrackerDriverError(
+          'FAILED_PRECONDITION',
+          `${apiSocket} already answers: another Firecracker may run VM ${spec.vmId}; delete the VM first`,
+          { details: { apiSocket } },
+        );
+      }
     },
     async prepare() {
       await mkdir(spec.runDir, { recursive: true });
+      // Firecracker refuses to bind an existing path; one nothing answers on is left from a crash.
+      await rm(apiSocket, { force: true });
       for (const file of ['firecracker.log', 'firecracker.metrics'])
         await writeFile(join(spec.runDir, file), '', { mode: 0o600 });
     },

@@ -100,7 +100,8 @@ export function sendSignal(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function socketAnswers(path: string): Promise<boolean> {
+/** Whether something accepts connections on the Unix socket at path. */
+export function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(path);
     socket.once('connect', () => {
