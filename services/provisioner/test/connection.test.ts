@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -97,6 +98,23 @@ test('connections: pinned host keys, refused keys, WaitReady', { skip }, async (
       },
     );
     assert.ok(Date.now() - started >= 1200);
+  });
+
+  await t.test('WaitReady against a server that never answers says the attempt was cut by the deadline, not "cancelled"', async (t) => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => void sockets.add(socket)); // accepts TCP, never speaks SSH
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    });
+    const port = (silent.address() as AddressInfo).port;
+    await assert.rejects(fixture.provisioner.waitReady({ ...fixture.target, sessionId: 'silent', port }, { timeoutMs: 800 }), (error: Error) => {
+      assert.ok(error instanceof DeadlineExceededError, String(error));
+      assert.match(error.message, /still connecting \(TCP, SSH handshake or authentication\) when time ran out/);
+      assert.doesNotMatch(error.message, /cancelled/);
+      return true;
+    });
   });
 
   await t.test('a dropped connection is re-opened transparently for the next step', async () => {

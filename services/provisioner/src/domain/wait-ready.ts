@@ -23,6 +23,7 @@ export async function waitReady(connector: GuestConnector, target: SshTarget, op
   const deadline = started + options.timeoutMs;
   let delay = options.initialDelayMs ?? 200;
   const maxDelay = options.maxDelayMs ?? 2000;
+  let lastFailure: Error | undefined; // the last answer that was not our own deadline cutting an attempt
   for (let attempt = 1; ; attempt++) {
     options.signal?.throwIfAborted();
     const attemptSignal = AbortSignal.any([AbortSignal.timeout(Math.max(1, deadline - Date.now())), ...(options.signal ? [options.signal] : [])]);
@@ -33,15 +34,19 @@ export async function waitReady(connector: GuestConnector, target: SshTarget, op
       return { attempts: attempt, elapsedMs: Date.now() - started, ...(serverVersion ? { serverVersion } : {}) };
     } catch (error) {
       options.signal?.throwIfAborted();
-      const retryable = error instanceof UnavailableError || (attemptSignal.aborted && !options.signal?.aborted);
+      const cutByDeadline = attemptSignal.aborted && !options.signal?.aborted;
+      if (!cutByDeadline) lastFailure = error as Error;
+      const retryable = error instanceof UnavailableError || cutByDeadline;
       const remaining = deadline - Date.now();
       const nextDelayMs = Math.min(delay, Math.max(0, remaining));
       options.onAttempt?.({ attempt, at: new Date(), error: error as Error, retryable, ...(retryable && remaining > 0 ? { nextDelayMs } : {}) });
       if (!retryable) throw error;
       if (remaining <= 0) {
+        const cut = cutByDeadline ? `attempt ${attempt} was still connecting (TCP, SSH handshake or authentication) when time ran out` : '';
+        const last = lastFailure ? `last error: ${lastFailure.message}` : '';
         throw new DeadlineExceededError(
-          `SSH on ${target.host}:${target.port} (session ${target.sessionId}) was not ready within ${options.timeoutMs} ms after ${attempt} attempts; last error: ${(error as Error).message}. Check the VM's console log for boot or network failures`,
-          { cause: error },
+          `SSH on ${target.host}:${target.port} (session ${target.sessionId}) was not ready within ${options.timeoutMs} ms after ${attempt} attempts; ${[cut, last].filter(Boolean).join('; ')}. Check the VM's console log for boot or network failures`,
+          { cause: lastFailure ?? error },
         );
       }
       await sleep(nextDelayMs, options.signal);
