@@ -39,6 +39,27 @@ test('connections: pinned host keys, refused keys, WaitReady', { skip }, async (
     );
   });
 
+  await t.test('a pinned key of a type the server does not have is a mismatch naming the expected fingerprint', async () => {
+    await run('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', join(fixture.sshd.dir, 'other_ecdsa')]);
+    const ecdsa = (await run('cat', [join(fixture.sshd.dir, 'other_ecdsa.pub')])).stdout.trim();
+    const expected = parseHostPublicKey(ecdsa);
+    await assert.rejects(fixture.provisioner.waitReady({ ...fixture.target, sessionId: 'ecdsa', hostKey: ecdsa }, { timeoutMs: 5000 }), (error: Error) => {
+      assert.ok(error instanceof FailedPreconditionError, String(error));
+      assert.match(error.message, new RegExp(`host key mismatch for root@127\\.0\\.0\\.1:\\d+ .*expected ecdsa-sha2-nistp256 ${expected.fingerprint.replace(/[+/]/g, '\\$&')}, the server has no ecdsa-sha2-nistp256 host key`));
+      return true;
+    });
+  });
+
+  await t.test('a malformed private key is INVALID_ARGUMENT naming the target, and the key is not echoed', async () => {
+    const garbage = 'not-a-key-kindling-secret-material';
+    await assert.rejects(fixture.provisioner.waitReady({ ...fixture.target, sessionId: 'bad-key', privateKey: garbage }, { timeoutMs: 5000 }), (error: Error) => {
+      assert.ok(error instanceof InvalidArgumentError, String(error));
+      assert.match(error.message, /target\.private_key for root@127\.0\.0\.1:\d+ .* is not a usable private key/);
+      assert.doesNotMatch(error.message, /kindling-secret-material/);
+      return true;
+    });
+  });
+
   await t.test('an ssh-agent can hold the key instead of the request', async (t) => {
     const socket = join(fixture.sshd.dir, 'agent.sock');
     const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });

@@ -3,7 +3,7 @@
 import { Client, type ConnectConfig } from 'ssh2';
 import { fingerprintOf, hostKeyAlgorithmsFor } from '../../domain/host-key.ts';
 import type { SshTarget } from '../../domain/target.ts';
-import { CancelledError, FailedPreconditionError, PermissionDeniedError, UnavailableError } from '../../domain/errors.ts';
+import { CancelledError, FailedPreconditionError, InvalidArgumentError, PermissionDeniedError, UnavailableError } from '../../domain/errors.ts';
 
 export interface SshClientOptions {
   /** Per attempt: TCP connect + handshake + auth. */
@@ -67,8 +67,14 @@ export async function openSshClient(target: SshTarget, options: SshClientOptions
     try {
       client.connect(config);
     } catch (error) {
+      // ssh2 parses the key before connecting: a malformed or encrypted key is bad input, not a refusal
       settle();
-      reject(new PermissionDeniedError(`cannot use the credentials for ${describeTarget(target)}: ${(error as Error).message}`, { cause: error }));
+      reject(
+        new InvalidArgumentError(
+          `target.private_key for ${describeTarget(target)} is not a usable private key (${(error as Error).message}): pass the build's ephemeral key in OpenSSH or PEM form, without a passphrase`,
+          { cause: error },
+        ),
+      );
     }
   });
 }
@@ -78,6 +84,12 @@ function classifyConnectError(target: SshTarget, error: Error & { level?: string
   if (presentedKey && target.hostKey && !presentedKey.equals(target.hostKey.blob)) {
     return new FailedPreconditionError(
       `host key mismatch for ${where}: expected ${target.hostKey.algorithm} ${target.hostKey.fingerprint}, the server presented ${fingerprintOf(presentedKey)}; this is not the guest the vmm created (or its host key was not injected): refusing to connect`,
+    );
+  }
+  if (target.hostKey && /no matching host key format/i.test(error.message)) {
+    return new FailedPreconditionError(
+      `host key mismatch for ${where}: expected ${target.hostKey.algorithm} ${target.hostKey.fingerprint}, the server has no ${target.hostKey.algorithm} host key; this is not the guest the vmm created (or its host key was not injected): refusing to connect`,
+      { cause: error },
     );
   }
   if (error.level === 'client-authentication') {
