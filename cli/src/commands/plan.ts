@@ -91,6 +91,18 @@ function printPlan(plan: BuildPlan, out: NodeJS.WritableStream): void {
   out.write(`cache key: ${plan.cacheKey}\n`);
 }
 
+/** The Dockerfile's text ("-" is stdin), or an error that says which file and what to do. */
+function readDockerfile(file: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`no Dockerfile at ${file}: give its path with -f PATH (or -f - to read stdin)`);
+    if (code === 'EISDIR') throw new Error(`${file} is a directory: -f takes the Dockerfile itself (e.g. -f ${file.replace(/\/$/, '')}/Dockerfile)`);
+    throw new Error(`cannot read the Dockerfile ${file}: ${(error as Error).message}`);
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandLine('plan', usage, {
     args: argv,
@@ -111,7 +123,7 @@ export async function run(argv: string[]): Promise<number> {
   let dockerfile: string;
   let args: Record<string, string>;
   try {
-    dockerfile = readFileSync(values.file === '-' ? 0 : values.file, 'utf8');
+    dockerfile = readDockerfile(values.file);
     args = parseBuildArgs(values['build-arg']);
   } catch (error) {
     process.stderr.write(`kindling plan: ${(error as Error).message}\n`);

@@ -60,6 +60,15 @@ describe('kindling plan', () => {
     assert.deepEqual([empty.code, /--build-arg "=x": expected KEY=VALUE or KEY/.test(empty.stderr)], [2, true]);
   });
 
+  it('says which Dockerfile it could not read and how to name one (exit 2)', async () => {
+    const missing = await kindling(['plan', '-f', join(dir, 'nope')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /no Dockerfile at .*nope: give its path with -f PATH/);
+    const directory = await kindling(['plan', '-f', dir]);
+    assert.equal(directory.code, 2);
+    assert.match(directory.stderr, /is a directory: -f takes the Dockerfile itself \(e\.g\. -f .*\/Dockerfile\)/);
+  });
+
   it('asks the planner given with --planner, and resolves bases through its catalog', async () => {
     const { code, stdout, stderr } = await kindling(['plan', '-f', good, '--planner', running.address, '--target', 'build', '--json']);
     assert.equal(code, 0, stderr);
