@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CatalogImage } from '../src/domain/catalog.ts';
+import { planDockerfile } from '../src/domain/planner.ts';
 import { copyAction, envOf, onlyStep, planErrors, planOk, runAction, stepsOf, targetStage } from './plan-helpers.ts';
 
 const SH = ['/bin/sh', '-c'];
@@ -195,7 +196,7 @@ describe('RUN', () => {
     const plan = planOk('FROM scratch\nRUN apt-get update \\\n# a comment\n    && apt-get install -y curl \\\n\n    && rm -rf /var/lib/apt/lists/*\nUSER app\n');
     assert.equal(runAction(onlyStep(plan, 'RUN')).argv[2], 'apt-get update     && apt-get install -y curl     && rm -rf /var/lib/apt/lists/*');
     assert.equal(onlyStep(plan, 'RUN').endLine, 6);
-    assert.ok(plan.diagnostics.some((d) => d.rule === 'EmptyContinuationLine'));
+    assert.ok(plan.diagnostics.some((d) => d.rule === 'NoEmptyContinuation'));
   });
   it('parses --mount of every type into the plan', () => {
     const plan = planOk([
@@ -502,6 +503,21 @@ describe('parser directives', () => {
   it('after a shebang line only # syntax is read (BuildKit syntax detection skips it; its parser stops there)', () => {
     const plan = planOk('#!/usr/bin/env buildx\n# syntax=docker/dockerfile:1\n# escape=`\nFROM scratch\nRUN a \\\n b\n');
     assert.deepEqual([plan.syntax, plan.escapeToken, runAction(onlyStep(plan, 'RUN')).argv[2]], ['docker/dockerfile:1', '\\', 'a  b']);
+  });
+  it('# check= skips BuildKit lint warnings, and error=true fails on the ones left', () => {
+    const rules = (text: string): string[] => planDockerfile(text).diagnostics.map((d) => d.rule);
+    const body = 'FROM scratch\nMAINTAINER me\nRUN a \\\n\n  b\n';
+    assert.deepEqual(rules(body).sort(), ['MaintainerDeprecated', 'NoEmptyContinuation']);
+    assert.deepEqual(rules(`# check=skip=all\n${body}`), []);
+    assert.deepEqual(rules(`# check=skip=MaintainerDeprecated\n${body}`), ['NoEmptyContinuation']);
+    const failed = planDockerfile(`# check=error=true\n${body}`);
+    assert.equal(failed.ok, false);
+    assert.match(failed.diagnostics.find((d) => d.severity === 'error')?.message ?? '', /^lint violation found for rules: MaintainerDeprecated, NoEmptyContinuation /);
+    assert.ok(planDockerfile(`# check=skip=MaintainerDeprecated,NoEmptyContinuation;error=true\n${body}`).ok);
+    // kindling's own warnings are not lint rules: error=true leaves them warnings.
+    assert.ok(planDockerfile('# check=error=true\nFROM debian:12\n').ok);
+    const bad = planErrors('# check=skip\nFROM scratch\n')[0];
+    assert.deepEqual([bad?.line, bad?.rule, /invalid check option "skip"/.test(bad?.message ?? '')], [1, 'InvalidDirective', true]);
   });
   it('handles CRLF line endings', () => {
     const plan = planOk('FROM scratch\r\nENV A=1 \\\r\n  B=2\r\nRUN echo a \\\r\n  b\r\nCMD ["x"]\r\n');

@@ -45,6 +45,8 @@ export interface SourceProblem {
 export interface ParsedDockerfile {
   escapeToken: '\\' | '`';
   syntax?: string;
+  /** The `# check=` directive's value and line (lint options). */
+  check?: { value: string; line: number };
   instructions: InstructionSource[];
   problems: SourceProblem[];
 }
@@ -64,6 +66,7 @@ function trimNewline(line: string): string {
 interface Directives {
   escapeToken: '\\' | '`';
   syntax?: string;
+  check?: { value: string; line: number };
   problems: SourceProblem[];
 }
 
@@ -100,6 +103,7 @@ function readDirectives(lines: string[]): Directives {
         out.problems.push({ line: i + 1, column: 1, instruction: '# escape', message: `invalid escape token '${value}' does not match \` or \\`, rule: 'InvalidDirective' });
       } else out.escapeToken = value;
     } else if (name === 'syntax') out.syntax = value;
+    else if (name === 'check') out.check = { value, line: i + 1 };
   }
   return out;
 }
@@ -283,5 +287,6 @@ export function readDockerfile(text: string): ParsedDockerfile {
   readGap(lines.length);
   const parsed: ParsedDockerfile = { escapeToken, instructions, problems };
   if (directives.syntax !== undefined) parsed.syntax = directives.syntax;
+  if (directives.check !== undefined) parsed.check = directives.check;
   return parsed;
 }

@@ -7,7 +7,8 @@ import { PLATFORM_ARGS, PROXY_ARGS, SUPPORTED_PLATFORMS } from './build-args.ts'
 import { findCatalogImage, parseImageReference, referenceProblem, type CatalogImage } from './catalog.ts';
 import { commandError, Diagnostics } from './diagnostics.ts';
 import { CommandError, editDistance, type ArgCommand, type Command } from './instructions.ts';
-import { readDockerfile, type InstructionSource } from './instruction-source.ts';
+import { readDockerfile, type InstructionSource, type ParsedDockerfile } from './instruction-source.ts';
+import { applyLintChecks, parseLintChecks } from './lint-checks.ts';
 import type { BuildPlan, PlanDiagnostic, PlanOutcome } from './plan.ts';
 import { ShellExpansionError, expandWord } from './shell-lexer.ts';
 import type { DispatchEnvironment, StageBuilder } from './stage-dispatch.ts';
@@ -56,15 +57,34 @@ function globalScope(metaArgs: readonly ArgCommand[], buildArgs: ReadonlyMap<str
 
 /** Plans a Dockerfile; diagnostics come in line order (file-level ones last). */
 export function planDockerfile(text: string, options: PlanOptions = {}): PlanOutcome {
-  const outcome = planUnsorted(text, options);
+  const parsed = readDockerfile(text);
+  let outcome = planUnsorted(parsed, options);
+  if (parsed.check !== undefined) outcome = withLintChecks(outcome, parsed.check);
   const key = (d: PlanDiagnostic): number => (d.line === 0 ? Number.MAX_SAFE_INTEGER : d.line);
   outcome.diagnostics.sort((a, b) => key(a) - key(b));
   return outcome;
 }
 
-function planUnsorted(text: string, options: PlanOptions): PlanOutcome {
+/** Applies `# check=`: skipped lint warnings go; with error=true the ones left fail the plan, as in BuildKit. */
+function withLintChecks(outcome: PlanOutcome, check: { value: string; line: number }): PlanOutcome {
+  const fail = (rule: string, message: string, line: number): PlanOutcome => {
+    const diagnostics = outcome.diagnostics;
+    diagnostics.push({ line, column: line === 0 ? 0 : 1, instruction: line === 0 ? '' : '# check', message, severity: 'error', rule });
+    return { ok: false, diagnostics };
+  };
+  let checks;
+  try {
+    checks = parseLintChecks(check.value);
+  } catch (err) {
+    return fail('InvalidDirective', `failed to parse check options: ${(err as Error).message}`, check.line);
+  }
+  const violated = applyLintChecks(outcome.diagnostics, checks);
+  if (violated.length > 0) return fail('LintViolation', `lint violation found for rules: ${violated.join(', ')} (# check=error=true at line ${check.line} makes these warnings errors)`, 0);
+  return outcome;
+}
+
+function planUnsorted(parsed: ParsedDockerfile, options: PlanOptions): PlanOutcome {
   const diags = new Diagnostics();
-  const parsed = readDockerfile(text);
   for (const p of parsed.problems) diags.list.push({ ...p, severity: 'error' });
   if (parsed.instructions.length === 0) {
     diags.file('EmptyDockerfile', 'the Dockerfile has no instructions: it needs at least a FROM (e.g. FROM debian:12)', 'error', 1);

@@ -25,7 +25,7 @@ export function parseAll(instructions: readonly InstructionSource[], escapeToken
   const metaArgs: ArgCommand[] = [];
   const stages: Stage[] = [];
   for (const src of instructions) {
-    if (src.emptyContinuationLine) diags.warn(src, 'EmptyContinuationLine', `${src.keyword}: empty continuation line inside the instruction (lines ${src.line}-${src.endLine}); Docker will reject this in a future release`);
+    if (src.emptyContinuationLine) diags.warn(src, 'NoEmptyContinuation', `${src.keyword}: empty continuation line inside the instruction (lines ${src.line}-${src.endLine}); Docker will reject this in a future release`);
     let command: Command;
     try {
       command = parseCommand(src, escapeToken);
