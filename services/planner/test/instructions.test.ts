@@ -370,6 +370,16 @@ describe('COPY and ADD', () => {
     assert.deepEqual(copyAction(git!).git, [{ url: 'https://github.com/moby/buildkit.git#v0.12.0', keepGitDir: true }]);
     assert.deepEqual([copyAction(local!).sources, copyAction(local!).unpackArchives], [['rootfs.tar.xz'], true]);
   });
+  it('tells git sources as BuildKit does: github.com/x/y is a local path, scp-like and any-case schemes are git, COPY refuses git', () => {
+    const add = (source: string) => copyAction(onlyStep(planOk(`FROM scratch\nADD ${source} /d/\n`), 'ADD'));
+    assert.deepEqual(add('github.com/moby/buildkit').sources, ['github.com/moby/buildkit']);
+    for (const git of ['deploy@example.com:repo', 'SSH://git@example.com/r.git', 'HTTPS://example.com/r.git', 'https://example.com/r.git?x=1#main']) {
+      assert.deepEqual(add(git).git.map((g) => g.url), [git], git);
+    }
+    assert.deepEqual(add('https://example.com/r').urls.map((u) => u.url), ['https://example.com/r']);
+    const [error] = planErrors('FROM scratch\nCOPY git@github.com:moby/buildkit.git /src\n');
+    assert.deepEqual([error?.line, /source can't be a git ref for COPY/.test(error?.message ?? '')], [2, true]);
+  });
   it('rejects --checksum on a local source, a bad --chmod and COPY of a URL', () => {
     assert.match(planErrors(`FROM scratch\nADD --checksum=sha256:${'c'.repeat(64)} local.txt /x\n`)[0]?.message ?? '', /non-HTTP/);
     const two = planErrors(`FROM scratch\nADD --checksum=sha256:${'c'.repeat(64)} https://a.example/x https://a.example/y /d/\n`);

@@ -10,9 +10,16 @@ import type { PlannedAction, StepScope } from './step-scope.ts';
 
 const isUrl = (s: string): boolean => s.startsWith('http://') || s.startsWith('https://');
 
+/**
+ * A git source as BuildKit's ParseGitRef tells one: a git:// or ssh:// URL (scheme in any case), an
+ * http(s) URL whose path ends in .git, or scp-like user@host:path. `github.com/x/y` is a local path
+ * to COPY and ADD (BuildKit accepts that form only for build contexts).
+ */
 export function isGitSource(src: string): boolean {
-  if (src.startsWith('git://') || src.startsWith('git@') || src.startsWith('ssh://') || src.startsWith('github.com/')) return true;
-  if (!isUrl(src)) return false;
+  const scheme = /^([a-zA-Z0-9]+):\/\//.exec(src)?.[1]?.toLowerCase();
+  if (scheme === undefined) return /^[a-zA-Z0-9-_]+@[a-zA-Z0-9-.]+:/.test(src);
+  if (scheme === 'git' || scheme === 'ssh') return true;
+  if (scheme !== 'http' && scheme !== 'https') return false;
   const pathPart = src.split(/[#?]/)[0] as string;
   return pathPart.endsWith('.git');
 }
@@ -71,6 +78,7 @@ export function planCopy(command: CopyCommand, ref: SourceRef | undefined, scope
     if (!sources.every((s) => isUrl(s) || isGitSource(s))) throw new CommandError("checksum can't be specified for non-HTTP(S) sources");
   }
   for (const source of sources) {
+    if (k === 'COPY' && isGitSource(source)) throw new CommandError(`source can't be a git ref for COPY (${source}): use ADD for a git repository`);
     if (k === 'ADD' && isGitSource(source)) {
       const entry: { url: string; keepGitDir: boolean; checksum?: string } = { url: source, keepGitDir: command.keepGitDir };
       if (checksum !== undefined) entry.checksum = checksum;
