@@ -380,6 +380,10 @@ describe('COPY and ADD', () => {
     const [error] = planErrors('FROM scratch\nCOPY git@github.com:moby/buildkit.git /src\n');
     assert.deepEqual([error?.line, /source can't be a git ref for COPY/.test(error?.message ?? '')], [2, true]);
   });
+  it('warns that ADD --unpack=true does not extract a download (BuildKit would)', () => {
+    const plan = planOk('FROM scratch\nADD --unpack=true https://a.example/x.tgz /d/\nADD local.tgz https://a.example/y.tgz /e/\n');
+    assert.deepEqual(plan.diagnostics.filter((d) => d.rule === 'UnpackDownloadUnsupported').map((d) => d.line), [2]);
+  });
   it('rejects --checksum on a local source, a bad --chmod and COPY of a URL', () => {
     assert.match(planErrors(`FROM scratch\nADD --checksum=sha256:${'c'.repeat(64)} local.txt /x\n`)[0]?.message ?? '', /non-HTTP/);
     const two = planErrors(`FROM scratch\nADD --checksum=sha256:${'c'.repeat(64)} https://a.example/x https://a.example/y /d/\n`);

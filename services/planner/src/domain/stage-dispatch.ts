@@ -315,6 +315,11 @@ export class StageBuilder {
       case 'COPY':
       case 'ADD': {
         const planned = planCopy(command, refs[0], this.scope);
+        const action = planned.action;
+        if (command.unpack === true && action.kind === 'copy' && action.urls.length > 0) {
+          // BuildKit extracts a download only when --unpack=true asks; kindling's copy never extracts one.
+          this.environment.warn(command, 'UnpackDownloadUnsupported', `ADD --unpack=true: kindling does not extract downloaded archives yet, so ${action.urls.map((u) => u.url).join(', ')} lands as the archive file (download and extract it in a RUN step instead)`);
+        }
         this.push(command, planned.expanded, planned.action, planned.inputs, context, onBuildTrigger, planned.extra);
         return;
       }
