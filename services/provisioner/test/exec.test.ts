@@ -111,6 +111,16 @@ test('exec over a real sshd', { skip }, async (t) => {
     assert.equal(existsSync('/tmp/kindling-pwned'), false, 'no command substitution ran');
   });
 
+  await t.test('env and argv past 128 KiB in total arrive intact (Docker allows ARG_MAX), and stdin is /dev/null', async () => {
+    const env = ['A', 'B', 'C'].map((key, i) => `BIG_${key}=${String.fromCharCode(97 + i).repeat(60_000)}`);
+    const argv = ['sh', '-c', 'printf "%s|%s|%s|%s|" "${#BIG_A}" "${#BIG_B}" "${#BIG_C}" "${#1}"; readlink /proc/self/fd/0', 'sh', 'd'.repeat(100_000)];
+    const result = await fixture.run({ argv, env });
+    assert.deepEqual(result.outcome, { kind: 'exited', exitCode: 0 }, result.stderr);
+    assert.equal(result.stdout, '60000|60000|60000|100000|/dev/null\n');
+    const printed = await fixture.run({ argv: ['env'], env });
+    for (const pair of env) assert.ok(printed.stdout.split('\n').includes(pair), `${pair.slice(0, 8)}… arrived byte-exact`);
+  });
+
   await t.test('SHELL is honoured for the shell form', async () => {
     const result = await fixture.run({ command: 'echo "$0 $-"', shell: ['/bin/bash', '-e', '-c'] });
     assert.match(result.stdout, /^\/bin\/bash .*e/);

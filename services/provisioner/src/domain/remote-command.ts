@@ -1,8 +1,15 @@
-// Builds the one command line sent on an SSH exec channel. Every byte that comes from a
-// Dockerfile is single-quoted, so no value is ever parsed by the remote shell: the login
-// shell only runs our fixed wrapper, which execs `env -i` with the exact argv and env.
+// Builds the wrapper script a step runs. Every byte that comes from a Dockerfile is
+// single-quoted, so no value is ever parsed by the remote shell: the shell only runs our fixed
+// wrapper, which execs `env -i` with the exact argv and env.
 import type { GuestUser } from './guest-user.ts';
 import { DEFAULT_PATH } from './exec-step.ts';
+
+/**
+ * The exec request a step sends; the wrapper script follows on stdin. On the command line it would
+ * be one argument of the login shell (`sh -c <command>`), which Linux caps at 128 KiB: env and argv
+ * together could not pass that, where Docker allows ARG_MAX (each value up to 128 KiB).
+ */
+export const SCRIPT_FROM_STDIN = 'exec /bin/sh -s';
 
 /** POSIX single quoting: byte-exact for everything but NUL (rejected earlier). */
 export function shellQuote(value: string): string {
@@ -52,7 +59,8 @@ export function buildRemoteCommand(input: RemoteCommandInput): string {
     : [];
   // env would take an argv[0] containing "=" for one more assignment
   const guard = !user && argv[0]?.includes('=') ? ['/bin/sh', '-c', shellQuote('exec "$@"'), 'sh'] : [];
-  lines.push(['exec', 'env', '-i', ...envArgs, ...switchUser, ...guard, ...argv.map(shellQuote)].join(' '));
+  // stdin carried this script: the step gets /dev/null, as a RUN does in Docker
+  lines.push(['exec', 'env', '-i', ...envArgs, ...switchUser, ...guard, ...argv.map(shellQuote), '</dev/null'].join(' '));
   return lines.join('\n');
 }
 

@@ -5,7 +5,7 @@ import type { GuestConnection, RemoteExit } from '../ports/guest-connector.ts';
 import { CancelledError, DeadlineExceededError } from './errors.ts';
 import { stepArgv, stepEnv, stepWorkdir, type ExecOutcome, type ExecOutput, type ExecOutputSink, type ExecStep } from './exec-step.ts';
 import { resolveGuestUser, type GuestUser } from './guest-user.ts';
-import { buildRemoteCommand, killProcessGroupCommand, processGroupMarker } from './remote-command.ts';
+import { buildRemoteCommand, killProcessGroupCommand, processGroupMarker, SCRIPT_FROM_STDIN } from './remote-command.ts';
 
 /** Login-shell noise (motd, rc files) before our marker is dropped, up to this much. */
 const MARKER_SEARCH_LIMIT = 64 * 1024;
@@ -33,7 +33,7 @@ export async function executeStep(connection: GuestConnection, step: ExecStep, o
   const user = await resolveStepUser(connection, step.user);
   if (options.signal?.aborted) throw cancellationError(options.signal); // later aborts reach the listener below
   const nonce = randomBytes(8).toString('hex');
-  const command = buildRemoteCommand({ argv, env, workdir, nonce, ...(user ? { user } : {}) });
+  const script = Buffer.from(buildRemoteCommand({ argv, env, workdir, nonce, ...(user ? { user } : {}) }));
 
   const marker = processGroupMarker(nonce);
   let pending: Buffer | undefined = Buffer.alloc(0);
@@ -98,7 +98,10 @@ export async function executeStep(connection: GuestConnection, step: ExecStep, o
   const timer = step.timeoutMs ? setTimeout(() => stop('timeout'), step.timeoutMs) : undefined;
   let exit: RemoteExit | undefined;
   try {
-    exit = await connection.run(command, { onOutput, onExit, signal: channelAbort.signal }).catch((error: unknown) => {
+    const stdin = (async function* () {
+      yield script;
+    })();
+    exit = await connection.run(SCRIPT_FROM_STDIN, { onOutput, onExit, stdin, signal: channelAbort.signal }).catch((error: unknown) => {
       if (stopReason) return undefined; // the channel was closed on purpose after the kill
       if (reported) return reported; // closed on purpose: an escaped leftover held it open past the grace
       throw error;
