@@ -65,6 +65,23 @@ test('PutFiles over a real sshd (blobs from memory)', { skip }, async (t) => {
     assert.equal((await stat(`${guest}/chmod/sub`)).mode & 0o7777, 0o751);
   });
 
+  await t.test('directories the copy creates keep their source mtime; existing ones keep theirs', async () => {
+    const data = blob(Buffer.from('m'));
+    const old = new Date('2020-01-02T03:04:05Z');
+    const files = [
+      { ...directoryEntry('tree', 0o755, 'tree'), mtime: old },
+      { ...directoryEntry('tree/sub', 0o755, 'tree'), mtime: old },
+      { ...fileEntry('tree/sub/f', data, 0o644, 'tree'), mtime: old },
+      { ...directoryEntry('tree/kept', 0o755, 'tree'), mtime: old },
+      { ...fileEntry('tree/kept/g', data, 0o644, 'tree'), mtime: old },
+    ];
+    await mkdir(`${guest}/mtimes/kept`, { recursive: true });
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'tree', files }], destination: `${guest}/mtimes/`, extractArchives: false });
+    assert.equal((await stat(`${guest}/mtimes/sub`)).mtime.getTime(), old.getTime(), 'created directory');
+    assert.equal((await stat(`${guest}/mtimes/sub/f`)).mtime.getTime(), old.getTime(), 'file');
+    assert.notEqual((await stat(`${guest}/mtimes/kept`)).mtime.getTime(), old.getTime(), 'existing directory');
+  });
+
   await t.test('several sources need a destination ending in "/"', async () => {
     const x = blob(Buffer.from('x'));
     const sources = [

@@ -34,7 +34,7 @@ export interface CopyRequest {
 }
 
 export type CopyOperation =
-  | { kind: 'directory'; path: string; mode: number }
+  | { kind: 'directory'; path: string; mode: number; mtime?: Date }
   | { kind: 'file'; path: string; mode: number; digest: string; size: number; mtime?: Date; extractInto?: string }
   | { kind: 'symlink'; path: string; linkTarget: string };
 
@@ -102,7 +102,7 @@ function isRemoteSource(pattern: string): boolean {
 function toOperation(file: ContextFile, path: string, mode: number, extractInto: string | undefined): CopyOperation {
   switch (file.type) {
     case 'directory':
-      return { kind: 'directory', path, mode };
+      return { kind: 'directory', path, mode, ...(file.mtime ? { mtime: file.mtime } : {}) };
     case 'symlink':
       return { kind: 'symlink', path, linkTarget: file.linkTarget };
     case 'file':

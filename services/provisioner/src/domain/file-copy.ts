@@ -31,6 +31,7 @@ export interface CopySummary {
 }
 
 type FileOperation = Extract<CopyOperation, { kind: 'file' }>;
+type DirectoryOperation = Extract<CopyOperation, { kind: 'directory' }>;
 
 export class FileCopy {
   /** Directories known to exist (or being created), shared by the concurrent file workers. */
@@ -57,8 +58,9 @@ export class FileCopy {
       return type === 'directory' || (type === 'symlink' && (await this.isDirectoryViaShell(path)));
     });
     await this.ensureDirectory(plan.baseDirectory);
+    const created: DirectoryOperation[] = [];
     for (const operation of plan.operations) {
-      if (operation.kind === 'directory') await this.createDirectory(operation.path, operation.mode);
+      if (operation.kind === 'directory' && (await this.createDirectory(operation.path, operation.mode))) created.push(operation);
     }
     const files = plan.operations.filter((operation): operation is FileOperation => operation.kind === 'file');
     let next = 0;
@@ -84,6 +86,11 @@ export class FileCopy {
         await this.runChecked(`chown -h ${this.owner.uid}:${this.owner.gid} -- ${paths.join(' ')}`, 'setting the owner of copied symlinks');
       }
     }
+    // last: every entry written inside a directory moved its mtime (BuildKit, too, applies a created
+    // directory's metadata after its contents); directories that were there already keep theirs
+    for (const directory of created) {
+      if (directory.mtime) await this.connection.setTimes(directory.path, directory.mtime);
+    }
     return this.summary;
   }
 
@@ -104,13 +111,14 @@ export class FileCopy {
     await this.makeDirectory(path, PARENT_MODE);
   }
 
-  /** A directory of a copied tree: created with its source mode, or left as it is when present. */
-  private async createDirectory(path: string, mode: number): Promise<void> {
+  /** A directory of a copied tree: created with its source mode, or left as it is when present. Returns whether it was created. */
+  private async createDirectory(path: string, mode: number): Promise<boolean> {
     await this.ensureDirectory(posix.dirname(path));
     const existing = await this.connection.stat(path);
     if (existing && existing.type !== 'directory') throw new FailedPreconditionError(`cannot create directory ${path}: a non-directory exists there in the guest`);
     if (!existing) await this.makeDirectory(path, mode);
     this.directories.set(path, Promise.resolve());
+    return !existing;
   }
 
   private async makeDirectory(path: string, mode: number): Promise<void> {

@@ -36,6 +36,8 @@ export interface GuestConnection {
   writeFile(path: string, mode: number, data: AsyncIterable<Buffer>, mtime?: Date): Promise<number>;
   setOwner(path: string, uid: number, gid: number): Promise<void>;
   setMode(path: string, mode: number): Promise<void>;
+  /** Sets access and modification time (following a symlink). */
+  setTimes(path: string, mtime: Date): Promise<void>;
   symlink(linkTarget: string, path: string): Promise<void>;
   /** Atomic replace (posix-rename). */
   rename(from: string, to: string): Promise<void>;

@@ -45,6 +45,10 @@ export class SftpSession {
     return call<void>((cb) => this.sftp.chmod(path, mode, (error) => cb(error, undefined)));
   }
 
+  setTimes(path: string, mtime: Date): Promise<void> {
+    return call<void>((cb) => this.sftp.utimes(path, mtime, mtime, (error) => cb(error, undefined)));
+  }
+
   symlink(linkTarget: string, path: string): Promise<void> {
     return call<void>((cb) => this.sftp.symlink(linkTarget, path, (error) => cb(error, undefined)));
   }

@@ -157,6 +157,9 @@ export class SshGuestConnection implements GuestConnection {
   setMode(path: string, mode: number): Promise<void> {
     return this.withSftp((sftp) => sftp.setMode(path, mode));
   }
+  setTimes(path: string, mtime: Date): Promise<void> {
+    return this.withSftp((sftp) => sftp.setTimes(path, mtime));
+  }
   symlink(linkTarget: string, path: string): Promise<void> {
     return this.withSftp((sftp) => sftp.symlink(linkTarget, path));
   }
