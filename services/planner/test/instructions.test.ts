@@ -37,6 +37,12 @@ describe('FROM', () => {
     assert.equal(error?.line, 1);
     assert.match(error?.message ?? '', /node:20.*available: debian:12/);
   });
+  it('takes any spelling of linux/amd64 in FROM --platform without a warning', () => {
+    for (const platform of ['linux/amd64', 'LINUX/AMD64', 'linux/x86_64', 'linux/amd64/v1']) {
+      assert.ok(!planOk(`FROM --platform=${platform} scratch\n`).diagnostics.some((d) => d.rule === 'PlatformNotSupported'), platform);
+    }
+    assert.ok(planOk('FROM --platform=linux/arm64 scratch\n').diagnostics.some((d) => d.rule === 'PlatformNotSupported'));
+  });
   it('accepts scratch', () => assert.deepEqual(targetStage(planOk('FROM scratch\nCOPY a /a\n')).base, { kind: 'scratch' }));
   it('builds FROM an earlier stage and inherits its config', () => {
     const plan = planOk('FROM scratch AS base\nENV A=1\nWORKDIR /app\nFROM base\nRUN true\n');

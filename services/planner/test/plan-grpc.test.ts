@@ -124,6 +124,8 @@ describe('PlanBuild over gRPC', () => {
 
   it('rejects a platform other than linux/amd64 and an empty Dockerfile', async () => {
     await assert.rejects(plan(request('FROM scratch\n', { platform: 'linux/arm64' })), (e: ServiceError) => e.code === status.INVALID_ARGUMENT && /linux\/amd64/.test(e.details));
+    // Spellings containerd normalizes to linux/amd64 are that platform.
+    for (const platform of ['linux/x86_64', 'Linux/AMD64', 'amd64']) assert.ok((await plan(request('FROM scratch\n', { platform }))).plan, platform);
     await assert.rejects(plan(request('')), (e: ServiceError) => e.code === status.INVALID_ARGUMENT && /no instructions/.test(e.details));
   });
 });

@@ -3,6 +3,7 @@
  * VM host: when the catalog cannot be read, bases are planned as unresolved with a warning.
  */
 import type { ImageCatalog } from '../ports/image-catalog.ts';
+import { isSupportedPlatform } from './build-args.ts';
 import type { CatalogImage } from './catalog.ts';
 import type { PlanOutcome } from './plan.ts';
 import { planDockerfile } from './planner.ts';
@@ -11,19 +12,18 @@ export interface PlanBuildInput {
   dockerfile: string;
   buildArgs: Readonly<Record<string, string>>;
   target: string;
-  /** '' or linux/amd64: the only platform kindling builds. */
+  /** '' or linux/amd64 (in any spelling containerd normalizes to it): the only platform kindling builds. */
   platform: string;
 }
 
 export const MAX_DOCKERFILE_BYTES = 1024 * 1024;
-const PLATFORMS = new Set(['', 'linux/amd64', 'linux/amd64/v1']);
 
 export async function planBuild(input: PlanBuildInput, catalog: ImageCatalog, signal?: AbortSignal): Promise<PlanOutcome> {
   const size = Buffer.byteLength(input.dockerfile);
   if (size > MAX_DOCKERFILE_BYTES) {
     return { ok: false, diagnostics: [{ line: 0, column: 0, instruction: '', severity: 'error', rule: 'DockerfileTooLarge', message: `the Dockerfile is ${size} bytes; the limit is ${MAX_DOCKERFILE_BYTES} bytes` }] };
   }
-  if (!PLATFORMS.has(input.platform)) {
+  if (input.platform !== '' && !isSupportedPlatform(input.platform)) {
     return { ok: false, diagnostics: [{ line: 0, column: 0, instruction: '', severity: 'error', rule: 'PlatformNotSupported', message: `platform "${input.platform}" is not supported: kindling builds linux/amd64 microVMs only (leave platform empty)` }] };
   }
   let images: CatalogImage[] = [];

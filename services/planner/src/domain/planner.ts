@@ -3,7 +3,7 @@
  * the stage graph and base images, and plays the stages the target needs. Every error found is
  * reported (with line and column), not just the first.
  */
-import { PLATFORM_ARGS, PROXY_ARGS, SUPPORTED_PLATFORMS } from './build-args.ts';
+import { isSupportedPlatform, PLATFORM_ARGS, PROXY_ARGS } from './build-args.ts';
 import { findCatalogImage, parseImageReference, referenceProblem, type CatalogImage } from './catalog.ts';
 import { commandError, Diagnostics } from './diagnostics.ts';
 import { CommandError, editDistance, type ArgCommand, type Command } from './instructions.ts';
@@ -130,7 +130,7 @@ function planUnsorted(parsed: ParsedDockerfile, options: PlanOptions): PlanOutco
       stage.baseStage = base.index;
       stage.deps.set(base.index, stage.from);
     }
-    if (stage.platform !== '' && !SUPPORTED_PLATFORMS.has(stage.platform)) {
+    if (stage.platform !== '' && !isSupportedPlatform(stage.platform)) {
       diags.warn(src, 'PlatformNotSupported', `FROM --platform=${stage.platform}: kindling builds linux/amd64 microVMs only; this stage is planned for linux/amd64`);
     }
   }
