@@ -68,8 +68,12 @@ test('exec over a real sshd', { skip }, async (t) => {
 
   await t.test('a step past its timeout is killed with its children and reported as timed out', async () => {
     const tag = uniqueSleep();
-    const result = await fixture.run({ command: `sleep ${tag} & sleep ${tag}; wait`, timeoutMs: 300 });
-    assert.deepEqual(result.outcome, { kind: 'timed_out', timeoutMs: 300 });
+    const running = fixture.run({ command: `sleep ${tag} & sleep ${tag}; wait`, timeoutMs: 3000 });
+    running.catch(() => {}); // asserted below
+    // both must have run, or their absence afterwards proves nothing
+    await eventually(async () => (await processesMatching(`^sleep ${tag}`)).split('\n').length === 2, 'both sleeps started');
+    const result = await running;
+    assert.deepEqual(result.outcome, { kind: 'timed_out', timeoutMs: 3000 });
     await eventually(async () => (await processesMatching(`sleep ${tag}`)) === '', 'timed-out processes gone');
   });
 

@@ -52,6 +52,17 @@ async function sha256File(path: string): Promise<string> {
   return `sha256:${hash.digest('hex')}`;
 }
 
+/** Whether `count` processes matching pattern run at once within 30 s. */
+async function seenRunning(pattern: string, count: number): Promise<boolean> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const { stdout } = await run('pgrep', ['-f', pattern]).catch(() => ({ stdout: '' }));
+    if (stdout.trim().split('\n').filter(Boolean).length === count) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
 async function gone(pattern: string): Promise<boolean> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
@@ -164,11 +175,7 @@ test('ProvisionerService over gRPC against a real sshd and a real fetcher', { sk
     let cancel = (): void => {};
     const running = exec(suite, sh(`sleep ${tag} & sleep ${tag}; wait`), { onCall: (c) => (cancel = c) });
     running.catch(() => {}); // asserted below
-    for (let i = 0; i < 600; i++) {
-      const { stdout } = await run('pgrep', ['-f', `^sleep ${tag}`]).catch(() => ({ stdout: '' }));
-      if (stdout.trim().split('\n').length === 2) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    assert.ok(await seenRunning(`^sleep ${tag}`, 2), 'both sleeps ran before the cancel (else the check below proves nothing)');
     cancel();
     await assert.rejects(running, (error: ServiceError) => error.code === status.CANCELLED);
     assert.ok(await gone(`sleep ${tag}`), 'remote processes are gone after cancel');
@@ -176,7 +183,10 @@ test('ProvisionerService over gRPC against a real sshd and a real fetcher', { sk
 
   await t.test('a call deadline kills the remote process group too', async () => {
     const tag = `${900 + Math.floor(Math.random() * 99)}.${randomBytes(3).readUIntBE(0, 3)}`;
-    await assert.rejects(exec(suite, sh(`sleep ${tag}`), { deadline: new Date(Date.now() + 700) }), (error: ServiceError) => error.code === status.DEADLINE_EXCEEDED);
+    const call = exec(suite, sh(`sleep ${tag}`), { deadline: new Date(Date.now() + 3000) });
+    call.catch(() => {}); // asserted below
+    assert.ok(await seenRunning(`^sleep ${tag}`, 1), 'the sleep ran before the deadline (else the check below proves nothing)');
+    await assert.rejects(call, (error: ServiceError) => error.code === status.DEADLINE_EXCEEDED);
     assert.ok(await gone(`sleep ${tag}`), 'remote process is gone after the deadline');
   });
 
