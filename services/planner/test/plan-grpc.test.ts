@@ -98,6 +98,10 @@ describe('PlanBuild over gRPC', () => {
       const response = await plan(request('FROM debian:12\n'));
       assert.ok(response.plan);
       assert.ok(response.diagnostics.some((d) => d.rule === 'ImageCatalogUnavailable'));
+      // The base was not checked: it must not read as missing from an empty store.
+      const base = response.diagnostics.find((d) => d.rule === 'UnresolvedBaseImage');
+      assert.match(base?.message ?? '', /FROM debian:12: not checked against an image catalog/);
+      assert.doesNotMatch(base?.message ?? '', /available: none/);
     } finally {
       catalog.failure = undefined;
     }

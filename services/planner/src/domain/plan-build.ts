@@ -26,14 +26,15 @@ export async function planBuild(input: PlanBuildInput, catalog: ImageCatalog, si
   if (input.platform !== '' && !isSupportedPlatform(input.platform)) {
     return { ok: false, diagnostics: [{ line: 0, column: 0, instruction: '', severity: 'error', rule: 'PlatformNotSupported', message: `platform "${input.platform}" is not supported: kindling builds linux/amd64 microVMs only (leave platform empty)` }] };
   }
-  let images: CatalogImage[] = [];
+  // Undefined when the catalog cannot be read: bases are then "not checked", not "missing from it".
+  let images: CatalogImage[] | undefined;
   let catalogProblem: string | undefined;
   try {
     images = await catalog.listImages(signal);
   } catch (err) {
     catalogProblem = (err as Error).message;
   }
-  const outcome = planDockerfile(input.dockerfile, { buildArgs: input.buildArgs, target: input.target, images, mode: 'plan' });
+  const outcome = planDockerfile(input.dockerfile, { buildArgs: input.buildArgs, target: input.target, ...(images ? { images } : {}), mode: 'plan' });
   if (catalogProblem !== undefined) {
     outcome.diagnostics.push({ line: 0, column: 0, instruction: '', severity: 'warning', rule: 'ImageCatalogUnavailable', message: `the image catalog could not be read (${catalogProblem}); every base image is planned as unresolved` });
   }

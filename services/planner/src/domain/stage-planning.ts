@@ -26,7 +26,7 @@ function resolveBase(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, i
   // A blank or malformed reference is already an error at this FROM: a catalog warning would only add noise.
   const invalid = stage.baseName === '' || referenceProblem(stage.baseName) !== undefined;
   if (!images || invalid) {
-    if (!invalid) diags.warn(stage.from.src, 'UnresolvedBaseImage', `FROM ${stage.baseName}: not checked against an image catalog (planned without a VM host); the base is unresolved`);
+    if (!invalid) diags.warn(stage.from.src, 'UnresolvedBaseImage', `FROM ${stage.baseName}: not checked against an image catalog (none was available to the planner); the base is unresolved`);
     const base: StageBase = { kind: 'image', reference: stage.baseName, name: ref.name, tag: ref.tag, resolved: false };
     if (ref.digest !== undefined) base.digest = ref.digest;
     return { base, image: emptyImage(), key: baseCacheKey(`unresolved:${stage.baseName}`, platform) };
