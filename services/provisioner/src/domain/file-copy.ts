@@ -57,8 +57,14 @@ export class FileCopy {
       const type = (await this.connection.stat(path))?.type;
       return type === 'directory' || (type === 'symlink' && (await this.isDirectoryViaShell(path)));
     });
-    await this.ensureDirectory(plan.baseDirectory);
     const created: DirectoryOperation[] = [];
+    const base = plan.baseDirectorySource;
+    if (base && !(await this.connection.stat(plan.baseDirectory))) {
+      await this.ensureDirectory(plan.baseDirectory);
+      await this.connection.setMode(plan.baseDirectory, base.mode);
+      created.push({ kind: 'directory', path: plan.baseDirectory, ...base });
+    }
+    await this.ensureDirectory(plan.baseDirectory);
     for (const operation of plan.operations) {
       if (operation.kind === 'directory' && (await this.createDirectory(operation.path, operation.mode))) created.push(operation);
     }
