@@ -4,7 +4,7 @@
  * in-process, so it works with no server (every base image is then unresolved).
  */
 import { readFileSync } from 'node:fs';
-import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { BuildPlan, BuildServiceClient, Diagnostic, PlanBuildResponse, Severity, type PlannedStep } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { createServiceClient, deadlineIn, statusDetails, type TlsFiles } from '@kindling/runtime';
 import { planDockerfile, toProtoDiagnostic, toProtoPlan } from '@kindling/planner';
@@ -135,8 +135,10 @@ export async function run(argv: string[]): Promise<number> {
     const tls: TlsFiles = { caPath: values['tls-ca'], certPath: values['tls-cert'], keyPath: values['tls-key'] };
     response = values.planner ? await planRemotely(values.planner, tls, dockerfile, file, args, values.target) : planLocally(dockerfile, file, args, values.target);
   } catch (error) {
-    const e = error as { details?: string; message: string };
-    process.stderr.write(`kindling plan: planner ${values.planner}: ${e.details ?? e.message}\n`);
+    const e = error as { code?: number; details?: string; message: string };
+    const reason = (e.details ?? e.message).replace(/\s*Resolution note:\s*$/, '');
+    const hint = e.code === status.UNAVAILABLE ? ' (is the planner running there? without --planner and KINDLING_PLANNER_ADDR, kindling plan works in-process)' : '';
+    process.stderr.write(`kindling plan: planner ${values.planner}: ${reason}${hint}\n`);
     return 1;
   }
   if (values.json) {

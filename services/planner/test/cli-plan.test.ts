@@ -69,6 +69,13 @@ describe('kindling plan', () => {
     assert.match(directory.stderr, /is a directory: -f takes the Dockerfile itself \(e\.g\. -f .*\/Dockerfile\)/);
   });
 
+  it('says plainly when the planner cannot be reached (exit 1)', async () => {
+    const { code, stderr } = await kindling(['plan', '-f', good, '--planner', '127.0.0.1:1']);
+    assert.equal(code, 1);
+    assert.match(stderr, /kindling plan: planner 127\.0\.0\.1:1: .*ECONNREFUSED.* \(is the planner running there\?/);
+    assert.doesNotMatch(stderr, /Resolution note/);
+  });
+
   it('asks the planner given with --planner, and resolves bases through its catalog', async () => {
     const { code, stdout, stderr } = await kindling(['plan', '-f', good, '--planner', running.address, '--target', 'build', '--json']);
     assert.equal(code, 0, stderr);
