@@ -159,6 +159,8 @@ test('ProvisionerService over gRPC against a real sshd and a real fetcher', { sk
   await t.test('gRPC errors carry the right codes', async () => {
     await assert.rejects(exec(suite, { ...sh('true'), user: 'nobody-kindling-x' }), (error: ServiceError) => error.code === status.NOT_FOUND);
     await assert.rejects(exec(suite, { ...sh('true'), env: ['=x'] }), (error: ServiceError) => error.code === status.INVALID_ARGUMENT);
+    await assert.rejects(exec(suite, { ...sh('true'), timeout: { seconds: '-1', nanos: 0 } }), (error: ServiceError) => error.code === status.INVALID_ARGUMENT && /timeout -1s 0ns is negative/.test(error.details));
+    await assert.rejects(suite.waitReady({ target: suite.target, timeout: { seconds: '-5', nanos: 0 } }), (error: ServiceError) => error.code === status.INVALID_ARGUMENT);
     const impostor = (await run('sh', ['-c', `cat ${suite.sshd.dir}/client_ed25519_key.pub`])).stdout.trim();
     await assert.rejects(
       exec(suite, { ...sh('true'), target: { ...suite.target, sessionId: 'impostor', hostKey: impostor } }),

@@ -8,9 +8,12 @@ import { InvalidArgumentError } from '../../domain/errors.ts';
 import type { ExecOutcome, ExecStep } from '../../domain/exec-step.ts';
 import type { SshTargetInput } from '../../domain/target.ts';
 
-export function toMs(duration: Duration | undefined): number | undefined {
+/** A request's timeout in ms; a negative one is refused (it would expire before anything ran). */
+export function toMs(duration: Duration | undefined, field: string): number | undefined {
   if (!duration) return undefined;
-  return Number(duration.seconds) * 1000 + Math.round(duration.nanos / 1e6);
+  const ms = Number(duration.seconds) * 1000 + Math.round(duration.nanos / 1e6);
+  if (!Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError(`${field} ${duration.seconds}s ${duration.nanos}ns is negative: pass a positive duration, or none for the default`);
+  return ms;
 }
 
 export function toDuration(ms: number): Duration {
@@ -35,7 +38,7 @@ export function toTargetInput(target: ProtoSshTarget | undefined): SshTargetInpu
 export function toExecStep(request: ExecRequest): ExecStep {
   const command = request.command;
   if (!command) throw new InvalidArgumentError('Exec needs a command: shell (a script run by SHELL) or argv (exec form)');
-  const timeoutMs = toMs(request.timeout);
+  const timeoutMs = toMs(request.timeout, 'timeout');
   return {
     ...(command.$case === 'shell' ? { command: command.value.script, shell: command.value.shell } : { argv: command.value.argv }),
     env: request.env,
