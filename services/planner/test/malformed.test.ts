@@ -14,6 +14,9 @@ const cases: [string, string, number, number, RegExp, string][] = [
   ['FROM with two arguments', 'FROM debian AS\n', 1, 1, /FROM requires either one or three arguments/, 'InvalidInstruction'],
   ['unknown lower-case instruction keeps its spelling', 'FROM scratch\nfoo bar\n', 2, 1, /unknown instruction: foo( \(did you mean FROM\?\))?$/, 'UnknownInstruction'],
   ['MAINTAINER with a flag', 'FROM scratch\nMAINTAINER --boo joe@example.com\n', 2, 12, /unknown flag: --boo/, 'InvalidFlag'],
+  // A flag on a continuation line is reported where it is written, not at a column of the joined line.
+  ['unknown flag on a continuation line', 'FROM scratch\nCOPY --link \\\n     --bad a b\n', 3, 6, /unknown flag: --bad/, 'InvalidFlag'],
+  ['mount from= with a variable on a continuation line', 'FROM scratch\nRUN --network=none \\\n  --mount=from=$X,target=/x true\n', 3, 11, /'from' doesn't support variable expansion/, 'InvalidFlag'],
   ['ENV with a blank name', 'FROM scratch\nENV =value\n', 2, 1, /ENV names can not be blank/, 'InvalidInstruction'],
   ['upper-case image name', 'FROM Debian:12\n', 1, 1, /repository name \(Debian\) must be lowercase/, 'InvalidReference'],
   ['HEALTHCHECK interval below 1ms', 'FROM scratch\nHEALTHCHECK --interval=50ns CMD true\n', 2, 1, /cannot be less than 1ms/, 'InvalidInstruction'],

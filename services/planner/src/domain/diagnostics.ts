@@ -1,12 +1,14 @@
 /** Collecting every error and warning of a plan, each at its instruction's line and column. */
 import { CommandError } from './instructions.ts';
-import type { InstructionSource } from './instruction-source.ts';
+import { physicalPosition, type InstructionSource } from './instruction-source.ts';
 import type { PlanDiagnostic } from './plan.ts';
 
-export type Located = Pick<InstructionSource, 'line' | 'column' | 'keyword' | 'endLine'>;
+export type Located = Pick<InstructionSource, 'line' | 'column' | 'keyword' | 'endLine'> & Partial<Pick<InstructionSource, 'segments'>>;
 
+/** A column counted along the logical line points into a continuation line: report that line. */
 function located(src: Located, rule: string, message: string, severity: 'error' | 'warning', column?: number): PlanDiagnostic {
-  const d: PlanDiagnostic = { line: src.line, column: column ?? src.column, instruction: src.keyword, message, severity, rule };
+  const at = column !== undefined && src.segments ? physicalPosition({ line: src.line, column: src.column, segments: src.segments }, column) : { line: src.line, column: column ?? src.column };
+  const d: PlanDiagnostic = { line: at.line, column: at.column, instruction: src.keyword, message, severity, rule };
   if (src.endLine > src.line) d.endLine = src.endLine;
   return d;
 }

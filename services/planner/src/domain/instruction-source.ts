@@ -32,6 +32,23 @@ export interface InstructionSource {
   rest: string;
   heredocs: HeredocBody[];
   emptyContinuationLine: boolean;
+  /** Where each physical line's text starts in `original` (continuation lines after the first). */
+  segments: LineSegment[];
+}
+
+export interface LineSegment {
+  /** Offset in `original` where this physical line's text begins. */
+  offset: number;
+  line: number;
+  column: number;
+}
+
+/** The 1-based line and column in the file of `column` as counted along the logical line (src.column + offset). */
+export function physicalPosition(src: Pick<InstructionSource, 'line' | 'column' | 'segments'>, column: number): { line: number; column: number } {
+  const offset = column - src.column;
+  let at = { line: src.line, column };
+  for (const segment of src.segments) if (segment.offset <= offset) at = { line: segment.line, column: segment.column + (offset - segment.offset) };
+  return at;
 }
 
 export interface SourceProblem {
@@ -184,6 +201,7 @@ function readInstruction(start: { line: number; character: number }, lines: stri
   let logical = first.text;
   let continues = first.continues;
   let emptyContinuationLine = false;
+  const segments: LineSegment[] = [];
   while (continues && index + 1 < lines.length) {
     index++;
     const raw = trimNewline(lines[index] as string);
@@ -193,6 +211,7 @@ function readInstruction(start: { line: number; character: number }, lines: stri
       continue;
     }
     const next = trimContinuation(raw, escapeToken);
+    segments.push({ offset: logical.length, line: index + 1, column: 1 });
     logical += next.text;
     continues = next.continues;
   }
@@ -209,6 +228,7 @@ function readInstruction(start: { line: number; character: number }, lines: stri
     rest,
     heredocs: [],
     emptyContinuationLine,
+    segments,
   };
   if (canContainHeredoc(upper, rest) && logical.includes('<<')) {
     for (const doc of heredocsInLine(logical)) {
