@@ -91,8 +91,8 @@ test('exec over a real sshd', { skip }, async (t) => {
     t.after(async () => {
       for (const pid of (await processesMatching(`sleep ${tag}`)).split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
     });
-    const result = await fixture.run({ command: `setsid sleep ${tag} & echo started; exit 7` });
-    assert.deepEqual(result.outcome, { kind: 'exited', exitCode: 7 });
+    const result = await fixture.run({ command: `setsid sleep ${tag} & echo started; exit 7`, timeoutMs: 3000 });
+    assert.deepEqual(result.outcome, { kind: 'exited', exitCode: 7 }, 'exited in time: not timed out while the escapee held the channel');
     assert.equal(result.stdout, 'started\n');
     assert.deepEqual((await fixture.run({ command: 'true' })).outcome, { kind: 'exited', exitCode: 0 }, 'the connection is still usable');
   });

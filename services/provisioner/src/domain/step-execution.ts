@@ -95,7 +95,10 @@ export async function executeStep(connection: GuestConnection, step: ExecStep, o
 
   const onAbort = (): void => stop('cancel');
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  const timer = step.timeoutMs ? setTimeout(() => stop('timeout'), step.timeoutMs) : undefined;
+  // a step that exited in time is not timed out while its leftovers still hold the channel
+  const timer = step.timeoutMs ? setTimeout(() => {
+        if (!reported) stop('timeout');
+      }, step.timeoutMs) : undefined;
   let exit: RemoteExit | undefined;
   try {
     const stdin = (async function* () {
