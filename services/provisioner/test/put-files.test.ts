@@ -218,6 +218,18 @@ test('PutFiles over a real sshd (blobs from memory)', { skip }, async (t) => {
     assert.equal(await readFile(`${guest}/real-dir/f.txt`, 'utf8'), 'through the link');
   });
 
+  await t.test('a guest filesystem error names the operation and the path (FAILED_PRECONDITION, not a bare "No such file")', async () => {
+    const data = blob(Buffer.from('p'));
+    await assert.rejects(
+      fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'p', files: [fileEntry('p', data)] }], destination: '/proc/kindling-no-such-dir/', extractArchives: false }),
+      (error: Error) => error instanceof FailedPreconditionError && /SFTP mkdir \/proc\/kindling-no-such-dir in the guest failed: No such file/.test(error.message),
+    );
+    await assert.rejects(
+      fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'p', files: [fileEntry('p', data)] }], destination: '/sys/kernel/kindling-file', extractArchives: false }),
+      (error: Error) => error instanceof FailedPreconditionError && /SFTP open \/sys\/kernel\/\.kindling-file\.kindling-[0-9a-f]+ for writing in the guest failed: Permission denied/.test(error.message),
+    );
+  });
+
   await t.test('a file cannot replace a directory', async () => {
     await mkdir(`${guest}/isdir/x`, { recursive: true });
     const data = blob(randomBytes(10));
