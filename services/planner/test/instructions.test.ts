@@ -524,6 +524,15 @@ describe('parser directives', () => {
     const plan = planOk('#!/usr/bin/env buildx\n# syntax=docker/dockerfile:1\n# escape=`\nFROM scratch\nRUN a \\\n b\n');
     assert.deepEqual([plan.syntax, plan.escapeToken, runAction(onlyStep(plan, 'RUN')).argv[2]], ['docker/dockerfile:1', '\\', 'a  b']);
   });
+  it('reports BuildKit lint rules JSONArgsRecommended, LegacyKeyValueFormat and MultipleInstructionsDisallowed as BuildKit does', () => {
+    const at = (text: string, rule: string): number[] => planOk(text).diagnostics.filter((d) => d.rule === rule).map((d) => d.line);
+    // Shell-form CMD/ENTRYPOINT, unless a SHELL is set.
+    assert.deepEqual(at('FROM scratch\nCMD run\nENTRYPOINT ["x"]\nSHELL ["/bin/bash","-c"]\nCMD run\n', 'JSONArgsRecommended'), [2]);
+    assert.deepEqual(at('FROM scratch\nENV A b\nENV C=d\nLABEL e f g\n', 'LegacyKeyValueFormat'), [2, 4]);
+    // Reported at the earlier instruction, the one that has no effect; a new stage starts afresh.
+    assert.deepEqual(at('FROM scratch AS a\nCMD ["1"]\nCMD ["2"]\nHEALTHCHECK NONE\nHEALTHCHECK CMD true\nFROM a\nCMD ["3"]\n', 'MultipleInstructionsDisallowed'), [2, 4]);
+    assert.ok(!planDockerfile('# check=error=true\nFROM scratch\nENV A b\n').ok);
+  });
   it('# check= skips BuildKit lint warnings, and error=true fails on the ones left', () => {
     const rules = (text: string): string[] => planDockerfile(text).diagnostics.map((d) => d.rule);
     const body = 'FROM scratch\nMAINTAINER me\nRUN a \\\n\n  b\n';

@@ -159,6 +159,8 @@ export function splitKeepingQuotes(rest: string, escapeToken: string): string[] 
 export interface KeyValueWord {
   key: string;
   value: string;
+  /** Written in the legacy `KEY value` form (BuildKit's NoDelim). */
+  legacy?: boolean;
 }
 
 /** ENV and LABEL: `name=value ...`, or the legacy `name value with spaces`. */
@@ -170,7 +172,7 @@ export function parseNameValue(rest: string, keyword: string, escapeToken: strin
     if (parts.length < 2) throw new ArgumentSyntaxError(`${keyword} must have two arguments`);
     const first = parts[0] as string;
     const value = rest.slice(rest.indexOf(first) + first.length).replace(/^[\t\v\f\r ]+/, '');
-    return [{ key: first, value }];
+    return [{ key: first, value, legacy: true }];
   }
   return words.map((word) => {
     const eq = word.indexOf('=');

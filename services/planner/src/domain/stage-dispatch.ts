@@ -206,6 +206,7 @@ export class StageBuilder {
     switch (command.kind) {
       case 'ENV':
       case 'LABEL': {
+        if (command.pairs.some((p) => p.legacy)) this.environment.warn(command, 'LegacyKeyValueFormat', `"${command.kind} key=value" should be used instead of legacy "${command.kind} key value" format`);
         const pairs = command.pairs.map((p) => [this.expand(p.key), this.expand(p.value)] as const);
         for (const [k, v] of pairs) {
           if (command.kind === 'LABEL') this.image.labels[k] = v;
@@ -250,6 +251,10 @@ export class StageBuilder {
       }
       case 'CMD':
       case 'ENTRYPOINT': {
+        this.usedOnce(command);
+        if (command.form === 'shell' && this.image.shell.length === 0) {
+          this.environment.warn(command, 'JSONArgsRecommended', `JSON arguments recommended for ${command.kind} to prevent unintended behavior related to OS signals`);
+        }
         const argv = command.args.length === 0 ? [] : this.shellFor(command.args, command.form);
         if (command.kind === 'CMD') {
           this.image.cmd = argv;
@@ -303,6 +308,7 @@ export class StageBuilder {
         return;
       }
       case 'HEALTHCHECK': {
+        this.usedOnce(command);
         const { test, intervalNs, timeoutNs, startPeriodNs, startIntervalNs, retries } = command;
         this.image.healthcheck = { test: [...test], intervalNs, timeoutNs, startPeriodNs, startIntervalNs, retries };
         this.push(command, `HEALTHCHECK ${JSON.stringify(this.image.healthcheck)}`, configAction([...test]), [], context, onBuildTrigger);
@@ -326,6 +332,16 @@ export class StageBuilder {
       case 'FROM':
         throw new CommandError('FROM cannot be dispatched inside a stage');
     }
+  }
+
+  /** The last CMD, ENTRYPOINT and HEALTHCHECK of this stage, for BuildKit's MultipleInstructionsDisallowed. */
+  private readonly lastOfKind = new Map<string, Command>();
+
+  /** Warns at the earlier instruction (the one that has no effect), as BuildKit does. */
+  private usedOnce(command: Command): void {
+    const previous = this.lastOfKind.get(command.kind);
+    if (previous) this.environment.warn(previous, 'MultipleInstructionsDisallowed', `Multiple ${command.kind} instructions should not be used in the same stage because only the last one will be used`);
+    this.lastOfKind.set(command.kind, command);
   }
 
   checked<T>(fn: () => T): T {
