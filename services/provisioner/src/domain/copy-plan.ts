@@ -41,12 +41,6 @@ export type CopyOperation =
 export interface CopyPlan {
   /** Directory that must exist (with its parents) before any operation. */
   baseDirectory: string;
-  /**
-   * `COPY dir /dest` (one directory source, no trailing "/"): the directory itself lands at /dest,
-   * so if the copy creates /dest it takes the source's mode and mtime (BuildKit: fsutil copies the
-   * source directory onto dest; with "/dest/" it only makes the path, 0755).
-   */
-  baseDirectorySource?: { mode: number; mtime?: Date };
   operations: CopyOperation[];
 }
 
@@ -98,12 +92,7 @@ export async function planCopy(request: CopyRequest, isGuestDirectory: Destinati
       operations.push(toOperation(file, target, mode(file), unpack ? destination : undefined));
     }
   }
-  const [onlyRoot] = roots.values();
-  const baseDirectorySource =
-    roots.size === 1 && onlyRoot?.type === 'directory' && onlyRoot !== CONTEXT_ROOT && !endsWithSlash
-      ? { mode: mode(onlyRoot), ...(onlyRoot.mtime ? { mtime: onlyRoot.mtime } : {}) }
-      : undefined;
-  return { baseDirectory: destinationIsDirectory ? destination : posix.dirname(destination), ...(baseDirectorySource ? { baseDirectorySource } : {}), operations };
+  return { baseDirectory: destinationIsDirectory ? destination : posix.dirname(destination), operations };
 }
 
 function isRemoteSource(pattern: string): boolean {

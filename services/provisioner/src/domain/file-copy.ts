@@ -57,14 +57,8 @@ export class FileCopy {
       const type = (await this.connection.stat(path))?.type;
       return type === 'directory' || (type === 'symlink' && (await this.isDirectoryViaShell(path)));
     });
-    const created: DirectoryOperation[] = [];
-    const base = plan.baseDirectorySource;
-    if (base && !(await this.connection.stat(plan.baseDirectory))) {
-      await this.ensureDirectory(plan.baseDirectory);
-      await this.connection.setMode(plan.baseDirectory, base.mode);
-      created.push({ kind: 'directory', path: plan.baseDirectory, ...base });
-    }
     await this.ensureDirectory(plan.baseDirectory);
+    const created: DirectoryOperation[] = [];
     for (const operation of plan.operations) {
       if (operation.kind === 'directory' && (await this.createDirectory(operation.path, operation.mode))) created.push(operation);
     }
