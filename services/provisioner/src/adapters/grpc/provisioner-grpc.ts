@@ -22,6 +22,7 @@ export function provisionerGrpcImplementation(provisioner: Provisioner): Untyped
   return {
     waitReady: unary<WaitReadyRequest, WaitReadyResponse>(async (request, ctx) => {
       const target = toTargetInput(request.target);
+      warnIfInsecure(target.acceptAnyHostKey, ctx);
       const timeoutMs = toMs(request.timeout, 'timeout');
       const failedAttempts: WaitReadyAttempt[] = [];
       const result = await provisioner.waitReady(target, {
