@@ -524,7 +524,7 @@ describe('parser directives', () => {
     const plan = planOk('#!/usr/bin/env buildx\n# syntax=docker/dockerfile:1\n# escape=`\nFROM scratch\nRUN a \\\n b\n');
     assert.deepEqual([plan.syntax, plan.escapeToken, runAction(onlyStep(plan, 'RUN')).argv[2]], ['docker/dockerfile:1', '\\', 'a  b']);
   });
-  it('reports BuildKit lint rules JSONArgsRecommended, LegacyKeyValueFormat and MultipleInstructionsDisallowed as BuildKit does', () => {
+  it('reports BuildKit lint rules JSONArgsRecommended, LegacyKeyValueFormat, MultipleInstructionsDisallowed, FromAsCasing and StageNameCasing as BuildKit does', () => {
     const at = (text: string, rule: string): number[] => planOk(text).diagnostics.filter((d) => d.rule === rule).map((d) => d.line);
     // Shell-form CMD/ENTRYPOINT, unless a SHELL is set.
     assert.deepEqual(at('FROM scratch\nCMD run\nENTRYPOINT ["x"]\nSHELL ["/bin/bash","-c"]\nCMD run\n', 'JSONArgsRecommended'), [2]);
@@ -532,6 +532,10 @@ describe('parser directives', () => {
     // Reported at the earlier instruction, the one that has no effect; a new stage starts afresh.
     assert.deepEqual(at('FROM scratch AS a\nCMD ["1"]\nCMD ["2"]\nHEALTHCHECK NONE\nHEALTHCHECK CMD true\nFROM a\nCMD ["3"]\n', 'MultipleInstructionsDisallowed'), [2, 4]);
     assert.ok(!planDockerfile('# check=error=true\nFROM scratch\nENV A b\n').ok);
+    // FROM ... as ...: the keywords' casing must match (unless FROM itself is mixed-case); stage names lower-case.
+    const text = 'FROM scratch as Build\nfrom scratch AS b\nFROM scratch AS c\nFrom scratch as d\n';
+    assert.deepEqual(at(text, 'FromAsCasing'), [1, 2]);
+    assert.deepEqual(at(text, 'StageNameCasing'), [1]);
   });
   it('# check= skips BuildKit lint warnings, and error=true fails on the ones left', () => {
     const rules = (text: string): string[] => planDockerfile(text).diagnostics.map((d) => d.rule);

@@ -1,4 +1,5 @@
 /** Instructions into stages: ARGs before the first FROM, then each FROM and its commands. */
+import { splitWhitespace } from './argument-splitting.ts';
 import { parseCommand, type ArgCommand, type Command, type FromCommand } from './instructions.ts';
 import type { InstructionSource } from './instruction-source.ts';
 import { commandError, type Diagnostics } from './diagnostics.ts';
@@ -21,6 +22,22 @@ export function undeclaredInFrom(from: FromCommand, declared: ReadonlySet<string
 
 const JSON_LOOKING = /^\s*\[.*\]\s*$/s;
 
+/** BuildKit's FromAsCasing and StageNameCasing lint rules, read from FROM as written. */
+function fromCasing(command: FromCommand, diags: Diagnostics): void {
+  const words = splitWhitespace(command.src.rest);
+  if (words.length !== 3) return;
+  const from = command.src.rawKeyword;
+  const as = words[1] as string;
+  const written = words[2] as string;
+  // A FROM in mixed case is another rule's business (ConsistentInstructionCasing), as in BuildKit.
+  const lower = from === from.toLowerCase();
+  const upper = from === from.toUpperCase();
+  if ((lower && as !== as.toLowerCase()) || (upper && !lower && as !== as.toUpperCase())) {
+    diags.warn(command.src, 'FromAsCasing', `'${as}' and '${from}' keywords' casing do not match`);
+  }
+  if (written !== written.toLowerCase()) diags.warn(command.src, 'StageNameCasing', `Stage name '${written}' should be lowercase`);
+}
+
 export function parseAll(instructions: readonly InstructionSource[], escapeToken: string, diags: Diagnostics): { metaArgs: ArgCommand[]; stages: Stage[] } {
   const metaArgs: ArgCommand[] = [];
   const stages: Stage[] = [];
@@ -41,6 +58,7 @@ export function parseAll(instructions: readonly InstructionSource[], escapeToken
     if (command.kind === 'ONBUILD' && !['ADD', 'ARG', 'CMD', 'COPY', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'RUN', 'SHELL', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'].includes(command.triggerKeyword)) {
       diags.warn(src, 'InvalidOnbuildTrigger', `ONBUILD: "${command.triggerKeyword}" is not an instruction; every build FROM this image will fail on this trigger`);
     }
+    if (command.kind === 'FROM') fromCasing(command, diags);
     if (command.kind === 'FROM') {
       stages.push({ index: stages.length, name: command.stageName ?? '', from: command, commands: [], baseName: command.base, platform: command.platform ?? '', fromRefs: new Map(), deps: new Map() });
     } else if (stages.length === 0) {
