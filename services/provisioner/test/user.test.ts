@@ -3,6 +3,8 @@ import { rm } from 'node:fs/promises';
 import { test } from 'node:test';
 import { NotFoundError } from '../src/domain/errors.ts';
 import { resolveGuestUser, resolveOwner } from '../src/domain/guest-user.ts';
+import { resolveStepUser } from '../src/domain/step-execution.ts';
+import type { GuestConnection } from '../src/ports/guest-connector.ts';
 import { startProvisionerFixture } from './support/provisioner-fixture.ts';
 import { sshdUnavailableReason } from './support/test-sshd.ts';
 import { testAccounts } from './support/test-users.ts';
@@ -32,6 +34,19 @@ test('--chown resolution follows BuildKit: a numeric user is its own group, a na
   assert.deepEqual(resolveOwner('app:4343', passwd, group), { uid: 1000, gid: 4343 });
   assert.throws(() => resolveOwner('ghost', passwd, group), /unable to find user ghost/);
   assert.throws(() => resolveOwner('app:ghosts', passwd, group), (error: Error) => error instanceof NotFoundError && /--chown "app:ghosts": unable to find group ghosts/.test(error.message));
+});
+
+test('a guest without /etc/passwd or /etc/group still runs numeric users, as Docker does; names fail clearly', async () => {
+  // only what resolveStepUser touches: both files missing (readFile fails, stat says absent)
+  const noAccounts = {
+    readFile: (path: string) => Promise.reject(new Error(`SFTP read ${path}: No such file`)),
+    stat: async () => undefined,
+  } as unknown as GuestConnection;
+  assert.deepEqual(await resolveStepUser(noAccounts, '1000:1000'), { uid: 1000, gid: 1000, groups: [], home: '/' });
+  assert.deepEqual(await resolveStepUser(noAccounts, '4242'), { uid: 4242, gid: 0, groups: [], home: '/' });
+  await assert.rejects(resolveStepUser(noAccounts, 'app'), /unable to find user app/);
+  const unreadable = { ...noAccounts, stat: async () => ({ type: 'file', mode: 0, uid: 0, gid: 0, size: 1 }) } as unknown as GuestConnection;
+  await assert.rejects(resolveStepUser(unreadable, '1000'), /SFTP read \/etc\/passwd: No such file/, 'a file that is there but unreadable is still an error');
 });
 
 test('RUN as USER over a real sshd: id shows the uid, gid and groups Docker would give', { skip }, async (t) => {

@@ -10,7 +10,9 @@ import { detectCompression, looksLikeTar } from './archive-format.ts';
 import { DigestCheckedStream, drain, inlineSha256Hashing, peek } from './byte-streams.ts';
 import { planCopy, type CopyOperation, type CopyRequest } from './copy-plan.ts';
 import { FailedPreconditionError } from './errors.ts';
+import { readGuestAccounts } from './guest-accounts.ts';
 import { resolveOwner } from './guest-user.ts';
+
 import { shellQuote } from './remote-command.ts';
 
 const FILE_CONCURRENCY = 8;
@@ -49,8 +51,8 @@ export class FileCopy {
 
   async copy(request: FileCopyRequest): Promise<CopySummary> {
     if (request.chown) {
-      const [passwd, group] = await Promise.all([this.connection.readFile('/etc/passwd'), this.connection.readFile('/etc/group')]);
-      this.owner = resolveOwner(request.chown, passwd.toString('utf8'), group.toString('utf8'));
+      const { passwd, group } = await readGuestAccounts(this.connection);
+      this.owner = resolveOwner(request.chown, passwd, group);
     }
     // a destination that is a symlink to a directory receives the file inside, as Docker resolves it
     const plan = await planCopy(request, async (path) => {

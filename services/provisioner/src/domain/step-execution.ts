@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { GuestConnection, RemoteExit } from '../ports/guest-connector.ts';
 import { CancelledError, DeadlineExceededError } from './errors.ts';
 import { stepArgv, stepEnv, stepWorkdir, type ExecOutcome, type ExecOutput, type ExecOutputSink, type ExecStep } from './exec-step.ts';
+import { readGuestAccounts } from './guest-accounts.ts';
 import { resolveGuestUser, type GuestUser } from './guest-user.ts';
 import { buildRemoteCommand, killProcessGroupCommand, processGroupMarker, SCRIPT_FROM_STDIN } from './remote-command.ts';
 
@@ -21,8 +22,8 @@ export interface StepExecutionOptions {
 
 export async function resolveStepUser(connection: GuestConnection, spec: string | undefined): Promise<GuestUser | undefined> {
   if (!spec) return undefined;
-  const [passwd, group] = await Promise.all([connection.readFile('/etc/passwd'), connection.readFile('/etc/group')]);
-  return resolveGuestUser(spec, passwd.toString('utf8'), group.toString('utf8'));
+  const { passwd, group } = await readGuestAccounts(connection);
+  return resolveGuestUser(spec, passwd, group);
 }
 
 export async function executeStep(connection: GuestConnection, step: ExecStep, options: StepExecutionOptions): Promise<ExecOutcome> {
