@@ -55,6 +55,9 @@ describe('FROM', () => {
   it('lower-cases stage names and matches them case-insensitively', () => {
     const plan = planOk('FROM scratch AS Builder\nFROM BUILDER\n');
     assert.equal(plan.stages[0]?.name, 'builder');
+    // docker build fails on FROM BUILDER (BuildKit does not lower-case it): kindling plans it and says so.
+    assert.deepEqual(plan.diagnostics.filter((d) => d.rule === 'UppercaseStageReference').map((d) => d.line), [2]);
+    assert.ok(!planOk('FROM scratch AS Builder\nFROM builder\n').diagnostics.some((d) => d.rule === 'UppercaseStageReference'));
     assert.deepEqual(targetStage(plan).base, { kind: 'stage', stageIndex: 0 });
   });
   it('records --platform and warns when it is not linux/amd64', () => {

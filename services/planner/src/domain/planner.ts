@@ -126,6 +126,10 @@ function planUnsorted(parsed: ParsedDockerfile, options: PlanOptions): PlanOutco
       const problem = referenceProblem(stage.baseName);
       if (problem) diags.error(src, 'InvalidReference', `FROM ${stage.baseName}: ${problem}`);
     }
+    if (base && stage.baseName !== stage.baseName.toLowerCase()) {
+      // BuildKit looks FROM <stage> up without lower-casing it (moby/buildkit#2003), so docker build fails here.
+      diags.warn(src, 'UppercaseStageReference', `FROM ${stage.baseName}: planned as stage ${base.name}, but docker build (BuildKit) fails on this line ("invalid reference format: repository name must be lowercase"): write FROM ${base.name}`);
+    }
     if (base) {
       stage.baseStage = base.index;
       stage.deps.set(base.index, stage.from);
