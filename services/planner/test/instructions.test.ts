@@ -527,7 +527,7 @@ describe('parser directives', () => {
     const plan = planOk('#!/usr/bin/env buildx\n# syntax=docker/dockerfile:1\n# escape=`\nFROM scratch\nRUN a \\\n b\n');
     assert.deepEqual([plan.syntax, plan.escapeToken, runAction(onlyStep(plan, 'RUN')).argv[2]], ['docker/dockerfile:1', '\\', 'a  b']);
   });
-  it('reports BuildKit lint rules JSONArgsRecommended, LegacyKeyValueFormat, MultipleInstructionsDisallowed, FromAsCasing and StageNameCasing as BuildKit does', () => {
+  it('reports BuildKit lint rules JSONArgsRecommended, LegacyKeyValueFormat, MultipleInstructionsDisallowed, FromAsCasing, StageNameCasing, WorkdirRelativePath, RedundantTargetPlatform and ReservedStageName as BuildKit does', () => {
     const at = (text: string, rule: string): number[] => planOk(text).diagnostics.filter((d) => d.rule === rule).map((d) => d.line);
     // Shell-form CMD/ENTRYPOINT, unless a SHELL is set.
     assert.deepEqual(at('FROM scratch\nCMD run\nENTRYPOINT ["x"]\nSHELL ["/bin/bash","-c"]\nCMD run\n', 'JSONArgsRecommended'), [2]);
@@ -539,6 +539,11 @@ describe('parser directives', () => {
     const text = 'FROM scratch as Build\nfrom scratch AS b\nFROM scratch AS c\nFrom scratch as d\n';
     assert.deepEqual(at(text, 'FromAsCasing'), [1, 2]);
     assert.deepEqual(at(text, 'StageNameCasing'), [1]);
+    // Only the first WORKDIR of a build chain is checked; a stage FROM another inherits that state.
+    const workdirs = 'FROM scratch AS a\nWORKDIR app\nWORKDIR sub\nFROM a AS b\nWORKDIR rel\nFROM scratch\nWORKDIR rel2\nCOPY --from=b /x /x\n';
+    assert.deepEqual(at(workdirs, 'WorkdirRelativePath'), [2, 7]);
+    assert.deepEqual(at('FROM --platform=$TARGETPLATFORM scratch AS a\nFROM --platform=${TARGETPLATFORM} a\n', 'RedundantTargetPlatform'), [1, 2]);
+    assert.deepEqual(at('FROM scratch AS context\nFROM scratch\n', 'ReservedStageName'), [1]);
   });
   it('# check= skips BuildKit lint warnings, and error=true fails on the ones left', () => {
     const rules = (text: string): string[] => planDockerfile(text).diagnostics.map((d) => d.rule);

@@ -134,6 +134,13 @@ function planUnsorted(parsed: ParsedDockerfile, options: PlanOptions): PlanOutco
       stage.baseStage = base.index;
       stage.deps.set(base.index, stage.from);
     }
+    const platformVariable = /^\$(?:TARGETPLATFORM|\{TARGETPLATFORM\})$/.exec(stage.from.platform ?? '');
+    if (platformVariable) {
+      diags.warn(src, 'RedundantTargetPlatform', `Setting platform to predefined ${platformVariable[0]} in FROM is redundant as this is the default behavior`);
+    }
+    if (stage.name === 'scratch' || stage.name === 'context') {
+      diags.warn(src, 'ReservedStageName', `Stage name should not use the same name as reserved stage "${stage.name}"`);
+    }
     if (stage.platform !== '' && !isSupportedPlatform(stage.platform)) {
       diags.warn(src, 'PlatformNotSupported', `FROM --platform=${stage.platform}: kindling builds linux/amd64 microVMs only; this stage is planned for linux/amd64`);
     }

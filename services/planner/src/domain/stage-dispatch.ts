@@ -83,6 +83,8 @@ export class StageBuilder {
     base: ImageMetadata,
     baseStateEnv: ReadonlyMap<string, string> | undefined,
     baseKey: StepCacheKey,
+    /** A WORKDIR was set in this build already (by the stage this one starts FROM). */
+    public workdirSet = false,
   ) {
     this.image = cloneImage(base);
     this.image.onBuild = [];
@@ -273,6 +275,11 @@ export class StageBuilder {
         return;
       case 'WORKDIR': {
         const value = this.expand(command.value);
+        // BuildKit checks only the first WORKDIR of the build chain: later relative ones follow from it.
+        if (!this.workdirSet && !path.isAbsolute(value)) {
+          this.environment.warn(command, 'WorkdirRelativePath', `Relative workdir "${value}" can have unexpected results if the base image changes`);
+        }
+        this.workdirSet = true;
         const dir = path.isAbsolute(value) ? path.normalize(value) : path.join('/', this.image.workingDir || '/', value);
         const cleaned = dir.length > 1 && dir.endsWith('/') ? dir.slice(0, -1) : dir;
         this.image.workingDir = cleaned;

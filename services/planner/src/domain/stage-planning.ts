@@ -46,7 +46,8 @@ function resolveBase(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, i
 
 export function planStage(stage: Stage, planned: ReadonlyMap<number, StageOutcome>, environment: DispatchEnvironment, images: readonly CatalogImage[] | undefined, mode: 'plan' | 'build', diags: Diagnostics): StageOutcome {
   const resolved = resolveBase(stage, planned, images, mode, diags);
-  const builder = new StageBuilder(environment, resolved.image, resolved.stateEnv, resolved.key);
+  const parent = stage.baseStage !== undefined ? planned.get(stage.baseStage) : undefined;
+  const builder = new StageBuilder(environment, resolved.image, resolved.stateEnv, resolved.key, parent?.builder.workdirSet ?? false);
   const baseKey = resolved.key.digest;
   // Docker runs the base image's ONBUILD triggers first, as if they were written after FROM.
   for (const trigger of resolved.image.onBuild) {
