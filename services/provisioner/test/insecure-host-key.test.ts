@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { loadProvisionerConfig, startProvisionerService } from '../src/index.ts';
-import { unaryCall } from './support/provisioner-suite.ts';
+import { sshTargetOf, unaryCall } from './support/provisioner-suite.ts';
 import { startTestSshd, sshdUnavailableReason } from './support/test-sshd.ts';
 
 const skip = await sshdUnavailableReason();
@@ -30,16 +30,7 @@ test('insecure_ignore_host_key works only with --insecure-accept-any-host-key, w
   server.health.setServing(true);
   const client = new ProvisionerServiceClient(`127.0.0.1:${server.port}`, credentials.createInsecure());
   t.after(() => client.close());
-  const target: SshTarget = {
-    host: sshd.host,
-    port: sshd.port,
-    user: 'root',
-    privateKey: sshd.clientPrivateKey,
-    agentSocket: '',
-    hostKey: '',
-    insecureIgnoreHostKey: true,
-    sessionId: 'insecure',
-  };
+  const target = sshTargetOf(sshd, { hostKey: '', insecureIgnoreHostKey: true, sessionId: 'insecure' });
   const warnings = (): number => lines.filter((line) => line.includes('host key verification is disabled for this target')).length;
 
   const ready = await unaryCall<{ target: SshTarget }, WaitReadyResponse>(client, client.waitReady, { target });

@@ -45,6 +45,21 @@ export function unaryCall<Req, Res>(client: object, method: (req: Req, cb: (erro
   return new Promise((resolve, reject) => method.call(client, request, (error, response) => (error ? reject(error) : resolve(response))));
 }
 
+/** The proto SshTarget for a test sshd, pinned to its host key unless overridden. */
+export function sshTargetOf(sshd: TestSshd, overrides: Partial<SshTarget> = {}): SshTarget {
+  return {
+    host: sshd.host,
+    port: sshd.port,
+    user: 'root',
+    privateKey: sshd.clientPrivateKey,
+    agentSocket: '',
+    hostKey: sshd.hostPublicKey,
+    insecureIgnoreHostKey: false,
+    sessionId: `suite-${sshd.port}`,
+    ...overrides,
+  };
+}
+
 export interface ProvisionerSuiteOptions {
   logLevel?: string;
   /** Run the fetcher and the provisioner as separate processes, as deployed (default: in this process). */
@@ -98,16 +113,7 @@ export async function startProvisionerSuite(options: ProvisionerSuiteOptions = {
       fetcher.close();
       provisioner.close();
     });
-    const target: SshTarget = {
-      host: sshd.host,
-      port: sshd.port,
-      user: 'root',
-      privateKey: sshd.clientPrivateKey,
-      agentSocket: '',
-      hostKey: sshd.hostPublicKey,
-      insecureIgnoreHostKey: false,
-      sessionId: `suite-${sshd.port}`,
-    };
+    const target = sshTargetOf(sshd);
     return {
       sshd,
       provisioner,
