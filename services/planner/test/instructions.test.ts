@@ -527,7 +527,7 @@ describe('parser directives', () => {
     const plan = planOk('#!/usr/bin/env buildx\n# syntax=docker/dockerfile:1\n# escape=`\nFROM scratch\nRUN a \\\n b\n');
     assert.deepEqual([plan.syntax, plan.escapeToken, runAction(onlyStep(plan, 'RUN')).argv[2]], ['docker/dockerfile:1', '\\', 'a  b']);
   });
-  it('reports BuildKit lint rules JSONArgsRecommended, LegacyKeyValueFormat, MultipleInstructionsDisallowed, FromAsCasing, StageNameCasing, WorkdirRelativePath, RedundantTargetPlatform and ReservedStageName as BuildKit does', () => {
+  it('reports BuildKit lint rules JSONArgsRecommended, LegacyKeyValueFormat, MultipleInstructionsDisallowed, FromAsCasing, StageNameCasing, WorkdirRelativePath, RedundantTargetPlatform, ReservedStageName and ConsistentInstructionCasing as BuildKit does', () => {
     const at = (text: string, rule: string): number[] => planOk(text).diagnostics.filter((d) => d.rule === rule).map((d) => d.line);
     // Shell-form CMD/ENTRYPOINT, unless a SHELL is set.
     assert.deepEqual(at('FROM scratch\nCMD run\nENTRYPOINT ["x"]\nSHELL ["/bin/bash","-c"]\nCMD run\n', 'JSONArgsRecommended'), [2]);
@@ -544,6 +544,9 @@ describe('parser directives', () => {
     assert.deepEqual(at(workdirs, 'WorkdirRelativePath'), [2, 7]);
     assert.deepEqual(at('FROM --platform=$TARGETPLATFORM scratch AS a\nFROM --platform=${TARGETPLATFORM} a\n', 'RedundantTargetPlatform'), [1, 2]);
     assert.deepEqual(at('FROM scratch AS context\nFROM scratch\n', 'ReservedStageName'), [1]);
+    // The majority casing of the stages' instructions wins (ARGs before FROM are not counted); mixed case always warns.
+    assert.deepEqual(at('ARG a\nARG b\nARG c\nFROM scratch\nrun a\nRUN b\nCopy a b\nENV c=d\n', 'ConsistentInstructionCasing'), [5, 7]);
+    assert.deepEqual(at('from scratch\nrun a\nENV c=d\n', 'ConsistentInstructionCasing'), [3]);
   });
   it('# check= skips BuildKit lint warnings, and error=true fails on the ones left', () => {
     const rules = (text: string): string[] => planDockerfile(text).diagnostics.map((d) => d.rule);

@@ -13,7 +13,7 @@ import type { BuildPlan, PlanDiagnostic, PlanOutcome } from './plan.ts';
 import { ShellExpansionError, expandWord } from './shell-lexer.ts';
 import type { DispatchEnvironment, StageBuilder } from './stage-dispatch.ts';
 import { executionOrder, findCycle, findStageByName, fromValuesOf, resolveFrom, type SourceRef, type Stage } from './stage-graph.ts';
-import { parseAll, undeclaredInFrom } from './stage-parsing.ts';
+import { checkInstructionCasing, parseAll, undeclaredInFrom } from './stage-parsing.ts';
 import { imageDependencies, planStage, type StageOutcome } from './stage-planning.ts';
 
 export interface PlanOptions {
@@ -95,6 +95,7 @@ function planUnsorted(parsed: ParsedDockerfile, options: PlanOptions): PlanOutco
   const images = options.images;
   const consumed = new Set<string>();
   const { metaArgs, stages } = parseAll(parsed.instructions, escapeToken, diags);
+  checkInstructionCasing(stages, diags);
   if (stages.length === 0) {
     const last = parsed.instructions[parsed.instructions.length - 1] as InstructionSource;
     diags.file('NoStage', 'the Dockerfile has no FROM instruction, so there is no stage to build', 'error', last.line);

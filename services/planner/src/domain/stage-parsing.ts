@@ -38,6 +38,28 @@ function fromCasing(command: FromCommand, diags: Diagnostics): void {
   if (written !== written.toLowerCase()) diags.warn(command.src, 'StageNameCasing', `Stage name '${written}' should be lowercase`);
 }
 
+/**
+ * BuildKit's ConsistentInstructionCasing: the instructions of the stages (not the ARGs before the
+ * first FROM) should all be upper or all lower case; the majority decides, ties go to upper case.
+ */
+export function checkInstructionCasing(stages: readonly Stage[], diags: Diagnostics): void {
+  const keywords = stages.flatMap((s) => [s.from.src, ...s.commands.map((c) => c.src)]);
+  const consistent = (k: string): boolean => k === k.toLowerCase() || k === k.toUpperCase();
+  let lower = 0;
+  let upper = 0;
+  for (const src of keywords) {
+    if (!consistent(src.rawKeyword)) continue;
+    if (src.rawKeyword === src.rawKeyword.toLowerCase()) lower++;
+    else upper++;
+  }
+  const majorityLower = lower > upper;
+  for (const src of keywords) {
+    const k = src.rawKeyword;
+    const casing = majorityLower ? (k !== k.toLowerCase() ? 'lowercase' : '') : k !== k.toUpperCase() ? 'uppercase' : '';
+    if (casing) diags.warn(src, 'ConsistentInstructionCasing', `Command '${k}' should match the case of the command majority (${casing})`);
+  }
+}
+
 export function parseAll(instructions: readonly InstructionSource[], escapeToken: string, diags: Diagnostics): { metaArgs: ArgCommand[]; stages: Stage[] } {
   const metaArgs: ArgCommand[] = [];
   const stages: Stage[] = [];
