@@ -63,6 +63,10 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
 const fingerprintOf = (context: StepContext): string =>
   sha256(`${context.user}\n${context.workdir}\n${context.shell.join('\0')}\n${context.env.join('\0')}`);
 
+// BuildKit's token lists: a name whose first or last _-separated word says secret, unless it says public/file/version.
+const SECRET_NAME = /(?:_|^)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token)(?:_|$)/i;
+const NOT_SECRET_NAME = /(?:_|^)(?:public|file|version)(?:_|$)/i;
+
 export class StageBuilder {
   readonly image: ImageMetadata;
   /** BuildKit's state env: image env plus ARG values, in definition order. */
@@ -210,6 +214,7 @@ export class StageBuilder {
       case 'LABEL': {
         if (command.pairs.some((p) => p.legacy)) this.environment.warn(command, 'LegacyKeyValueFormat', `"${command.kind} key=value" should be used instead of legacy "${command.kind} key value" format`);
         const pairs = command.pairs.map((p) => [this.expand(p.key), this.expand(p.value)] as const);
+        if (command.kind === 'ENV') for (const [k] of pairs) this.warnIfSecretName(command, k);
         for (const [k, v] of pairs) {
           if (command.kind === 'LABEL') this.image.labels[k] = v;
           else {
@@ -230,6 +235,7 @@ export class StageBuilder {
         const parts: string[] = [];
         const values: string[] = [];
         for (const arg of command.args) {
+          this.warnIfSecretName(command, arg.key);
           this.environment.consumedArgs.add(arg.key);
           let value: string | undefined;
           const override = this.environment.buildArgs.get(arg.key);
@@ -338,6 +344,13 @@ export class StageBuilder {
       }
       case 'FROM':
         throw new CommandError('FROM cannot be dispatched inside a stage');
+    }
+  }
+
+  /** BuildKit's SecretsUsedInArgOrEnv: ARG and ENV values land in the image history or config. */
+  private warnIfSecretName(command: Command, key: string): void {
+    if (SECRET_NAME.test(key) && !NOT_SECRET_NAME.test(key)) {
+      this.environment.warn(command, 'SecretsUsedInArgOrEnv', `Do not use ARG or ENV instructions for sensitive data (${command.kind} ${JSON.stringify(key)})`);
     }
   }
 
