@@ -527,7 +527,7 @@ describe('parser directives', () => {
     const plan = planOk('#!/usr/bin/env buildx\n# syntax=docker/dockerfile:1\n# escape=`\nFROM scratch\nRUN a \\\n b\n');
     assert.deepEqual([plan.syntax, plan.escapeToken, runAction(onlyStep(plan, 'RUN')).argv[2]], ['docker/dockerfile:1', '\\', 'a  b']);
   });
-  it('reports BuildKit lint rules JSONArgsRecommended, LegacyKeyValueFormat, MultipleInstructionsDisallowed, FromAsCasing, StageNameCasing, WorkdirRelativePath, RedundantTargetPlatform, ReservedStageName, ConsistentInstructionCasing and SecretsUsedInArgOrEnv as BuildKit does', () => {
+  it('reports BuildKit lint rules JSONArgsRecommended, LegacyKeyValueFormat, MultipleInstructionsDisallowed, FromAsCasing, StageNameCasing, WorkdirRelativePath, RedundantTargetPlatform, ReservedStageName, ConsistentInstructionCasing, SecretsUsedInArgOrEnv and InvalidDefaultArgInFrom as BuildKit does', () => {
     const at = (text: string, rule: string): number[] => planOk(text).diagnostics.filter((d) => d.rule === rule).map((d) => d.line);
     // Shell-form CMD/ENTRYPOINT, unless a SHELL is set.
     assert.deepEqual(at('FROM scratch\nCMD run\nENTRYPOINT ["x"]\nSHELL ["/bin/bash","-c"]\nCMD run\n', 'JSONArgsRecommended'), [2]);
@@ -550,6 +550,9 @@ describe('parser directives', () => {
     // Secret-looking ARG/ENV names (first or last word), unless they also say public, file or version.
     const secrets = planOk('FROM scratch\nARG GITHUB_TOKEN API_KEY_FILE public_key mykey\nENV DB_PASSWORD=x GPG_KEY=y\n').diagnostics.filter((d) => d.rule === 'SecretsUsedInArgOrEnv');
     assert.deepEqual(secrets.map((d) => d.message.match(/\((.*)\)/)?.[1]), ['ARG "GITHUB_TOKEN"', 'ENV "DB_PASSWORD"', 'ENV "GPG_KEY"']);
+    // Global ARG defaults alone must give every FROM a valid name, even when --build-arg fills it in.
+    const bases = 'ARG TAG\nARG IMG=debian\nFROM debian:$TAG AS a\nFROM $IMG AS b\nFROM ${IMG}:${TAG:-12}\nCOPY --from=a /x /x\nCOPY --from=b /y /y\n';
+    assert.deepEqual(planOk(bases, { buildArgs: { TAG: '12' } }).diagnostics.filter((d) => d.rule === 'InvalidDefaultArgInFrom').map((d) => d.line), [3]);
   });
   it('# check= skips BuildKit lint warnings, and error=true fails on the ones left', () => {
     const rules = (text: string): string[] => planDockerfile(text).diagnostics.map((d) => d.rule);

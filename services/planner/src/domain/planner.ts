@@ -102,6 +102,7 @@ function planUnsorted(parsed: ParsedDockerfile, options: PlanOptions): PlanOutco
     return { ok: false, diagnostics: diags.list };
   }
   const scope = globalScope(metaArgs, buildArgs, escapeToken, diags, consumed);
+  checkDefaultBases(stages, globalScope(metaArgs, new Map(), escapeToken, new Diagnostics(), new Set()), escapeToken, diags);
 
   // Names, bases and the platform of each stage.
   const declaredGlobals = new Set([...PLATFORM_ARGS.keys(), ...metaArgs.flatMap((c) => c.args.map((a) => a.key))]);
@@ -255,6 +256,26 @@ function planUnsorted(parsed: ParsedDockerfile, options: PlanOptions): PlanOutco
     diagnostics: diags.list,
   };
   return { ok: true, plan, diagnostics: diags.list };
+}
+
+/**
+ * BuildKit's InvalidDefaultArgInFrom: with no --build-arg, the global ARG defaults must still make
+ * every FROM a valid name (ARG TAG / FROM debian:$TAG builds only when TAG is passed).
+ */
+function checkDefaultBases(stages: readonly Stage[], defaults: ReadonlyMap<string, string>, escapeToken: string, diags: Diagnostics): void {
+  for (const stage of stages) {
+    if (!stage.from.base.includes('$')) continue;
+    let name: string;
+    try {
+      name = expandGlobal(stage.from.base, defaults, escapeToken);
+    } catch {
+      continue;
+    }
+    if (name === 'scratch' || findStageByName(stages, name, stage.index)) continue;
+    if (name === '' || referenceProblem(name) !== undefined) {
+      diags.warn(stage.from.src, 'InvalidDefaultArgInFrom', `Default value for ARG ${stage.from.base} results in empty or invalid base image name`);
+    }
+  }
 }
 
 function columnOf(src: InstructionSource, needle: string): number | undefined {
