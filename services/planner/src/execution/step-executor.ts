@@ -58,13 +58,22 @@ async function execAsRoot(env: StepEnvironment, step: PlannedStep, argv: string[
   if (exit.exitCode !== 0) throw new StepCommandFailed(exit, `preparing ${step.instruction} (${argv.join(' ')})`);
 }
 
+// The temporary file is made private before any byte lands in it (secrets), and the content
+// arrives in env values of at most 16 Ki code points (<= 64 KiB): one execve string may not pass 128 KiB.
 const writeFileScript =
-  'mkdir -p "$(dirname "$1")" && printf %s "$KINDLING_FILE_CONTENT" > "$1.kindling-tmp" && chmod "$2" "$1.kindling-tmp" && ' +
-  'if [ -n "$3" ]; then chown "$3" "$1.kindling-tmp"; fi && mv -f "$1.kindling-tmp" "$1"';
+  'mkdir -p "$(dirname "$1")" && rm -f "$1.kindling-tmp" && (umask 077 && : > "$1.kindling-tmp") && i=0 && ' +
+  'while [ "$i" -lt "$4" ]; do eval "printf %s \\"\\$KINDLING_FILE_CONTENT_$i\\"" >> "$1.kindling-tmp" || exit 1; i=$((i + 1)); done && ' +
+  'chmod "$2" "$1.kindling-tmp" && if [ -n "$3" ]; then chown "$3" "$1.kindling-tmp"; fi && mv -f "$1.kindling-tmp" "$1"';
+const CONTENT_CHUNK_CODE_POINTS = 16 * 1024;
 
 /** Writes a file in the guest from bytes we hold (heredocs, secrets): env values arrive byte-exact. */
 async function writeGuestFile(env: StepEnvironment, step: PlannedStep, path: string, content: string, mode: number, owner = ''): Promise<void> {
-  await execAsRoot(env, step, ['/bin/sh', '-c', writeFileScript, 'sh', path, mode.toString(8), owner], [`KINDLING_FILE_CONTENT=${content}`]);
+  const codePoints = Array.from(content);
+  const chunks: string[] = [];
+  for (let at = 0; at < codePoints.length; at += CONTENT_CHUNK_CODE_POINTS) {
+    chunks.push(`KINDLING_FILE_CONTENT_${chunks.length}=${codePoints.slice(at, at + CONTENT_CHUNK_CODE_POINTS).join('')}`);
+  }
+  await execAsRoot(env, step, ['/bin/sh', '-c', writeFileScript, 'sh', path, mode.toString(8), owner, String(chunks.length)], chunks);
 }
 
 interface PreparedMounts {
