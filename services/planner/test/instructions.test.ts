@@ -527,7 +527,7 @@ describe('parser directives', () => {
     const plan = planOk('#!/usr/bin/env buildx\n# syntax=docker/dockerfile:1\n# escape=`\nFROM scratch\nRUN a \\\n b\n');
     assert.deepEqual([plan.syntax, plan.escapeToken, runAction(onlyStep(plan, 'RUN')).argv[2]], ['docker/dockerfile:1', '\\', 'a  b']);
   });
-  it('reports BuildKit lint rules JSONArgsRecommended, LegacyKeyValueFormat, MultipleInstructionsDisallowed, FromAsCasing, StageNameCasing, WorkdirRelativePath, RedundantTargetPlatform, ReservedStageName, ConsistentInstructionCasing, SecretsUsedInArgOrEnv and InvalidDefaultArgInFrom as BuildKit does', () => {
+  it('reports BuildKit lint rules JSONArgsRecommended, LegacyKeyValueFormat, MultipleInstructionsDisallowed, FromAsCasing, StageNameCasing, WorkdirRelativePath, RedundantTargetPlatform, ReservedStageName, ConsistentInstructionCasing, SecretsUsedInArgOrEnv, InvalidDefaultArgInFrom and FromPlatformFlagConstDisallowed as BuildKit does', () => {
     const at = (text: string, rule: string): number[] => planOk(text).diagnostics.filter((d) => d.rule === rule).map((d) => d.line);
     // Shell-form CMD/ENTRYPOINT, unless a SHELL is set.
     assert.deepEqual(at('FROM scratch\nCMD run\nENTRYPOINT ["x"]\nSHELL ["/bin/bash","-c"]\nCMD run\n', 'JSONArgsRecommended'), [2]);
@@ -553,6 +553,9 @@ describe('parser directives', () => {
     // Global ARG defaults alone must give every FROM a valid name, even when --build-arg fills it in.
     const bases = 'ARG TAG\nARG IMG=debian\nFROM debian:$TAG AS a\nFROM $IMG AS b\nFROM ${IMG}:${TAG:-12}\nCOPY --from=a /x /x\nCOPY --from=b /y /y\n';
     assert.deepEqual(planOk(bases, { buildArgs: { TAG: '12' } }).diagnostics.filter((d) => d.rule === 'InvalidDefaultArgInFrom').map((d) => d.line), [3]);
+    // A literal --platform, unless a variable or the stage's name says which platform it is for.
+    const platforms = 'FROM --platform=linux/amd64 scratch AS a\nFROM --platform=linux/amd64 scratch AS amd64-tools\nFROM --platform=$BUILDPLATFORM scratch AS c\nFROM --platform=x86_64 scratch\nCOPY --from=a / /\nCOPY --from=amd64-tools / /\nCOPY --from=c / /\n';
+    assert.deepEqual(at(platforms, 'FromPlatformFlagConstDisallowed'), [1, 4]);
   });
   it('# check= skips BuildKit lint warnings, and error=true fails on the ones left', () => {
     const rules = (text: string): string[] => planDockerfile(text).diagnostics.map((d) => d.rule);

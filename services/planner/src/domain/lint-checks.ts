@@ -6,7 +6,7 @@
 import type { PlanDiagnostic } from './plan.ts';
 
 /** The BuildKit lint rules the planner reports, under BuildKit's names. */
-export const LINT_RULES = new Set(['MaintainerDeprecated', 'UndefinedArgInFrom', 'NoEmptyContinuation', 'JSONArgsRecommended', 'LegacyKeyValueFormat', 'MultipleInstructionsDisallowed', 'FromAsCasing', 'StageNameCasing', 'WorkdirRelativePath', 'RedundantTargetPlatform', 'ReservedStageName', 'ConsistentInstructionCasing', 'SecretsUsedInArgOrEnv', 'InvalidDefaultArgInFrom']);
+export const LINT_RULES = new Set(['MaintainerDeprecated', 'UndefinedArgInFrom', 'NoEmptyContinuation', 'JSONArgsRecommended', 'LegacyKeyValueFormat', 'MultipleInstructionsDisallowed', 'FromAsCasing', 'StageNameCasing', 'WorkdirRelativePath', 'RedundantTargetPlatform', 'ReservedStageName', 'ConsistentInstructionCasing', 'SecretsUsedInArgOrEnv', 'InvalidDefaultArgInFrom', 'FromPlatformFlagConstDisallowed']);
 
 export interface LintChecks {
   skipAll: boolean;

@@ -136,6 +136,7 @@ function planUnsorted(parsed: ParsedDockerfile, options: PlanOptions): PlanOutco
       stage.baseStage = base.index;
       stage.deps.set(base.index, stage.from);
     }
+    constantPlatform(stage, diags);
     const platformVariable = /^\$(?:TARGETPLATFORM|\{TARGETPLATFORM\})$/.exec(stage.from.platform ?? '');
     if (platformVariable) {
       diags.warn(src, 'RedundantTargetPlatform', `Setting platform to predefined ${platformVariable[0]} in FROM is redundant as this is the default behavior`);
@@ -256,6 +257,24 @@ function planUnsorted(parsed: ParsedDockerfile, options: PlanOptions): PlanOutco
     diagnostics: diags.list,
   };
   return { ok: true, plan, diagnostics: diags.list };
+}
+
+const ARCH_ALIASES: Record<string, string> = { x86_64: 'amd64', 'x86-64': 'amd64', aarch64: 'arm64', armhf: 'arm', armel: 'arm', i386: '386' };
+
+/**
+ * BuildKit's FromPlatformFlagConstDisallowed: a literal FROM --platform pins one platform for every
+ * build, unless the stage's name says it is that platform's stage (FROM --platform=linux/arm64 x AS arm64-tools).
+ */
+function constantPlatform(stage: Stage, diags: Diagnostics): void {
+  const platform = stage.from.platform;
+  if (platform === undefined || platform === '' || platform.includes('$')) return;
+  const parts = platform.toLowerCase().split('/');
+  if (parts.length > 3 || parts.some((p) => p === '')) return;
+  const os = parts.length === 1 ? 'linux' : (parts[0] as string);
+  const rawArch = (parts.length === 1 ? parts[0] : parts[1]) as string;
+  const arch = ARCH_ALIASES[rawArch] ?? rawArch;
+  if (stage.name.includes(os) || stage.name.includes(arch)) return;
+  diags.warn(stage.from.src, 'FromPlatformFlagConstDisallowed', `FROM --platform flag should not use constant value "${platform}"`);
 }
 
 /**
