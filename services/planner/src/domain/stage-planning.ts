@@ -56,7 +56,7 @@ export function planStage(stage: Stage, planned: ReadonlyMap<number, StageOutcom
       const triggerFile = readDockerfile(trigger);
       const inner = triggerFile.instructions[0];
       if (!inner || triggerFile.problems.length > 0) throw new CommandError(triggerFile.problems[0]?.message ?? 'empty trigger');
-      const command = parseCommand({ ...inner, line: src.line, column: src.column, endLine: src.endLine }, environment.escapeToken);
+      const command = parseCommand({ ...inner, line: src.line, column: src.column, endLine: src.endLine, segments: [] }, environment.escapeToken);
       builder.dispatch(command, [], true);
     } catch (err) {
       if (err instanceof CommandError) diags.error(src, 'OnbuildTriggerFailed', `FROM ${stage.baseName}: ONBUILD trigger "${trigger}" of the base image failed: ${err.message}`);
