@@ -69,6 +69,14 @@ describe('malformed Dockerfiles are rejected at the right line', () => {
     }
   });
 
+  it('a --from number is a stage index as BuildKit reads it (sign allowed); out of range is an error', () => {
+    const copy = (from: string) => planDockerfile(`FROM scratch\nFROM scratch\nCOPY --from=${from} /a /b\n`);
+    const ok = copy('+0');
+    assert.ok(ok.ok);
+    assert.deepEqual(ok.ok && ok.plan.stages[1]?.dependsOn, [0]);
+    for (const bad of ['-1', '2']) assert.match(planErrors(`FROM scratch\nFROM scratch\nCOPY --from=${bad} /a /b\n`)[0]?.message ?? '', /invalid stage index/, bad);
+  });
+
   it('a Dockerfile with only ARGs has no stage', () => {
     assert.equal(planErrors('ARG A=1\nARG B=2\n')[0]?.rule, 'NoStage');
   });

@@ -34,9 +34,10 @@ export function findStageByName(stages: readonly Stage[], name: string, before =
 
 /** Resolves a `--from` / mount `from=` value (already expanded) to a stage or an image. */
 export function resolveFrom(stages: readonly Stage[], value: string): SourceRef {
-  if (/^\d+$/.test(value)) {
+  // A number as Go's strconv.Atoi reads one (a sign is allowed) is a stage index, as in BuildKit.
+  if (/^[+-]?\d+$/.test(value)) {
     const index = Number(value);
-    if (index >= stages.length) return { kind: 'invalid', message: `invalid stage index ${index}: the Dockerfile has ${stages.length} stage(s), numbered from 0` };
+    if (index < 0 || index >= stages.length) return { kind: 'invalid', message: `invalid stage index ${index}: the Dockerfile has ${stages.length} stage(s), numbered from 0` };
     return { kind: 'stage', index };
   }
   const stage = findStageByName(stages, value);
