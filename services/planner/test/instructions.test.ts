@@ -240,6 +240,9 @@ describe('RUN', () => {
   it('defaults a secret target to /run/secrets/<id>', () => {
     const run = runAction(onlyStep(planOk('FROM scratch\nRUN --mount=type=secret,id=aws cat /run/secrets/aws\n'), 'RUN'));
     assert.deepEqual(run.mounts[0], { type: 'secret', id: 'aws', required: false, mode: 0o400, uid: 0, gid: 0, target: '/run/secrets/aws' });
+    // BuildKit takes the base name of an id with slashes for the default target.
+    const nested = runAction(onlyStep(planOk('FROM scratch\nRUN --mount=type=secret,id=npm/token true\n'), 'RUN'));
+    assert.deepEqual(nested.mounts[0], { type: 'secret', id: 'npm/token', required: false, mode: 0o400, uid: 0, gid: 0, target: '/run/secrets/token' });
   });
   it('rejects an unknown flag, an unknown mount key and a bad network', () => {
     assert.match(planErrors('FROM scratch\nRUN --foo=bar x\n')[0]?.message ?? '', /unknown flag: --foo/);

@@ -128,7 +128,7 @@ export function parseRunMount(value: string, expand: (word: string) => string, w
       const mount: RunMount = { type: 'secret', id, required, mode: mode ?? 0o400, uid: uid ?? 0, gid: gid ?? 0 };
       if (fields.env !== undefined) mount.env = fields.env;
       if (target !== undefined) mount.target = target;
-      else if (fields.env === undefined) mount.target = `/run/secrets/${id}`;
+      else if (fields.env === undefined) mount.target = `/run/secrets/${path.basename(id)}`; // BuildKit: path.Base of the id
       return mount;
     }
     case 'ssh':
