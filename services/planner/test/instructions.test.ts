@@ -259,6 +259,9 @@ describe('RUN', () => {
       ['type=secret,id=a,sharing=locked', /invalid cache sharing set for secret mount/],
       ['type=secret,id=a,source=b', /both source and id can't be set/],
       ['type=bind,from=$X,target=/x', /'from' doesn't support variable expansion/],
+      ['type=cache,target=/', /invalid mount target "\/"/],
+      ['type=tmpfs,target=/a/..', /invalid mount target "\/"/],
+      ['type=bind,target=.', /invalid mount target "\/"/],
     ];
     for (const [mount, message] of cases) {
       const errors = planErrors(`FROM scratch\nRUN --mount=${mount} true\n`);

@@ -112,6 +112,8 @@ export function parseRunMount(value: string, expand: (word: string) => string, w
   }
   const absolute = (t: string): string => (path.isAbsolute(t) ? path.normalize(t) : path.join('/', workdir, t));
   const target = fields.target !== undefined && fields.target !== '' ? absolute(fields.target) : undefined;
+  // A bind, cache or tmpfs mount over / would hide the whole root file system (BuildKit refuses it too).
+  if (target === '/' && (type === 'bind' || type === 'cache' || type === 'tmpfs')) throw new MountError(`invalid mount target "/" (from target=${fields.target}): mount below the root, e.g. target=/cache`);
   const mode = fields.mode !== undefined ? parseOctal('mode', fields.mode) : undefined;
   const uid = fields.uid !== undefined ? parseUint('uid', fields.uid) : undefined;
   const gid = fields.gid !== undefined ? parseUint('gid', fields.gid) : undefined;
