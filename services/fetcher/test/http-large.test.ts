@@ -9,33 +9,19 @@ import {
   type ResolveContextResponse,
 } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import { forkFetcher } from './fixtures/fetcher-child.ts';
-import { startHttpServer, tempDir } from './support.ts';
+import { generatedPayload, startHttpServer, tempDir } from './support.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 1024 * MiB;
 
-/** 1 GiB generated block by block: the server never holds more than one block. */
-function block(i: number): Buffer {
-  const b = Buffer.alloc(MiB, i & 0xff);
-  b.writeUInt32BE(i, 0);
-  return b;
-}
-
 test('a 1 GiB file streams through the fetcher with bounded memory, digest verified', async (t) => {
-  const expected = createHash('sha256');
-  for (let i = 0; i < SIZE / MiB; i++) expected.update(block(i));
-  const expectedDigest = `sha256:${expected.digest('hex')}`;
+  const payload = generatedPayload(SIZE / MiB);
+  const expectedDigest = payload.digest;
 
   const http = await startHttpServer(t, (req, res) => {
     if (req.url === '/ctx/Dockerfile') return res.end('FROM scratch\nADD ./big.bin /\n');
     if (req.url !== '/ctx/big.bin') return res.writeHead(404).end();
-    res.writeHead(200, { 'content-length': String(SIZE) });
-    let i = 0;
-    const pump = () => {
-      while (i < SIZE / MiB) if (!res.write(block(i++))) return void res.once('drain', pump);
-      res.end();
-    };
-    pump();
+    payload.send(res);
   });
   const cacheDir = await tempDir(t, 'kindling-fetcher-big-');
   const fetcher = await forkFetcher(['--port=0', `--cache-dir=${cacheDir}`]);

@@ -9,29 +9,16 @@ import {
   type ReadBlobResponse,
 } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import { forkFetcher } from './fixtures/fetcher-child.ts';
-import { startHttpServer, tempDir } from './support.ts';
+import { generatedPayload, startHttpServer, tempDir } from './support.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 256 * MiB;
 
-function block(i: number): Buffer {
-  const b = Buffer.alloc(MiB, i & 0xff);
-  b.writeUInt32BE(i, 0);
-  return b;
-}
-
 test('ReadBlob to a reader that stops reading holds back: the fetcher does not buffer the blob', async (t) => {
-  const expected = createHash('sha256');
-  for (let i = 0; i < SIZE / MiB; i++) expected.update(block(i));
-  const digest = `sha256:${expected.digest('hex')}`;
+  const payload = generatedPayload(SIZE / MiB);
+  const digest = payload.digest;
   const http = await startHttpServer(t, (_req, res) => {
-    res.writeHead(200, { 'content-length': String(SIZE) });
-    let i = 0;
-    const pump = () => {
-      while (i < SIZE / MiB) if (!res.write(block(i++))) return void res.once('drain', pump);
-      res.end();
-    };
-    pump();
+    payload.send(res);
   });
   const cacheDir = await tempDir(t, 'kindling-fetcher-backpressure-');
   const fetcher = await forkFetcher(['--port=0', `--cache-dir=${cacheDir}`]);

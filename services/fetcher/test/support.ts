@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -103,4 +104,32 @@ export async function startHttpServer(
 
 export function grpcCode(err: unknown): number | undefined {
   return (err as ServiceError).code;
+}
+
+const MiB = 1024 * 1024;
+
+/** MiB block i of a generated payload: its own byte, with i in its first four bytes. */
+function payloadBlock(i: number): Buffer {
+  const b = Buffer.alloc(MiB, i & 0xff);
+  b.writeUInt32BE(i, 0);
+  return b;
+}
+
+/** A payload of `mib` MiB generated block by block, so neither the server nor the test holds it whole. */
+export function generatedPayload(mib: number): { size: number; digest: string; send(res: ServerResponse): void } {
+  const hash = createHash('sha256');
+  for (let i = 0; i < mib; i++) hash.update(payloadBlock(i));
+  return {
+    size: mib * MiB,
+    digest: `sha256:${hash.digest('hex')}`,
+    send(res) {
+      res.writeHead(200, { 'content-length': String(mib * MiB) });
+      let i = 0;
+      const pump = (): void => {
+        while (i < mib) if (!res.write(payloadBlock(i++))) return void res.once('drain', pump);
+        res.end();
+      };
+      pump();
+    },
+  };
 }
