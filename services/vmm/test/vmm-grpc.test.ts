@@ -151,8 +151,43 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
     assert.deepEqual(await readdir(join(dir, 'cni-cache')).catch(() => []), [], 'no CNI cache entry');
     await assert.rejects(
       call(vmm.client, 'getVm', { vmId: 'bad-input' }),
-      (e) => code(e) === Status.NOT_FOUND,
+      (e) => code(e) === Status.NOT_FOUND && /VM bad-input does not exist/.test((e as ServiceError).details),
     );
+  });
+
+  it('refuses a VM id that is not one (a path) on every VM call, without touching the VM it points at', async () => {
+    await call(vmm.client, 'importImage', {
+      rootfsPath: join(dir, 'tiny.ext4'),
+      image: 'test/tiny:ids',
+      kernelId: 'test-kernel',
+      overwrite: false,
+    });
+    await call(vmm.client, 'createVm', {
+      spec: spec({ image: 'test/tiny:ids' }),
+      vmId: 'vm-target',
+      start: false,
+    });
+    const path = '../vms/vm-target';
+    const calls: [string, object][] = [
+      ['getVm', { vmId: path }],
+      ['deleteVm', { vmId: path }],
+      ['startVm', { vmId: path }],
+      ['stopVm', { vmId: path, force: true }],
+      ['commitVm', { vmId: path, image: 'test/tiny:stolen', shrink: false, overwrite: false }],
+    ];
+    for (const [method, request] of calls) {
+      await assert.rejects(
+        call(vmm.client, method, request),
+        (e) =>
+          code(e) === Status.INVALID_ARGUMENT &&
+          /VM id "\.\.\/vms\/vm-target" is not valid/.test((e as ServiceError).details),
+        method,
+      );
+    }
+    const { vm } = await call<object, CreateVmResponse>(vmm.client, 'getVm', { vmId: 'vm-target' });
+    assert.equal(vm?.state, VmState.VM_STATE_CREATED, 'the VM the path pointed at is untouched');
+    await call(vmm.client, 'deleteVm', { vmId: 'vm-target' });
+    await call(vmm.client, 'deleteImage', { image: 'test/tiny:ids' });
   });
 
   it('creates a VM: grown disk copy with guest files and a fresh host key; CreateVm is idempotent; events are streamed', async () => {

@@ -219,6 +219,12 @@ export class VmHost {
   }
 
   async mustGet(id: string): Promise<VmRecord> {
+    // The id names a directory under the state dir: "../vms/x" must not reach another VM's record.
+    if (!isValidVmId(id)) {
+      throw new InvalidArgumentError(
+        `VM id "${id}" is not valid: VM ids are 1-32 lowercase letters, digits and -, starting with a letter or digit`,
+      );
+    }
     const record = await this.deps.records.get(id);
     if (!record) throw new NotFoundError(`VM ${id} does not exist on host ${this.deps.host}`);
     return record;
