@@ -16,7 +16,7 @@ import type {
   sendUnaryData,
 } from '@grpc/grpc-js';
 import { createLogger, type Logger } from '../logger.ts';
-import { DeadlineExceededError, CancelledError } from '../errors.ts';
+import { CancelledError, DeadlineExceededError, DomainError } from '../errors.ts';
 import { toStatusFailure, statusName } from './status.ts';
 
 export interface CallContext {
@@ -92,10 +92,13 @@ function track(call: AnyCall, request: unknown): Tracked {
         log.info({ code: 'OK', durationMs }, 'rpc');
         return undefined;
       }
-      const failure = toStatusFailure(error);
+      // A handler that rethrows its library's own abort error (fetch, streams, child_process) after the
+      // client cancelled or the deadline passed failed because of that, not unexpectedly.
+      const cause = !(error instanceof DomainError) && controller.signal.aborted ? (controller.signal.reason as unknown) : error;
+      const failure = toStatusFailure(cause);
       const code = statusName(failure.serviceError.code);
       if (failure.unexpected) log.error({ code, durationMs, err: error }, 'rpc failed unexpectedly');
-      else log.info({ code, durationMs, error: (error as Error).message }, 'rpc');
+      else log.info({ code, durationMs, error: error instanceof Error ? error.message : String(error) }, 'rpc');
       return failure;
     },
   };

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { BuildServiceClient, BuildServiceService } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
+import { pino } from 'pino';
+import { startGrpcService, unary, unimplementedMethods, type RunningGrpcService } from '../src/index.ts';
+
+/** A handler that fails the way fetch or a stream does when its signal fires: with a DOMException. */
+function abortedLikeFetch(signal: AbortSignal): Promise<never> {
+  return new Promise((_resolve, reject) =>
+    signal.addEventListener('abort', () => reject(new DOMException('This operation was aborted', 'AbortError')), { once: true }),
+  );
+}
+
+describe('failures caused by the client', () => {
+  let running: RunningGrpcService;
+  let client: BuildServiceClient;
+  const lines: Array<{ level: number; method?: string; code?: string; msg: string }> = [];
+
+  before(async () => {
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as (typeof lines)[number]);
+        done();
+      },
+    });
+    running = await startGrpcService({
+      name: 'test',
+      host: '127.0.0.1',
+      port: 0,
+      logger: pino({ level: 'info' }, sink),
+      services: [
+        {
+          name: 'kindling.planner.v1.BuildService',
+          definition: BuildServiceService,
+          implementation: {
+            ...unimplementedMethods(BuildServiceService, 'the test issue'),
+            getBuild: unary(async (_request, ctx) => abortedLikeFetch(ctx.signal)),
+            cancelBuild: unary(async (_request, ctx) => abortedLikeFetch(ctx.signal)),
+          },
+        },
+      ],
+    });
+    client = new BuildServiceClient(running.address, credentials.createInsecure());
+  });
+
+  after(async () => {
+    client.close();
+    await running.shutdown(100);
+  });
+
+  async function logLineOf(method: string): Promise<(typeof lines)[number]> {
+    for (let i = 0; i < 100; i++) {
+      const line = lines.find((l) => l.method === `/kindling.planner.v1.BuildService/${method}`);
+      if (line) return line;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no log line for ${method}: ${JSON.stringify(lines)}`);
+  }
+
+  it("a handler's own abort error after the deadline is DEADLINE_EXCEEDED, logged as such, not an internal failure", async () => {
+    const error = await new Promise<ServiceError>((resolve) =>
+      client.getBuild({ buildId: 'b1' }, new Metadata(), { deadline: new Date(Date.now() + 200) }, (e) => resolve(e!)),
+    );
+    assert.equal(error.code, status.DEADLINE_EXCEEDED);
+    const line = await logLineOf('GetBuild');
+    assert.equal(line.code, 'DEADLINE_EXCEEDED');
+    assert.equal(line.level, 30);
+    assert.equal(line.msg, 'rpc');
+  });
+
+  it("a handler's own abort error after the client cancelled is logged CANCELLED, not an internal failure", async () => {
+    const call = client.cancelBuild({ buildId: 'b2' }, () => {});
+    await new Promise((r) => setTimeout(r, 100));
+    call.cancel();
+    const line = await logLineOf('CancelBuild');
+    assert.equal(line.code, 'CANCELLED');
+    assert.equal(line.level, 30);
+  });
+});
