@@ -13,6 +13,7 @@ import {
 export class HealthRegistry {
   private readonly statuses = new Map<string, Serving>();
   private readonly changes = new EventEmitter();
+  private readonly watches = new Set<{ end(): void }>();
 
   constructor(serviceNames: readonly string[]) {
     for (const name of ['', ...serviceNames]) this.statuses.set(name, Serving.NOT_SERVING);
@@ -27,6 +28,16 @@ export class HealthRegistry {
   set(service: string, status: Serving): void {
     this.statuses.set(service, status);
     this.changes.emit('change', service, status);
+  }
+
+  /**
+   * Shutdown: every watcher gets NOT_SERVING, then its stream ends (OK), so open Watch streams (load
+   * balancers, probes) do not hold a graceful drain until its deadline.
+   */
+  stopWatches(): void {
+    this.setServing(false);
+    for (const watch of this.watches) watch.end();
+    this.watches.clear();
   }
 
   get(service: string): Serving | undefined {
@@ -55,8 +66,19 @@ export class HealthRegistry {
           if (name === service) call.write({ status });
         };
         this.changes.on('change', onChange);
-        call.on('cancelled', () => this.changes.off('change', onChange));
-        call.on('close', () => this.changes.off('change', onChange));
+        const watch = {
+          end: (): void => {
+            this.changes.off('change', onChange);
+            call.end();
+          },
+        };
+        this.watches.add(watch);
+        const forget = (): void => {
+          this.changes.off('change', onChange);
+          this.watches.delete(watch);
+        };
+        call.on('cancelled', forget);
+        call.on('close', forget);
       },
     };
   }

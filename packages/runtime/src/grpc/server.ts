@@ -80,7 +80,7 @@ export async function startGrpcService(options: GrpcServiceOptions): Promise<Run
     server,
     shutdown(graceMs = 5000) {
       stopping ??= new Promise<void>((resolve) => {
-        health.setServing(false);
+        health.stopWatches();
         const timer = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {
           clearTimeout(timer);
