@@ -74,6 +74,11 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
     execFileSync('mkfs.ext4', ['-q', '-F', '-d', join(dir, 'tree'), join(dir, 'tiny.ext4')]);
     await writeFile(join(dir, 'vmlinuz'), 'not a kernel: these tests never boot');
     await mkdir(join(dir, 'conf.d'));
+    // A network whose plugin is not installed: refused before a netns exists (no plugin ever runs here).
+    await writeFile(
+      join(dir, 'conf.d/ghost.conflist'),
+      JSON.stringify({ cniVersion: '1.0.0', name: 'ghost', plugins: [{ type: 'no-such-plugin' }] }),
+    );
     vmm = await startTestVmm({
       stateDir: stateDir(),
       cniConfDir: join(dir, 'conf.d'),
@@ -138,6 +143,7 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       [spec({ diskSizeBytes: String(16 << 20) }), Status.INVALID_ARGUMENT, /smaller than image/],
       [spec({ network: 'no-such-network' }), Status.FAILED_PRECONDITION, new RegExp(join(dir, 'conf.d'))],
       [spec({ image: 'Bad Name' }), Status.INVALID_ARGUMENT, /not valid/],
+      [spec({ network: 'ghost' }), Status.FAILED_PRECONDITION, /CNI plugin "no-such-plugin" not found/],
     ];
     for (const [request, status, message] of cases) {
       await assert.rejects(

@@ -297,7 +297,12 @@ export class VmHost {
         );
         return undefined;
       });
-      await network?.detach(record.id, netnsPath);
+      await network?.detach(record.id, netnsPath).catch((error: unknown) => {
+        // With an attachment, a failed DEL may hold an IP lease: DeleteVm fails so it can be retried.
+        // Without one (an ADD that never finished), DEL was best effort: the namespace and record still go.
+        if (record.network) throw error;
+        this.deps.log.warn({ vmId: record.id, err: error }, 'CNI DEL after a failed ADD failed');
+      });
       await this.deps.netns.remove(record.netnsName);
     }
     await this.deps.records.remove(record.id);

@@ -3,7 +3,7 @@ import type { CniAttachment, VmNetwork } from '../../ports/vm-network.ts';
 import { attachmentFromResult, type LinkFacts } from './attachment.ts';
 import { DEFAULT_CNI_CONF_DIR, loadNetworkConfigList, type CniNetworkConfigList } from './conflist.ts';
 import { linkFacts } from './netns.ts';
-import { DEFAULT_CNI_BIN_DIRS, invokePlugin, type CniCommand } from './plugin-exec.ts';
+import { DEFAULT_CNI_BIN_DIRS, findPlugin, invokePlugin, type CniCommand } from './plugin-exec.ts';
 import { parseCniResult } from './result.ts';
 import { CniResultCache, DEFAULT_CNI_CACHE_DIR, type CniCacheEntry } from './result-cache.ts';
 
@@ -48,6 +48,13 @@ export class CniNetwork implements VmNetwork {
   /** Reads the conflist now, so a missing network fails before anything is created. */
   configList(): Promise<CniNetworkConfigList> {
     return loadNetworkConfigList(this.networkName, this.confDir);
+  }
+
+  /** The conflist, and every plugin it names found on the bin path: what CreateVm checks before creating anything. */
+  async verify(): Promise<CniNetworkConfigList> {
+    const list = await this.configList();
+    for (const plugin of list.plugins) await findPlugin(plugin.type, this.binDirs);
+    return list;
   }
 
   private args(): Record<string, string> {
