@@ -143,6 +143,13 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       [spec({ diskSizeBytes: String(16 << 20) }), Status.INVALID_ARGUMENT, /smaller than image/],
       [spec({ network: 'no-such-network' }), Status.FAILED_PRECONDITION, new RegExp(join(dir, 'conf.d'))],
       [spec({ image: 'Bad Name' }), Status.INVALID_ARGUMENT, /not valid/],
+      [
+        spec({ hostname: 'a init=/bin/sh' }),
+        Status.INVALID_ARGUMENT,
+        /hostname "a init=\/bin\/sh" is not valid/,
+      ],
+      [spec({ hostname: 'a:b' }), Status.INVALID_ARGUMENT, /hostname "a:b" is not valid/],
+      [spec({ extraKernelArgs: 'quiet\ninit=/bin/sh' }), Status.INVALID_ARGUMENT, /control character/],
       [spec({ network: 'ghost' }), Status.FAILED_PRECONDITION, /CNI plugin "no-such-plugin" not found/],
     ];
     for (const [request, status, message] of cases) {

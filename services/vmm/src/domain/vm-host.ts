@@ -14,6 +14,7 @@ import { KeyedLock, runSteps } from './steps.ts';
 import { canTransition, isActive, isValidVmId, type VmRecord, type VmSpec, type VmState } from './vm.ts';
 import { createVmSteps, launchSpecOf, vmRootfsPath } from './vm-create.ts';
 import { prepareRestart } from './vm-restart.ts';
+import { checkVmSpec } from './vm-spec-checks.ts';
 import type { VmHostDeps } from './vm-host-deps.ts';
 
 /**
@@ -67,9 +68,7 @@ export class VmHost {
       network: request.network || this.deps.defaultNetwork,
       kernelId,
     };
-    if (spec.vcpus > 64) throw new InvalidArgumentError(`vcpus ${spec.vcpus} is out of range 1..64`);
-    if (spec.memoryMib < 128)
-      throw new InvalidArgumentError(`memory ${spec.memoryMib} MiB is below the 128 MiB a guest needs`);
+    checkVmSpec(spec);
     if (spec.network) await this.deps.networks(spec.network);
     const id = request.vmId || `vm-${randomBytes(5).toString('hex')}`;
     if (!isValidVmId(id)) {

@@ -1,0 +1,29 @@
+import { InvalidArgumentError } from './errors.ts';
+import type { VmSpec } from './vm.ts';
+
+// RFC 1123 labels joined by dots, at most 64 characters (the kernel's HOST_NAME_MAX).
+const HOSTNAME =
+  /^(?=.{1,64}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * What CreateVm refuses in a spec before anything is created. The hostname is written into the
+ * kernel command line (`ip=...:<hostname>:eth0:off`), so a space or colon in it would add kernel
+ * arguments or shift the ip= fields.
+ */
+export function checkVmSpec(spec: VmSpec): void {
+  if (spec.vcpus > 64) throw new InvalidArgumentError(`vcpus ${spec.vcpus} is out of range 1..64`);
+  if (spec.memoryMib < 128)
+    throw new InvalidArgumentError(`memory ${spec.memoryMib} MiB is below the 128 MiB a guest needs`);
+  if (spec.hostname && !HOSTNAME.test(spec.hostname)) {
+    throw new InvalidArgumentError(
+      `hostname ${JSON.stringify(spec.hostname)} is not valid: use letters, digits and - in dot-separated labels, at most 64 characters (e.g. build-42)`,
+    );
+  }
+  if (CONTROL.test(spec.extraKernelArgs)) {
+    throw new InvalidArgumentError(
+      `extra kernel args ${JSON.stringify(spec.extraKernelArgs)} contain a control character (newline, tab, ...): separate arguments with spaces`,
+    );
+  }
+}
