@@ -8,6 +8,8 @@ import {
   FileDescriptorProtoSchema,
   FileDescriptorSetSchema,
   type DescriptorProto,
+  type EnumDescriptorProto,
+  type FieldDescriptorProto,
   type FileDescriptorProto,
 } from '@bufbuild/protobuf/wkt';
 import type { ServerDuplexStream, ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
@@ -21,6 +23,8 @@ export class DescriptorIndex {
   private readonly fileBytes = new Map<string, Uint8Array>();
   private readonly dependencies = new Map<string, string[]>();
   private readonly fileOfSymbol = new Map<string, string>();
+  /** Extended message full name → extension field number → file declaring the extension. */
+  private readonly extensions = new Map<string, Map<number, string>>();
 
   constructor(descriptorSet: Uint8Array) {
     for (const file of fromBinary(FileDescriptorSetSchema, descriptorSet).file) this.add(file);
@@ -30,22 +34,48 @@ export class DescriptorIndex {
     this.fileBytes.set(file.name, toBinary(FileDescriptorProtoSchema, file));
     this.dependencies.set(file.name, [...file.dependency]);
     const prefix = file.package === '' ? '' : `${file.package}.`;
+    const symbol = (name: string): void => void this.fileOfSymbol.set(name, file.name);
+    // Enum values are scoped beside their enum, not inside it (protobuf's C++ scoping rule).
+    const addEnum = (enumType: EnumDescriptorProto, scope: string): void => {
+      symbol(`${scope}${enumType.name}`);
+      for (const value of enumType.value) symbol(`${scope}${value.name}`);
+    };
+    const addExtensions = (extensions: readonly FieldDescriptorProto[], scope: string): void => {
+      for (const extension of extensions) {
+        symbol(`${scope}${extension.name}`);
+        const extended = extension.extendee.replace(/^\./, '');
+        const numbers = this.extensions.get(extended) ?? new Map<number, string>();
+        numbers.set(extension.number, file.name);
+        this.extensions.set(extended, numbers);
+      }
+    };
     const addMessage = (message: DescriptorProto, scope: string): void => {
       const name = `${scope}${message.name}`;
-      this.fileOfSymbol.set(name, file.name);
-      for (const field of message.field) this.fileOfSymbol.set(`${name}.${field.name}`, file.name);
+      symbol(name);
+      for (const field of message.field) symbol(`${name}.${field.name}`);
+      for (const oneof of message.oneofDecl) symbol(`${name}.${oneof.name}`);
       for (const nested of message.nestedType) addMessage(nested, `${name}.`);
-      for (const nestedEnum of message.enumType) this.fileOfSymbol.set(`${name}.${nestedEnum.name}`, file.name);
+      for (const nestedEnum of message.enumType) addEnum(nestedEnum, `${name}.`);
+      addExtensions(message.extension, `${name}.`);
     };
     for (const message of file.messageType) addMessage(message, prefix);
-    for (const enumType of file.enumType) {
-      this.fileOfSymbol.set(`${prefix}${enumType.name}`, file.name);
-      for (const value of enumType.value) this.fileOfSymbol.set(`${prefix}${value.name}`, file.name);
-    }
+    for (const enumType of file.enumType) addEnum(enumType, prefix);
+    addExtensions(file.extension, prefix);
     for (const service of file.service) {
-      this.fileOfSymbol.set(`${prefix}${service.name}`, file.name);
-      for (const method of service.method) this.fileOfSymbol.set(`${prefix}${service.name}.${method.name}`, file.name);
+      symbol(`${prefix}${service.name}`);
+      for (const method of service.method) symbol(`${prefix}${service.name}.${method.name}`);
     }
+  }
+
+  /** The extension numbers declared for a message type (empty when it has none). */
+  extensionNumbersOf(typeName: string): number[] {
+    return [...(this.extensions.get(typeName)?.keys() ?? [])].sort((a, b) => a - b);
+  }
+
+  /** The file declaring an extension of typeName with that number, then its dependencies. */
+  filesForExtension(typeName: string, number: number): Uint8Array[] | undefined {
+    const file = this.extensions.get(typeName)?.get(number);
+    return file === undefined ? undefined : this.filesWithDependencies(file);
   }
 
   hasSymbol(symbol: string): boolean {
@@ -99,14 +129,17 @@ function answer(index: DescriptorIndex, serviceNames: readonly string[], request
     case 'fileContainingSymbol':
       return files(index.filesForSymbol(req.value), `symbol ${req.value}`);
     case 'fileContainingExtension':
-      return notFound(`extension ${req.value.extensionNumber} of ${req.value.containingType}`);
+      return files(
+        index.filesForExtension(req.value.containingType, req.value.extensionNumber),
+        `extension ${req.value.extensionNumber} of ${req.value.containingType}`,
+      );
     case 'allExtensionNumbersOfType':
       return index.hasSymbol(req.value)
         ? {
             ...base,
             messageResponse: {
               $case: 'allExtensionNumbersResponse',
-              value: { baseTypeName: req.value, extensionNumber: [] },
+              value: { baseTypeName: req.value, extensionNumber: index.extensionNumbersOf(req.value) },
             },
           }
         : notFound(`type ${req.value}`);
