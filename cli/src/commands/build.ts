@@ -10,6 +10,7 @@ import { BuildServiceClient, type BuildSecret, type BuildSource, type CreateBuil
 import { createServiceClient, type TlsFiles } from '@kindling/runtime';
 import { renderBuildEvent } from '../output/build-progress.ts';
 import { parseBuildArgs } from '../build-args.ts';
+import { describeCallFailure } from '../call-failure.ts';
 import { parseCommandLine } from '../command-line.ts';
 import { uploadContext } from '../context-upload.ts';
 import { readStdinContext, type StdinContext } from '../stdin-context.ts';
@@ -177,8 +178,8 @@ export async function run(argv: string[]): Promise<number> {
     process.off('SIGINT', cancel);
     return final === BuildState.BUILD_STATE_SUCCEEDED ? 0 : 1;
   } catch (error) {
-    const e = error as { details?: string; message: string };
-    process.stderr.write(`kindling build: ${e.details ?? e.message}\n`);
+    const failure = (error as { code?: unknown }).code === undefined ? (error as Error).message : describeCallFailure('planner', values.planner, '--planner or KINDLING_PLANNER_ADDR', error);
+    process.stderr.write(`kindling build: ${failure}\n`);
     return 1;
   } finally {
     client.close();

@@ -4,6 +4,7 @@
 import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import { VmmServiceClient, type ListImagesResponse, type Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { createServiceClient, unaryCall } from '@kindling/runtime';
+import { describeCallFailure } from '../call-failure.ts';
 import { parseCommandLine } from '../command-line.ts';
 
 export const describe = 'boot, list, stop and remove microVMs on a vmm host; list its images';
@@ -52,21 +53,25 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parsed;
   const [sub, arg] = positionals;
   if (sub === undefined) {
-    process.stdout.write(usage);
+    process.stderr.write(usage);
+    return 2;
+  }
+  const needs = ({ run: 'IMAGE', get: 'ID', stop: 'ID', rm: 'ID' } as Record<string, string>)[sub];
+  if (needs !== undefined && !arg) {
+    process.stderr.write(`kindling vm ${sub}: needs ${needs}\n${usage}`);
     return 2;
   }
   const client = createServiceClient(VmmServiceClient, values.vmm);
   try {
     switch (sub) {
       case 'run': {
-        if (!arg) throw new Error('vm run needs an IMAGE');
         const { vm } = await unaryCall<{ vm?: Vm }>('vmm', (cb) =>
           client.createVm(
             {
               vmId: values.name,
               start: true,
               spec: {
-                image: arg,
+                image: arg!,
                 kernelId: '',
                 vcpus: Number(values.cpus),
                 memoryMib: Number(values.memory),
@@ -91,19 +96,19 @@ export async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'get': {
-        const { vm } = await unaryCall<{ vm?: Vm }>('vmm', (cb) => client.getVm({ vmId: arg ?? '' }, cb));
+        const { vm } = await unaryCall<{ vm?: Vm }>('vmm', (cb) => client.getVm({ vmId: arg! }, cb));
         if (vm) process.stdout.write(`${describeVm(vm)}\n`);
         return 0;
       }
       case 'stop': {
         const response = await unaryCall<{ vm?: Vm; graceful: boolean }>('vmm', (cb) =>
-          client.stopVm({ vmId: arg ?? '', timeout: { seconds: values.timeout, nanos: 0 }, force: values.force }, cb),
+          client.stopVm({ vmId: arg!, timeout: { seconds: values.timeout, nanos: 0 }, force: values.force }, cb),
         );
         process.stdout.write(`${arg} stopped${response.graceful ? ' (guest powered off)' : ' (killed)'}\n`);
         return 0;
       }
       case 'rm':
-        await unaryCall<unknown>('vmm', (cb) => client.deleteVm({ vmId: arg ?? '' }, cb));
+        await unaryCall<unknown>('vmm', (cb) => client.deleteVm({ vmId: arg! }, cb));
         process.stdout.write(`${arg} removed\n`);
         return 0;
       case 'images': {
@@ -119,8 +124,7 @@ export async function run(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (error) {
-    // Calls go through unaryCall, whose errors say which service failed and why.
-    process.stderr.write(`kindling vm ${sub}: ${(error as Error).message}\n`);
+    process.stderr.write(`kindling vm ${sub}: ${describeCallFailure('vmm', values.vmm, '--vmm or KINDLING_VMM_ADDR', error)}\n`);
     return 1;
   } finally {
     client.close();
