@@ -150,6 +150,12 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       ],
       [spec({ hostname: 'a:b' }), Status.INVALID_ARGUMENT, /hostname "a:b" is not valid/],
       [spec({ extraKernelArgs: 'quiet\ninit=/bin/sh' }), Status.INVALID_ARGUMENT, /control character/],
+      [
+        spec({ authorizedKeys: ['ssh-ed25519 AAAAC3Nza x\ncommand="sh" ssh-ed25519 AAAAC3Nzb y'] }),
+        Status.INVALID_ARGUMENT,
+        /authorized_keys\[0\] .* is not an SSH public key/,
+      ],
+      [spec({ authorizedKeys: ['not a key'] }), Status.INVALID_ARGUMENT, /authorized_keys\[0\] "not a key"/],
       [spec({ network: 'ghost' }), Status.FAILED_PRECONDITION, /CNI plugin "no-such-plugin" not found/],
     ];
     for (const [request, status, message] of cases) {
