@@ -57,6 +57,28 @@ describe('TLS', () => {
     await assert.rejects(healthStatus(running.address), (error: Error & { code?: number }) => error.code === 14);
   });
 
+  it('refuses to start with a TLS file that is not PEM, or a key of another certificate, naming the file', async () => {
+    writeFileSync(join(dir, 'garbage.pem'), 'not a certificate\n');
+    const start = (certPath: string, keyPath: string): Promise<RunningGrpcService> =>
+      startGrpcService({ name: 'test', host: '127.0.0.1', port: 0, tls: { certPath, keyPath }, logger: createLogger('test', 'silent'), services: [] });
+    await assert.rejects(
+      start(join(dir, 'garbage.pem'), join(dir, 'server.key')),
+      (error: Error) => error instanceof FailedPreconditionError && error.message.includes(`TLS certificate at ${join(dir, 'garbage.pem')}`),
+    );
+    await assert.rejects(
+      start(join(dir, 'server.crt'), join(dir, 'garbage.pem')),
+      (error: Error) => error instanceof FailedPreconditionError && error.message.includes(`TLS key at ${join(dir, 'garbage.pem')}`),
+    );
+    await assert.rejects(
+      start(join(dir, 'server.crt'), join(dir, 'client.key')),
+      (error: Error) => error instanceof FailedPreconditionError && error.message.includes(`${join(dir, 'server.crt')} and ${join(dir, 'client.key')}`),
+    );
+    assert.throws(
+      () => createChannelCredentials({ caPath: join(dir, 'garbage.pem') }),
+      (error: Error) => error instanceof FailedPreconditionError && error.message.includes(`TLS CA bundle at ${join(dir, 'garbage.pem')} holds no PEM certificate`),
+    );
+  });
+
   it('refuses to bind a non-loopback address without TLS unless told it is insecure', async () => {
     await assert.rejects(
       startGrpcService({ name: 'test', host: '0.0.0.0', port: 0, logger: createLogger('test', 'silent'), services: [] }),
