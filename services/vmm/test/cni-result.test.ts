@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { attachmentFromResult } from '../src/adapters/cni/attachment.ts';
 import { parseCniResult } from '../src/adapters/cni/result.ts';
+import { FailedPreconditionError } from '../src/domain/errors.ts';
 
 const ids = { vmId: 'vm-1', networkName: 'net', netnsPath: '/var/run/netns/kindling-vm-1', ifName: 'eth0' };
 
@@ -89,7 +90,10 @@ describe('CNI results', () => {
     const noTap = parseCniResult({ ...v1, interfaces: v1.interfaces.slice(0, 3), ips: [v1.ips[0]] });
     assert.throws(
       () => attachmentFromResult(noTap, ids),
-      /no tap device: end its conflist with a tc-redirect-tap/,
+      (e) =>
+        // A domain error, so CreateVm answers FAILED_PRECONDITION with this text rather than a bare INTERNAL.
+        e instanceof FailedPreconditionError &&
+        /no tap device: end its conflist with a tc-redirect-tap/.test(e.message),
     );
   });
 });

@@ -1,7 +1,9 @@
+import { FailedPreconditionError } from '../../domain/errors.ts';
 import type { CniAttachment } from '../../ports/vm-network.ts';
 import type { CniResult } from './result.ts';
 
-export class CniAttachmentError extends Error {
+/** The conflist's chain gives a VM nothing to boot with: the operator fixes the conflist (FAILED_PRECONDITION, not INTERNAL). */
+export class CniAttachmentError extends FailedPreconditionError {
   override name = 'CniAttachmentError';
 }
 
