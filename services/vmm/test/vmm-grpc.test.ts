@@ -247,6 +247,16 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       buildId: '',
     });
     assert.deepEqual(running.vms, []);
+    await assert.rejects(
+      call(vmm.client, 'listVms', { state: 99, buildId: '' }),
+      (e) =>
+        code(e) === Status.INVALID_ARGUMENT && /state 99 is not a VmState/.test((e as ServiceError).details),
+      'an unknown state filter is refused, not read as "every VM"',
+    );
+    await assert.rejects(
+      call(vmm.client, 'stopVm', { vmId: 'vm-tiny', force: false, timeout: { seconds: '-5', nanos: 0 } }),
+      (e) => code(e) === Status.INVALID_ARGUMENT && /is negative/.test((e as ServiceError).details),
+    );
 
     const again = await call<object, CreateVmResponse>(vmm.client, 'createVm', request);
     assert.equal(again.vm?.sshHostPublicKey, vm?.sshHostPublicKey, 'a repeated CreateVm returns the same VM');

@@ -86,6 +86,10 @@ export function vmmGrpcImplementation(
       const timeoutMs = request.timeout
         ? Number(request.timeout.seconds) * 1000 + Math.round(request.timeout.nanos / 1e6)
         : undefined;
+      if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs < 0))
+        throw new InvalidArgumentError(
+          `timeout ${request.timeout!.seconds}s ${request.timeout!.nanos}ns is negative: pass a positive timeout, none for the host default, or force`,
+        );
       const { record, graceful } = await host.stopVm(required(request.vmId, 'vm_id'), {
         ...(timeoutMs ? { timeoutMs } : {}),
         force: request.force,
@@ -109,6 +113,11 @@ export function vmmGrpcImplementation(
     }),
     listVms: unary(async (request) => {
       const state = request.state ? fromProtoState(request.state) : undefined;
+      // An unknown state must not silently mean "every VM".
+      if (request.state && !state)
+        throw new InvalidArgumentError(
+          `state ${request.state} is not a VmState: use 0 for every VM, or 1..7`,
+        );
       const vms = (await queries.listVms())
         .filter((vm) => (state ? vm.state === state : true))
         .filter((vm) => (request.buildId ? vm.spec.buildId === request.buildId : true))
