@@ -264,6 +264,16 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       call(vmm.client, 'createVm', { ...request, spec: spec({ vcpus: 2 }) }),
       (e) => code(e) === Status.ALREADY_EXISTS,
     );
+    for (const different of [{ hostname: 'another-name' }, { labels: { team: 'other' } }]) {
+      await assert.rejects(
+        call(vmm.client, 'createVm', {
+          ...request,
+          spec: spec({ diskSizeBytes: String(64 << 20), ...different }),
+        }),
+        (e) => code(e) === Status.ALREADY_EXISTS,
+        `a CreateVm differing in ${Object.keys(different)[0]} is another VM, not a retry`,
+      );
+    }
 
     await assert.rejects(call(vmm.client, 'deleteImage', { image: 'test/tiny:one' }), (e) => {
       return code(e) === Status.FAILED_PRECONDITION && /used by VM vm-tiny/.test((e as ServiceError).details);

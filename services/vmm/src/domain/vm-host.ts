@@ -308,8 +308,12 @@ export class VmHost {
   }
 }
 
-/** Whether a repeated CreateVm asks for the same VM (idempotent retry) or a different one. */
+/**
+ * Whether a repeated CreateVm asks for the same VM (idempotent retry) or a different one. The existing
+ * VM's hostname was filled in when the request left it empty, so only a hostname asked for is compared.
+ */
 function sameSpec(a: VmSpec, b: VmSpec): boolean {
+  if (b.hostname !== '' && b.hostname !== a.hostname) return false;
   const key = (s: VmSpec) =>
     JSON.stringify([
       s.image,
@@ -321,6 +325,7 @@ function sameSpec(a: VmSpec, b: VmSpec): boolean {
       [...s.authorizedKeys].sort(),
       s.extraKernelArgs,
       s.buildId,
+      Object.entries(s.labels).sort(([x], [y]) => x.localeCompare(y)),
     ]);
   return key(a) === key(b);
 }
