@@ -156,6 +156,16 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
         /authorized_keys\[0\] .* is not an SSH public key/,
       ],
       [spec({ authorizedKeys: ['not a key'] }), Status.INVALID_ARGUMENT, /authorized_keys\[0\] "not a key"/],
+      [
+        spec({ memoryMib: 4_000_000_000 }),
+        Status.INVALID_ARGUMENT,
+        /memory 4000000000 MiB is more than this host has/,
+      ],
+      [
+        spec({ diskSizeBytes: '1000000000000000000' }),
+        Status.INVALID_ARGUMENT,
+        /disk size 1000000000000000000 bytes is more than the 16 TiB/,
+      ],
       [spec({ network: 'ghost' }), Status.FAILED_PRECONDITION, /CNI plugin "no-such-plugin" not found/],
     ];
     for (const [request, status, message] of cases) {

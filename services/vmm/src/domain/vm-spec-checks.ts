@@ -1,5 +1,9 @@
+import { totalmem } from 'node:os';
 import { InvalidArgumentError } from './errors.ts';
 import type { VmSpec } from './vm.ts';
+
+const MIB = 1024 * 1024;
+const MAX_DISK_BYTES = 16 * 1024 ** 4;
 
 // RFC 1123 labels joined by dots, at most 64 characters (the kernel's HOST_NAME_MAX).
 const HOSTNAME =
@@ -19,6 +23,16 @@ export function checkVmSpec(spec: VmSpec): void {
   if (spec.vcpus > 64) throw new InvalidArgumentError(`vcpus ${spec.vcpus} is out of range 1..64`);
   if (spec.memoryMib < 128)
     throw new InvalidArgumentError(`memory ${spec.memoryMib} MiB is below the 128 MiB a guest needs`);
+  // Refused here rather than by the hypervisor at StartVm, after the disk was copied.
+  const hostMib = Math.floor(totalmem() / MIB);
+  if (spec.memoryMib > hostMib)
+    throw new InvalidArgumentError(
+      `memory ${spec.memoryMib} MiB is more than this host has (${hostMib} MiB): ask for less`,
+    );
+  if (spec.diskSizeBytes > MAX_DISK_BYTES || !Number.isSafeInteger(spec.diskSizeBytes))
+    throw new InvalidArgumentError(
+      `disk size ${spec.diskSizeBytes} bytes is more than the 16 TiB a VM disk can grow to: ask for less, or 0 to keep the image size`,
+    );
   if (spec.hostname && !HOSTNAME.test(spec.hostname)) {
     throw new InvalidArgumentError(
       `hostname ${JSON.stringify(spec.hostname)} is not valid: use letters, digits and - in dot-separated labels, at most 64 characters (e.g. build-42)`,
