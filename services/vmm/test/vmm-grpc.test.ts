@@ -117,6 +117,16 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       }),
       (e) => code(e) === Status.ALREADY_EXISTS,
     );
+    await assert.rejects(
+      call(vmm.client, 'importImage', {
+        rootfsPath: join(dir, 'tiny.ext4'),
+        image: 'test/tiny:path-kernel',
+        kernelId: '../kernels/test-kernel',
+        overwrite: false,
+      }),
+      (e) =>
+        code(e) === Status.INVALID_ARGUMENT && /kernel id .* is not valid/.test((e as ServiceError).details),
+    );
     const kernels = await call<object, ListKernelsResponse>(vmm.client, 'listKernels', {});
     assert.deepEqual(
       kernels.kernels.map((k) => [k.id, k.hasBzImage]),
@@ -165,6 +175,11 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
         spec({ diskSizeBytes: '1000000000000000000' }),
         Status.INVALID_ARGUMENT,
         /disk size 1000000000000000000 bytes is more than the 16 TiB/,
+      ],
+      [
+        spec({ kernelId: '../kernels/test-kernel' }),
+        Status.INVALID_ARGUMENT,
+        /kernel id "..\/kernels\/test-kernel" is not valid/,
       ],
       [spec({ network: 'ghost' }), Status.FAILED_PRECONDITION, /CNI plugin "no-such-plugin" not found/],
     ];

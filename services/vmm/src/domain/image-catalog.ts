@@ -7,6 +7,7 @@ import {
 } from './errors.ts';
 import { PER_VM_FILES, perVmFile } from './guest-contract.ts';
 import {
+  checkKernelId,
   formatImageRef,
   parseImageRef,
   type ImageMetadata,
@@ -73,7 +74,7 @@ export class ImageCatalog {
     await this.deps.disk.filesystemBytes(path).catch((error: unknown) => {
       throw new InvalidArgumentError(`${path} is not an ext4 image: ${(error as Error).message}`);
     });
-    if (options.kernelId && !(await this.deps.kernels.get(options.kernelId))) {
+    if (options.kernelId && !(await this.deps.kernels.get(checkKernelId(options.kernelId)))) {
       throw new NotFoundError(
         `kernel ${options.kernelId} does not exist on host ${this.deps.host}: see ListKernels`,
       );

@@ -8,7 +8,13 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from './errors.ts';
-import { formatImageRef, parseImageRef, type ImageRecord, type KernelRecord } from './image.ts';
+import {
+  checkKernelId,
+  formatImageRef,
+  parseImageRef,
+  type ImageRecord,
+  type KernelRecord,
+} from './image.ts';
 import { kernelArgs } from './guest-contract.ts';
 import { KeyedLock, runSteps } from './steps.ts';
 import { canTransition, isActive, isValidVmId, type VmRecord, type VmSpec, type VmState } from './vm.ts';
@@ -52,7 +58,8 @@ export class VmHost {
         `image ${formatImageRef(ref)} names no default kernel: pass kernel_id (see ListKernels)`,
       );
     }
-    const kernel = await kernels.get(kernelId);
+    // The id names a directory of the kernel store: a path must not reach another one.
+    const kernel = await kernels.get(checkKernelId(kernelId));
     if (!kernel) {
       throw new NotFoundError(`kernel ${kernelId} does not exist on host ${this.deps.host}: see ListKernels`);
     }
