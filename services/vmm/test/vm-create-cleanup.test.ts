@@ -1,13 +1,14 @@
 /**
- * A CreateVm that fails after its network step leaves nothing behind, even when the CNI plugins fail
- * DEL as well as ADD (over the real stores and ext4 tools, with a network and netns the test controls).
+ * A CreateVm that fails or is cancelled after its network step leaves nothing behind: not when the CNI
+ * plugins fail DEL as well as ADD, and not when the caller gives up during the last step (over the
+ * real stores and ext4 tools, with a network and netns the test controls).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { E2fsprogsExt4Disk } from '../src/adapters/ext4/ext4-disk.ts';
 import { FsImageStore } from '../src/adapters/fs/image-store.ts';
 import { FsKernelStore } from '../src/adapters/fs/kernel-store.ts';
@@ -16,12 +17,33 @@ import { SshKeygenHostKeys } from '../src/adapters/ssh-keygen/host-key.ts';
 import { emptyImageMetadata } from '../src/domain/image.ts';
 import { VmEventHub } from '../src/domain/vm-event-hub.ts';
 import { VmHost } from '../src/domain/vm-host.ts';
+import type { VmSpec } from '../src/domain/vm.ts';
+import type { HostKeyGenerator } from '../src/ports/disk.ts';
 import type { HypervisorDriver, VmProcessRef } from '../src/ports/hypervisor.ts';
-import type { VmNetwork } from '../src/ports/vm-network.ts';
+import type { CniAttachment, VmNetwork } from '../src/ports/vm-network.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (debugfs on the image copy)' : false;
 
-test('a CreateVm whose CNI ADD and DEL both fail removes its netns and VM directory', { skip }, async (t) => {
+const vmSpec = (vmId: string): VmSpec => ({
+  vmId,
+  image: 'tiny:one',
+  vcpus: 1,
+  memoryMib: 256,
+  diskSizeBytes: 0,
+  network: 'lab',
+  authorizedKeys: [],
+  hostname: '',
+  extraKernelArgs: '',
+  buildId: '',
+  labels: {},
+});
+
+/** A VmHost over real stores in a temp dir, with the network, netns and host keys the test gives. */
+async function hostRig(
+  t: TestContext,
+  network: VmNetwork,
+  hostKeys: HostKeyGenerator = new SshKeygenHostKeys(),
+) {
   const dir = await mkdtemp(join(tmpdir(), 'kindling-test-create-cleanup-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   execFileSync('truncate', ['-s', '16M', join(dir, 'tiny.ext4')]);
@@ -45,19 +67,6 @@ test('a CreateVm whose CNI ADD and DEL both fail removes its netns and VM direct
   const kernels = new FsKernelStore(join(dir, 'kernels'));
   await kernels.put('k', '0.0.0-test', { bzImage: join(dir, 'vmlinuz') });
   const netns = new Set<string>();
-  const delAttempts: string[] = [];
-  const broken: VmNetwork = {
-    networkName: 'broken',
-    attach: async () => {
-      throw new Error('ADD: bridge plugin exploded');
-    },
-    check: async () => undefined,
-    detach: async (vmId) => {
-      delAttempts.push(vmId);
-      throw new Error('DEL: bridge plugin exploded');
-    },
-    attachment: async () => undefined,
-  };
   const hypervisor: HypervisorDriver = {
     name: 'qemu',
     launch: async (): Promise<VmProcessRef> => {
@@ -68,15 +77,14 @@ test('a CreateVm whose CNI ADD and DEL both fail removes its netns and VM direct
     waitForExit: async () => undefined,
     cleanup: async () => undefined,
   };
-  const records = new FsVmRecordStore(join(dir, 'vms'));
   const host = new VmHost({
     host: 'testhost',
     images,
     kernels,
-    records,
+    records: new FsVmRecordStore(join(dir, 'vms')),
     disk: new E2fsprogsExt4Disk(),
-    hostKeys: new SshKeygenHostKeys(),
-    networks: async () => broken,
+    hostKeys,
+    networks: async () => network,
     netns: {
       ensure: async (name) => (netns.add(name), `/var/run/netns/${name}`),
       remove: async (name) => void netns.delete(name),
@@ -93,24 +101,75 @@ test('a CreateVm whose CNI ADD and DEL both fail removes its netns and VM direct
     stopTimeoutMs: 1000,
     defaultNetwork: '',
   });
+  return { host, netns, vmDirs: () => readdir(join(dir, 'vms')).catch(() => []) };
+}
 
-  await assert.rejects(
-    host.createVm({
-      vmId: 'vm-broken',
-      image: 'tiny:one',
-      vcpus: 1,
-      memoryMib: 256,
-      diskSizeBytes: 0,
-      network: 'broken',
-      authorizedKeys: [],
-      hostname: '',
-      extraKernelArgs: '',
-      buildId: '',
-      labels: {},
-    }),
-    /ADD: bridge plugin exploded/,
-  );
+test('a CreateVm whose CNI ADD and DEL both fail removes its netns and VM directory', { skip }, async (t) => {
+  const delAttempts: string[] = [];
+  const rig = await hostRig(t, {
+    networkName: 'lab',
+    attach: async () => {
+      throw new Error('ADD: bridge plugin exploded');
+    },
+    check: async () => undefined,
+    detach: async (vmId) => {
+      delAttempts.push(vmId);
+      throw new Error('DEL: bridge plugin exploded');
+    },
+    attachment: async () => undefined,
+  });
+  await assert.rejects(rig.host.createVm(vmSpec('vm-broken')), /ADD: bridge plugin exploded/);
   assert.deepEqual(delAttempts, ['vm-broken'], 'DEL was still tried after the failed ADD');
-  assert.deepEqual([...netns], [], 'the netns is removed');
-  assert.deepEqual(await readdir(join(dir, 'vms')).catch(() => []), [], 'no VM directory is left');
+  assert.deepEqual([...rig.netns], [], 'the netns is removed');
+  assert.deepEqual(await rig.vmDirs(), [], 'no VM directory is left');
 });
+
+test(
+  'a CreateVm cancelled during its last step is undone: no VM, netns or CNI attachment',
+  { skip },
+  async (t) => {
+    const controller = new AbortController();
+    const attached = new Set<string>();
+    const realKeys = new SshKeygenHostKeys();
+    const rig = await hostRig(
+      t,
+      {
+        networkName: 'lab',
+        attach: async (vmId, netnsPath) => {
+          attached.add(vmId);
+          return {
+            vmId,
+            networkName: 'lab',
+            ifName: 'eth0',
+            netnsPath,
+            tapName: 'tap0',
+            guestMac: '02:00:00:00:00:05',
+            guestCidr: '10.200.0.5/24',
+            gateway: '10.200.0.1',
+            guestIp: '10.200.0.5',
+            prefixLength: 24,
+            netmask: '255.255.255.0',
+            nameservers: [],
+          } satisfies CniAttachment;
+        },
+        check: async () => undefined,
+        detach: async (vmId) => void attached.delete(vmId),
+        attachment: async () => undefined,
+      },
+      {
+        // The caller's deadline passes while the last step (host key and guest files) runs.
+        generate: async (comment) => {
+          controller.abort(new Error('deadline exceeded'));
+          return realKeys.generate(comment);
+        },
+      },
+    );
+    await assert.rejects(
+      rig.host.createVm(vmSpec('vm-late'), { signal: controller.signal }),
+      /deadline exceeded/,
+    );
+    assert.deepEqual(await rig.vmDirs(), [], 'no VM directory is left');
+    assert.deepEqual([...rig.netns], [], 'the netns is removed');
+    assert.deepEqual([...attached], [], 'the CNI attachment is deleted');
+  },
+);

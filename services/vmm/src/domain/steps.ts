@@ -23,6 +23,8 @@ export async function runSteps(steps: readonly Step[], signal?: AbortSignal): Pr
     if (needed) await step.do();
     reports.push({ name: step.name, skipped: !needed, ms: Math.round(performance.now() - started) });
   }
+  // A caller that gave up during the last step gets an error too, so it never leaves work it cannot see.
+  signal?.throwIfAborted();
   return reports;
 }
 
