@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { BuildEvent } from '@kindling/proto/gen/kindling/events/v1/events.ts';
-import { InProcessEventBus, NatsEventBus, createLogger, subjectMatches, type BusMessage, type EventBus } from '../src/index.ts';
+import { InProcessEventBus, NatsEventBus, UnavailableError, createLogger, subjectMatches, type BusMessage, type EventBus } from '../src/index.ts';
+import { freePort, stopChild, waitForPort } from '../src/testing/child-process.ts';
 import { startNatsServer, type TestNatsServer } from '../src/testing/index.ts';
 
 function buildEvent(buildId: string, sequence: number): Uint8Array {
@@ -88,5 +95,55 @@ describe('subject patterns', () => {
     assert.equal(subjectMatches('kindling.build.*.state', 'kindling.build.a.log'), false);
     assert.equal(subjectMatches('kindling.build.a.>', 'kindling.build.a'), false);
     assert.equal(subjectMatches('kindling.build.a', 'kindling.build.a.log'), false);
+  });
+});
+
+describe('NATS event bus across a nats-server restart', () => {
+  it('fails publishes with UNAVAILABLE while NATS is down, logs it, and resumes subscriptions and history after', { timeout: 60_000 }, async (t) => {
+    const port = await freePort();
+    const storeDir = mkdtempSync(join(tmpdir(), 'kindling-nats-restart-'));
+    let server: ChildProcess | undefined;
+    const startServer = async (): Promise<void> => {
+      server = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: 'ignore' });
+      await waitForPort(port, { child: server, timeoutMs: 10_000, what: 'nats-server', output: () => '' });
+    };
+    t.after(async () => {
+      if (server) await stopChild(server);
+      rmSync(storeDir, { recursive: true, force: true });
+    });
+    await startServer();
+    const lines: Array<{ msg: string; url?: string }> = [];
+    const logger = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as (typeof lines)[number]);
+          done();
+        },
+      }),
+    );
+    // Credentials in the URL (the server ignores them) must reach neither the log nor an error.
+    const bus = await NatsEventBus.connect(`nats://kindling:hunter2@127.0.0.1:${port}`, logger);
+    t.after(() => bus.close().catch(() => {}));
+    const seen: string[] = [];
+    bus.subscribe('kindling.build.r1.*', (m) => seen.push(m.subject));
+    await bus.publish('kindling.build.r1.state', buildEvent('r1', 1));
+
+    await stopChild(server!);
+    server = undefined;
+    await assert.rejects(
+      bus.publish('kindling.build.r1.log', buildEvent('r1', 2)),
+      (error: Error) => error instanceof UnavailableError && /kindling\.build\.r1\.log/.test(error.message) && !error.message.includes('hunter2'),
+    );
+    await startServer();
+    for (let i = 0; i < 250 && !lines.some((l) => l.msg === 'NATS connection restored'); i++) await new Promise((r) => setTimeout(r, 40));
+    await bus.publish('kindling.build.r1.log', buildEvent('r1', 3));
+    for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(seen, ['kindling.build.r1.state', 'kindling.build.r1.log']);
+    const replayed = await collect(bus.history('kindling.build.r1.>'));
+    assert.deepEqual(replayed.map((m) => BuildEvent.decode(m.data).sequence), ['1', '3']);
+    assert.ok(lines.some((l) => l.msg.startsWith('NATS connection lost')), JSON.stringify(lines));
+    assert.ok(lines.some((l) => l.msg === 'NATS connection restored'), JSON.stringify(lines));
+    assert.ok(!JSON.stringify(lines).includes('hunter2'), 'no credentials in the log');
   });
 });

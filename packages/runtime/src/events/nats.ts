@@ -1,4 +1,4 @@
-import { connect, type JetStreamClient, type NatsConnection } from 'nats';
+import { connect, Events, type JetStreamClient, type NatsConnection } from 'nats';
 import { UnavailableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BusMessage, EventBus, Subscription } from './bus.ts';
@@ -14,16 +14,18 @@ export class NatsEventBus implements EventBus {
   private constructor(
     private readonly connection: NatsConnection,
     private readonly jetstream: JetStreamClient | undefined,
+    private readonly url: string,
   ) {}
 
   get durable(): boolean {
     return this.jetstream !== undefined;
   }
 
-  static async connect(url: string, logger: Logger, maxAgeMs = 7 * 24 * 3600 * 1000): Promise<NatsEventBus> {
+  static async connect(servers: string, logger: Logger, maxAgeMs = 7 * 24 * 3600 * 1000): Promise<NatsEventBus> {
+    const url = withoutCredentials(servers);
     let connection: NatsConnection;
     try {
-      connection = await connect({ servers: url, name: 'kindling', maxReconnectAttempts: -1 });
+      connection = await connect({ servers: servers.split(',').map((server) => server.trim()), name: 'kindling', maxReconnectAttempts: -1 });
     } catch (error) {
       throw new UnavailableError(`cannot connect to NATS at ${url}: ${(error as Error).message}`);
     }
@@ -41,12 +43,18 @@ export class NatsEventBus implements EventBus {
     } catch (error) {
       logger.warn({ err: error, url }, 'NATS has no JetStream: events are live-only, WatchBuild cannot replay history');
     }
-    return new NatsEventBus(connection, jetstream);
+    void logConnectionChanges(connection, url, logger);
+    return new NatsEventBus(connection, jetstream, url);
   }
 
+  /** Fails with UnavailableError while NATS is unreachable (the client keeps reconnecting meanwhile). */
   async publish(subject: string, data: Uint8Array): Promise<void> {
-    if (this.jetstream) await this.jetstream.publish(subject, data);
-    else this.connection.publish(subject, data);
+    try {
+      if (this.jetstream) await this.jetstream.publish(subject, data);
+      else this.connection.publish(subject, data);
+    } catch (error) {
+      throw new UnavailableError(`cannot publish ${subject} to NATS at ${this.url}: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   subscribe(pattern: string, handler: (message: BusMessage) => void): Subscription {
@@ -80,5 +88,19 @@ export class NatsEventBus implements EventBus {
 
   async close(): Promise<void> {
     await this.connection.drain();
+  }
+}
+
+/** The server list for logs and errors: a user:password in a nats:// URL must not reach either. */
+export function withoutCredentials(servers: string): string {
+  return servers.replace(/\/\/[^/@,]*@/g, '//***@');
+}
+
+/** An operator sees NATS going away and coming back in the service's log, not only failed publishes. */
+async function logConnectionChanges(connection: NatsConnection, url: string, logger: Logger): Promise<void> {
+  for await (const change of connection.status()) {
+    if (change.type === Events.Disconnect) logger.warn({ url }, 'NATS connection lost; reconnecting (events cannot be published meanwhile)');
+    else if (change.type === Events.Reconnect) logger.info({ url }, 'NATS connection restored');
+    else if (change.type === Events.Error) logger.warn({ url, err: change.data }, 'NATS connection error');
   }
 }
