@@ -24,3 +24,15 @@ export function parseCommandLine<const T extends ParseArgsConfig & { options: He
   }
   return parsed;
 }
+
+/**
+ * The first of flags whose value is not a whole number (vCPUs, MiB, bytes, seconds), as an error to
+ * print with the usage; undefined when all are. Number("abc") would otherwise reach the wire as NaN.
+ */
+export function notWholeNumber(values: Record<string, unknown>, flags: string[]): string | undefined {
+  for (const flag of flags) {
+    const value = values[flag];
+    if (typeof value === 'string' && !/^\d+$/.test(value)) return `--${flag} "${value}": expected a whole number`;
+  }
+  return undefined;
+}

@@ -1,10 +1,15 @@
-/** `kindling vm` and `kindling build`: missing arguments are usage errors, an absent service is named with its address. */
+/**
+ * `kindling vm` and `kindling build`: missing arguments and non-numeric sizes are usage errors, an absent
+ * service is named with its address, and image digests are shown legibly.
+ */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, it, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Image, VmmServiceService } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 
 const cliMain = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
@@ -41,6 +46,33 @@ describe('kindling vm and build on the command line', () => {
     }
     const bare = await kindling(['vm']);
     assert.deepEqual([bare.code, bare.stdout, /^usage:/.test(bare.stderr)], [2, '', true]);
+  });
+
+  it('vCPUs, memory, disk and timeouts that are not whole numbers exit 2 naming the flag', async () => {
+    for (const args of [
+      ['vm', 'run', 'debian:12', '--cpus', 'two'],
+      ['vm', 'stop', 'demo', '--timeout', '30s'],
+      ['build', '-t', 'hello:dev', '--memory', '1G', '--planner', address, '.'],
+    ]) {
+      const { code, stderr } = await kindling(args);
+      const flag = args.find((a) => /^--(cpus|timeout|memory)$/.test(a));
+      assert.equal(code, 2, args.join(' '));
+      assert.match(stderr, new RegExp(`: ${flag} "[^"]+": expected a whole number\\nusage:`), args.join(' '));
+    }
+  });
+
+  it('vm images shows each digest as its algorithm and 12 hex digits', async (t) => {
+    const server = new Server();
+    const digest = 'blake3-blocks-4m:79016c91747c0123456789abcdef';
+    const image = Image.fromPartial({ name: 'debian', tag: '12', aliases: ['debian:bookworm'], digest, sizeBytes: String(2048 * 1024 ** 2) });
+    server.addService(VmmServiceService, { listImages: (_call: unknown, callback: (e: null, r: unknown) => void) => callback(null, { images: [image] }) });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    );
+    t.after(() => server.forceShutdown());
+    const { code, stdout, stderr } = await kindling(['vm', 'images', '--vmm', `127.0.0.1:${port}`]);
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, 'debian:12 (also debian:bookworm)  2048 MiB  blake3-blocks-4m:79016c91747c  base OS\n');
   });
 
   it('an unreachable vmm is named with its address and how to set it, without grpc-js internals', async () => {

@@ -11,7 +11,7 @@ import { createServiceClient, type TlsFiles } from '@kindling/runtime';
 import { renderBuildEvent } from '../output/build-progress.ts';
 import { parseBuildArgs } from '../build-args.ts';
 import { describeCallFailure } from '../call-failure.ts';
-import { parseCommandLine } from '../command-line.ts';
+import { notWholeNumber, parseCommandLine } from '../command-line.ts';
 import { uploadContext } from '../context-upload.ts';
 import { readStdinContext, type StdinContext } from '../stdin-context.ts';
 
@@ -133,6 +133,11 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parsed;
   if (positionals.length !== 1 || !values.tag) {
     process.stderr.write(`kindling build: needs one CONTEXT and --tag\n${usage}`);
+    return 2;
+  }
+  const badNumber = notWholeNumber(values, ['cpus', 'memory', 'disk']);
+  if (badNumber) {
+    process.stderr.write(`kindling build: ${badNumber}\n${usage}`);
     return 2;
   }
   const tls: TlsFiles = { caPath: values['tls-ca'], certPath: values['tls-cert'], keyPath: values['tls-key'] };

@@ -5,7 +5,7 @@ import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import { VmmServiceClient, type ListImagesResponse, type Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { createServiceClient, unaryCall } from '@kindling/runtime';
 import { describeCallFailure } from '../call-failure.ts';
-import { parseCommandLine } from '../command-line.ts';
+import { notWholeNumber, parseCommandLine } from '../command-line.ts';
 
 export const describe = 'boot, list, stop and remove microVMs on a vmm host; list its images';
 
@@ -20,6 +20,9 @@ const usage = `usage:
 options: --vmm HOST:PORT (default $KINDLING_VMM_ADDR or 127.0.0.1:50053)
 `;
 
+
+/** "blake3-blocks-4m:79ab…" as its algorithm and 12 hex digits, as docker shows image ids. */
+const shortDigest = (digest: string): string => digest.slice(0, digest.indexOf(':') + 13);
 
 function describeVm(vm: Vm): string {
   const state = VmState[vm.state].replace('VM_STATE_', '');
@@ -59,6 +62,11 @@ export async function run(argv: string[]): Promise<number> {
   const needs = ({ run: 'IMAGE', get: 'ID', stop: 'ID', rm: 'ID' } as Record<string, string>)[sub];
   if (needs !== undefined && !arg) {
     process.stderr.write(`kindling vm ${sub}: needs ${needs}\n${usage}`);
+    return 2;
+  }
+  const badNumber = notWholeNumber(values, ['cpus', 'memory', 'disk', 'timeout']);
+  if (badNumber) {
+    process.stderr.write(`kindling vm ${sub}: ${badNumber}\n${usage}`);
     return 2;
   }
   const client = createServiceClient(VmmServiceClient, values.vmm);
@@ -115,7 +123,7 @@ export async function run(argv: string[]): Promise<number> {
         const { images } = await unaryCall<ListImagesResponse>('vmm', (cb) => client.listImages({ name: '' }, cb));
         for (const i of images) {
           const aliases = i.aliases.length ? ` (also ${i.aliases.join(', ')})` : '';
-          process.stdout.write(`${i.name}:${i.tag}${aliases}  ${(Number(i.sizeBytes) / 1024 ** 2).toFixed(0)} MiB  ${i.digest.slice(0, 19)}  ${i.parent ? `from ${i.parent}` : 'base OS'}\n`);
+          process.stdout.write(`${i.name}:${i.tag}${aliases}  ${(Number(i.sizeBytes) / 1024 ** 2).toFixed(0)} MiB  ${shortDigest(i.digest)}  ${i.parent ? `from ${i.parent}` : 'base OS'}\n`);
         }
         return 0;
       }
