@@ -134,6 +134,30 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
     );
   });
 
+  it('refuses an image that would live inside another one in the store (a:b holds a/b:c), in either order', async () => {
+    const importAs = (image: string) =>
+      call<object, ImportImageResponse>(vmm.client, 'importImage', {
+        rootfsPath: join(dir, 'tiny.ext4'),
+        image,
+        kernelId: '',
+        overwrite: false,
+      });
+    const nested = (e: unknown) =>
+      code(e) === Status.FAILED_PRECONDITION &&
+      /cannot be stored beside image/.test((e as ServiceError).details);
+    await importAs('test/nest:a');
+    await assert.rejects(importAs('test/nest/a:b'), nested, 'inside an existing image');
+    await importAs('test/outer/x:y');
+    await assert.rejects(importAs('test/outer:x'), nested, 'around an existing image');
+    await call(vmm.client, 'deleteImage', { image: 'test/nest:a' });
+    await call(vmm.client, 'deleteImage', { image: 'test/outer/x:y' });
+    const listed = await call<object, ListImagesResponse>(vmm.client, 'listImages', { name: '' });
+    assert.deepEqual(
+      listed.images.map((i) => `${i.name}:${i.tag}`),
+      ['test/tiny:one'],
+    );
+  });
+
   it('reports the host: driver, acceleration, capacity', async () => {
     const info = await call<object, GetHostInfoResponse>(vmm.client, 'getHostInfo', {});
     assert.equal(info.host, 'testhost');

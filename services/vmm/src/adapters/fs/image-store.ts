@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { FailedPreconditionError } from '../../domain/errors.ts';
 import type { ImageRecord, ImageRef } from '../../domain/image.ts';
 import type { ImageStore } from '../../ports/stores.ts';
 import { readJsonIfExists, writeFileAtomic } from './atomic-file.ts';
@@ -40,6 +41,7 @@ export class FsImageStore implements ImageStore {
   }
 
   async put(ref: ImageRef, fill: (stagingRootfsPath: string) => Promise<ImageRecord>): Promise<ImageRecord> {
+    await this.refuseNesting(ref);
     const staging = join(this.root, `.staging-${randomBytes(6).toString('hex')}`);
     await mkdir(staging, { recursive: true });
     try {
@@ -73,6 +75,7 @@ export class FsImageStore implements ImageStore {
   }
 
   async delete(ref: ImageRef): Promise<boolean> {
+    await this.refuseNesting(ref);
     const dir = this.imageDir(ref);
     const exists = await stat(dir).then(
       () => true,
@@ -96,6 +99,33 @@ export class FsImageStore implements ImageStore {
     }
   }
 
+  /**
+   * name:tag lives in <name>/<tag>/, so "a:b" and "a/b:c" would share a/b/ (the second inside the
+   * first): replacing or deleting one would take the other with it. Such a pair is refused.
+   */
+  private async refuseNesting(ref: ImageRef): Promise<void> {
+    const parts = [...ref.name.split('/'), ref.tag];
+    for (let i = 2; i < parts.length; i++) {
+      const outer = { name: parts.slice(0, i - 1).join('/'), tag: parts[i - 1]! };
+      if (await readJsonIfExists(join(this.imageDir(outer), 'image.json'))) throw nestingError(ref, outer);
+    }
+    const inner = await this.firstImageUnder(this.imageDir(ref));
+    if (inner) throw nestingError(ref, inner);
+  }
+
+  private async firstImageUnder(dir: string): Promise<ImageRef | undefined> {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      if (!entry.isDirectory()) continue;
+      const sub = join(dir, entry.name);
+      const record = await readJsonIfExists<ImageRecord>(join(sub, 'image.json'));
+      if (record) return { name: record.name, tag: record.tag };
+      const deeper = await this.firstImageUnder(sub);
+      if (deeper) return deeper;
+    }
+    return undefined;
+  }
+
   private imageDir(ref: ImageRef): string {
     return join(this.root, ...ref.name.split('/'), ref.tag);
   }
@@ -110,3 +140,8 @@ export class FsImageStore implements ImageStore {
     }
   }
 }
+
+const nestingError = (ref: ImageRef, other: ImageRef) =>
+  new FailedPreconditionError(
+    `image ${ref.name}:${ref.tag} cannot be stored beside image ${other.name}:${other.tag}: the store keeps name:tag in <name>/<tag>/, so one would live inside the other; pick another name or tag`,
+  );
