@@ -1,7 +1,8 @@
 /**
  * A CreateVm that fails or is cancelled after its network step leaves nothing behind: not when the CNI
  * plugins fail DEL as well as ADD, and not when the caller gives up during the last step (over the
- * real stores and ext4 tools, with a network and netns the test controls).
+ * real stores and ext4 tools, with a network and netns the test controls). A StartVm whose launch
+ * fails has the driver stop any hypervisor the record does not know of.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -38,11 +39,33 @@ const vmSpec = (vmId: string): VmSpec => ({
   labels: {},
 });
 
+const unusedHypervisor: HypervisorDriver = {
+  name: 'qemu',
+  launch: async (): Promise<VmProcessRef> => {
+    throw new Error('not used');
+  },
+  stop: async () => ({ graceful: true }),
+  isAlive: async () => false,
+  waitForExit: async () => undefined,
+  cleanup: async () => undefined,
+};
+
+const noNetwork: VmNetwork = {
+  networkName: 'lab',
+  attach: async () => {
+    throw new Error('not used');
+  },
+  check: async () => undefined,
+  detach: async () => undefined,
+  attachment: async () => undefined,
+};
+
 /** A VmHost over real stores in a temp dir, with the network, netns and host keys the test gives. */
 async function hostRig(
   t: TestContext,
   network: VmNetwork,
   hostKeys: HostKeyGenerator = new SshKeygenHostKeys(),
+  hypervisor: HypervisorDriver = unusedHypervisor,
 ) {
   const dir = await mkdtemp(join(tmpdir(), 'kindling-test-create-cleanup-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -67,16 +90,6 @@ async function hostRig(
   const kernels = new FsKernelStore(join(dir, 'kernels'));
   await kernels.put('k', '0.0.0-test', { bzImage: join(dir, 'vmlinuz') });
   const netns = new Set<string>();
-  const hypervisor: HypervisorDriver = {
-    name: 'qemu',
-    launch: async (): Promise<VmProcessRef> => {
-      throw new Error('not used');
-    },
-    stop: async () => ({ graceful: true }),
-    isAlive: async () => false,
-    waitForExit: async () => undefined,
-    cleanup: async () => undefined,
-  };
   const host = new VmHost({
     host: 'testhost',
     images,
@@ -171,5 +184,30 @@ test(
     assert.deepEqual(await rig.vmDirs(), [], 'no VM directory is left');
     assert.deepEqual([...rig.netns], [], 'the netns is removed');
     assert.deepEqual([...attached], [], 'the CNI attachment is deleted');
+  },
+);
+
+test(
+  'a StartVm whose launch fails or is cancelled stops whatever the driver left running (its pid file)',
+  { skip },
+  async (t) => {
+    const cleanups: (VmProcessRef | undefined)[] = [];
+    const controller = new AbortController();
+    const rig = await hostRig(t, noNetwork, new SshKeygenHostKeys(), {
+      ...unusedHypervisor,
+      launch: async () => {
+        // qemu daemonized, then the caller gave up before the launch returned.
+        controller.abort(new Error('cancelled by the client'));
+        throw new Error('qemu could not start: killed');
+      },
+      cleanup: async (ref) => void cleanups.push(ref),
+    });
+    await rig.host.createVm({ ...vmSpec('vm-launch'), network: '' });
+    await assert.rejects(rig.host.startVm('vm-launch', controller.signal), /cancelled by the client/);
+    assert.deepEqual(cleanups, [undefined], 'the driver looked for a hypervisor the record does not know of');
+    const record = await rig.host.mustGet('vm-launch');
+    assert.equal(record.state, 'FAILED');
+    assert.equal(record.process, undefined);
+    await rig.host.deleteVm('vm-launch');
   },
 );

@@ -170,7 +170,11 @@ export class VmHost {
       try {
         record.process = await this.deps.hypervisor.launch(spec, signal);
       } catch (error) {
+        // A launch cut short (cancelled, or failing after qemu daemonized) can leave a hypervisor the
+        // record does not know of, holding the disk: the driver finds it by its pid file and stops it.
+        await this.deps.hypervisor.cleanup(undefined, { vmId: record.id, runDir: record.runDir });
         await this.transition(record, 'FAILED', (error as Error).message);
+        if (signal?.aborted) throw signal.reason;
         throw new InternalError(`VM ${id} did not start: ${(error as Error).message}`, { cause: error });
       }
       record.startedAt = new Date().toISOString();
