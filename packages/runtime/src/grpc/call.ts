@@ -39,14 +39,17 @@ export function setCallLogger(logger: Logger): void {
   baseLogger = logger;
 }
 
-const idFields = ['buildId', 'vmId', 'contextId'] as const;
+// Only these named id fields are logged, never the whole request (SshTarget carries a private key).
+const idFields = ['buildId', 'vmId', 'contextId', 'sessionId'] as const;
 
 function idsOf(request: unknown): Record<string, string> {
   const ids: Record<string, string> = {};
   if (typeof request !== 'object' || request === null) return ids;
   const record = request as Record<string, unknown>;
+  // The provisioner names its guest in target (SshTarget.session_id, normally the VM id).
+  const target = typeof record.target === 'object' && record.target !== null ? (record.target as Record<string, unknown>) : {};
   for (const field of idFields) {
-    const value = record[field];
+    const value = record[field] ?? target[field];
     if (typeof value === 'string' && value !== '') ids[field] = value;
   }
   return ids;
