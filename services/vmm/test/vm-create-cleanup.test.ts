@@ -211,3 +211,23 @@ test(
     await rig.host.deleteVm('vm-launch');
   },
 );
+
+test(
+  'a CreateVm with start that is cancelled while the VM starts removes the VM it created',
+  { skip },
+  async (t) => {
+    const controller = new AbortController();
+    const rig = await hostRig(t, noNetwork, new SshKeygenHostKeys(), {
+      ...unusedHypervisor,
+      launch: async () => {
+        controller.abort(new Error('deadline exceeded'));
+        throw new Error('qemu could not start: killed');
+      },
+    });
+    await assert.rejects(
+      rig.host.createVm({ ...vmSpec('vm-start'), network: '' }, { start: true, signal: controller.signal }),
+      /deadline exceeded/,
+    );
+    assert.deepEqual(await rig.vmDirs(), [], 'no VM directory is left');
+  },
+);

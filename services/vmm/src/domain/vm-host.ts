@@ -83,6 +83,7 @@ export class VmHost {
         `VM id "${id}" is not valid: use 1-32 lowercase letters, digits and -, starting with a letter or digit`,
       );
     }
+    let createdHere = false;
     const created = await this.lock.run(id, async () => {
       const existing = await records.get(id);
       if (existing) {
@@ -91,9 +92,21 @@ export class VmHost {
           `VM ${id} already exists on host ${this.deps.host} with a different spec`,
         );
       }
+      createdHere = true;
       return this.create(id, spec, image, kernel, signal);
     });
-    return options.start ? this.startVm(id, signal) : created;
+    if (!options.start) return created;
+    try {
+      return await this.startVm(id, signal);
+    } catch (error) {
+      // A caller that gave up never learns the VM's id: the VM this call created goes with it.
+      if (createdHere && signal?.aborted) {
+        await this.deleteVm(id).catch((cleanupError: unknown) =>
+          this.deps.log.error({ vmId: id, err: cleanupError }, 'removing a cancelled CreateVm failed'),
+        );
+      }
+      throw error;
+    }
   }
 
   private async create(
