@@ -4,7 +4,13 @@ import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { BuildServiceClient, BuildServiceService } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { pino } from 'pino';
+import * as errors from '../src/errors.ts';
 import { startGrpcService, unary, unimplementedMethods, type RunningGrpcService } from '../src/index.ts';
+
+const domainErrorClasses = Object.values(errors).filter(
+  (value): value is new (message: string) => errors.DomainError =>
+    typeof value === 'function' && value.prototype instanceof errors.DomainError,
+);
 
 /** A handler that fails the way fetch or a stream does when its signal fires: with a DOMException. */
 function abortedLikeFetch(signal: AbortSignal): Promise<never> {
@@ -38,6 +44,10 @@ describe('failures caused by the client', () => {
             ...unimplementedMethods(BuildServiceService, 'the test issue'),
             getBuild: unary(async (_request, ctx) => abortedLikeFetch(ctx.signal)),
             cancelBuild: unary(async (_request, ctx) => abortedLikeFetch(ctx.signal)),
+            listBuilds: unary(async (request) => {
+              const Kind = domainErrorClasses.find((c) => c.name === request.pageToken)!;
+              throw new Kind(`${request.pageToken} from the domain`);
+            }),
           },
         },
       ],
@@ -58,6 +68,18 @@ describe('failures caused by the client', () => {
     }
     throw new Error(`no log line for ${method}: ${JSON.stringify(lines)}`);
   }
+
+  it('maps every DomainError subclass to its own status code with its message', async () => {
+    assert.equal(domainErrorClasses.length, 12);
+    for (const Kind of domainErrorClasses) {
+      const expected = new Kind('x').code;
+      const error = await new Promise<ServiceError>((resolve) =>
+        client.listBuilds({ pageSize: 1, pageToken: Kind.name, state: 0 }, (e) => resolve(e!)),
+      );
+      assert.equal(status[error.code], expected, Kind.name);
+      assert.equal(error.details, `${Kind.name} from the domain`);
+    }
+  });
 
   it("a handler's own abort error after the deadline is DEADLINE_EXCEEDED, logged as such, not an internal failure", async () => {
     const error = await new Promise<ServiceError>((resolve) =>
