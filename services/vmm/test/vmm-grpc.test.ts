@@ -252,6 +252,12 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
         method,
       );
     }
+    const watchError = await new Promise<ServiceError>((resolve) => {
+      const stream = vmm.client.watchVms({ vmId: path });
+      stream.on('data', () => undefined);
+      stream.on('error', resolve);
+    });
+    assert.equal(watchError.code, Status.INVALID_ARGUMENT, 'WatchVms of a path ends at once');
     const { vm } = await call<object, CreateVmResponse>(vmm.client, 'getVm', { vmId: 'vm-target' });
     assert.equal(vm?.state, VmState.VM_STATE_CREATED, 'the VM the path pointed at is untouched');
     await call(vmm.client, 'deleteVm', { vmId: 'vm-target' });
