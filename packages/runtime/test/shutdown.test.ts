@@ -60,3 +60,41 @@ it('shutdown turns health NOT_SERVING first, ends Watch streams, and drains in-f
   assert.equal(await watchEnded, 0, 'the Watch stream ends OK, not cancelled by a forced shutdown');
   assert.equal(await inFlight, null, 'the call in flight when shutdown began completed');
 });
+
+it('a call still running when the grace period ends is aborted with a reason that says the server is shutting down', async () => {
+  let reason: unknown;
+  let handlerStarted!: () => void;
+  const started = new Promise<void>((resolve) => (handlerStarted = resolve));
+  const running = await startGrpcService({
+    name: 'test',
+    host: '127.0.0.1',
+    port: 0,
+    logger: createLogger('test', 'silent'),
+    services: [
+      {
+        name: 'kindling.planner.v1.BuildService',
+        definition: BuildServiceService,
+        implementation: {
+          ...unimplementedMethods(BuildServiceService, 'the test issue'),
+          getBuild: unary(async (_request, ctx) => {
+            handlerStarted();
+            await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+            reason = ctx.signal.reason;
+            throw reason;
+          }),
+        },
+      },
+    ],
+  });
+  const client = new BuildServiceClient(running.address, credentials.createInsecure());
+  try {
+    const failed = new Promise<ServiceError | null>((resolve) => client.getBuild({ buildId: 'b1' }, (e) => resolve(e)));
+    await started;
+    await running.shutdown(100);
+    assert.ok((await failed) !== null);
+    for (let i = 0; i < 100 && reason === undefined; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.match((reason as Error).message, /server is shutting down/);
+  } finally {
+    client.close();
+  }
+});

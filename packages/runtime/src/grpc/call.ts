@@ -14,6 +14,7 @@ import type {
   handleServerStreamingCall,
   handleUnaryCall,
   sendUnaryData,
+  UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { createLogger, type Logger } from '../logger.ts';
 import { CancelledError, DeadlineExceededError, DomainError } from '../errors.ts';
@@ -33,11 +34,30 @@ type AnyCall =
   | ServerReadableStream<unknown, unknown>
   | ServerDuplexStream<unknown, unknown>;
 
-/** The logger every wrapper uses; startGrpcService sets it to the service's logger. */
-let baseLogger: Logger | undefined;
-export function setCallLogger(logger: Logger): void {
-  baseLogger = logger;
+/** What the server a call arrived on tells its wrappers: its logger, and whether it is shutting down. */
+export interface CallServerContext {
+  readonly logger: Logger;
+  readonly stopping: () => boolean;
 }
+
+// Per call, not per process: several servers in one process (tests, a single-process mode) must each
+// log under their own service name.
+const serverOfCall = new WeakMap<object, CallServerContext>();
+
+/** Wraps every method of an implementation so its calls log through the server's logger. */
+export function bindCallServer(implementation: UntypedServiceImplementation, server: CallServerContext): UntypedServiceImplementation {
+  return Object.fromEntries(
+    Object.entries(implementation).map(([name, handler]) => [
+      name,
+      (call: object, ...rest: unknown[]) => {
+        serverOfCall.set(call, server);
+        return (handler as (call: object, ...rest: unknown[]) => unknown)(call, ...rest);
+      },
+    ]),
+  ) as UntypedServiceImplementation;
+}
+
+let fallbackLogger: Logger | undefined;
 
 // Only these named id fields are logged, never the whole request (SshTarget carries a private key).
 const idFields = ['buildId', 'vmId', 'contextId', 'sessionId'] as const;
@@ -69,13 +89,20 @@ interface Tracked {
 function track(call: AnyCall, request: unknown): Tracked {
   const method = call.getPath();
   const started = performance.now();
-  const log = (baseLogger ??= createLogger('kindling')).child({ method, ...idsOf(request) });
+  const server = serverOfCall.get(call);
+  const log = (server?.logger ?? (fallbackLogger ??= createLogger('kindling'))).child({ method, ...idsOf(request) });
   const controller = new AbortController();
   const deadline = deadlineOf(call);
   (call as ServerUnaryCall<unknown, unknown>).on('cancelled', () => {
     // Node timers may fire a few ms before Date.now() reaches the deadline grpc-js computed.
     const late = deadline !== undefined && Date.now() >= deadline.getTime() - 25;
-    controller.abort(late ? new DeadlineExceededError(`${method}: deadline exceeded`) : new CancelledError(`${method}: cancelled by the client`));
+    controller.abort(
+      late
+        ? new DeadlineExceededError(`${method}: deadline exceeded`)
+        : server?.stopping()
+          ? new CancelledError(`${method}: cancelled because the server is shutting down and its grace period ran out`)
+          : new CancelledError(`${method}: cancelled by the client`),
+    );
   });
   let timer: NodeJS.Timeout | undefined;
   if (deadline !== undefined) {

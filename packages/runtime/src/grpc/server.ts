@@ -6,7 +6,7 @@ import { Server, type ServiceDefinition, type UntypedServiceImplementation } fro
 import { readDescriptorSet } from '@kindling/proto';
 import { FailedPreconditionError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { setCallLogger } from './call.ts';
+import { bindCallServer } from './call.ts';
 import { HealthRegistry } from './health.ts';
 import { reflectionServices } from './reflection.ts';
 import { isTlsConfigured, serverCredentials, type TlsFiles } from './tls.ts';
@@ -55,11 +55,13 @@ export async function startGrpcService(options: GrpcServiceOptions): Promise<Run
         'or pass --insecure to accept plaintext on a non-loopback address',
     );
   }
-  setCallLogger(logger);
+  let stopping: Promise<void> | undefined;
+  let forced = false;
+  const callServer = { logger, stopping: () => forced };
   const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
   const names = options.services.map((s) => s.name);
   const health = new HealthRegistry(names);
-  for (const service of options.services) server.addService(service.definition, service.implementation);
+  for (const service of options.services) server.addService(service.definition, bindCallServer(service.implementation, callServer));
   server.addService(health.definition(), health.implementation());
   for (const reflection of reflectionServices(readDescriptorSet(), [...names, 'grpc.health.v1.Health'])) {
     server.addService(reflection.definition, reflection.implementation);
@@ -72,7 +74,6 @@ export async function startGrpcService(options: GrpcServiceOptions): Promise<Run
   });
   const address = `${hostForBind}:${boundPort}`;
   logger.info({ address, services: names, tls: isTlsConfigured(tls) }, 'serving');
-  let stopping: Promise<void> | undefined;
   return {
     port: boundPort,
     address,
@@ -81,7 +82,10 @@ export async function startGrpcService(options: GrpcServiceOptions): Promise<Run
     shutdown(graceMs = 5000) {
       stopping ??= new Promise<void>((resolve) => {
         health.stopWatches();
-        const timer = setTimeout(() => server.forceShutdown(), graceMs);
+        const timer = setTimeout(() => {
+          forced = true;
+          server.forceShutdown();
+        }, graceMs);
         server.tryShutdown(() => {
           clearTimeout(timer);
           resolve();
