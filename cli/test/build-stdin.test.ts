@@ -134,5 +134,5 @@ test('kindling build - < ctx.tar.zst uploads the context to the fetcher and the 
 
   const noFetcher = await kindling(['-t', 'app:1', '--planner', planner.address, '--fetcher', unreachable, '-'], archives.gzip);
   assert.equal(noFetcher.code, 1);
-  assert.match(noFetcher.stderr, new RegExp(`uploading the context on stdin to the fetcher at ${unreachable} failed: `));
+  assert.match(noFetcher.stderr, new RegExp(`uploading the context on stdin failed: cannot reach the fetcher at ${unreachable} \\(.*\\): is it running there\\? Give its address with --fetcher or KINDLING_FETCHER_ADDR\\n$`));
 });

@@ -75,6 +75,18 @@ describe('kindling vm and build on the command line', () => {
     assert.equal(stdout, 'debian:12 (also debian:bookworm)  2048 MiB  blake3-blocks-4m:79016c91747c  base OS\n');
   });
 
+  it('an unreadable TLS file is named, not a crash with a stack trace', async () => {
+    for (const args of [
+      ['vm', 'images', '--vmm', address],
+      ['build', '-t', 'hello:dev', '--planner', address, '.'],
+      ['plan', '-f', fileURLToPath(new URL('../../examples/hello/Dockerfile', import.meta.url)), '--planner', address],
+    ]) {
+      const { code, stderr } = await kindling([...args, '--tls-ca', '/nonexistent/ca.pem']);
+      assert.equal(code, 1, args.join(' '));
+      assert.match(stderr, /^kindling \w+( images)?: .*cannot read the TLS CA bundle at \/nonexistent\/ca\.pem: ENOENT[^\n]*\n$/, args.join(' '));
+    }
+  });
+
   it('an unreachable vmm is named with its address and how to set it, without grpc-js internals', async () => {
     const { code, stderr } = await kindling(['vm', 'ls', '--vmm', address]);
     assert.equal(code, 1);

@@ -90,18 +90,19 @@ export async function stdinBuildSource(
 
 /** Uploads stdin's archive to the fetcher at address and returns its upload id. */
 async function uploadStdin(archive: Extract<StdinContext, { kind: 'archive' }>, address: string, tls: TlsFiles): Promise<string> {
-  const fetcher = createServiceClient(FetcherServiceClient, address, tls);
+  let fetcher: FetcherServiceClient | undefined;
   try {
+    fetcher = createServiceClient(FetcherServiceClient, address, tls);
     // With `< ctx.tar.gz` stdin is the file itself: announcing its size lets the fetcher catch a short read.
     const stat = fstatSync(0);
     const uploaded = await uploadContext(fetcher, archive.fileName, archive.chunks, stat.isFile() ? stat.size : 0);
     process.stdout.write(`=> uploaded the ${archive.format} context from stdin (${uploaded.size} bytes) as ${uploaded.uploadId}\n`);
     return uploaded.uploadId;
   } catch (error) {
-    const e = error as { details?: string; message: string };
-    throw new Error(`uploading the context on stdin to the fetcher at ${address} failed: ${e.details || e.message}`, { cause: error });
+    // No cause: the planner's error handling would take the fetcher's status for its own.
+    throw new Error(`uploading the context on stdin failed: ${describeCallFailure('fetcher', address, '--fetcher or KINDLING_FETCHER_ADDR', error)}`);
   } finally {
-    fetcher.close();
+    fetcher?.close();
   }
 }
 
@@ -141,8 +142,9 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const tls: TlsFiles = { caPath: values['tls-ca'], certPath: values['tls-cert'], keyPath: values['tls-key'] };
-  const client = createServiceClient(BuildServiceClient, values.planner, tls);
+  let opened: BuildServiceClient | undefined;
   try {
+    const client = (opened = createServiceClient(BuildServiceClient, values.planner, tls));
     const context = positionals[0]!;
     const source =
       context === '-'
@@ -183,10 +185,9 @@ export async function run(argv: string[]): Promise<number> {
     process.off('SIGINT', cancel);
     return final === BuildState.BUILD_STATE_SUCCEEDED ? 0 : 1;
   } catch (error) {
-    const failure = (error as { code?: unknown }).code === undefined ? (error as Error).message : describeCallFailure('planner', values.planner, '--planner or KINDLING_PLANNER_ADDR', error);
-    process.stderr.write(`kindling build: ${failure}\n`);
+    process.stderr.write(`kindling build: ${describeCallFailure('planner', values.planner, '--planner or KINDLING_PLANNER_ADDR', error)}\n`);
     return 1;
   } finally {
-    client.close();
+    opened?.close();
   }
 }

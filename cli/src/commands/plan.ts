@@ -135,8 +135,9 @@ export async function run(argv: string[]): Promise<number> {
     const tls: TlsFiles = { caPath: values['tls-ca'], certPath: values['tls-cert'], keyPath: values['tls-key'] };
     response = values.planner ? await planRemotely(values.planner, tls, dockerfile, file, args, values.target) : planLocally(dockerfile, file, args, values.target);
   } catch (error) {
-    const e = error as { code?: number; details?: string; message: string };
-    const reason = (e.details ?? e.message).replace(/\s*Resolution note:\s*$/, '');
+    const e = error as { code?: number | string; details?: unknown; message: string };
+    // A DomainError (an unreadable TLS file) has an array of details; a grpc-js error a string.
+    const reason = (typeof e.details === 'string' ? e.details : e.message).replace(/\s*Resolution note:\s*$/, '');
     const hint = e.code === status.UNAVAILABLE ? ' (is the planner running there? without --planner and KINDLING_PLANNER_ADDR, kindling plan works in-process)' : '';
     process.stderr.write(`kindling plan: planner ${values.planner}: ${reason}${hint}\n`);
     return 1;

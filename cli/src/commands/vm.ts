@@ -3,7 +3,7 @@
  */
 import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import { VmmServiceClient, type ListImagesResponse, type Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { createServiceClient, unaryCall } from '@kindling/runtime';
+import { createServiceClient, unaryCall, type TlsFiles } from '@kindling/runtime';
 import { describeCallFailure } from '../call-failure.ts';
 import { notWholeNumber, parseCommandLine } from '../command-line.ts';
 
@@ -18,6 +18,7 @@ const usage = `usage:
   kindling vm images
 
 options: --vmm HOST:PORT (default $KINDLING_VMM_ADDR or 127.0.0.1:50053)
+         --tls-ca/--tls-cert/--tls-key PATH   TLS to the vmm
 `;
 
 
@@ -49,6 +50,9 @@ export async function run(argv: string[]): Promise<number> {
       name: { type: 'string', default: '' },
       timeout: { type: 'string', default: '30' },
       force: { type: 'boolean', default: false },
+      'tls-ca': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -69,8 +73,10 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`kindling vm ${sub}: ${badNumber}\n${usage}`);
     return 2;
   }
-  const client = createServiceClient(VmmServiceClient, values.vmm);
+  const tls: TlsFiles = { caPath: values['tls-ca'], certPath: values['tls-cert'], keyPath: values['tls-key'] };
+  let opened: VmmServiceClient | undefined;
   try {
+    const client = (opened = createServiceClient(VmmServiceClient, values.vmm, tls));
     switch (sub) {
       case 'run': {
         const { vm } = await unaryCall<{ vm?: Vm }>('vmm', (cb) =>
@@ -135,6 +141,6 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`kindling vm ${sub}: ${describeCallFailure('vmm', values.vmm, '--vmm or KINDLING_VMM_ADDR', error)}\n`);
     return 1;
   } finally {
-    client.close();
+    opened?.close();
   }
 }
