@@ -50,6 +50,15 @@ const unusedHypervisor: HypervisorDriver = {
   cleanup: async () => undefined,
 };
 
+/** A hypervisor whose launch the caller gives up on: qemu daemonized, then the launch was cut short. */
+const launchGivenUpOn = (controller: AbortController, reason: string): HypervisorDriver => ({
+  ...unusedHypervisor,
+  launch: async () => {
+    controller.abort(new Error(reason));
+    throw new Error('qemu could not start: killed');
+  },
+});
+
 const noNetwork: VmNetwork = {
   networkName: 'lab',
   attach: async () => {
@@ -194,12 +203,7 @@ test(
     const cleanups: (VmProcessRef | undefined)[] = [];
     const controller = new AbortController();
     const rig = await hostRig(t, noNetwork, new SshKeygenHostKeys(), {
-      ...unusedHypervisor,
-      launch: async () => {
-        // qemu daemonized, then the caller gave up before the launch returned.
-        controller.abort(new Error('cancelled by the client'));
-        throw new Error('qemu could not start: killed');
-      },
+      ...launchGivenUpOn(controller, 'cancelled by the client'),
       cleanup: async (ref) => void cleanups.push(ref),
     });
     await rig.host.createVm({ ...vmSpec('vm-launch'), network: '' });
@@ -217,13 +221,12 @@ test(
   { skip },
   async (t) => {
     const controller = new AbortController();
-    const rig = await hostRig(t, noNetwork, new SshKeygenHostKeys(), {
-      ...unusedHypervisor,
-      launch: async () => {
-        controller.abort(new Error('deadline exceeded'));
-        throw new Error('qemu could not start: killed');
-      },
-    });
+    const rig = await hostRig(
+      t,
+      noNetwork,
+      new SshKeygenHostKeys(),
+      launchGivenUpOn(controller, 'deadline exceeded'),
+    );
     await assert.rejects(
       rig.host.createVm({ ...vmSpec('vm-start'), network: '' }, { start: true, signal: controller.signal }),
       /deadline exceeded/,

@@ -61,6 +61,13 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
   let vmm: VmmUnderTest;
   const stateDir = () => join(dir, 'state');
   const vmDirs = async () => readdir(join(stateDir(), 'vms')).catch(() => []);
+  const importTiny = (image: string, kernelId = '') =>
+    call<object, ImportImageResponse>(vmm.client, 'importImage', {
+      rootfsPath: join(dir, 'tiny.ext4'),
+      image,
+      kernelId,
+      overwrite: false,
+    });
   const testNetns = () =>
     execFileSync('ip', ['netns', 'list'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
       .split('\n')
@@ -108,22 +115,9 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
     );
     const got = await call<object, GetImageResponse>(vmm.client, 'getImage', { image: 'test/tiny:one' });
     assert.equal(got.image?.kernelId, 'test-kernel');
+    await assert.rejects(importTiny('test/tiny:one'), (e) => code(e) === Status.ALREADY_EXISTS);
     await assert.rejects(
-      call(vmm.client, 'importImage', {
-        rootfsPath: join(dir, 'tiny.ext4'),
-        image: 'test/tiny:one',
-        kernelId: '',
-        overwrite: false,
-      }),
-      (e) => code(e) === Status.ALREADY_EXISTS,
-    );
-    await assert.rejects(
-      call(vmm.client, 'importImage', {
-        rootfsPath: join(dir, 'tiny.ext4'),
-        image: 'test/tiny:path-kernel',
-        kernelId: '../kernels/test-kernel',
-        overwrite: false,
-      }),
+      importTiny('test/tiny:path-kernel', '../kernels/test-kernel'),
       (e) =>
         code(e) === Status.INVALID_ARGUMENT && /kernel id .* is not valid/.test((e as ServiceError).details),
     );
@@ -135,20 +129,13 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
   });
 
   it('refuses an image that would live inside another one in the store (a:b holds a/b:c), in either order', async () => {
-    const importAs = (image: string) =>
-      call<object, ImportImageResponse>(vmm.client, 'importImage', {
-        rootfsPath: join(dir, 'tiny.ext4'),
-        image,
-        kernelId: '',
-        overwrite: false,
-      });
     const nested = (e: unknown) =>
       code(e) === Status.FAILED_PRECONDITION &&
       /cannot be stored beside image/.test((e as ServiceError).details);
-    await importAs('test/nest:a');
-    await assert.rejects(importAs('test/nest/a:b'), nested, 'inside an existing image');
-    await importAs('test/outer/x:y');
-    await assert.rejects(importAs('test/outer:x'), nested, 'around an existing image');
+    await importTiny('test/nest:a');
+    await assert.rejects(importTiny('test/nest/a:b'), nested, 'inside an existing image');
+    await importTiny('test/outer/x:y');
+    await assert.rejects(importTiny('test/outer:x'), nested, 'around an existing image');
     await call(vmm.client, 'deleteImage', { image: 'test/nest:a' });
     await call(vmm.client, 'deleteImage', { image: 'test/outer/x:y' });
     const listed = await call<object, ListImagesResponse>(vmm.client, 'listImages', { name: '' });
@@ -224,12 +211,7 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
   });
 
   it('refuses a VM id that is not one (a path) on every VM call, without touching the VM it points at', async () => {
-    await call(vmm.client, 'importImage', {
-      rootfsPath: join(dir, 'tiny.ext4'),
-      image: 'test/tiny:ids',
-      kernelId: 'test-kernel',
-      overwrite: false,
-    });
+    await importTiny('test/tiny:ids', 'test-kernel');
     await call(vmm.client, 'createVm', {
       spec: spec({ image: 'test/tiny:ids' }),
       vmId: 'vm-target',
