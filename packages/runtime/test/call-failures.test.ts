@@ -7,9 +7,9 @@ import { pino } from 'pino';
 import * as errors from '../src/errors.ts';
 import { startGrpcService, unary, unimplementedMethods, type RunningGrpcService } from '../src/index.ts';
 
-const domainErrorClasses = Object.values(errors).filter(
-  (value): value is new (message: string) => errors.DomainError =>
-    typeof value === 'function' && value.prototype instanceof errors.DomainError,
+type DomainErrorClass = new (message: string) => errors.DomainError;
+const domainErrorClasses = (Object.values(errors) as unknown[]).filter(
+  (value): value is DomainErrorClass => typeof value === 'function' && value.prototype instanceof errors.DomainError,
 );
 
 /** A handler that fails the way fetch or a stream does when its signal fires: with a DOMException. */
@@ -93,7 +93,7 @@ describe('failures caused by the client', () => {
   });
 
   it("a handler's own abort error after the client cancelled is logged CANCELLED, not an internal failure", async () => {
-    const call = client.cancelBuild({ buildId: 'b2' }, () => {});
+    const call = client.cancelBuild({ buildId: 'b2', reason: '' }, () => {});
     await new Promise((r) => setTimeout(r, 100));
     call.cancel();
     const line = await logLineOf('CancelBuild');
