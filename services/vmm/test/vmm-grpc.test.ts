@@ -116,6 +116,23 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
     const got = await call<object, GetImageResponse>(vmm.client, 'getImage', { image: 'test/tiny:one' });
     assert.equal(got.image?.kernelId, 'test-kernel');
     await assert.rejects(importTiny('test/tiny:one'), (e) => code(e) === Status.ALREADY_EXISTS);
+    for (const [rootfsPath, status, message] of [
+      [dir, Status.INVALID_ARGUMENT, /is a directory: ImportImage takes an ext4 image file/],
+      ['/dev/null', Status.INVALID_ARGUMENT, /is not a regular file/],
+      [join(dir, 'missing.ext4'), Status.NOT_FOUND, /no file at .*missing\.ext4/],
+      [join(dir, 'vmlinuz'), Status.INVALID_ARGUMENT, /is not an ext4 image/],
+    ] as const) {
+      await assert.rejects(
+        call(vmm.client, 'importImage', {
+          rootfsPath,
+          image: 'test/tiny:bad',
+          kernelId: '',
+          overwrite: false,
+        }),
+        (e) => code(e) === status && message.test((e as ServiceError).details),
+        rootfsPath,
+      );
+    }
     await assert.rejects(
       importTiny('test/tiny:path-kernel', '../kernels/test-kernel'),
       (e) =>

@@ -67,7 +67,11 @@ export class ImageCatalog {
     if (!path.startsWith('/'))
       throw new InvalidArgumentError(`import path "${path}" must be absolute (a path on the VM host)`);
     const source = await stat(path).catch(() => undefined);
-    if (!source?.isFile())
+    if (source && !source.isFile())
+      throw new InvalidArgumentError(
+        `${path} is ${source.isDirectory() ? 'a directory' : 'not a regular file'}: ImportImage takes an ext4 image file (build one with mkfs.ext4 -d <dir> <file>)`,
+      );
+    if (!source)
       throw new NotFoundError(
         `no file at ${path} on host ${this.deps.host} to import as ${formatImageRef(ref)}`,
       );
