@@ -80,6 +80,8 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
     execFileSync('truncate', ['-s', '32M', join(dir, 'tiny.ext4')]);
     execFileSync('mkfs.ext4', ['-q', '-F', '-d', join(dir, 'tree'), join(dir, 'tiny.ext4')]);
     await writeFile(join(dir, 'vmlinuz'), 'not a kernel: these tests never boot');
+    execFileSync('cp', [join(dir, 'tiny.ext4'), join(dir, 'cut.ext4')]);
+    execFileSync('truncate', ['-s', '30M', join(dir, 'cut.ext4')]);
     await mkdir(join(dir, 'conf.d'));
     // A network whose plugin is not installed: refused before a netns exists (no plugin ever runs here).
     await writeFile(
@@ -121,6 +123,11 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       ['/dev/null', Status.INVALID_ARGUMENT, /is not a regular file/],
       [join(dir, 'missing.ext4'), Status.NOT_FOUND, /no file at .*missing\.ext4/],
       [join(dir, 'vmlinuz'), Status.INVALID_ARGUMENT, /is not an ext4 image/],
+      [
+        join(dir, 'cut.ext4'),
+        Status.INVALID_ARGUMENT,
+        /is 31457280 bytes but its ext4 filesystem spans 33554432/,
+      ],
     ] as const) {
       await assert.rejects(
         call(vmm.client, 'importImage', {

@@ -75,9 +75,14 @@ export class ImageCatalog {
       throw new NotFoundError(
         `no file at ${path} on host ${this.deps.host} to import as ${formatImageRef(ref)}`,
       );
-    await this.deps.disk.filesystemBytes(path).catch((error: unknown) => {
+    const filesystemBytes = await this.deps.disk.filesystemBytes(path).catch((error: unknown) => {
       throw new InvalidArgumentError(`${path} is not an ext4 image: ${(error as Error).message}`);
     });
+    // A cut-off copy still has a readable superblock; a VM would meet the missing blocks as I/O errors.
+    if (filesystemBytes > source.size)
+      throw new InvalidArgumentError(
+        `${path} is ${source.size} bytes but its ext4 filesystem spans ${filesystemBytes}: the file is truncated (an interrupted copy?); copy it again`,
+      );
     if (options.kernelId && !(await this.deps.kernels.get(checkKernelId(options.kernelId)))) {
       throw new NotFoundError(
         `kernel ${options.kernelId} does not exist on host ${this.deps.host}: see ListKernels`,
