@@ -21,17 +21,18 @@ async function loadCommand(name: string): Promise<CliCommand> {
   return (await import(new URL(`./commands/${name}.ts`, import.meta.url).href)) as CliCommand;
 }
 
-async function printHelp(): Promise<void> {
+async function printHelp(out: NodeJS.WritableStream): Promise<void> {
   const lines = ['usage: kindling <command> [options]', '', 'commands:'];
   for (const name of await commandNames()) lines.push(`  ${name.padEnd(14)} ${(await loadCommand(name)).describe}`);
   lines.push('', 'Run `kindling <command> --help` for the options of one command.');
-  process.stdout.write(lines.join('\n') + '\n');
+  out.write(lines.join('\n') + '\n');
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    await printHelp();
+    // Asked for, the help is the output; a missing command is a usage error, reported on stderr.
+    await printHelp(name === undefined ? process.stderr : process.stdout);
     return name === undefined ? 2 : 0;
   }
   if (!(await commandNames()).includes(name)) {

@@ -48,6 +48,24 @@ describe('kindling vm and build on the command line', () => {
     assert.deepEqual([bare.code, bare.stdout, /^usage:/.test(bare.stderr)], [2, '', true]);
   });
 
+  it('a missing command or subcommand is a usage error on stderr that says what is missing (exit 2)', async () => {
+    const cases: [string[], RegExp][] = [
+      [[], /^usage: kindling <command>/],
+      [['baseos'], /^kindling baseos: needs a subcommand\nusage:/],
+      [['baseos', 'frob'], /^kindling baseos: unknown subcommand "frob"\nusage:/],
+      [['baseos', 'build'], /^kindling baseos: build needs a <recipe> \(kindling baseos list shows them\)\nusage:/],
+      [['cni'], /^kindling cni: needs a subcommand\nusage:/],
+      [['cni', 'frob'], /^kindling cni: unknown subcommand "frob"\nusage:/],
+    ];
+    for (const [args, expected] of cases) {
+      const { code, stdout, stderr } = await kindling(args);
+      assert.deepEqual([code, stdout], [2, ''], args.join(' '));
+      assert.match(stderr, expected, args.join(' '));
+    }
+    const help = await kindling(['--help']);
+    assert.deepEqual([help.code, help.stderr, /^usage: kindling <command>/.test(help.stdout)], [0, '', true]);
+  });
+
   it('vCPUs, memory, disk and timeouts that are not whole numbers exit 2 naming the flag', async () => {
     for (const args of [
       ['vm', 'run', 'debian:12', '--cpus', 'two'],

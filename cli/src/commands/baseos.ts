@@ -37,7 +37,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (sub !== 'build' || !recipe) {
-    process.stderr.write(usage);
+    const problem = sub === undefined ? 'needs a subcommand' : sub === 'build' ? 'build needs a <recipe> (kindling baseos list shows them)' : `unknown subcommand "${sub}"`;
+    process.stderr.write(`kindling baseos: ${problem}\n${usage}`);
     return 2;
   }
   const started = performance.now();

@@ -29,7 +29,7 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   if (positionals[0] !== 'install') {
-    process.stderr.write(usage);
+    process.stderr.write(`kindling cni: ${positionals[0] === undefined ? 'needs a subcommand' : `unknown subcommand "${positionals[0]}"`}\n${usage}`);
     return 2;
   }
   try {
