@@ -52,5 +52,25 @@ describe('kindling cni install', () => {
 
   it('rejects a subnet that is not an IPv4 CIDR', async () => {
     await assert.rejects(installConflist({ dir: '/nonexistent', subnet: '10.0.0.0' }), /not an IPv4 CIDR/);
+    await assert.rejects(
+      installConflist({ dir: '/nonexistent', subnet: '999.0.0.0/24' }),
+      /not an IPv4 CIDR/,
+    );
+    await assert.rejects(installConflist({ dir: '/nonexistent', subnet: '10.0.0.0/99' }), /not an IPv4 CIDR/);
+  });
+
+  it('installs only a shipped example under its own name, and only with a bridge name Linux accepts', async () => {
+    await assert.rejects(
+      installConflist({ dir: '/nonexistent', name: '../../package' }),
+      /no example CNI network "\.\.\/\.\.\/package" in .*: kindling ships machine-builds/,
+    );
+    await assert.rejects(
+      installConflist({ dir: '/nonexistent', name: 'nope' }),
+      /no example CNI network "nope"/,
+    );
+    await assert.rejects(
+      installConflist({ dir: '/nonexistent', bridge: 'a-bridge-name-too-long' }),
+      /bridge "a-bridge-name-too-long" is not a Linux interface name/,
+    );
   });
 });

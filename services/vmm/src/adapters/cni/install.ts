@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_CNI_CONF_DIR, toConfigList } from './conflist.ts';
 import { DEFAULT_CNI_BIN_DIRS, findPlugin } from './plugin-exec.ts';
@@ -33,16 +33,28 @@ type Plugin = Record<string, unknown> & { type: string; ipam?: Record<string, un
 /** Installs an example conflist (default machine-builds) into the CNI config dir, reporting which plugins resolve. */
 export async function installConflist(opts: ConflistInstallOptions = {}): Promise<ConflistInstallResult> {
   const name = opts.name ?? 'machine-builds';
+  // The name picks a shipped example (and names the file written): never a path.
+  const examples = (await readdir(EXAMPLE_CONFLIST_DIR).catch(() => []))
+    .filter((file) => file.endsWith('.conflist'))
+    .map((file) => file.slice(0, -'.conflist'.length));
+  if (!examples.includes(name))
+    throw new Error(
+      `no example CNI network "${name}" in ${EXAMPLE_CONFLIST_DIR}: kindling ships ${examples.join(', ') || 'none'}`,
+    );
+  if (opts.subnet !== undefined && !isIpv4Cidr(opts.subnet))
+    throw new Error(
+      `subnet "${opts.subnet}" is not an IPv4 CIDR like 10.200.0.0/24 (four octets 0-255, prefix 8-30)`,
+    );
+  if (opts.bridge !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(opts.bridge))
+    throw new Error(
+      `bridge "${opts.bridge}" is not a Linux interface name: 1-15 letters, digits, _ . - (e.g. kindling0)`,
+    );
   const source = path.join(EXAMPLE_CONFLIST_DIR, `${name}.conflist`);
   const conf = JSON.parse(await readFile(source, 'utf8')) as { plugins: Plugin[] };
   toConfigList(conf, source);
   for (const plugin of conf.plugins) {
     if (plugin.type === 'bridge' && opts.bridge) plugin.bridge = opts.bridge;
-    if (plugin.ipam?.type === 'host-local' && opts.subnet) {
-      if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(opts.subnet))
-        throw new Error(`subnet "${opts.subnet}" is not an IPv4 CIDR like 10.200.0.0/24`);
-      plugin.ipam.subnet = opts.subnet;
-    }
+    if (plugin.ipam?.type === 'host-local' && opts.subnet) plugin.ipam.subnet = opts.subnet;
   }
   const text = JSON.stringify(conf, null, 2) + '\n';
   const dir = opts.dir ?? DEFAULT_CNI_CONF_DIR;
@@ -71,4 +83,11 @@ export async function installConflist(opts: ConflistInstallOptions = {}): Promis
       ).catch((e: Error) => `MISSING: ${e.message}`);
   }
   return { path: target, written, plugins };
+}
+
+function isIpv4Cidr(text: string): boolean {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
+  if (!match) return false;
+  const [, a, b, c, d, prefix] = match.map(Number) as number[];
+  return [a, b, c, d].every((octet) => octet! <= 255) && prefix! >= 8 && prefix! <= 30;
 }
