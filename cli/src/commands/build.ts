@@ -19,8 +19,8 @@ export const describe = 'build a Dockerfile into a microVM image on the planner'
 
 const usage = `usage: kindling build [options] CONTEXT
 
-CONTEXT is a directory, an http(s) URL of a Dockerfile, a git URL (https://host/repo.git#ref:subdir,
-git@host:repo.git#ref, ssh://, git+https://, git://),
+CONTEXT is a directory (read on the fetcher's host), an http(s) URL of a Dockerfile, a git URL (https://host/repo.git#ref:subdir,
+git@host:repo.git#ref, ssh://, git+https://; git:// only where the fetcher's --allowed-schemes has git),
 a tarball URL (.tar, .tar.gz, .tar.zst), or "-" to read stdin: a .tar, .tar.gz or .tar.zst stream
 (kindling build -t app:dev - < ctx.tar.gz) is uploaded to the fetcher and is the context (-f names the
 Dockerfile inside it); anything else is a Dockerfile without context.
