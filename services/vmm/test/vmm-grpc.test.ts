@@ -19,6 +19,7 @@ import type {
   ListImagesResponse,
   ListKernelsResponse,
   ListVmsResponse,
+  StopVmResponse,
   WatchVmsResponse,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { call, makeTempDir, removeDir, startTestVmm, type VmmUnderTest } from './support/vmm-harness.ts';
@@ -314,6 +315,12 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
         code(e) === Status.INVALID_ARGUMENT && /state 99 is not a VmState/.test((e as ServiceError).details),
       'an unknown state filter is refused, not read as "every VM"',
     );
+    const stopped = await call<object, StopVmResponse>(vmm.client, 'stopVm', {
+      vmId: 'vm-tiny',
+      force: false,
+    });
+    assert.equal(stopped.vm?.state, VmState.VM_STATE_CREATED, 'stopping a VM that never ran changes nothing');
+    assert.equal(stopped.graceful, true, 'its disk is consistent: it was never killed');
     await assert.rejects(
       call(vmm.client, 'stopVm', { vmId: 'vm-tiny', force: false, timeout: { seconds: '-5', nanos: 0 } }),
       (e) => code(e) === Status.INVALID_ARGUMENT && /is negative/.test((e as ServiceError).details),

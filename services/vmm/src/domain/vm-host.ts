@@ -206,8 +206,12 @@ export class VmHost {
     const timeoutMs = options.timeoutMs || this.deps.stopTimeoutMs;
     return this.lock.run(id, async () => {
       const record = await this.mustGet(id);
+      // Nothing to stop: the disk is consistent if the VM never ran or powered off by itself.
       if (!isActive(record.state) || !record.process)
-        return { record, graceful: record.state === 'STOPPED' && !record.reason };
+        return {
+          record,
+          graceful: record.state === 'CREATED' || (record.state === 'STOPPED' && !record.reason),
+        };
       record.stopRequested = true;
       await this.transition(record, 'STOPPING', '');
       const outcome = await this.deps.hypervisor.stop(record.process, options.force ? 0 : timeoutMs);
