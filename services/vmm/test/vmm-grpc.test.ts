@@ -116,6 +116,16 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       listed.images.map((i) => `${i.name}:${i.tag}`),
       ['test/tiny:one'],
     );
+    const byName = await call<object, ListImagesResponse>(vmm.client, 'listImages', { name: 'test/tiny' });
+    assert.deepEqual(
+      byName.images.map((i) => `${i.name}:${i.tag}`),
+      ['test/tiny:one'],
+    );
+    await assert.rejects(
+      call(vmm.client, 'listImages', { name: 'test/tiny:one' }),
+      (e) =>
+        code(e) === Status.INVALID_ARGUMENT && /GetImage takes name:tag/.test((e as ServiceError).details),
+    );
     const got = await call<object, GetImageResponse>(vmm.client, 'getImage', { image: 'test/tiny:one' });
     assert.equal(got.image?.kernelId, 'test-kernel');
     await assert.rejects(importTiny('test/tiny:one'), (e) => code(e) === Status.ALREADY_EXISTS);

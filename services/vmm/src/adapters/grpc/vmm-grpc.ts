@@ -50,6 +50,11 @@ export function vmmGrpcImplementation(
   const rootfs = (image: ImageRecord) => images.rootfsPath({ name: image.name, tag: image.tag });
   return {
     listImages: unary(async (request) => {
+      // An operator's "debian:12" here would match no repository and look like an empty store.
+      if (request.name.includes(':'))
+        throw new InvalidArgumentError(
+          `name "${request.name}" has a tag: ListImages filters by repository name (e.g. debian); GetImage takes name:tag`,
+        );
       const all = await catalog.listImages();
       const selected = request.name ? all.filter((i) => i.name === request.name) : all;
       return { images: await Promise.all(selected.map((i) => withAllocation(i, rootfs(i)))) };
