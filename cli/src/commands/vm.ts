@@ -17,6 +17,10 @@ const usage = `usage:
   kindling vm rm ID
   kindling vm images
 
+run: --cpus 2 and --memory 1024 by default; --disk defaults to the image's size; --network to the
+vmm's own --network; --name to an id the vmm picks. stop: --timeout 30 s for the guest to power off,
+then it is killed (--force kills it at once).
+
 options: --vmm HOST:PORT (default $KINDLING_VMM_ADDR or 127.0.0.1:50053)
          --tls-ca/--tls-cert/--tls-key PATH   TLS to the vmm
 `;
