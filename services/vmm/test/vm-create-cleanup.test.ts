@@ -234,3 +234,19 @@ test(
     assert.deepEqual(await rig.vmDirs(), [], 'no VM directory is left');
   },
 );
+
+test(
+  'CreateVm under Firecracker refuses a kernel without a vmlinux before creating anything',
+  { skip },
+  async (t) => {
+    const rig = await hostRig(t, noNetwork, new SshKeygenHostKeys(), {
+      ...unusedHypervisor,
+      name: 'firecracker',
+    });
+    await assert.rejects(
+      rig.host.createVm({ ...vmSpec('vm-fc'), network: '' }),
+      /kernel k has no uncompressed vmlinux, the only form Firecracker boots/,
+    );
+    assert.deepEqual(await rig.vmDirs(), [], 'no VM directory');
+  },
+);

@@ -63,6 +63,12 @@ export class VmHost {
     if (!kernel) {
       throw new NotFoundError(`kernel ${kernelId} does not exist on host ${this.deps.host}: see ListKernels`);
     }
+    // Refused now rather than at StartVm, after the disk was copied and the network attached.
+    if (this.deps.hypervisor.name === 'firecracker' && !kernel.vmlinuxPath) {
+      throw new FailedPreconditionError(
+        `kernel ${kernel.id} has no uncompressed vmlinux, the only form Firecracker boots: pass a kernel_id with one (see ListKernels: has_vmlinux)`,
+      );
+    }
     if (request.diskSizeBytes !== 0 && request.diskSizeBytes < image.sizeBytes) {
       throw new InvalidArgumentError(
         `disk size ${request.diskSizeBytes} bytes is smaller than image ${formatImageRef(ref)} (${image.sizeBytes} bytes): ask for at least the image size, or 0 to keep it`,
