@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -8,19 +7,13 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from './errors.ts';
-import {
-  checkKernelId,
-  formatImageRef,
-  parseImageRef,
-  type ImageRecord,
-  type KernelRecord,
-} from './image.ts';
+import { formatImageRef, type ImageRecord, type KernelRecord } from './image.ts';
 import { kernelArgs } from './guest-contract.ts';
 import { KeyedLock, runSteps } from './steps.ts';
 import { canTransition, isActive, isValidVmId, type VmRecord, type VmSpec, type VmState } from './vm.ts';
 import { createVmSteps, launchSpecOf, vmRootfsPath } from './vm-create.ts';
 import { prepareRestart } from './vm-restart.ts';
-import { checkVmSpec } from './vm-spec-checks.ts';
+import { resolveCreateRequest, sameSpec } from './vm-create-request.ts';
 import type { VmHostDeps } from './vm-host-deps.ts';
 
 /**
@@ -42,53 +35,9 @@ export class VmHost {
     request: VmSpec,
     options: { start?: boolean; signal?: AbortSignal } = {},
   ): Promise<VmRecord> {
-    const { images, kernels, records } = this.deps;
+    const { records } = this.deps;
     const signal = options.signal;
-    const ref = parseImageRef(request.image);
-    const image = await images.get(ref);
-    if (!image) {
-      const known = (await images.list()).map((i) => `${i.name}:${i.tag}`).join(', ') || 'none';
-      throw new NotFoundError(
-        `image ${formatImageRef(ref)} does not exist on host ${this.deps.host} (available: ${known}): import it with ImportImage or build a base OS`,
-      );
-    }
-    const kernelId = request.kernelId || image.defaultKernelId || '';
-    if (!kernelId) {
-      throw new InvalidArgumentError(
-        `image ${formatImageRef(ref)} names no default kernel: pass kernel_id (see ListKernels)`,
-      );
-    }
-    // The id names a directory of the kernel store: a path must not reach another one.
-    const kernel = await kernels.get(checkKernelId(kernelId));
-    if (!kernel) {
-      throw new NotFoundError(`kernel ${kernelId} does not exist on host ${this.deps.host}: see ListKernels`);
-    }
-    // Refused now rather than at StartVm, after the disk was copied and the network attached.
-    if (this.deps.hypervisor.name === 'firecracker' && !kernel.vmlinuxPath) {
-      throw new FailedPreconditionError(
-        `kernel ${kernel.id} has no uncompressed vmlinux, the only form Firecracker boots: pass a kernel_id with one (see ListKernels: has_vmlinux)`,
-      );
-    }
-    if (request.diskSizeBytes !== 0 && request.diskSizeBytes < image.sizeBytes) {
-      throw new InvalidArgumentError(
-        `disk size ${request.diskSizeBytes} bytes is smaller than image ${formatImageRef(ref)} (${image.sizeBytes} bytes): ask for at least the image size, or 0 to keep it`,
-      );
-    }
-    const spec: VmSpec = {
-      ...request,
-      vcpus: request.vcpus || 2,
-      memoryMib: request.memoryMib || 1024,
-      network: request.network || this.deps.defaultNetwork,
-      kernelId,
-    };
-    checkVmSpec(spec);
-    if (spec.network) await this.deps.networks(spec.network);
-    const id = request.vmId || `vm-${randomBytes(5).toString('hex')}`;
-    if (!isValidVmId(id)) {
-      throw new InvalidArgumentError(
-        `VM id "${id}" is not valid: use 1-32 lowercase letters, digits and -, starting with a letter or digit`,
-      );
-    }
+    const { id, spec, image, kernel } = await resolveCreateRequest(this.deps, request);
     let createdHere = false;
     const created = await this.lock.run(id, async () => {
       const existing = await records.get(id);
@@ -340,26 +289,4 @@ export class VmHost {
     }
     await this.deps.records.remove(record.id);
   }
-}
-
-/**
- * Whether a repeated CreateVm asks for the same VM (idempotent retry) or a different one. The existing
- * VM's hostname was filled in when the request left it empty, so only a hostname asked for is compared.
- */
-function sameSpec(a: VmSpec, b: VmSpec): boolean {
-  if (b.hostname !== '' && b.hostname !== a.hostname) return false;
-  const key = (s: VmSpec) =>
-    JSON.stringify([
-      s.image,
-      s.kernelId,
-      s.vcpus,
-      s.memoryMib,
-      s.diskSizeBytes,
-      s.network,
-      [...s.authorizedKeys].sort(),
-      s.extraKernelArgs,
-      s.buildId,
-      Object.entries(s.labels).sort(([x], [y]) => x.localeCompare(y)),
-    ]);
-  return key(a) === key(b);
 }
