@@ -86,8 +86,16 @@ export class NatsEventBus implements EventBus {
     signal?.throwIfAborted();
   }
 
-  async close(): Promise<void> {
-    await this.connection.drain();
+  /**
+   * Drains what is in flight, but not forever: while NATS is down a drain waits on a reconnect that may
+   * never come, and a service stopping on SIGTERM would hang in it. Then the connection is closed.
+   */
+  async close(drainMs = 2000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const drained = this.connection.isClosed() ? Promise.resolve() : this.connection.drain().catch(() => {});
+    await Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+    clearTimeout(timer);
+    if (!this.connection.isClosed()) await this.connection.close();
   }
 }
 
