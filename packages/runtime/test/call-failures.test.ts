@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { BuildServiceClient, BuildServiceService } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
-import { pino } from 'pino';
+import { BuildServiceClient } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import * as errors from '../src/errors.ts';
-import { startGrpcService, unary, unimplementedMethods, type RunningGrpcService } from '../src/index.ts';
+import { unary, type RunningGrpcService } from '../src/index.ts';
+import { captureLog, startBuildService } from './support.ts';
 
 type DomainErrorClass = new (message: string) => errors.DomainError;
 const domainErrorClasses = (Object.values(errors) as unknown[]).filter(
@@ -22,36 +21,20 @@ function abortedLikeFetch(signal: AbortSignal): Promise<never> {
 describe('failures caused by the client', () => {
   let running: RunningGrpcService;
   let client: BuildServiceClient;
-  const lines: Array<{ level: number; method?: string; code?: string; msg: string }> = [];
+  const log = captureLog();
 
   before(async () => {
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as (typeof lines)[number]);
-        done();
+    running = await startBuildService(
+      {
+        getBuild: unary(async (_request, ctx) => abortedLikeFetch(ctx.signal)),
+        cancelBuild: unary(async (_request, ctx) => abortedLikeFetch(ctx.signal)),
+        listBuilds: unary(async (request: { pageToken: string }) => {
+          const Kind = domainErrorClasses.find((c) => c.name === request.pageToken)!;
+          throw new Kind(`${request.pageToken} from the domain`);
+        }),
       },
-    });
-    running = await startGrpcService({
-      name: 'test',
-      host: '127.0.0.1',
-      port: 0,
-      logger: pino({ level: 'info' }, sink),
-      services: [
-        {
-          name: 'kindling.planner.v1.BuildService',
-          definition: BuildServiceService,
-          implementation: {
-            ...unimplementedMethods(BuildServiceService, 'the test issue'),
-            getBuild: unary(async (_request, ctx) => abortedLikeFetch(ctx.signal)),
-            cancelBuild: unary(async (_request, ctx) => abortedLikeFetch(ctx.signal)),
-            listBuilds: unary(async (request) => {
-              const Kind = domainErrorClasses.find((c) => c.name === request.pageToken)!;
-              throw new Kind(`${request.pageToken} from the domain`);
-            }),
-          },
-        },
-      ],
-    });
+      log.logger,
+    );
     client = new BuildServiceClient(running.address, credentials.createInsecure());
   });
 
@@ -60,13 +43,13 @@ describe('failures caused by the client', () => {
     await running.shutdown(100);
   });
 
-  async function logLineOf(method: string): Promise<(typeof lines)[number]> {
+  async function logLineOf(method: string): Promise<(typeof log.lines)[number]> {
     for (let i = 0; i < 100; i++) {
-      const line = lines.find((l) => l.method === `/kindling.planner.v1.BuildService/${method}`);
+      const line = log.lines.find((l) => l.method === `/kindling.planner.v1.BuildService/${method}`);
       if (line) return line;
       await new Promise((r) => setTimeout(r, 20));
     }
-    throw new Error(`no log line for ${method}: ${JSON.stringify(lines)}`);
+    throw new Error(`no log line for ${method}: ${log.text()}`);
   }
 
   it('maps every DomainError subclass to its own status code with its message', async () => {

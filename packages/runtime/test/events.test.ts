@@ -3,12 +3,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { BuildEvent } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import { InProcessEventBus, NatsEventBus, UnavailableError, createLogger, subjectMatches, type BusMessage, type EventBus } from '../src/index.ts';
 import { freePort, stopChild, waitForPort } from '../src/testing/child-process.ts';
+import { captureLog } from './support.ts';
 import { startNatsServer, type TestNatsServer } from '../src/testing/index.ts';
 
 function buildEvent(buildId: string, sequence: number): Uint8Array {
@@ -112,18 +111,9 @@ describe('NATS event bus across a nats-server restart', () => {
       rmSync(storeDir, { recursive: true, force: true });
     });
     await startServer();
-    const lines: Array<{ msg: string; url?: string }> = [];
-    const logger = pino(
-      { level: 'info' },
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as (typeof lines)[number]);
-          done();
-        },
-      }),
-    );
+    const log = captureLog();
     // Credentials in the URL (the server ignores them) must reach neither the log nor an error.
-    const bus = await NatsEventBus.connect(`nats://kindling:hunter2@127.0.0.1:${port}`, logger);
+    const bus = await NatsEventBus.connect(`nats://kindling:hunter2@127.0.0.1:${port}`, log.logger);
     t.after(() => bus.close());
     const seen: string[] = [];
     bus.subscribe('kindling.build.r1.*', (m) => seen.push(m.subject));
@@ -136,15 +126,15 @@ describe('NATS event bus across a nats-server restart', () => {
       (error: Error) => error instanceof UnavailableError && /kindling\.build\.r1\.log/.test(error.message) && !error.message.includes('hunter2'),
     );
     await startServer();
-    for (let i = 0; i < 250 && !lines.some((l) => l.msg === 'NATS connection restored'); i++) await new Promise((r) => setTimeout(r, 40));
+    for (let i = 0; i < 250 && !log.lines.some((l) => l.msg === 'NATS connection restored'); i++) await new Promise((r) => setTimeout(r, 40));
     await bus.publish('kindling.build.r1.log', buildEvent('r1', 3));
     for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(seen, ['kindling.build.r1.state', 'kindling.build.r1.log']);
     const replayed = await collect(bus.history('kindling.build.r1.>'));
     assert.deepEqual(replayed.map((m) => BuildEvent.decode(m.data).sequence), ['1', '3']);
-    assert.ok(lines.some((l) => l.msg.startsWith('NATS connection lost')), JSON.stringify(lines));
-    assert.ok(lines.some((l) => l.msg === 'NATS connection restored'), JSON.stringify(lines));
-    assert.ok(!JSON.stringify(lines).includes('hunter2'), 'no credentials in the log');
+    assert.ok(log.lines.some((l) => l.msg.startsWith('NATS connection lost')), log.text());
+    assert.ok(log.lines.some((l) => l.msg === 'NATS connection restored'), log.text());
+    assert.ok(!log.text().includes('hunter2'), 'no credentials in the log');
 
     // A service stopping while NATS is down must not hang in close (it used to drain forever).
     await stopChild(server!);

@@ -3,28 +3,16 @@ import { after, before, describe, it } from 'node:test';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { FieldDescriptorProto_Type, FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { credentials } from '@grpc/grpc-js';
-import { BuildServiceService } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import * as v1alpha from '@kindling/proto/gen/grpc/reflection/v1alpha/reflection.ts';
-import { createLogger, startGrpcService, unimplementedMethods, type RunningGrpcService } from '../src/index.ts';
+import type { RunningGrpcService } from '../src/index.ts';
 import { DescriptorIndex } from '../src/grpc/reflection.ts';
 import { ReflectionTestClient } from '../src/testing/index.ts';
+import { startBuildService } from './support.ts';
 
 describe('reflection resolves every named descriptor as protoc names it', () => {
   let running: RunningGrpcService;
   before(async () => {
-    running = await startGrpcService({
-      name: 'test',
-      host: '127.0.0.1',
-      port: 0,
-      logger: createLogger('test', 'silent'),
-      services: [
-        {
-          name: 'kindling.planner.v1.BuildService',
-          definition: BuildServiceService,
-          implementation: unimplementedMethods(BuildServiceService, 'the test issue'),
-        },
-      ],
-    });
+    running = await startBuildService();
   });
   after(async () => {
     await running.shutdown(100);

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { BuildServiceClient, BuildServiceService } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
+import { BuildServiceClient } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { HealthCheckResponse_ServingStatus as Serving, HealthClient } from '@kindling/proto/gen/grpc/health/v1/health.ts';
-import { createLogger, startGrpcService, unary, unimplementedMethods } from '../src/index.ts';
+import { unary } from '../src/index.ts';
+import { startBuildService } from './support.ts';
 
 // A long grace: if anything held the drain, shutdown would outlive the test's timeout.
 it('shutdown turns health NOT_SERVING first, ends Watch streams, and drains in-flight calls', { timeout: 30_000 }, async (t) => {
@@ -11,25 +12,12 @@ it('shutdown turns health NOT_SERVING first, ends Watch streams, and drains in-f
   const released = new Promise<void>((resolve) => (release = resolve));
   let handlerStarted!: () => void;
   const started = new Promise<void>((resolve) => (handlerStarted = resolve));
-  const running = await startGrpcService({
-    name: 'test',
-    host: '127.0.0.1',
-    port: 0,
-    logger: createLogger('test', 'silent'),
-    services: [
-      {
-        name: 'kindling.planner.v1.BuildService',
-        definition: BuildServiceService,
-        implementation: {
-          ...unimplementedMethods(BuildServiceService, 'the test issue'),
-          getBuild: unary(async () => {
-            handlerStarted();
-            await released;
-            return { build: undefined };
-          }),
-        },
-      },
-    ],
+  const running = await startBuildService({
+    getBuild: unary(async () => {
+      handlerStarted();
+      await released;
+      return { build: undefined };
+    }),
   });
   const health = new HealthClient(running.address, credentials.createInsecure());
   const client = new BuildServiceClient(running.address, credentials.createInsecure());
@@ -65,26 +53,13 @@ it('a call still running when the grace period ends is aborted with a reason tha
   let reason: unknown;
   let handlerStarted!: () => void;
   const started = new Promise<void>((resolve) => (handlerStarted = resolve));
-  const running = await startGrpcService({
-    name: 'test',
-    host: '127.0.0.1',
-    port: 0,
-    logger: createLogger('test', 'silent'),
-    services: [
-      {
-        name: 'kindling.planner.v1.BuildService',
-        definition: BuildServiceService,
-        implementation: {
-          ...unimplementedMethods(BuildServiceService, 'the test issue'),
-          getBuild: unary(async (_request, ctx) => {
-            handlerStarted();
-            await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
-            reason = ctx.signal.reason;
-            throw reason;
-          }),
-        },
-      },
-    ],
+  const running = await startBuildService({
+    getBuild: unary(async (_request, ctx) => {
+      handlerStarted();
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+      reason = ctx.signal.reason;
+      throw reason;
+    }),
   });
   const client = new BuildServiceClient(running.address, credentials.createInsecure());
   try {
