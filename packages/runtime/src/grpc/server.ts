@@ -51,7 +51,7 @@ export async function startGrpcService(options: GrpcServiceOptions): Promise<Run
   const { host, port, tls, logger } = options;
   if (!isLoopback(host) && !isTlsConfigured(tls) && !options.insecure) {
     throw new FailedPreconditionError(
-      `refusing to serve ${options.name} on ${host} without TLS: set tls-cert and tls-key (and tls-ca for mTLS), ` +
+      `refusing to serve ${options.name} on ${host} without TLS: set --tls-cert and --tls-key (and --tls-ca for mTLS), ` +
         'or pass --insecure to accept plaintext on a non-loopback address',
     );
   }
