@@ -3,7 +3,7 @@
  * test-owned host netns (CniLab), per-VM netns named kindling-test-*, events on an in-process bus.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +33,10 @@ export interface VmmTestSettings {
 }
 
 export async function startTestVmm(settings: VmmTestSettings): Promise<VmmUnderTest> {
+  // Without a test-owned host netns a CNI plugin would run in the machine's own namespace (and, say,
+  // make a bridge there): such a vmm gets an empty plugin directory, so no plugin can run at all.
+  const cniBinPath = settings.cniHostNetns ? '/usr/lib/cni' : join(settings.stateDir, 'no-cni-plugins');
+  if (!settings.cniHostNetns) await mkdir(cniBinPath, { recursive: true });
   const argv = [
     '--port=0',
     `--state-dir=${settings.stateDir}`,
@@ -40,7 +44,7 @@ export async function startTestVmm(settings: VmmTestSettings): Promise<VmmUnderT
     `--register-base-os=${settings.registerBaseOs ?? false}`,
     `--cni-conf-dir=${settings.cniConfDir}`,
     `--cni-cache-dir=${settings.cniCacheDir}`,
-    '--cni-bin-path=/usr/lib/cni',
+    `--cni-bin-path=${cniBinPath}`,
     '--netns-prefix=kindling-test-',
     '--host-name=testhost',
     '--accel=auto',
