@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { TlsFiles } from '@kindling/runtime';
 
 type HelpOption = { help: { type: 'boolean'; short: 'h' } };
 
@@ -35,4 +36,15 @@ export function notWholeNumber(values: Record<string, unknown>, flags: string[])
     if (typeof value === 'string' && !/^\d+$/.test(value)) return `--${flag} "${value}": expected a whole number`;
   }
   return undefined;
+}
+
+/** The TLS flags of every command that talks to a service. */
+export const tlsOptions = {
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+} as const;
+
+export function tlsFilesOf(values: { 'tls-ca'?: string; 'tls-cert'?: string; 'tls-key'?: string }): TlsFiles {
+  return { caPath: values['tls-ca'], certPath: values['tls-cert'], keyPath: values['tls-key'] };
 }

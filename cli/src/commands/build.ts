@@ -11,7 +11,7 @@ import { createServiceClient, type TlsFiles } from '@kindling/runtime';
 import { renderBuildEvent } from '../output/build-progress.ts';
 import { parseBuildArgs } from '../build-args.ts';
 import { describeCallFailure } from '../call-failure.ts';
-import { notWholeNumber, parseCommandLine } from '../command-line.ts';
+import { notWholeNumber, parseCommandLine, tlsFilesOf, tlsOptions } from '../command-line.ts';
 import { uploadContext } from '../context-upload.ts';
 import { readStdinContext, type StdinContext } from '../stdin-context.ts';
 
@@ -124,9 +124,7 @@ export async function run(argv: string[]): Promise<number> {
       'no-cache': { type: 'boolean', default: false },
       planner: { type: 'string', default: process.env.KINDLING_PLANNER_ADDR ?? '127.0.0.1:50051' },
       fetcher: { type: 'string', default: process.env.KINDLING_FETCHER_ADDR ?? '127.0.0.1:50052' },
-      'tls-ca': { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
+      ...tlsOptions,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -141,7 +139,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`kindling build: ${badNumber}\n${usage}`);
     return 2;
   }
-  const tls: TlsFiles = { caPath: values['tls-ca'], certPath: values['tls-cert'], keyPath: values['tls-key'] };
+  const tls = tlsFilesOf(values);
   let opened: BuildServiceClient | undefined;
   try {
     const client = (opened = createServiceClient(BuildServiceClient, values.planner, tls));

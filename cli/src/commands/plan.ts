@@ -9,7 +9,7 @@ import { BuildPlan, BuildServiceClient, Diagnostic, PlanBuildResponse, Severity,
 import { createServiceClient, deadlineIn, statusDetails, type TlsFiles } from '@kindling/runtime';
 import { planDockerfile, toProtoDiagnostic, toProtoPlan } from '@kindling/planner';
 import { parseBuildArgs } from '../build-args.ts';
-import { parseCommandLine } from '../command-line.ts';
+import { parseCommandLine, tlsFilesOf, tlsOptions } from '../command-line.ts';
 
 export const describe = 'show the build plan of a Dockerfile (stages, expanded steps, cache keys, errors)';
 
@@ -112,9 +112,7 @@ export async function run(argv: string[]): Promise<number> {
       target: { type: 'string', default: '' },
       json: { type: 'boolean', default: false },
       planner: { type: 'string', default: process.env.KINDLING_PLANNER_ADDR ?? '' },
-      'tls-ca': { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
+      ...tlsOptions,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -132,7 +130,7 @@ export async function run(argv: string[]): Promise<number> {
   const file = values.file === '-' ? 'Dockerfile' : values.file;
   let response: PlanBuildResponse;
   try {
-    const tls: TlsFiles = { caPath: values['tls-ca'], certPath: values['tls-cert'], keyPath: values['tls-key'] };
+    const tls = tlsFilesOf(values);
     response = values.planner ? await planRemotely(values.planner, tls, dockerfile, file, args, values.target) : planLocally(dockerfile, file, args, values.target);
   } catch (error) {
     const e = error as { code?: number | string; details?: unknown; message: string };

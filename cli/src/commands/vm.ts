@@ -3,9 +3,9 @@
  */
 import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import { VmmServiceClient, type ListImagesResponse, type Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { createServiceClient, unaryCall, type TlsFiles } from '@kindling/runtime';
+import { createServiceClient, unaryCall } from '@kindling/runtime';
 import { describeCallFailure } from '../call-failure.ts';
-import { notWholeNumber, parseCommandLine } from '../command-line.ts';
+import { notWholeNumber, parseCommandLine, tlsFilesOf, tlsOptions } from '../command-line.ts';
 
 export const describe = 'boot, list, stop and remove microVMs on a vmm host; list its images';
 
@@ -54,9 +54,7 @@ export async function run(argv: string[]): Promise<number> {
       name: { type: 'string', default: '' },
       timeout: { type: 'string', default: '30' },
       force: { type: 'boolean', default: false },
-      'tls-ca': { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
+      ...tlsOptions,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -77,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`kindling vm ${sub}: ${badNumber}\n${usage}`);
     return 2;
   }
-  const tls: TlsFiles = { caPath: values['tls-ca'], certPath: values['tls-cert'], keyPath: values['tls-key'] };
+  const tls = tlsFilesOf(values);
   let opened: VmmServiceClient | undefined;
   try {
     const client = (opened = createServiceClient(VmmServiceClient, values.vmm, tls));
