@@ -95,7 +95,7 @@ export async function startVmmService(config: VmmConfig, deps: VmmServiceDeps): 
         cacheDir: cniCacheDir,
         ...(config.cniHostNetns ? { hostNetnsPath: config.cniHostNetns } : {}),
       });
-      await network.verify();
+      await network.configList();
       return network;
     },
     netns: namedNetns,

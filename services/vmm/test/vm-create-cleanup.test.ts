@@ -61,6 +61,7 @@ const launchGivenUpOn = (controller: AbortController, reason: string): Hyperviso
 
 const noNetwork: VmNetwork = {
   networkName: 'lab',
+  verify: async () => undefined,
   attach: async () => {
     throw new Error('not used');
   },
@@ -130,6 +131,7 @@ test('a CreateVm whose CNI ADD and DEL both fail removes its netns and VM direct
   const delAttempts: string[] = [];
   const rig = await hostRig(t, {
     networkName: 'lab',
+    verify: async () => undefined,
     attach: async () => {
       throw new Error('ADD: bridge plugin exploded');
     },
@@ -157,6 +159,7 @@ test(
       t,
       {
         networkName: 'lab',
+        verify: async () => undefined,
         attach: async (vmId, netnsPath) => {
           attached.add(vmId);
           return {

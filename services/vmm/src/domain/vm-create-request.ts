@@ -60,7 +60,8 @@ export async function resolveCreateRequest(deps: VmHostDeps, request: VmSpec): P
     kernelId,
   };
   checkVmSpec(spec);
-  if (spec.network) await deps.networks(spec.network);
+  // Only a new VM needs every plugin: lookups for GetVm or a DEL must not fail on one the DEL never runs.
+  if (spec.network) await (await deps.networks(spec.network)).verify();
   const id = request.vmId || `vm-${randomBytes(5).toString('hex')}`;
   if (!isValidVmId(id)) {
     throw new InvalidArgumentError(

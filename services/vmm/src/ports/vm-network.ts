@@ -19,6 +19,8 @@ export interface CniAttachment extends VmNetworkAttachment {
  */
 export interface VmNetwork {
   readonly networkName: string;
+  /** Refuses (FAILED_PRECONDITION) a network whose plugins are not installed, before anything is made. */
+  verify(): Promise<void>;
   attach(vmId: string, netnsPath: string, signal?: AbortSignal): Promise<CniAttachment>;
   check(vmId: string, signal?: AbortSignal): Promise<void>;
   detach(vmId: string, netnsPath?: string, signal?: AbortSignal): Promise<void>;

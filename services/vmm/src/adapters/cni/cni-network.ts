@@ -51,10 +51,9 @@ export class CniNetwork implements VmNetwork {
   }
 
   /** The conflist, and every plugin it names found on the bin path: what CreateVm checks before creating anything. */
-  async verify(): Promise<CniNetworkConfigList> {
+  async verify(): Promise<void> {
     const list = await this.configList();
     for (const plugin of list.plugins) await findPlugin(plugin.type, this.binDirs);
-    return list;
   }
 
   private args(): Record<string, string> {
