@@ -90,9 +90,8 @@ export class FileCopy {
     }
     // last: every entry written inside a directory moved its mtime (BuildKit, too, applies a created
     // directory's metadata after its contents); directories that were there already keep theirs
-    for (const directory of created) {
-      if (directory.mtime) await this.connection.setTimes(directory.path, directory.mtime);
-    }
+    // (setting a directory's times does not touch its parent's, so they go out together)
+    await Promise.all(created.flatMap((d) => (d.mtime ? [this.connection.setTimes(d.path, d.mtime)] : [])));
     return this.summary;
   }
 
