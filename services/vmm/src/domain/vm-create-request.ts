@@ -7,7 +7,7 @@ import {
   type ImageRecord,
   type KernelRecord,
 } from './image.ts';
-import { isValidVmId, type VmSpec } from './vm.ts';
+import { checkVmId, type VmSpec } from './vm.ts';
 import type { VmHostDeps } from './vm-host-deps.ts';
 import { checkVmSpec } from './vm-spec-checks.ts';
 
@@ -62,12 +62,7 @@ export async function resolveCreateRequest(deps: VmHostDeps, request: VmSpec): P
   checkVmSpec(spec);
   // Only a new VM needs every plugin: lookups for GetVm or a DEL must not fail on one the DEL never runs.
   if (spec.network) await (await deps.networks(spec.network)).verify();
-  const id = request.vmId || `vm-${randomBytes(5).toString('hex')}`;
-  if (!isValidVmId(id)) {
-    throw new InvalidArgumentError(
-      `VM id "${id}" is not valid: use 1-32 lowercase letters, digits and -, starting with a letter or digit`,
-    );
-  }
+  const id = checkVmId(request.vmId || `vm-${randomBytes(5).toString('hex')}`);
   return { id, spec, image, kernel };
 }
 

@@ -1,16 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  AlreadyExistsError,
-  FailedPreconditionError,
-  InternalError,
-  InvalidArgumentError,
-  NotFoundError,
-} from './errors.ts';
+import { AlreadyExistsError, FailedPreconditionError, InternalError, NotFoundError } from './errors.ts';
 import { formatImageRef, type ImageRecord, type KernelRecord } from './image.ts';
 import { kernelArgs } from './guest-contract.ts';
 import { KeyedLock, runSteps } from './steps.ts';
-import { canTransition, isActive, isValidVmId, type VmRecord, type VmSpec, type VmState } from './vm.ts';
+import { canTransition, checkVmId, isActive, type VmRecord, type VmSpec, type VmState } from './vm.ts';
 import { createVmSteps, launchSpecOf, vmRootfsPath } from './vm-create.ts';
 import { prepareRestart } from './vm-restart.ts';
 import { resolveCreateRequest, sameSpec } from './vm-create-request.ts';
@@ -201,13 +195,7 @@ export class VmHost {
   }
 
   async mustGet(id: string): Promise<VmRecord> {
-    // The id names a directory under the state dir: "../vms/x" must not reach another VM's record.
-    if (!isValidVmId(id)) {
-      throw new InvalidArgumentError(
-        `VM id "${id}" is not valid: VM ids are 1-32 lowercase letters, digits and -, starting with a letter or digit`,
-      );
-    }
-    const record = await this.deps.records.get(id);
+    const record = await this.deps.records.get(checkVmId(id));
     if (!record) throw new NotFoundError(`VM ${id} does not exist on host ${this.deps.host}`);
     return record;
   }

@@ -1,5 +1,6 @@
 import type { VmProcessRef } from '../ports/hypervisor.ts';
 import type { CniAttachment } from '../ports/vm-network.ts';
+import { InvalidArgumentError } from './errors.ts';
 import type { ImageMetadata } from './image.ts';
 
 export type VmState = 'CREATED' | 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED' | 'FAILED' | 'DELETED';
@@ -84,3 +85,13 @@ export const isActive = (state: VmState): boolean =>
 
 const VM_ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
 export const isValidVmId = (id: string): boolean => VM_ID.test(id);
+
+/** The id, or INVALID_ARGUMENT: it names a directory under the state dir, so "../vms/x" must not pass. */
+export function checkVmId(id: string, field = 'VM id'): string {
+  if (!isValidVmId(id)) {
+    throw new InvalidArgumentError(
+      `${field} "${id}" is not valid: use 1-32 lowercase letters, digits and -, starting with a letter or digit`,
+    );
+  }
+  return id;
+}

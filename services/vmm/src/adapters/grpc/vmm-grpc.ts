@@ -5,7 +5,7 @@ import type { ImageCatalog } from '../../domain/image-catalog.ts';
 import type { ImageRecord } from '../../domain/image.ts';
 import type { VmHost } from '../../domain/vm-host.ts';
 import type { VmQueries } from '../../domain/vm-queries.ts';
-import { isValidVmId } from '../../domain/vm.ts';
+import { checkVmId } from '../../domain/vm.ts';
 import {
   fromProtoMetadata,
   fromProtoSpec,
@@ -132,10 +132,7 @@ export function vmmGrpcImplementation(
     }),
     watchVms: serverStream(async (request, ctx, send) => {
       // A watch may start before its VM exists, but a vm_id no VM can have would stream nothing forever.
-      if (request.vmId && !isValidVmId(request.vmId))
-        throw new InvalidArgumentError(
-          `vm_id "${request.vmId}" is not a VM id: 1-32 lowercase letters, digits and -`,
-        );
+      if (request.vmId) checkVmId(request.vmId, 'vm_id');
       await queries.watchVms(ctx.signal, (event) => send({ event: toProtoEvent(event) }), request.vmId);
     }),
     commitVm: unary(async (request, ctx) => {
