@@ -48,18 +48,22 @@ export function checkHost(policy: NetworkPolicy, hostname: string, shown: string
   if (policy.allowHosts.length > 0 && !policy.allowHosts.some((r) => hostMatches(r, host))) {
     throw new PermissionDeniedError(`host ${host} of ${shown} is not on the fetcher's allow list`);
   }
-  if (isIP(host.replace(/%.*$/u, '')) && !policy.allowLinkLocal && isLinkLocal(host)) {
-    throw new PermissionDeniedError(
-      `${shown} names ${host}, a link-local/metadata address the fetcher refuses; start the fetcher with --allow-link-local if this is intended`,
-    );
-  }
+  checkAddress(policy, host, shown, 'names');
 }
 
-/** Refuses link-local and metadata addresses, checked again after DNS so names cannot smuggle them in. */
-export function checkAddress(policy: NetworkPolicy, address: string, shown: string): void {
+/**
+ * Refuses link-local and metadata addresses: a literal one in a URL ("names"), and again after DNS
+ * ("resolves to"), so names cannot smuggle them in. Anything that is not an IP address passes.
+ */
+export function checkAddress(
+  policy: NetworkPolicy,
+  address: string,
+  shown: string,
+  how: 'names' | 'resolves to' = 'resolves to',
+): void {
   if (policy.allowLinkLocal || !isLinkLocal(address)) return;
   throw new PermissionDeniedError(
-    `${shown} resolves to ${address}, a link-local/metadata address the fetcher refuses; start the fetcher with --allow-link-local if this is intended`,
+    `${shown} ${how} ${address}, a link-local/metadata address the fetcher refuses; start the fetcher with --allow-link-local if this is intended`,
   );
 }
 
