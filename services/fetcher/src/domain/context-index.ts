@@ -224,17 +224,21 @@ export function keptEntries(entries: Iterable<ContextEntry>, ignore: Dockerignor
   const all = [...entries];
   const kept = all.filter((e) => !ignore.excludes(e.path));
   if (kept.length === all.length || !ignore.hasExclusions) return kept;
-  return withParentDirs(kept, new Map(all.filter((e) => e.type === 'dir').map((e) => [e.path, e])));
+  const dirs = new Map(all.filter((e) => e.type === 'dir').map((e) => [e.path, e]));
+  return withParentDirs(kept, (dir) => dirs.get(dir));
 }
 
-/** Adds, from `dirs`, every directory above a kept entry that is not kept itself. */
-export function withParentDirs(kept: ContextEntry[], dirs: ReadonlyMap<string, ContextEntry>): ContextEntry[] {
-  const present = new Set(kept.map((e) => e.path));
-  const out = [...kept];
-  for (const e of kept) {
+/** Adds every directory above an entry that is not listed itself, as `dirEntry` gives it (none: left out). */
+export function withParentDirs(
+  entries: ContextEntry[],
+  dirEntry: (dir: string) => ContextEntry | undefined,
+): ContextEntry[] {
+  const present = new Set(entries.map((e) => e.path));
+  const out = [...entries];
+  for (const e of entries) {
     for (let dir = goDir(e.path); dir !== '.' && !present.has(dir); dir = goDir(dir)) {
       present.add(dir);
-      const entry = dirs.get(dir);
+      const entry = dirEntry(dir);
       if (entry) out.push(entry);
     }
   }
@@ -246,15 +250,7 @@ export function withParentDirs(kept: ContextEntry[], dirs: ReadonlyMap<string, C
  * directories exist all the same, as they do when docker unpacks the archive (0755, root).
  */
 export function withImplicitDirs(entries: ContextEntry[]): ContextEntry[] {
-  const present = new Set(entries.map((e) => e.path));
-  const out = [...entries];
-  for (const e of entries) {
-    for (let dir = goDir(e.path); dir !== '.' && !present.has(dir); dir = goDir(dir)) {
-      present.add(dir);
-      out.push({ path: dir, type: 'dir', size: 0, mode: 0o755, uid: 0, gid: 0, mtimeMs: 0 });
-    }
-  }
-  return out;
+  return withParentDirs(entries, (dir) => ({ path: dir, type: 'dir', size: 0, mode: 0o755, uid: 0, gid: 0, mtimeMs: 0 }));
 }
 
 /**

@@ -300,7 +300,7 @@ async function walk(
     for (const d of subdirs) await visit(d);
   };
   await visit('.');
-  return excludedDirs.size > 0 ? withParentDirs(entries, excludedDirs) : entries;
+  return excludedDirs.size > 0 ? withParentDirs(entries, (dir) => excludedDirs.get(dir)) : entries;
 }
 
 function ownership(st: Stats): { mode: number; uid: number; gid: number; mtimeMs: number } {
