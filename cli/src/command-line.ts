@@ -1,20 +1,20 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { TlsFiles } from '@kindling/runtime';
 
-type HelpOption = { help: { type: 'boolean'; short: 'h' } };
-
 /**
- * A command's flags as every kindling command reads them: a bad flag prints the error and the usage
- * (exit 2), --help prints the usage (exit 0). Returns the parsed flags, or the exit code to return.
+ * A command's flags as every kindling command reads them, plus -h/--help: a bad flag prints the error
+ * and the usage (exit 2), --help prints the usage (exit 0). Returns the parsed flags, or the exit code.
  */
-export function parseCommandLine<const T extends ParseArgsConfig & { options: HelpOption }>(
+export function parseCommandLine<const T extends ParseArgsConfig & { options: NonNullable<ParseArgsConfig['options']> }>(
   command: string,
   usage: string,
   config: T,
 ): ReturnType<typeof parseArgs<T>> | number {
   let parsed: ReturnType<typeof parseArgs<T>>;
   try {
-    parsed = parseArgs(config);
+    parsed = parseArgs({ ...config, options: { ...config.options, help: { type: 'boolean', short: 'h' } } }) as ReturnType<
+      typeof parseArgs<T>
+    >;
   } catch (error) {
     process.stderr.write(`kindling ${command}: ${(error as Error).message}\n${usage}`);
     return 2;

@@ -26,7 +26,6 @@ export async function run(argv: string[]): Promise<number> {
       out: { type: 'string' },
       'cache-dir': { type: 'string' },
       verbose: { type: 'boolean', short: 'v' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (typeof parsed === 'number') return parsed;

@@ -125,7 +125,6 @@ export async function run(argv: string[]): Promise<number> {
       planner: { type: 'string', default: process.env.KINDLING_PLANNER_ADDR ?? '127.0.0.1:50051' },
       fetcher: { type: 'string', default: process.env.KINDLING_FETCHER_ADDR ?? '127.0.0.1:50052' },
       ...tlsOptions,
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (typeof parsed === 'number') return parsed;

@@ -23,7 +23,6 @@ export async function run(argv: string[]): Promise<number> {
       subnet: { type: 'string' },
       bridge: { type: 'string' },
       force: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (typeof parsed === 'number') return parsed;

@@ -113,7 +113,6 @@ export async function run(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       planner: { type: 'string', default: process.env.KINDLING_PLANNER_ADDR ?? '' },
       ...tlsOptions,
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (typeof parsed === 'number') return parsed;

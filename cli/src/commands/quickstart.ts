@@ -55,7 +55,6 @@ export async function run(argv: string[]): Promise<number> {
       tag: { type: 'string', default: 'hello:latest' },
       probe: { type: 'string', default: 'cat /srv/hello/status.txt && systemctl is-active kindling-entrypoint' },
       'cache-dir': { type: 'string', default: defaultCacheDir() },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (typeof parsed === 'number') return parsed;

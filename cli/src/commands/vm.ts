@@ -55,7 +55,6 @@ export async function run(argv: string[]): Promise<number> {
       timeout: { type: 'string', default: '30' },
       force: { type: 'boolean', default: false },
       ...tlsOptions,
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (typeof parsed === 'number') return parsed;
