@@ -129,6 +129,7 @@ async function main(): Promise<void> {
           workingDir: '',
           chown: '',
           extractArchives: false,
+          preserveOwnership: false,
           buildId: 'bench',
           stepIndex: 0,
         });

@@ -162,6 +162,7 @@ export async function run(argv: string[]): Promise<number> {
             kernelId: '',
           },
           noCache: values['no-cache'],
+          keepStages: false,
           secrets: (values.secret ?? []).map(parseSecret),
           labels: pairs(values.label, '--label'),
         },

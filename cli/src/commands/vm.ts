@@ -127,7 +127,7 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(`${arg} removed\n`);
         return 0;
       case 'images': {
-        const { images } = await unaryCall<ListImagesResponse>('vmm', (cb) => client.listImages({ name: '' }, cb));
+        const { images } = await unaryCall<ListImagesResponse>('vmm', (cb) => client.listImages({ name: '', includeInternal: false }, cb));
         for (const i of images) {
           const aliases = i.aliases.length ? ` (also ${i.aliases.join(', ')})` : '';
           process.stdout.write(`${i.name}:${i.tag}${aliases}  ${(Number(i.sizeBytes) / 1024 ** 2).toFixed(0)} MiB  ${shortDigest(i.digest)}  ${i.parent ? `from ${i.parent}` : 'base OS'}\n`);

@@ -115,7 +115,7 @@ describe('gRPC runtime', () => {
     assert.equal(PlanBuildResponse.decode(detail!.value).diagnostics[0]?.line, 3);
 
     const internal = await new Promise<ServiceError>((resolve) =>
-      client.createBuild({ tag: 'x', buildArgs: {}, target: '', noCache: false, secrets: [], labels: {} }, (e) => resolve(e!)),
+      client.createBuild({ tag: 'x', buildArgs: {}, target: '', noCache: false, secrets: [], labels: {}, keepStages: false }, (e) => resolve(e!)),
     );
     assert.equal(internal.code, status.INTERNAL);
     assert.doesNotMatch(internal.details, /shadow/);

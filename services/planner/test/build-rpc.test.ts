@@ -25,6 +25,7 @@ function request(overrides: Partial<CreateBuildRequest>): CreateBuildRequest {
     noCache: false,
     secrets: [],
     labels: {},
+    keepStages: false,
     ...overrides,
   };
 }

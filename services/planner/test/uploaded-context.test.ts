@@ -87,7 +87,7 @@ describe('builds from an uploaded context archive', () => {
   /** Runs a build to its end and returns its final state change. */
   async function finalState(source: BuildSource): Promise<BuildStateChanged | undefined> {
     const { buildId } = await new Promise<CreateBuildResponse>((resolve, reject) =>
-      client.createBuild({ source, tag: 'app:1', buildArgs: {}, target: '', noCache: false, secrets: [], labels: {} }, (e, r) =>
+      client.createBuild({ source, tag: 'app:1', buildArgs: {}, target: '', noCache: false, secrets: [], labels: {}, keepStages: false }, (e, r) =>
         e ? reject(e) : resolve(r),
       ),
     );

@@ -215,6 +215,7 @@ test('ProvisionerService over gRPC against a real sshd and a real fetcher', { sk
       workingDir: guest,
       chown: `${user.name}:${group.name}`,
       extractArchives: false,
+      preserveOwnership: false,
       buildId: 'b-test',
       stepIndex: 2,
     });
@@ -251,6 +252,7 @@ test('ProvisionerService over gRPC against a real sshd and a real fetcher', { sk
       workingDir: '',
       chown: '',
       extractArchives: true,
+      preserveOwnership: false,
       buildId: 'b-test',
       stepIndex: 3,
     });
@@ -275,6 +277,7 @@ test('ProvisionerService over gRPC against a real sshd and a real fetcher', { sk
         workingDir: guest,
         chown: '',
         extractArchives: false,
+        preserveOwnership: false,
         buildId: 'b-test',
         stepIndex: 4,
       });

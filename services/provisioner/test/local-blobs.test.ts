@@ -120,6 +120,7 @@ test("PutFiles with --fetcher-cache-dir reads blobs from the fetcher's cache and
     workingDir: '',
     chown: '',
     extractArchives: false,
+    preserveOwnership: false,
     buildId: 'b-test',
     stepIndex: 1,
   });

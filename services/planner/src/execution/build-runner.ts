@@ -191,7 +191,7 @@ export class BuildRun {
     await this.services.vmHost.stopVm(vm.id, this.settings.stopTimeoutMs);
     const metadata = toProtoImageMetadata(stage.image);
     if (isTarget) metadata.labels = { ...metadata.labels, ...this.request.labels };
-    await this.services.vmHost.commitVm({ vmId: vm.id, image: tag, metadata, shrink: false, overwrite: true });
+    await this.services.vmHost.commitVm({ vmId: vm.id, image: tag, metadata, shrink: false, overwrite: true, live: false });
     await this.services.vmHost.deleteVm(vm.id);
     this.vmId = undefined;
   }

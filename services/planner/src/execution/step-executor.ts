@@ -174,6 +174,7 @@ async function copyFiles(env: StepEnvironment, step: PlannedStep, action: CopyAc
         chown: action.chown ?? '',
         ...(action.chmod === undefined ? {} : { chmod: action.chmod }),
         extractArchives: action.unpackArchives,
+        preserveOwnership: false,
         buildId: env.buildId,
         stepIndex: step.index,
       },

@@ -535,13 +535,20 @@ export interface CreateBuildRequest {
   resources?:
     | VmResources
     | undefined;
-  /** Ignore the step cache. */
+  /** Ignore the step cache: every step runs (its snapshots still refresh the cache). */
   noCache: boolean;
   secrets: BuildSecret[];
   /** Extra labels added to the image. */
   labels: { [key: string]: string };
   /** Overall time limit; default 1h. */
-  timeout?: Duration | undefined;
+  timeout?:
+    | Duration
+    | undefined;
+  /**
+   * Keep the images of intermediate stages ("kindling-intermediate/<build>:stage-<n>")
+   * instead of removing them when the build ends.
+   */
+  keepStages: boolean;
 }
 
 export interface CreateBuildRequest_BuildArgsEntry {
@@ -645,6 +652,59 @@ export interface WatchBuildRequest {
 /** WatchBuildResponse is one build event. */
 export interface WatchBuildResponse {
   event?: BuildEvent | undefined;
+}
+
+/**
+ * CacheEntry is one step-cache snapshot: the root filesystem after a step,
+ * stored as an image on a vmm host.
+ */
+export interface CacheEntry {
+  /** The step's cache key, "sha256:<hex>". */
+  key: string;
+  /** The snapshot image on the vmm, "kindling-cache/<key hex>:latest". */
+  image: string;
+  /** The vmm host holding it. */
+  vmmHost: string;
+  /** Bytes allocated on the host. */
+  sizeBytes: string;
+  created?: Date | undefined;
+  lastUsed?:
+    | Date
+    | undefined;
+  /** The instruction whose result it holds, e.g. "RUN make". */
+  instruction: string;
+}
+
+/** ListCacheEntriesRequest lists the step cache. */
+export interface ListCacheEntriesRequest {
+}
+
+/** ListCacheEntriesResponse holds the entries, most recently used first. */
+export interface ListCacheEntriesResponse {
+  entries: CacheEntry[];
+  /** Sum of the entries' sizes. */
+  totalBytes: string;
+}
+
+/** PruneCacheRequest says what to remove; with no field set, nothing is. */
+export interface PruneCacheRequest {
+  /** Remove every entry. */
+  all: boolean;
+  /** Remove entries not used for this long. */
+  unusedFor?:
+    | Duration
+    | undefined;
+  /**
+   * Remove least recently used entries until the cache holds at most this
+   * many bytes.
+   */
+  keepBytes?: string | undefined;
+}
+
+/** PruneCacheResponse lists what was removed. */
+export interface PruneCacheResponse {
+  removed: CacheEntry[];
+  reclaimedBytes: string;
 }
 
 function createBaseDiagnostic(): Diagnostic {
@@ -4566,6 +4626,7 @@ function createBaseCreateBuildRequest(): CreateBuildRequest {
     secrets: [],
     labels: {},
     timeout: undefined,
+    keepStages: false,
   };
 }
 
@@ -4597,6 +4658,9 @@ export const CreateBuildRequest: MessageFns<CreateBuildRequest> = {
     });
     if (message.timeout !== undefined) {
       Duration.encode(message.timeout, writer.uint32(74).fork()).join();
+    }
+    if (message.keepStages !== false) {
+      writer.uint32(80).bool(message.keepStages);
     }
     return writer;
   },
@@ -4692,6 +4756,14 @@ export const CreateBuildRequest: MessageFns<CreateBuildRequest> = {
             message.timeout = Duration.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.keepStages = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4758,6 +4830,11 @@ export const CreateBuildRequest: MessageFns<CreateBuildRequest> = {
         )
         : {},
       timeout: isSet(object.timeout) ? Duration.fromJSON(object.timeout) : undefined,
+      keepStages: isSet(object.keepStages)
+        ? globalThis.Boolean(object.keepStages)
+        : isSet(object.keep_stages)
+        ? globalThis.Boolean(object.keep_stages)
+        : false,
     };
   },
 
@@ -4802,6 +4879,9 @@ export const CreateBuildRequest: MessageFns<CreateBuildRequest> = {
     if (message.timeout !== undefined) {
       obj.timeout = Duration.toJSON(message.timeout);
     }
+    if (message.keepStages !== false) {
+      obj.keepStages = message.keepStages;
+    }
     return obj;
   },
 
@@ -4841,6 +4921,7 @@ export const CreateBuildRequest: MessageFns<CreateBuildRequest> = {
     message.timeout = (object.timeout !== undefined && object.timeout !== null)
       ? Duration.fromPartial(object.timeout)
       : undefined;
+    message.keepStages = object.keepStages ?? false;
     return message;
   },
 };
@@ -6102,6 +6183,524 @@ export const WatchBuildResponse: MessageFns<WatchBuildResponse> = {
   },
 };
 
+function createBaseCacheEntry(): CacheEntry {
+  return { key: "", image: "", vmmHost: "", sizeBytes: "0", created: undefined, lastUsed: undefined, instruction: "" };
+}
+
+export const CacheEntry: MessageFns<CacheEntry> = {
+  encode(message: CacheEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.image !== "") {
+      writer.uint32(18).string(message.image);
+    }
+    if (message.vmmHost !== "") {
+      writer.uint32(26).string(message.vmmHost);
+    }
+    if (message.sizeBytes !== "0") {
+      writer.uint32(32).uint64(message.sizeBytes);
+    }
+    if (message.created !== undefined) {
+      Timestamp.encode(toTimestamp(message.created), writer.uint32(42).fork()).join();
+    }
+    if (message.lastUsed !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastUsed), writer.uint32(50).fork()).join();
+    }
+    if (message.instruction !== "") {
+      writer.uint32(58).string(message.instruction);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CacheEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCacheEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.image = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.vmmHost = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sizeBytes = reader.uint64().toString();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.created = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.lastUsed = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.instruction = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CacheEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      image: isSet(object.image) ? globalThis.String(object.image) : "",
+      vmmHost: isSet(object.vmmHost)
+        ? globalThis.String(object.vmmHost)
+        : isSet(object.vmm_host)
+        ? globalThis.String(object.vmm_host)
+        : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.String(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.String(object.size_bytes)
+        : "0",
+      created: isSet(object.created) ? fromJsonTimestamp(object.created) : undefined,
+      lastUsed: isSet(object.lastUsed)
+        ? fromJsonTimestamp(object.lastUsed)
+        : isSet(object.last_used)
+        ? fromJsonTimestamp(object.last_used)
+        : undefined,
+      instruction: isSet(object.instruction) ? globalThis.String(object.instruction) : "",
+    };
+  },
+
+  toJSON(message: CacheEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.image !== "") {
+      obj.image = message.image;
+    }
+    if (message.vmmHost !== "") {
+      obj.vmmHost = message.vmmHost;
+    }
+    if (message.sizeBytes !== "0") {
+      obj.sizeBytes = message.sizeBytes;
+    }
+    if (message.created !== undefined) {
+      obj.created = message.created.toISOString();
+    }
+    if (message.lastUsed !== undefined) {
+      obj.lastUsed = message.lastUsed.toISOString();
+    }
+    if (message.instruction !== "") {
+      obj.instruction = message.instruction;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CacheEntry>, I>>(base?: I): CacheEntry {
+    return CacheEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CacheEntry>, I>>(object: I): CacheEntry {
+    const message = createBaseCacheEntry();
+    message.key = object.key ?? "";
+    message.image = object.image ?? "";
+    message.vmmHost = object.vmmHost ?? "";
+    message.sizeBytes = object.sizeBytes ?? "0";
+    message.created = object.created ?? undefined;
+    message.lastUsed = object.lastUsed ?? undefined;
+    message.instruction = object.instruction ?? "";
+    return message;
+  },
+};
+
+function createBaseListCacheEntriesRequest(): ListCacheEntriesRequest {
+  return {};
+}
+
+export const ListCacheEntriesRequest: MessageFns<ListCacheEntriesRequest> = {
+  encode(_: ListCacheEntriesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCacheEntriesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCacheEntriesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListCacheEntriesRequest {
+    return {};
+  },
+
+  toJSON(_: ListCacheEntriesRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListCacheEntriesRequest>, I>>(base?: I): ListCacheEntriesRequest {
+    return ListCacheEntriesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListCacheEntriesRequest>, I>>(_: I): ListCacheEntriesRequest {
+    const message = createBaseListCacheEntriesRequest();
+    return message;
+  },
+};
+
+function createBaseListCacheEntriesResponse(): ListCacheEntriesResponse {
+  return { entries: [], totalBytes: "0" };
+}
+
+export const ListCacheEntriesResponse: MessageFns<ListCacheEntriesResponse> = {
+  encode(message: ListCacheEntriesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      CacheEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.totalBytes !== "0") {
+      writer.uint32(16).uint64(message.totalBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCacheEntriesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCacheEntriesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(CacheEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.totalBytes = reader.uint64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListCacheEntriesResponse {
+    return {
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => CacheEntry.fromJSON(e)) : [],
+      totalBytes: isSet(object.totalBytes)
+        ? globalThis.String(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? globalThis.String(object.total_bytes)
+        : "0",
+    };
+  },
+
+  toJSON(message: ListCacheEntriesResponse): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => CacheEntry.toJSON(e));
+    }
+    if (message.totalBytes !== "0") {
+      obj.totalBytes = message.totalBytes;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListCacheEntriesResponse>, I>>(base?: I): ListCacheEntriesResponse {
+    return ListCacheEntriesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListCacheEntriesResponse>, I>>(object: I): ListCacheEntriesResponse {
+    const message = createBaseListCacheEntriesResponse();
+    message.entries = object.entries?.map((e) => CacheEntry.fromPartial(e)) || [];
+    message.totalBytes = object.totalBytes ?? "0";
+    return message;
+  },
+};
+
+function createBasePruneCacheRequest(): PruneCacheRequest {
+  return { all: false, unusedFor: undefined, keepBytes: undefined };
+}
+
+export const PruneCacheRequest: MessageFns<PruneCacheRequest> = {
+  encode(message: PruneCacheRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.all !== false) {
+      writer.uint32(8).bool(message.all);
+    }
+    if (message.unusedFor !== undefined) {
+      Duration.encode(message.unusedFor, writer.uint32(18).fork()).join();
+    }
+    if (message.keepBytes !== undefined) {
+      writer.uint32(24).uint64(message.keepBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PruneCacheRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePruneCacheRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.all = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.unusedFor = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.keepBytes = reader.uint64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PruneCacheRequest {
+    return {
+      all: isSet(object.all) ? globalThis.Boolean(object.all) : false,
+      unusedFor: isSet(object.unusedFor)
+        ? Duration.fromJSON(object.unusedFor)
+        : isSet(object.unused_for)
+        ? Duration.fromJSON(object.unused_for)
+        : undefined,
+      keepBytes: isSet(object.keepBytes)
+        ? globalThis.String(object.keepBytes)
+        : isSet(object.keep_bytes)
+        ? globalThis.String(object.keep_bytes)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PruneCacheRequest): unknown {
+    const obj: any = {};
+    if (message.all !== false) {
+      obj.all = message.all;
+    }
+    if (message.unusedFor !== undefined) {
+      obj.unusedFor = Duration.toJSON(message.unusedFor);
+    }
+    if (message.keepBytes !== undefined) {
+      obj.keepBytes = message.keepBytes;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PruneCacheRequest>, I>>(base?: I): PruneCacheRequest {
+    return PruneCacheRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PruneCacheRequest>, I>>(object: I): PruneCacheRequest {
+    const message = createBasePruneCacheRequest();
+    message.all = object.all ?? false;
+    message.unusedFor = (object.unusedFor !== undefined && object.unusedFor !== null)
+      ? Duration.fromPartial(object.unusedFor)
+      : undefined;
+    message.keepBytes = object.keepBytes ?? undefined;
+    return message;
+  },
+};
+
+function createBasePruneCacheResponse(): PruneCacheResponse {
+  return { removed: [], reclaimedBytes: "0" };
+}
+
+export const PruneCacheResponse: MessageFns<PruneCacheResponse> = {
+  encode(message: PruneCacheResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.removed) {
+      CacheEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.reclaimedBytes !== "0") {
+      writer.uint32(16).uint64(message.reclaimedBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PruneCacheResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePruneCacheResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.removed.push(CacheEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.reclaimedBytes = reader.uint64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PruneCacheResponse {
+    return {
+      removed: globalThis.Array.isArray(object?.removed) ? object.removed.map((e: any) => CacheEntry.fromJSON(e)) : [],
+      reclaimedBytes: isSet(object.reclaimedBytes)
+        ? globalThis.String(object.reclaimedBytes)
+        : isSet(object.reclaimed_bytes)
+        ? globalThis.String(object.reclaimed_bytes)
+        : "0",
+    };
+  },
+
+  toJSON(message: PruneCacheResponse): unknown {
+    const obj: any = {};
+    if (message.removed?.length) {
+      obj.removed = message.removed.map((e) => CacheEntry.toJSON(e));
+    }
+    if (message.reclaimedBytes !== "0") {
+      obj.reclaimedBytes = message.reclaimedBytes;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PruneCacheResponse>, I>>(base?: I): PruneCacheResponse {
+    return PruneCacheResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PruneCacheResponse>, I>>(object: I): PruneCacheResponse {
+    const message = createBasePruneCacheResponse();
+    message.removed = object.removed?.map((e) => CacheEntry.fromPartial(e)) || [];
+    message.reclaimedBytes = object.reclaimedBytes ?? "0";
+    return message;
+  },
+};
+
 /**
  * BuildService turns Dockerfiles into microVM images: it plans them and runs
  * builds (fetcher for the context, vmm for the VM, provisioner for the steps).
@@ -6175,6 +6774,34 @@ export const BuildServiceService = {
     responseSerialize: (value: WatchBuildResponse): Buffer => Buffer.from(WatchBuildResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchBuildResponse => WatchBuildResponse.decode(value),
   },
+  /**
+   * Lists the step cache: one entry per cached step snapshot, with its size
+   * and last use, most recently used first.
+   */
+  listCacheEntries: {
+    path: "/kindling.planner.v1.BuildService/ListCacheEntries" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListCacheEntriesRequest): Buffer =>
+      Buffer.from(ListCacheEntriesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListCacheEntriesRequest => ListCacheEntriesRequest.decode(value),
+    responseSerialize: (value: ListCacheEntriesResponse): Buffer =>
+      Buffer.from(ListCacheEntriesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListCacheEntriesResponse => ListCacheEntriesResponse.decode(value),
+  },
+  /**
+   * Removes step-cache entries: all, those unused for a while, or the least
+   * recently used until the cache fits a size.
+   */
+  pruneCache: {
+    path: "/kindling.planner.v1.BuildService/PruneCache" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PruneCacheRequest): Buffer => Buffer.from(PruneCacheRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PruneCacheRequest => PruneCacheRequest.decode(value),
+    responseSerialize: (value: PruneCacheResponse): Buffer => Buffer.from(PruneCacheResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PruneCacheResponse => PruneCacheResponse.decode(value),
+  },
 } as const;
 
 export interface BuildServiceServer extends UntypedServiceImplementation {
@@ -6197,6 +6824,16 @@ export interface BuildServiceServer extends UntypedServiceImplementation {
    * until the build ends (or only the history when follow is false).
    */
   watchBuild: handleServerStreamingCall<WatchBuildRequest, WatchBuildResponse>;
+  /**
+   * Lists the step cache: one entry per cached step snapshot, with its size
+   * and last use, most recently used first.
+   */
+  listCacheEntries: handleUnaryCall<ListCacheEntriesRequest, ListCacheEntriesResponse>;
+  /**
+   * Removes step-cache entries: all, those unused for a while, or the least
+   * recently used until the cache fits a size.
+   */
+  pruneCache: handleUnaryCall<PruneCacheRequest, PruneCacheResponse>;
 }
 
 export interface BuildServiceClient extends Client {
@@ -6294,6 +6931,44 @@ export interface BuildServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchBuildResponse>;
+  /**
+   * Lists the step cache: one entry per cached step snapshot, with its size
+   * and last use, most recently used first.
+   */
+  listCacheEntries(
+    request: ListCacheEntriesRequest,
+    callback: (error: ServiceError | null, response: ListCacheEntriesResponse) => void,
+  ): ClientUnaryCall;
+  listCacheEntries(
+    request: ListCacheEntriesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListCacheEntriesResponse) => void,
+  ): ClientUnaryCall;
+  listCacheEntries(
+    request: ListCacheEntriesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListCacheEntriesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Removes step-cache entries: all, those unused for a while, or the least
+   * recently used until the cache fits a size.
+   */
+  pruneCache(
+    request: PruneCacheRequest,
+    callback: (error: ServiceError | null, response: PruneCacheResponse) => void,
+  ): ClientUnaryCall;
+  pruneCache(
+    request: PruneCacheRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PruneCacheResponse) => void,
+  ): ClientUnaryCall;
+  pruneCache(
+    request: PruneCacheRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PruneCacheResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const BuildServiceClient = makeGenericClientConstructor(

@@ -188,6 +188,12 @@ export interface PutFilesRequest {
   extractArchives: boolean;
   buildId: string;
   stepIndex: number;
+  /**
+   * Keep each file's uid and gid as the source listing has them (COPY --from
+   * a stage or image, as BuildKit keeps them); --chown still wins. Without
+   * it files are owned by 0:0, as Docker copies from a build context.
+   */
+  preserveOwnership: boolean;
 }
 
 /** PutFilesResponse summarises the copy. */
@@ -1575,6 +1581,7 @@ function createBasePutFilesRequest(): PutFilesRequest {
     extractArchives: false,
     buildId: "",
     stepIndex: 0,
+    preserveOwnership: false,
   };
 }
 
@@ -1609,6 +1616,9 @@ export const PutFilesRequest: MessageFns<PutFilesRequest> = {
     }
     if (message.stepIndex !== 0) {
       writer.uint32(80).int32(message.stepIndex);
+    }
+    if (message.preserveOwnership !== false) {
+      writer.uint32(88).bool(message.preserveOwnership);
     }
     return writer;
   },
@@ -1706,6 +1716,14 @@ export const PutFilesRequest: MessageFns<PutFilesRequest> = {
             message.stepIndex = reader.int32();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.preserveOwnership = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1750,6 +1768,11 @@ export const PutFilesRequest: MessageFns<PutFilesRequest> = {
         : isSet(object.step_index)
         ? globalThis.Number(object.step_index)
         : 0,
+      preserveOwnership: isSet(object.preserveOwnership)
+        ? globalThis.Boolean(object.preserveOwnership)
+        : isSet(object.preserve_ownership)
+        ? globalThis.Boolean(object.preserve_ownership)
+        : false,
     };
   },
 
@@ -1785,6 +1808,9 @@ export const PutFilesRequest: MessageFns<PutFilesRequest> = {
     if (message.stepIndex !== 0) {
       obj.stepIndex = Math.round(message.stepIndex);
     }
+    if (message.preserveOwnership !== false) {
+      obj.preserveOwnership = message.preserveOwnership;
+    }
     return obj;
   },
 
@@ -1805,6 +1831,7 @@ export const PutFilesRequest: MessageFns<PutFilesRequest> = {
     message.extractArchives = object.extractArchives ?? false;
     message.buildId = object.buildId ?? "";
     message.stepIndex = object.stepIndex ?? 0;
+    message.preserveOwnership = object.preserveOwnership ?? false;
     return message;
   },
 };

@@ -13,6 +13,8 @@ import {
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type ClientWritableStream,
+  type handleClientStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -161,6 +163,12 @@ export interface VmNetwork {
 export interface ListImagesRequest {
   /** Only images of this repository name; empty for all. */
   name: string;
+  /**
+   * Also list the build's internal images: step-cache snapshots
+   * ("kindling-cache/...") and intermediate stages ("kindling-intermediate/...").
+   * A name filter naming such a repository lists it either way.
+   */
+  includeInternal: boolean;
 }
 
 /** ListImagesResponse holds images sorted by name and tag. */
@@ -325,6 +333,12 @@ export interface CommitVmRequest {
   shrink: boolean;
   /** Replace an existing image of that name (else ALREADY_EXISTS). */
   overwrite: boolean;
+  /**
+   * Commit a RUNNING VM's disk while it keeps running. The caller must have
+   * frozen the guest's filesystem (fsfreeze --freeze /) so the copy is
+   * consistent, and thaws it after. Used for step-cache snapshots.
+   */
+  live: boolean;
 }
 
 /** CommitVmResponse holds the new image. */
@@ -355,6 +369,76 @@ export interface GetHostInfoResponse {
   diskFreeBytes: string;
   /** Hypervisor version, e.g. "QEMU emulator version 7.2.x" or Firecracker's. */
   hypervisorVersion: string;
+}
+
+/** ExportImageFilesRequest names an image and the paths to read from it. */
+export interface ExportImageFilesRequest {
+  /** "name[:tag]". */
+  image: string;
+  /**
+   * Absolute paths in the image's root filesystem; a directory is exported
+   * with everything below it. Symlinks in the parent directories resolve
+   * inside the image, as a chroot would. Archive entries are named by the
+   * path as asked, without the leading "/".
+   */
+  paths: string[];
+  /**
+   * A path that does not exist is left out instead of failing the call
+   * (NOT_FOUND naming the path).
+   */
+  allowMissing: boolean;
+}
+
+/** ExportImageFilesResponse is one piece of the tar archive. */
+export interface ExportImageFilesResponse {
+  chunk: Buffer;
+}
+
+/**
+ * CreateImageFromArchiveRequest is one message of the archive upload: the
+ * header first, then the archive's bytes.
+ */
+export interface CreateImageFromArchiveRequest {
+  part?: { $case: "header"; value: CreateImageHeader } | { $case: "chunk"; value: Buffer } | undefined;
+}
+
+/** CreateImageHeader describes the image to create. */
+export interface CreateImageHeader {
+  /** "name:tag" of the new image. */
+  image: string;
+  metadata?:
+    | ImageMetadata
+    | undefined;
+  /** Kernel to boot it with by default. */
+  kernelId: string;
+  /** Replace an existing image of that name (else ALREADY_EXISTS). */
+  overwrite: boolean;
+  /** Free space to leave in the filesystem beyond the files (default 64 MiB). */
+  extraBytes: string;
+}
+
+/** CreateImageFromArchiveResponse holds the new image. */
+export interface CreateImageFromArchiveResponse {
+  image?: Image | undefined;
+}
+
+/** TagImageRequest names the image to store again and its new name. */
+export interface TagImageRequest {
+  /** "name[:tag]" of an existing image. */
+  source: string;
+  /** "name:tag" of the new image. */
+  image: string;
+  /** Metadata of the new image; absent keeps the source's. */
+  metadata?:
+    | ImageMetadata
+    | undefined;
+  /** Replace an existing image of that name (else ALREADY_EXISTS). */
+  overwrite: boolean;
+}
+
+/** TagImageResponse holds the new image. */
+export interface TagImageResponse {
+  image?: Image | undefined;
 }
 
 function createBaseImage(): Image {
@@ -1699,13 +1783,16 @@ export const VmNetwork: MessageFns<VmNetwork> = {
 };
 
 function createBaseListImagesRequest(): ListImagesRequest {
-  return { name: "" };
+  return { name: "", includeInternal: false };
 }
 
 export const ListImagesRequest: MessageFns<ListImagesRequest> = {
   encode(message: ListImagesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
+    }
+    if (message.includeInternal !== false) {
+      writer.uint32(16).bool(message.includeInternal);
     }
     return writer;
   },
@@ -1731,6 +1818,14 @@ export const ListImagesRequest: MessageFns<ListImagesRequest> = {
             message.name = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.includeInternal = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1744,13 +1839,23 @@ export const ListImagesRequest: MessageFns<ListImagesRequest> = {
   },
 
   fromJSON(object: any): ListImagesRequest {
-    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      includeInternal: isSet(object.includeInternal)
+        ? globalThis.Boolean(object.includeInternal)
+        : isSet(object.include_internal)
+        ? globalThis.Boolean(object.include_internal)
+        : false,
+    };
   },
 
   toJSON(message: ListImagesRequest): unknown {
     const obj: any = {};
     if (message.name !== "") {
       obj.name = message.name;
+    }
+    if (message.includeInternal !== false) {
+      obj.includeInternal = message.includeInternal;
     }
     return obj;
   },
@@ -1761,6 +1866,7 @@ export const ListImagesRequest: MessageFns<ListImagesRequest> = {
   fromPartial<I extends Exact<DeepPartial<ListImagesRequest>, I>>(object: I): ListImagesRequest {
     const message = createBaseListImagesRequest();
     message.name = object.name ?? "";
+    message.includeInternal = object.includeInternal ?? false;
     return message;
   },
 };
@@ -3484,7 +3590,7 @@ export const WatchVmsResponse: MessageFns<WatchVmsResponse> = {
 };
 
 function createBaseCommitVmRequest(): CommitVmRequest {
-  return { vmId: "", image: "", metadata: undefined, shrink: false, overwrite: false };
+  return { vmId: "", image: "", metadata: undefined, shrink: false, overwrite: false, live: false };
 }
 
 export const CommitVmRequest: MessageFns<CommitVmRequest> = {
@@ -3503,6 +3609,9 @@ export const CommitVmRequest: MessageFns<CommitVmRequest> = {
     }
     if (message.overwrite !== false) {
       writer.uint32(40).bool(message.overwrite);
+    }
+    if (message.live !== false) {
+      writer.uint32(48).bool(message.live);
     }
     return writer;
   },
@@ -3560,6 +3669,14 @@ export const CommitVmRequest: MessageFns<CommitVmRequest> = {
             message.overwrite = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.live = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3583,6 +3700,7 @@ export const CommitVmRequest: MessageFns<CommitVmRequest> = {
       metadata: isSet(object.metadata) ? ImageMetadata.fromJSON(object.metadata) : undefined,
       shrink: isSet(object.shrink) ? globalThis.Boolean(object.shrink) : false,
       overwrite: isSet(object.overwrite) ? globalThis.Boolean(object.overwrite) : false,
+      live: isSet(object.live) ? globalThis.Boolean(object.live) : false,
     };
   },
 
@@ -3603,6 +3721,9 @@ export const CommitVmRequest: MessageFns<CommitVmRequest> = {
     if (message.overwrite !== false) {
       obj.overwrite = message.overwrite;
     }
+    if (message.live !== false) {
+      obj.live = message.live;
+    }
     return obj;
   },
 
@@ -3618,6 +3739,7 @@ export const CommitVmRequest: MessageFns<CommitVmRequest> = {
       : undefined;
     message.shrink = object.shrink ?? false;
     message.overwrite = object.overwrite ?? false;
+    message.live = object.live ?? false;
     return message;
   },
 };
@@ -4006,6 +4128,679 @@ export const GetHostInfoResponse: MessageFns<GetHostInfoResponse> = {
   },
 };
 
+function createBaseExportImageFilesRequest(): ExportImageFilesRequest {
+  return { image: "", paths: [], allowMissing: false };
+}
+
+export const ExportImageFilesRequest: MessageFns<ExportImageFilesRequest> = {
+  encode(message: ExportImageFilesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.image !== "") {
+      writer.uint32(10).string(message.image);
+    }
+    for (const v of message.paths) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.allowMissing !== false) {
+      writer.uint32(24).bool(message.allowMissing);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportImageFilesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportImageFilesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.image = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.paths.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.allowMissing = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportImageFilesRequest {
+    return {
+      image: isSet(object.image) ? globalThis.String(object.image) : "",
+      paths: globalThis.Array.isArray(object?.paths) ? object.paths.map((e: any) => globalThis.String(e)) : [],
+      allowMissing: isSet(object.allowMissing)
+        ? globalThis.Boolean(object.allowMissing)
+        : isSet(object.allow_missing)
+        ? globalThis.Boolean(object.allow_missing)
+        : false,
+    };
+  },
+
+  toJSON(message: ExportImageFilesRequest): unknown {
+    const obj: any = {};
+    if (message.image !== "") {
+      obj.image = message.image;
+    }
+    if (message.paths?.length) {
+      obj.paths = message.paths;
+    }
+    if (message.allowMissing !== false) {
+      obj.allowMissing = message.allowMissing;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExportImageFilesRequest>, I>>(base?: I): ExportImageFilesRequest {
+    return ExportImageFilesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportImageFilesRequest>, I>>(object: I): ExportImageFilesRequest {
+    const message = createBaseExportImageFilesRequest();
+    message.image = object.image ?? "";
+    message.paths = object.paths?.map((e) => e) || [];
+    message.allowMissing = object.allowMissing ?? false;
+    return message;
+  },
+};
+
+function createBaseExportImageFilesResponse(): ExportImageFilesResponse {
+  return { chunk: Buffer.alloc(0) };
+}
+
+export const ExportImageFilesResponse: MessageFns<ExportImageFilesResponse> = {
+  encode(message: ExportImageFilesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chunk.length !== 0) {
+      writer.uint32(10).bytes(message.chunk);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportImageFilesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportImageFilesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.chunk = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportImageFilesResponse {
+    return { chunk: isSet(object.chunk) ? Buffer.from(bytesFromBase64(object.chunk)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: ExportImageFilesResponse): unknown {
+    const obj: any = {};
+    if (message.chunk.length !== 0) {
+      obj.chunk = base64FromBytes(message.chunk);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExportImageFilesResponse>, I>>(base?: I): ExportImageFilesResponse {
+    return ExportImageFilesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportImageFilesResponse>, I>>(object: I): ExportImageFilesResponse {
+    const message = createBaseExportImageFilesResponse();
+    message.chunk = object.chunk ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseCreateImageFromArchiveRequest(): CreateImageFromArchiveRequest {
+  return { part: undefined };
+}
+
+export const CreateImageFromArchiveRequest: MessageFns<CreateImageFromArchiveRequest> = {
+  encode(message: CreateImageFromArchiveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.part?.$case) {
+      case "header":
+        CreateImageHeader.encode(message.part.value, writer.uint32(10).fork()).join();
+        break;
+      case "chunk":
+        writer.uint32(18).bytes(message.part.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateImageFromArchiveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateImageFromArchiveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.part = { $case: "header", value: CreateImageHeader.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.part = { $case: "chunk", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateImageFromArchiveRequest {
+    return {
+      part: isSet(object.header)
+        ? { $case: "header", value: CreateImageHeader.fromJSON(object.header) }
+        : isSet(object.chunk)
+        ? { $case: "chunk", value: Buffer.from(bytesFromBase64(object.chunk)) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: CreateImageFromArchiveRequest): unknown {
+    const obj: any = {};
+    if (message.part?.$case === "header") {
+      obj.header = CreateImageHeader.toJSON(message.part.value);
+    } else if (message.part?.$case === "chunk") {
+      obj.chunk = base64FromBytes(message.part.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateImageFromArchiveRequest>, I>>(base?: I): CreateImageFromArchiveRequest {
+    return CreateImageFromArchiveRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateImageFromArchiveRequest>, I>>(
+    object: I,
+  ): CreateImageFromArchiveRequest {
+    const message = createBaseCreateImageFromArchiveRequest();
+    switch (object.part?.$case) {
+      case "header": {
+        if (object.part?.value !== undefined && object.part?.value !== null) {
+          message.part = { $case: "header", value: CreateImageHeader.fromPartial(object.part.value) };
+        }
+        break;
+      }
+      case "chunk": {
+        if (object.part?.value !== undefined && object.part?.value !== null) {
+          message.part = { $case: "chunk", value: object.part.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseCreateImageHeader(): CreateImageHeader {
+  return { image: "", metadata: undefined, kernelId: "", overwrite: false, extraBytes: "0" };
+}
+
+export const CreateImageHeader: MessageFns<CreateImageHeader> = {
+  encode(message: CreateImageHeader, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.image !== "") {
+      writer.uint32(10).string(message.image);
+    }
+    if (message.metadata !== undefined) {
+      ImageMetadata.encode(message.metadata, writer.uint32(18).fork()).join();
+    }
+    if (message.kernelId !== "") {
+      writer.uint32(26).string(message.kernelId);
+    }
+    if (message.overwrite !== false) {
+      writer.uint32(32).bool(message.overwrite);
+    }
+    if (message.extraBytes !== "0") {
+      writer.uint32(40).uint64(message.extraBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateImageHeader {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateImageHeader();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.image = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.metadata = ImageMetadata.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kernelId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.overwrite = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.extraBytes = reader.uint64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateImageHeader {
+    return {
+      image: isSet(object.image) ? globalThis.String(object.image) : "",
+      metadata: isSet(object.metadata) ? ImageMetadata.fromJSON(object.metadata) : undefined,
+      kernelId: isSet(object.kernelId)
+        ? globalThis.String(object.kernelId)
+        : isSet(object.kernel_id)
+        ? globalThis.String(object.kernel_id)
+        : "",
+      overwrite: isSet(object.overwrite) ? globalThis.Boolean(object.overwrite) : false,
+      extraBytes: isSet(object.extraBytes)
+        ? globalThis.String(object.extraBytes)
+        : isSet(object.extra_bytes)
+        ? globalThis.String(object.extra_bytes)
+        : "0",
+    };
+  },
+
+  toJSON(message: CreateImageHeader): unknown {
+    const obj: any = {};
+    if (message.image !== "") {
+      obj.image = message.image;
+    }
+    if (message.metadata !== undefined) {
+      obj.metadata = ImageMetadata.toJSON(message.metadata);
+    }
+    if (message.kernelId !== "") {
+      obj.kernelId = message.kernelId;
+    }
+    if (message.overwrite !== false) {
+      obj.overwrite = message.overwrite;
+    }
+    if (message.extraBytes !== "0") {
+      obj.extraBytes = message.extraBytes;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateImageHeader>, I>>(base?: I): CreateImageHeader {
+    return CreateImageHeader.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateImageHeader>, I>>(object: I): CreateImageHeader {
+    const message = createBaseCreateImageHeader();
+    message.image = object.image ?? "";
+    message.metadata = (object.metadata !== undefined && object.metadata !== null)
+      ? ImageMetadata.fromPartial(object.metadata)
+      : undefined;
+    message.kernelId = object.kernelId ?? "";
+    message.overwrite = object.overwrite ?? false;
+    message.extraBytes = object.extraBytes ?? "0";
+    return message;
+  },
+};
+
+function createBaseCreateImageFromArchiveResponse(): CreateImageFromArchiveResponse {
+  return { image: undefined };
+}
+
+export const CreateImageFromArchiveResponse: MessageFns<CreateImageFromArchiveResponse> = {
+  encode(message: CreateImageFromArchiveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.image !== undefined) {
+      Image.encode(message.image, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateImageFromArchiveResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateImageFromArchiveResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.image = Image.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateImageFromArchiveResponse {
+    return { image: isSet(object.image) ? Image.fromJSON(object.image) : undefined };
+  },
+
+  toJSON(message: CreateImageFromArchiveResponse): unknown {
+    const obj: any = {};
+    if (message.image !== undefined) {
+      obj.image = Image.toJSON(message.image);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateImageFromArchiveResponse>, I>>(base?: I): CreateImageFromArchiveResponse {
+    return CreateImageFromArchiveResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateImageFromArchiveResponse>, I>>(
+    object: I,
+  ): CreateImageFromArchiveResponse {
+    const message = createBaseCreateImageFromArchiveResponse();
+    message.image = (object.image !== undefined && object.image !== null) ? Image.fromPartial(object.image) : undefined;
+    return message;
+  },
+};
+
+function createBaseTagImageRequest(): TagImageRequest {
+  return { source: "", image: "", metadata: undefined, overwrite: false };
+}
+
+export const TagImageRequest: MessageFns<TagImageRequest> = {
+  encode(message: TagImageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== "") {
+      writer.uint32(10).string(message.source);
+    }
+    if (message.image !== "") {
+      writer.uint32(18).string(message.image);
+    }
+    if (message.metadata !== undefined) {
+      ImageMetadata.encode(message.metadata, writer.uint32(26).fork()).join();
+    }
+    if (message.overwrite !== false) {
+      writer.uint32(32).bool(message.overwrite);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TagImageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTagImageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.image = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.metadata = ImageMetadata.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.overwrite = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TagImageRequest {
+    return {
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      image: isSet(object.image) ? globalThis.String(object.image) : "",
+      metadata: isSet(object.metadata) ? ImageMetadata.fromJSON(object.metadata) : undefined,
+      overwrite: isSet(object.overwrite) ? globalThis.Boolean(object.overwrite) : false,
+    };
+  },
+
+  toJSON(message: TagImageRequest): unknown {
+    const obj: any = {};
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.image !== "") {
+      obj.image = message.image;
+    }
+    if (message.metadata !== undefined) {
+      obj.metadata = ImageMetadata.toJSON(message.metadata);
+    }
+    if (message.overwrite !== false) {
+      obj.overwrite = message.overwrite;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TagImageRequest>, I>>(base?: I): TagImageRequest {
+    return TagImageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TagImageRequest>, I>>(object: I): TagImageRequest {
+    const message = createBaseTagImageRequest();
+    message.source = object.source ?? "";
+    message.image = object.image ?? "";
+    message.metadata = (object.metadata !== undefined && object.metadata !== null)
+      ? ImageMetadata.fromPartial(object.metadata)
+      : undefined;
+    message.overwrite = object.overwrite ?? false;
+    return message;
+  },
+};
+
+function createBaseTagImageResponse(): TagImageResponse {
+  return { image: undefined };
+}
+
+export const TagImageResponse: MessageFns<TagImageResponse> = {
+  encode(message: TagImageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.image !== undefined) {
+      Image.encode(message.image, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TagImageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTagImageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.image = Image.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TagImageResponse {
+    return { image: isSet(object.image) ? Image.fromJSON(object.image) : undefined };
+  },
+
+  toJSON(message: TagImageResponse): unknown {
+    const obj: any = {};
+    if (message.image !== undefined) {
+      obj.image = Image.toJSON(message.image);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TagImageResponse>, I>>(base?: I): TagImageResponse {
+    return TagImageResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TagImageResponse>, I>>(object: I): TagImageResponse {
+    const message = createBaseTagImageResponse();
+    message.image = (object.image !== undefined && object.image !== null) ? Image.fromPartial(object.image) : undefined;
+    return message;
+  },
+};
+
 /**
  * VmmService is the VM host: one per machine with KVM. It stores kernels,
  * base OS and built images, and runs microVMs on a CNI network through a
@@ -4145,7 +4940,10 @@ export const VmmServiceService = {
     responseSerialize: (value: WatchVmsResponse): Buffer => Buffer.from(WatchVmsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchVmsResponse => WatchVmsResponse.decode(value),
   },
-  /** Commits a STOPPED VM's root filesystem as an image "name:tag". */
+  /**
+   * Commits a STOPPED VM's root filesystem as an image "name:tag" (or, with
+   * live, a RUNNING VM's whose guest filesystem the caller has frozen).
+   */
   commitVm: {
     path: "/kindling.vmm.v1.VmmService/CommitVm" as const,
     requestStream: false as const,
@@ -4154,6 +4952,51 @@ export const VmmServiceService = {
     requestDeserialize: (value: Buffer): CommitVmRequest => CommitVmRequest.decode(value),
     responseSerialize: (value: CommitVmResponse): Buffer => Buffer.from(CommitVmResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CommitVmResponse => CommitVmResponse.decode(value),
+  },
+  /**
+   * Streams files of an image's root filesystem as a tar archive, read with
+   * e2fsprogs on the host (no VM boots): modes, owners, symlinks and mtimes
+   * are kept. COPY --from and RUN --mount=type=bind,from= read stages this way.
+   */
+  exportImageFiles: {
+    path: "/kindling.vmm.v1.VmmService/ExportImageFiles" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportImageFilesRequest): Buffer =>
+      Buffer.from(ExportImageFilesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportImageFilesRequest => ExportImageFilesRequest.decode(value),
+    responseSerialize: (value: ExportImageFilesResponse): Buffer =>
+      Buffer.from(ExportImageFilesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportImageFilesResponse => ExportImageFilesResponse.decode(value),
+  },
+  /**
+   * Creates an image from a tar archive streamed in (mkfs.ext4 -d), without a
+   * VM: a FROM scratch stage. The first message is the header.
+   */
+  createImageFromArchive: {
+    path: "/kindling.vmm.v1.VmmService/CreateImageFromArchive" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateImageFromArchiveRequest): Buffer =>
+      Buffer.from(CreateImageFromArchiveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateImageFromArchiveRequest => CreateImageFromArchiveRequest.decode(value),
+    responseSerialize: (value: CreateImageFromArchiveResponse): Buffer =>
+      Buffer.from(CreateImageFromArchiveResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateImageFromArchiveResponse =>
+      CreateImageFromArchiveResponse.decode(value),
+  },
+  /**
+   * Stores an existing image under another "name:tag" with new metadata; the
+   * rootfs is shared (hard link), so it costs no copy. A cached build ends so.
+   */
+  tagImage: {
+    path: "/kindling.vmm.v1.VmmService/TagImage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TagImageRequest): Buffer => Buffer.from(TagImageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TagImageRequest => TagImageRequest.decode(value),
+    responseSerialize: (value: TagImageResponse): Buffer => Buffer.from(TagImageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TagImageResponse => TagImageResponse.decode(value),
   },
   /** Reports the host's capacity and what runs on it, for placement. */
   getHostInfo: {
@@ -4204,8 +5047,27 @@ export interface VmmServiceServer extends UntypedServiceImplementation {
    * then changes as they happen.
    */
   watchVms: handleServerStreamingCall<WatchVmsRequest, WatchVmsResponse>;
-  /** Commits a STOPPED VM's root filesystem as an image "name:tag". */
+  /**
+   * Commits a STOPPED VM's root filesystem as an image "name:tag" (or, with
+   * live, a RUNNING VM's whose guest filesystem the caller has frozen).
+   */
   commitVm: handleUnaryCall<CommitVmRequest, CommitVmResponse>;
+  /**
+   * Streams files of an image's root filesystem as a tar archive, read with
+   * e2fsprogs on the host (no VM boots): modes, owners, symlinks and mtimes
+   * are kept. COPY --from and RUN --mount=type=bind,from= read stages this way.
+   */
+  exportImageFiles: handleServerStreamingCall<ExportImageFilesRequest, ExportImageFilesResponse>;
+  /**
+   * Creates an image from a tar archive streamed in (mkfs.ext4 -d), without a
+   * VM: a FROM scratch stage. The first message is the header.
+   */
+  createImageFromArchive: handleClientStreamingCall<CreateImageFromArchiveRequest, CreateImageFromArchiveResponse>;
+  /**
+   * Stores an existing image under another "name:tag" with new metadata; the
+   * rootfs is shared (hard link), so it costs no copy. A cached build ends so.
+   */
+  tagImage: handleUnaryCall<TagImageRequest, TagImageResponse>;
   /** Reports the host's capacity and what runs on it, for placement. */
   getHostInfo: handleUnaryCall<GetHostInfoRequest, GetHostInfoResponse>;
 }
@@ -4406,7 +5268,10 @@ export interface VmmServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchVmsResponse>;
-  /** Commits a STOPPED VM's root filesystem as an image "name:tag". */
+  /**
+   * Commits a STOPPED VM's root filesystem as an image "name:tag" (or, with
+   * live, a RUNNING VM's whose guest filesystem the caller has frozen).
+   */
   commitVm(
     request: CommitVmRequest,
     callback: (error: ServiceError | null, response: CommitVmResponse) => void,
@@ -4421,6 +5286,59 @@ export interface VmmServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CommitVmResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Streams files of an image's root filesystem as a tar archive, read with
+   * e2fsprogs on the host (no VM boots): modes, owners, symlinks and mtimes
+   * are kept. COPY --from and RUN --mount=type=bind,from= read stages this way.
+   */
+  exportImageFiles(
+    request: ExportImageFilesRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportImageFilesResponse>;
+  exportImageFiles(
+    request: ExportImageFilesRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportImageFilesResponse>;
+  /**
+   * Creates an image from a tar archive streamed in (mkfs.ext4 -d), without a
+   * VM: a FROM scratch stage. The first message is the header.
+   */
+  createImageFromArchive(
+    callback: (error: ServiceError | null, response: CreateImageFromArchiveResponse) => void,
+  ): ClientWritableStream<CreateImageFromArchiveRequest>;
+  createImageFromArchive(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateImageFromArchiveResponse) => void,
+  ): ClientWritableStream<CreateImageFromArchiveRequest>;
+  createImageFromArchive(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateImageFromArchiveResponse) => void,
+  ): ClientWritableStream<CreateImageFromArchiveRequest>;
+  createImageFromArchive(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateImageFromArchiveResponse) => void,
+  ): ClientWritableStream<CreateImageFromArchiveRequest>;
+  /**
+   * Stores an existing image under another "name:tag" with new metadata; the
+   * rootfs is shared (hard link), so it costs no copy. A cached build ends so.
+   */
+  tagImage(
+    request: TagImageRequest,
+    callback: (error: ServiceError | null, response: TagImageResponse) => void,
+  ): ClientUnaryCall;
+  tagImage(
+    request: TagImageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TagImageResponse) => void,
+  ): ClientUnaryCall;
+  tagImage(
+    request: TagImageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TagImageResponse) => void,
   ): ClientUnaryCall;
   /** Reports the host's capacity and what runs on it, for placement. */
   getHostInfo(
@@ -4448,6 +5366,14 @@ export const VmmServiceClient = makeGenericClientConstructor(
   service: typeof VmmServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -25,7 +25,7 @@ export class GrpcBuildVmHost implements BuildVmHost {
   }
 
   async listImages(signal: AbortSignal): Promise<Image[]> {
-    return (await unaryCall<ListImagesResponse>(service, (cb) => this.client.listImages({ name: '' }, cb), signal)).images;
+    return (await unaryCall<ListImagesResponse>(service, (cb) => this.client.listImages({ name: '', includeInternal: false }, cb), signal)).images;
   }
 
   async createVm(request: CreateVmRequest, signal: AbortSignal): Promise<Vm> {

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { VmmServiceServer } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { InvalidArgumentError, serverStream, unary } from '@kindling/runtime';
+import { InvalidArgumentError, UnimplementedError, clientStream, serverStream, unary } from '@kindling/runtime';
 import type { ImageCatalog } from '../../domain/image-catalog.ts';
 import type { ImageRecord } from '../../domain/image.ts';
 import type { VmHost } from '../../domain/vm-host.ts';
@@ -144,6 +144,16 @@ export function vmmGrpcImplementation(
         ctx.signal,
       );
       return { image: await withAllocation(image, rootfs(image)) };
+    }),
+    // IN PROGRESS (issue 12): implemented by the image-files work
+    exportImageFiles: serverStream(async () => {
+      throw new UnimplementedError('ExportImageFiles is not implemented yet');
+    }),
+    createImageFromArchive: clientStream(async () => {
+      throw new UnimplementedError('CreateImageFromArchive is not implemented yet');
+    }),
+    tagImage: unary(async () => {
+      throw new UnimplementedError('TagImage is not implemented yet');
     }),
     getHostInfo: unary(async () => {
       const vms = await queries.listVms();
