@@ -3,7 +3,8 @@
  * when it fires) and turn failures into our domain errors, keeping the remote status code. Used by every
  * client of another kindling service.
  */
-import type { ClientReadableStream, ClientUnaryCall, ServiceError } from '@grpc/grpc-js';
+import { once } from 'node:events';
+import type { ClientReadableStream, ClientUnaryCall, ClientWritableStream, ServiceError } from '@grpc/grpc-js';
 import { domainErrorFromStatus } from './status.ts';
 
 export function unaryCall<Res>(
@@ -39,5 +40,50 @@ export async function streamCall<Res>(
     throw domainErrorFromStatus(service, error as ServiceError);
   } finally {
     signal?.removeEventListener('abort', cancel);
+  }
+}
+
+/**
+ * Sends a client stream with backpressure (a write the transport cannot take yet waits for 'drain') and
+ * resolves with the server's answer. The server may refuse mid-stream: that answer wins over writing on.
+ */
+export async function clientStreamCall<Req, Res>(
+  service: string,
+  start: (callback: (error: ServiceError | null, response: Res) => void) => ClientWritableStream<Req>,
+  messages: AsyncIterable<Req>,
+  signal?: AbortSignal,
+): Promise<Res> {
+  signal?.throwIfAborted();
+  let finished = false;
+  let call!: ClientWritableStream<Req>;
+  const response = new Promise<Res>((resolve, reject) => {
+    call = start((error, result) => {
+      finished = true;
+      if (error) reject(signal?.aborted ? signal.reason : domainErrorFromStatus(service, error));
+      else resolve(result);
+    });
+  });
+  response.catch(() => {});
+  const cancel = (): void => call.cancel();
+  signal?.addEventListener('abort', cancel, { once: true });
+  try {
+    for await (const message of messages) {
+      if (finished) break;
+      if (!call.write(message)) await Promise.race([once(call, 'drain'), response]);
+    }
+    call.end();
+    return await response;
+  } catch (error) {
+    call.cancel();
+    throw signal?.aborted ? signal.reason : error;
+  } finally {
+    signal?.removeEventListener('abort', cancel);
+  }
+}
+
+/** Splits byte chunks into pieces of at most maxBytes (well under gRPC's default 4 MiB message limit). */
+export async function* boundedChunks(chunks: AsyncIterable<Uint8Array>, maxBytes = 1024 * 1024): AsyncGenerator<Uint8Array> {
+  for await (const chunk of chunks) {
+    for (let at = 0; at < chunk.length; at += maxBytes) yield chunk.subarray(at, at + maxBytes);
   }
 }

@@ -13,7 +13,7 @@ import type {
   PutFilesResponse,
   SshTarget,
 } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
-import type { CommitVmRequest, CreateVmRequest, Image, Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import type { CommitVmRequest, CreateImageHeader, CreateVmRequest, Image, TagImageRequest, Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 
 export interface BuildContextSource {
   resolve(source: BuildSource, signal: AbortSignal): Promise<ResolveContextResponse>;
@@ -26,17 +26,26 @@ export interface BuildContextSource {
     options?: { parents?: boolean },
   ): Promise<ListFilesResponse>;
   fetchUrl(url: string, expectedDigest: string, signal: AbortSignal): Promise<FileEntry>;
+  /** Uploads a tar archive (FetcherService.UploadContext); resolve { uploadId } to list and read its files. */
+  upload(fileName: string, archive: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<{ uploadId: string; digest: string }>;
 }
 
 export interface BuildVmHost {
   /** Name of the host, for records and events. */
   readonly hostName: string;
-  listImages(signal: AbortSignal): Promise<Image[]>;
+  /** includeInternal: also step-cache snapshots and intermediate stages. */
+  listImages(signal: AbortSignal, options?: { includeInternal?: boolean }): Promise<Image[]>;
   createVm(request: CreateVmRequest, signal: AbortSignal): Promise<Vm>;
   stopVm(vmId: string, timeoutMs: number): Promise<void>;
   commitVm(request: CommitVmRequest): Promise<Image>;
   deleteVm(vmId: string): Promise<void>;
   deleteImage(image: string): Promise<void>;
+  /** A tar archive of the paths (absolute, in the image's rootfs), read on the host without a boot. */
+  exportImageFiles(image: string, paths: string[], signal: AbortSignal, options?: { allowMissing?: boolean }): AsyncIterable<Buffer>;
+  /** An image made from a tar archive (FROM scratch), without a VM. */
+  createImageFromArchive(header: CreateImageHeader, archive: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<Image>;
+  /** The image under another name with new metadata, its rootfs shared. */
+  tagImage(request: TagImageRequest): Promise<Image>;
 }
 
 export interface BuildGuest {

@@ -4,9 +4,11 @@ import {
   type ListFilesResponse,
   type ResolveContextRequest,
   type ResolveContextResponse,
+  type UploadContextRequest,
+  type UploadContextResponse,
 } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import type { BuildSource } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
-import { createServiceClient, unaryCall, InvalidArgumentError, type TlsFiles } from '@kindling/runtime';
+import { boundedChunks, clientStreamCall, createServiceClient, unaryCall, InvalidArgumentError, type TlsFiles } from '@kindling/runtime';
 import type { BuildContextSource } from '../../ports/build-services.ts';
 
 const service = 'fetcher';
@@ -72,6 +74,15 @@ export class GrpcBuildContextSource implements BuildContextSource {
     const response = await unaryCall<FetchUrlResponse>(service, (cb) => this.client.fetchUrl({ url, expectedDigest }, cb), signal);
     if (!response.file) throw new InvalidArgumentError(`fetcher returned no file for ${url}`);
     return response.file;
+  }
+
+  async upload(fileName: string, archive: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<{ uploadId: string; digest: string }> {
+    async function* messages(): AsyncGenerator<UploadContextRequest> {
+      yield { part: { $case: 'header', value: { fileName, size: '0' } } };
+      for await (const chunk of boundedChunks(archive)) yield { part: { $case: 'chunk', value: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) } };
+    }
+    const response = await clientStreamCall<UploadContextRequest, UploadContextResponse>(service, (cb) => this.client.uploadContext(cb), messages(), signal);
+    return { uploadId: response.uploadId, digest: response.digest };
   }
 
   close(): void {

@@ -2,13 +2,20 @@ import {
   VmmServiceClient,
   type CommitVmRequest,
   type CommitVmResponse,
+  type CreateImageFromArchiveRequest,
+  type CreateImageFromArchiveResponse,
+  type CreateImageHeader,
+  type ExportImageFilesResponse,
+  type TagImageRequest,
+  type TagImageResponse,
   type CreateVmRequest,
   type CreateVmResponse,
   type Image,
   type ListImagesResponse,
   type Vm,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { createServiceClient, unaryCall, InternalError, type TlsFiles } from '@kindling/runtime';
+import { boundedChunks, clientStreamCall, createServiceClient, domainErrorFromStatus, unaryCall, InternalError, type TlsFiles } from '@kindling/runtime';
+import type { ServiceError } from '@grpc/grpc-js';
 import type { BuildVmHost } from '../../ports/build-services.ts';
 
 const service = 'vmm';
@@ -24,8 +31,9 @@ export class GrpcBuildVmHost implements BuildVmHost {
     this.client = createServiceClient(VmmServiceClient, address, tls);
   }
 
-  async listImages(signal: AbortSignal): Promise<Image[]> {
-    return (await unaryCall<ListImagesResponse>(service, (cb) => this.client.listImages({ name: '', includeInternal: false }, cb), signal)).images;
+  async listImages(signal: AbortSignal, options: { includeInternal?: boolean } = {}): Promise<Image[]> {
+    const request = { name: '', includeInternal: options.includeInternal ?? false };
+    return (await unaryCall<ListImagesResponse>(service, (cb) => this.client.listImages(request, cb), signal)).images;
   }
 
   async createVm(request: CreateVmRequest, signal: AbortSignal): Promise<Vm> {
@@ -51,6 +59,42 @@ export class GrpcBuildVmHost implements BuildVmHost {
 
   async deleteImage(image: string): Promise<void> {
     await unaryCall<unknown>(service, (cb) => this.client.deleteImage({ image }, cb));
+  }
+
+  async *exportImageFiles(image: string, paths: string[], signal: AbortSignal, options: { allowMissing?: boolean } = {}): AsyncGenerator<Buffer> {
+    const stream = this.client.exportImageFiles({ image, paths, allowMissing: options.allowMissing ?? false });
+    const cancel = (): void => stream.cancel();
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      for await (const message of stream) yield Buffer.from((message as ExportImageFilesResponse).chunk);
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      throw domainErrorFromStatus(service, error as ServiceError);
+    } finally {
+      signal.removeEventListener('abort', cancel);
+      stream.cancel();
+    }
+  }
+
+  async createImageFromArchive(header: CreateImageHeader, archive: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<Image> {
+    async function* messages(): AsyncGenerator<CreateImageFromArchiveRequest> {
+      yield { part: { $case: 'header', value: header } };
+      for await (const chunk of boundedChunks(archive)) yield { part: { $case: 'chunk', value: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) } };
+    }
+    const { image } = await clientStreamCall<CreateImageFromArchiveRequest, CreateImageFromArchiveResponse>(
+      service,
+      (cb) => this.client.createImageFromArchive(cb),
+      messages(),
+      signal,
+    );
+    if (!image) throw new InternalError('vmm: CreateImageFromArchive answered without an image');
+    return image;
+  }
+
+  async tagImage(request: TagImageRequest): Promise<Image> {
+    const { image } = await unaryCall<TagImageResponse>(service, (cb) => this.client.tagImage(request, cb));
+    if (!image) throw new InternalError('vmm: TagImage answered without an image');
+    return image;
   }
 
   close(): void {
