@@ -44,6 +44,7 @@ export class BuildRun {
   private imageSizes = new Map<string, number>();
   private readonly temporaryImages: string[] = [];
   private outputTail = Buffer.alloc(0);
+  private readonly stageImages = new Map<number, string>();
 
   constructor(
     private readonly record: Build,
@@ -84,6 +85,7 @@ export class BuildRun {
         await this.buildStage(stage, builtStages, tag, isTarget, (step, line) => (failedAt = { stage: stage.index, step, line }), signal);
         if (!isTarget) this.temporaryImages.push(tag);
         builtStages = new Map([...builtStages, [stage.index, tag]]);
+        this.stageImages.set(stage.index, tag);
       }
       outcome = { state: BuildState.BUILD_STATE_SUCCEEDED, imageRef: this.request.tag };
     } catch (error) {
@@ -210,6 +212,8 @@ export class BuildRun {
           secrets: this.secrets,
           guest: this.services.guest,
           context: this.services.context,
+          vmHost: this.services.vmHost,
+          stageImages: this.stageImages,
           signal,
           onOutput: (stream: LogStream, data: Uint8Array) => {
             this.events.log(stage.index, step.index, stream, data);

@@ -7,7 +7,7 @@ import { LogStream } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type { CopySource, ExecRequest, ExitStatus, SshTarget } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
 import { FailedPreconditionError } from '@kindling/runtime';
 import type { InlineFile, PlannedStep, RunMount, StepAction } from '../domain/plan.ts';
-import type { BuildContextSource, BuildGuest } from '../ports/build-services.ts';
+import type { BuildContextSource, BuildGuest, BuildVmHost } from '../ports/build-services.ts';
 
 export interface StepEnvironment {
   readonly buildId: string;
@@ -16,6 +16,10 @@ export interface StepEnvironment {
   readonly secrets: ReadonlyMap<string, Buffer>;
   readonly guest: BuildGuest;
   readonly context: BuildContextSource;
+  /** The vmm holding the stage images: COPY --from and RUN --mount=type=bind,from= read files from it. */
+  readonly vmHost: BuildVmHost;
+  /** Committed images of the stages built so far (stage index → "name:tag"). */
+  readonly stageImages: ReadonlyMap<number, string>;
   readonly signal: AbortSignal;
   /** Output of the step's commands, as it arrives. */
   onOutput(stream: LogStream, data: Uint8Array): void;
