@@ -13,6 +13,8 @@ export const plannerSettings = {
   stopTimeout: setting.durationMs('how long a build VM may take to power off before it is killed', 60_000),
   buildTimeout: setting.durationMs('default time limit of a build', 3_600_000),
   extraDiskBytes: setting.integer('disk added to a build VM beyond its base image size, in bytes', 2 * 1024 ** 3, 0),
+  maxParallelStages: setting.integer('independent stages of one build run at once, each in its own VM', 2, 1),
+  cacheMaxBytes: setting.integer('size limit of the step cache in bytes (least recently used entries are evicted after each build; 0 = no limit)', 50 * 1024 ** 3, 0),
 };
 
 export type PlannerConfig = ConfigOf<typeof plannerSettings>;

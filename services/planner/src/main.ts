@@ -5,6 +5,7 @@ import { GrpcBuildVmHost } from './adapters/clients/vmm-client.ts';
 import { VmmImageCatalog } from './adapters/vmm-image-catalog.ts';
 import { clientTls, loadPlannerConfig } from './config.ts';
 import { BuildCoordinator } from './execution/build-coordinator.ts';
+import { InMemoryLastUse, StepCache } from './execution/step-cache.ts';
 import { startPlannerService } from './server.ts';
 
 runMain(async () => {
@@ -15,18 +16,20 @@ runMain(async () => {
   const context = new GrpcBuildContextSource(config.fetcherAddress, tls);
   const vmHost = new GrpcBuildVmHost(config.vmmHostName, config.vmmAddress, tls);
   const guest = new GrpcBuildGuest(config.provisionerAddress, tls);
+  const cache = new StepCache(vmHost, new InMemoryLastUse(), config.cacheMaxBytes, logger.child({ component: 'step-cache' }));
   const builds = new BuildCoordinator(
-    { context, vmHost, guest },
+    { context, vmHost, guest, cache },
     bus,
     {
       sshReadyTimeoutMs: config.sshReadyTimeout,
       stopTimeoutMs: config.stopTimeout,
       extraDiskBytes: config.extraDiskBytes,
+      maxParallelStages: config.maxParallelStages,
       defaultTimeoutMs: config.buildTimeout,
     },
     logger,
   );
-  const running = await startPlannerService(config, { logger, builds, catalog: new VmmImageCatalog(vmHost) });
+  const running = await startPlannerService(config, { logger, builds, cache, catalog: new VmmImageCatalog(vmHost) });
   running.health.setServing(true);
   serveUntilSignal(running, logger, async () => {
     await builds.shutdown();

@@ -1,0 +1,56 @@
+/** What the stages of one build share: its request and record, services, events, cache and results so far. */
+import type { Build, CreateBuildRequest } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
+import type { Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import type { Logger } from '@kindling/runtime';
+import type { PlannedStage } from '../domain/plan.ts';
+import type { BuildContextSource, BuildGuest, BuildVmHost } from '../ports/build-services.ts';
+import type { BuildEventLog } from './build-events.ts';
+import type { CacheInputSources } from './cache-inputs.ts';
+import type { StepCache } from './step-cache.ts';
+
+export interface BuildServices {
+  readonly context: BuildContextSource;
+  readonly vmHost: BuildVmHost;
+  readonly guest: BuildGuest;
+  /** The step cache shared by every build; without it each build gets an unlimited one of its own. */
+  readonly cache?: StepCache;
+}
+
+export interface BuildRunSettings {
+  readonly sshReadyTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+  /** Disk given to a build VM beyond its base image's size. */
+  readonly extraDiskBytes: number;
+  /** Independent stages built at once (each in its own VM); default 2. */
+  readonly maxParallelStages?: number;
+}
+
+export interface StageBase {
+  /** The image the stage's VM boots from when no step is cached. */
+  image: string;
+  /** What the base is, for the cache keys: an image digest or the base stage's effective key. */
+  identity: string;
+  /** Disk of the stage's VMs: the root base's size plus the extra, however many stages deep. */
+  diskBytes: number;
+}
+
+export interface BuildShared {
+  readonly record: Build;
+  readonly request: CreateBuildRequest;
+  readonly secrets: ReadonlyMap<string, Buffer>;
+  readonly services: BuildServices;
+  readonly settings: BuildRunSettings;
+  readonly events: BuildEventLog;
+  readonly log: Logger;
+  readonly cache: StepCache;
+  readonly contextId: string;
+  readonly stageImages: ReadonlyMap<number, string>;
+  baseOf(stage: PlannedStage): StageBase;
+  cacheInputs(): CacheInputSources;
+  /** Creates a VM and remembers it until released, so a failed build deletes it. */
+  trackVm(vmId: string, create: () => Promise<Vm>): Promise<Vm>;
+  releaseVm(vmId: string): Promise<void>;
+  setBooting(): void;
+  setRunning(): void;
+  setCommitting(): void;
+}

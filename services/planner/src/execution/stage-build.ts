@@ -1,0 +1,247 @@
+/**
+ * Builds one stage: works out each step's effective cache key, takes the longest cached prefix, and
+ * boots a VM only when a step must run, from the snapshot after the last cached step (or the base).
+ * After each step that changed the filesystem it stores a snapshot (guest frozen with fsfreeze, the
+ * disk copied live); the stage's last such step reuses the committed stage image instead of a copy.
+ */
+import { LogStream, StepState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
+import type { ImageMetadata as ProtoImageMetadata } from '@kindling/proto/gen/kindling/image/v1/image.ts';
+import type { SshTarget } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
+import { DomainError, FailedPreconditionError } from '@kindling/runtime';
+import ssh2 from 'ssh2';
+import type { PlannedStage, PlannedStep } from '../domain/plan.ts';
+import { errorInfo } from './build-events.ts';
+import type { BuildShared } from './build-shared.ts';
+import { runtimeInputs } from './cache-inputs.ts';
+import { toProtoImageMetadata } from './image-metadata.ts';
+import { CACHE_INSTRUCTION_LABEL, CACHE_KEY_LABEL, cacheImageFor, chainKey } from './step-cache.ts';
+import { executeStep, StepCommandFailed } from './step-executor.ts';
+
+const OUTPUT_TAIL_BYTES = 4096;
+// A watchdog thaws the guest should the host never come back to do it (planner gone, call cut).
+const FREEZE_SCRIPT =
+  'sync && setsid sh -c \'echo $$ > /run/kindling-thaw.pid; sleep 120; fsfreeze --unfreeze / 2>/dev/null\' </dev/null >/dev/null 2>&1 & ' +
+  'sleep 0.1; sync && fsfreeze --freeze /';
+const THAW_SCRIPT = 'fsfreeze --unfreeze /; kill "$(cat /run/kindling-thaw.pid 2>/dev/null)" 2>/dev/null; rm -f /run/kindling-thaw.pid; true';
+
+/** Steps that change the filesystem (the others only change metadata and the keys after them). */
+function changesFilesystem(step: PlannedStep): boolean {
+  return step.action.kind === 'run' || step.action.kind === 'copy' || step.action.kind === 'workdir';
+}
+
+export interface StageOutcome {
+  /** Effective key of the stage's last step (or its base's). */
+  key: string;
+  booted: boolean;
+}
+
+export class StageBuild {
+  private outputTail = Buffer.alloc(0);
+
+  constructor(
+    private readonly shared: BuildShared,
+    private readonly stage: PlannedStage,
+    /** The image the stage is committed as. */
+    private readonly tag: string,
+    private readonly isTarget: boolean,
+    private readonly onStep: (step: number, line: number) => void,
+  ) {}
+
+  get lastOutput(): string {
+    return this.outputTail.toString('utf8');
+  }
+
+  async build(signal: AbortSignal): Promise<StageOutcome> {
+    const { stage, shared } = this;
+    const base = shared.baseOf(stage);
+    const keys: string[] = [];
+    let parent = chainKey('', 'base', [base.identity]);
+    for (const step of stage.steps) {
+      parent = chainKey(parent, step.cacheKey.digest, await runtimeInputs(step, shared.cacheInputs(), signal));
+      keys.push(parent);
+    }
+    const stageKey = parent;
+    const changing = stage.steps.filter(changesFilesystem).map((s) => s.index);
+    const lastChanging = changing.at(-1) ?? -1;
+    let resumeAfter = -1;
+    let bootImage = base.image;
+    if (!shared.request.noCache) {
+      const present = await shared.cache.present(signal);
+      for (const index of [...changing].reverse()) {
+        if (present.has(keys[index]!)) {
+          resumeAfter = index;
+          bootImage = cacheImageFor(keys[index]!);
+          break;
+        }
+      }
+    }
+    if (resumeAfter >= 0) await shared.cache.touch(keys[resumeAfter]!);
+    if (resumeAfter === lastChanging) {
+      // Nothing to run: the stage is its base (or the cached snapshot) with the stage's metadata.
+      for (const step of stage.steps) this.reportCached(step, keys[step.index]!);
+      await shared.services.vmHost.tagImage({ source: bootImage, image: this.tag, metadata: this.metadata(), overwrite: true });
+      shared.events.system(stage.index, -1, resumeAfter >= 0 ? `stage ${stage.index}: every step cached, no VM booted` : `stage ${stage.index}: nothing to run, no VM booted`);
+      return { key: stageKey, booted: false };
+    }
+    const vm = await this.boot(bootImage, base.diskBytes, signal);
+    for (const step of stage.steps) {
+      if (step.index <= resumeAfter) {
+        this.reportCached(step, keys[step.index]!);
+        continue;
+      }
+      this.onStep(step.index, step.line);
+      await this.runStep(step, vm.target, keys[step.index]!, signal);
+      if (changesFilesystem(step) && step.index !== lastChanging) await this.snapshot(vm.id, vm.target, step, keys[step.index]!, signal);
+    }
+    await this.commit(vm.id);
+    if (lastChanging >= 0) {
+      const step = stage.steps[lastChanging]!;
+      await shared.services.vmHost
+        .tagImage({ source: this.tag, image: cacheImageFor(keys[lastChanging]!), metadata: cacheMetadata(keys[lastChanging]!, step), overwrite: true })
+        .then(() => shared.cache.touch(keys[lastChanging]!))
+        .catch((error: unknown) => shared.log.warn({ err: error }, 'could not store the stage result in the step cache'));
+    }
+    return { key: stageKey, booted: true };
+  }
+
+  private metadata(): ProtoImageMetadata {
+    const metadata = toProtoImageMetadata(this.stage.image);
+    if (this.isTarget) metadata.labels = { ...metadata.labels, ...this.shared.request.labels };
+    return metadata;
+  }
+
+  private reportCached(step: PlannedStep, key: string): void {
+    this.shared.record.stepsDone += 1;
+    this.shared.events.step({ stageIndex: this.stage.index, stepIndex: step.index, instruction: step.expanded || step.original, line: step.line, cacheKey: key, state: StepState.STEP_STATE_CACHED });
+  }
+
+  private async boot(image: string, diskBytes: number, signal: AbortSignal): Promise<{ id: string; target: SshTarget }> {
+    const { shared, stage } = this;
+    const request = shared.request;
+    const keys = ssh2.utils.generateKeyPairSync('ed25519');
+    const vmId = `b-${shared.record.id.slice(0, 12)}-${stage.index}`;
+    shared.events.system(stage.index, -1, `booting a VM from ${image}`);
+    shared.setBooting();
+    const vm = await shared.trackVm(vmId, () =>
+      shared.services.vmHost.createVm(
+        {
+          vmId,
+          start: true,
+          spec: {
+            image,
+            kernelId: request.resources?.kernelId ?? '',
+            vcpus: request.resources?.vcpus || 2,
+            memoryMib: request.resources?.memoryMib || 1024,
+            diskSizeBytes: request.resources?.diskSizeBytes && request.resources.diskSizeBytes !== '0' ? request.resources.diskSizeBytes : String(diskBytes),
+            network: request.resources?.network ?? '',
+            authorizedKeys: [keys.public],
+            hostname: `build-${shared.record.id.slice(0, 8)}`,
+            extraKernelArgs: '',
+            labels: { 'kindling.build': shared.record.id },
+            buildId: shared.record.id,
+          },
+        },
+        signal,
+      ),
+    );
+    const target: SshTarget = {
+      host: vm.network?.guestIp ?? '',
+      port: 22,
+      user: 'root',
+      privateKey: keys.private,
+      agentSocket: '',
+      hostKey: vm.sshHostPublicKey,
+      insecureIgnoreHostKey: false,
+      sessionId: vm.id,
+    };
+    await shared.services.guest.waitReady(target, shared.settings.sshReadyTimeoutMs, signal);
+    shared.setRunning();
+    return { id: vm.id, target };
+  }
+
+  private async runStep(step: PlannedStep, target: SshTarget, key: string, signal: AbortSignal): Promise<void> {
+    const { shared, stage } = this;
+    const started = performance.now();
+    const stepEvent = { stageIndex: stage.index, stepIndex: step.index, instruction: step.expanded || step.original, line: step.line, cacheKey: key };
+    shared.events.step({ ...stepEvent, state: StepState.STEP_STATE_STARTED });
+    this.outputTail = Buffer.alloc(0);
+    try {
+      await executeStep(
+        {
+          buildId: shared.record.id,
+          target,
+          contextId: shared.contextId,
+          secrets: shared.secrets,
+          guest: shared.services.guest,
+          context: shared.services.context,
+          vmHost: shared.services.vmHost,
+          stageImages: shared.stageImages,
+          signal,
+          onOutput: (stream: LogStream, data: Uint8Array) => {
+            shared.events.log(stage.index, step.index, stream, data);
+            this.outputTail = Buffer.concat([this.outputTail, data]).subarray(-OUTPUT_TAIL_BYTES);
+          },
+        },
+        step,
+      );
+    } catch (error) {
+      const exitCode = error instanceof StepCommandFailed ? error.exit.exitCode : undefined;
+      shared.events.step({
+        ...stepEvent,
+        state: StepState.STEP_STATE_FAILED,
+        ...(exitCode === undefined ? {} : { exitCode }),
+        error: errorInfo({ code: error instanceof DomainError ? error.code : 'ABORTED', message: (error as Error).message, stageIndex: stage.index, stepIndex: step.index, line: step.line }),
+      });
+      throw error;
+    }
+    const ms = performance.now() - started;
+    shared.record.stepsDone += 1;
+    shared.events.step({ ...stepEvent, state: StepState.STEP_STATE_SUCCEEDED, duration: { seconds: String(Math.floor(ms / 1000)), nanos: Math.round((ms % 1000) * 1e6) } });
+  }
+
+  /** Stores the filesystem after a step; a failed snapshot costs the cache, never the build. */
+  private async snapshot(vmId: string, target: SshTarget, step: PlannedStep, key: string, signal: AbortSignal): Promise<void> {
+    const { shared } = this;
+    const guest = shared.services.guest;
+    const exec = (script: string, s: AbortSignal) =>
+      guest.exec({ target, command: { $case: 'argv', value: { argv: ['/bin/sh', '-c', script] } }, env: [], user: '', workingDir: '/', buildId: shared.record.id, stepIndex: step.index }, () => {}, s);
+    const frozen = await exec(FREEZE_SCRIPT, signal);
+    try {
+      if (frozen.exitCode !== 0) throw new FailedPreconditionError(`fsfreeze failed in the guest (exit ${frozen.exitCode ?? frozen.signal})`);
+      await shared.services.vmHost.commitVm({ vmId, image: cacheImageFor(key), metadata: cacheMetadata(key, step), shrink: false, overwrite: true, live: true });
+      await shared.cache.touch(key);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      shared.log.warn({ err: error, step: step.index }, 'could not snapshot a step for the cache');
+    } finally {
+      // thawed even when the build was cancelled: the VM is deleted next, but never leave it frozen
+      await exec(THAW_SCRIPT, new AbortController().signal).catch((error: unknown) => shared.log.warn({ err: error }, 'could not thaw the guest filesystem'));
+    }
+  }
+
+  private async commit(vmId: string): Promise<void> {
+    const { shared } = this;
+    shared.setCommitting();
+    await shared.services.guest.closeSession(vmId).catch(() => {});
+    await shared.services.vmHost.stopVm(vmId, shared.settings.stopTimeoutMs);
+    await shared.services.vmHost.commitVm({ vmId, image: this.tag, metadata: this.metadata(), shrink: false, overwrite: true, live: false });
+    await shared.releaseVm(vmId);
+  }
+}
+
+/** A snapshot boots nothing of its own: no entrypoint, only the labels that find it again. */
+function cacheMetadata(key: string, step: PlannedStep): ProtoImageMetadata {
+  return {
+    entrypoint: [],
+    cmd: [],
+    env: [],
+    user: '',
+    workingDir: '',
+    exposedPorts: [],
+    labels: { [CACHE_KEY_LABEL]: key, [CACHE_INSTRUCTION_LABEL]: (step.expanded || step.original).slice(0, 200) },
+    volumes: [],
+    stopSignal: '',
+    onbuild: [],
+    shell: [],
+  };
+}
