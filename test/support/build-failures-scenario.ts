@@ -20,7 +20,7 @@ const vmm = createServiceClient(VmmServiceClient, suite.vmm);
 try {
   const start = (dockerfile: string, tag: string) =>
     unaryCall<CreateBuildResponse>('planner', (cb) =>
-      planner.createBuild({ source: { source: { $case: 'dockerfile', value: dockerfile }, dockerfilePath: '' }, tag, buildArgs: {}, target: '', noCache: false, secrets: [], labels: {} }, cb),
+      planner.createBuild({ source: { source: { $case: 'dockerfile', value: dockerfile }, dockerfilePath: '' }, tag, buildArgs: {}, target: '', noCache: false, secrets: [], labels: {}, keepStages: false }, cb),
     );
   const watch = async (buildId: string, onEvent: (e: BuildEvent) => void = () => {}): Promise<Build> => {
     for await (const { event } of planner.watchBuild({ buildId, afterSequence: '0', follow: true })) onEvent(event);
@@ -39,7 +39,7 @@ try {
     }
   });
   const vms = await unaryCall<ListVmsResponse>('vmm', (cb) => vmm.listVms({ state: 0, buildId: '' }, cb));
-  const images = await unaryCall<{ images: { name: string; tag: string }[] }>('vmm', (cb) => vmm.listImages({ name: '' }, cb));
+  const images = await unaryCall<{ images: { name: string; tag: string }[] }>('vmm', (cb) => vmm.listImages({ name: '', includeInternal: true }, cb));
   process.stdout.write(
     JSON.stringify({
       failed: { state: BuildState[failed.state], error: failed.error },

@@ -1,0 +1,150 @@
+/**
+ * Scenario run inside a sandbox netns by multistage.test.ts: on a local suite, a three-stage build
+ * (two independent stages feeding a final one through COPY --from), then the same build unchanged,
+ * then with the last COPY's file changed. Prints what the test asserts on as JSON: build outcomes,
+ * step states, VM boots seen on the vmm's event stream, the committed image's files read with debugfs.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BuildState, StepState, VmState, type BuildEvent } from '@kindling/proto/gen/kindling/events/v1/events.ts';
+import {
+  BuildServiceClient,
+  type Build,
+  type CreateBuildResponse,
+  type ListCacheEntriesResponse,
+  type PruneCacheResponse,
+} from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
+import { VmmServiceClient, type GetImageResponse, type ListImagesResponse, type ListVmsResponse } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import { createServiceClient, unaryCall } from '@kindling/runtime';
+import { defaultCacheDir } from '@kindling/vmm/baseos';
+import { startLocalSuite } from '../../cli/src/local-suite.ts';
+
+const DOCKERFILE = `FROM debian:bookworm AS builder
+RUN mkdir -p /out && printf '#!/bin/sh\\necho built-by-builder\\n' > /out/app && chmod 0750 /out/app && chown 1234:2345 /out/app && ln -s app /out/app-link && sleep 3
+FROM debian:bookworm AS docs
+RUN mkdir -p /docs && echo "read me" > /docs/readme.txt && chown 42:43 /docs/readme.txt && chmod 0640 /docs/readme.txt && sleep 3
+FROM debian:bookworm
+RUN useradd --system --uid 990 --user-group app
+COPY --from=builder /out/ /usr/local/bin/
+COPY --from=builder --chown=app:app /out/app /opt/app-owned
+COPY --from=docs /docs/readme.txt /usr/share/doc/kindling/
+COPY greeting.txt /etc/greeting.txt
+ENTRYPOINT ["/usr/local/bin/app"]
+`;
+
+const workDir = await mkdtemp(join(tmpdir(), 'kindling-e2e-'));
+const contextDir = join(workDir, 'context');
+spawnSync('mkdir', ['-p', contextDir]);
+await writeFile(join(contextDir, 'Dockerfile'), DOCKERFILE);
+await writeFile(join(contextDir, 'greeting.txt'), 'hello one\n');
+const suite = await startLocalSuite({ workDir, cacheDir: defaultCacheDir(), subnet: '10.209.0.0/24' });
+const planner = createServiceClient(BuildServiceClient, suite.planner);
+const vmm = createServiceClient(VmmServiceClient, suite.vmm);
+const vmEvents = vmm.watchVms({ vmId: '' });
+const bootsByBuild = new Map<string, number>();
+vmEvents.on('data', ({ event }: { event: { buildId: string; state: VmState; previousState: VmState } }) => {
+  if (event.state === VmState.VM_STATE_STARTING && event.previousState !== VmState.VM_STATE_STARTING) {
+    bootsByBuild.set(event.buildId, (bootsByBuild.get(event.buildId) ?? 0) + 1);
+  }
+});
+vmEvents.on('error', () => {});
+
+interface BuildOutcome {
+  state: string;
+  error?: unknown;
+  ms: number;
+  steps: { stage: number; step: number; state: string; instruction: string }[];
+  /** The order of step starts and ends: "start:<stage>" and "end:<stage>". */
+  order: string[];
+  boots: number;
+}
+
+async function build(tag: string): Promise<BuildOutcome> {
+  const started = performance.now();
+  const { buildId } = await unaryCall<CreateBuildResponse>('planner', (cb) =>
+    planner.createBuild(
+      { source: { source: { $case: 'contextPath', value: contextDir }, dockerfilePath: '' }, tag, buildArgs: {}, target: '', noCache: false, secrets: [], labels: {}, keepStages: false },
+      cb,
+    ),
+  );
+  const steps: BuildOutcome['steps'] = [];
+  const order: string[] = [];
+  for await (const { event } of planner.watchBuild({ buildId, afterSequence: '0', follow: true }) as AsyncIterable<{ event: BuildEvent }>) {
+    if (event.payload?.$case !== 'step') continue;
+    const step = event.payload.value;
+    if (step.state === StepState.STEP_STATE_STARTED) order.push(`start:${step.stageIndex}`);
+    else {
+      if (step.state === StepState.STEP_STATE_SUCCEEDED) order.push(`end:${step.stageIndex}`);
+      steps.push({ stage: step.stageIndex, step: step.stepIndex, state: StepState[step.state], instruction: step.instruction });
+    }
+  }
+  const ms = Math.round(performance.now() - started);
+  const record = (await unaryCall<{ build?: Build }>('planner', (cb) => planner.getBuild({ buildId }, cb))).build!;
+  await new Promise((resolve) => setTimeout(resolve, 300)); // the vmm's last events
+  return { state: BuildState[record.state], error: record.error, ms, steps, order, boots: bootsByBuild.get(buildId) ?? 0 };
+}
+
+function debugfs(rootfs: string, request: string): string {
+  return spawnSync('debugfs', ['-R', request, rootfs], { encoding: 'utf8' }).stdout;
+}
+
+function fileFacts(rootfs: string, path: string): { mode: string; uid: number; gid: number; link?: string } {
+  const stat = debugfs(rootfs, `stat ${path}`);
+  const mode = /Mode:\s+(\d+)/.exec(stat)?.[1] ?? '';
+  const uid = Number(/User:\s+(\d+)/.exec(stat)?.[1] ?? -1);
+  const gid = Number(/Group:\s+(\d+)/.exec(stat)?.[1] ?? -1);
+  const link = /Fast link dest: "([^"]*)"/.exec(stat)?.[1];
+  return { mode, uid, gid, ...(link === undefined ? {} : { link }) };
+}
+
+try {
+  const cold = await build('e2e/multistage:1');
+  const rootfs = join(workDir, 'vmm', 'images', 'e2e/multistage', '1', 'rootfs.ext4');
+  const files = {
+    app: fileFacts(rootfs, '/usr/local/bin/app'),
+    appLink: fileFacts(rootfs, '/usr/local/bin/app-link'),
+    owned: fileFacts(rootfs, '/opt/app-owned'),
+    readme: fileFacts(rootfs, '/usr/share/doc/kindling/readme.txt'),
+    appContent: debugfs(rootfs, 'cat /usr/local/bin/app'),
+    greeting: debugfs(rootfs, 'cat /etc/greeting.txt'),
+    passwdApp: /^app:x:(\d+):(\d+):/m.exec(debugfs(rootfs, 'cat /etc/passwd'))?.slice(1).map(Number) ?? [],
+  };
+  const image = await unaryCall<GetImageResponse>('vmm', (cb) => vmm.getImage({ image: 'e2e/multistage:1' }, cb));
+  const unchanged = await build('e2e/multistage:2');
+  await writeFile(join(contextDir, 'greeting.txt'), 'hello two\n');
+  const changed = await build('e2e/multistage:3');
+  const rootfs3 = join(workDir, 'vmm', 'images', 'e2e/multistage', '3', 'rootfs.ext4');
+  const greeting3 = debugfs(rootfs3, 'cat /etc/greeting.txt');
+  const cacheBefore = await unaryCall<ListCacheEntriesResponse>('planner', (cb) => planner.listCacheEntries({}, cb));
+  const all = await unaryCall<ListImagesResponse>('vmm', (cb) => vmm.listImages({ name: '', includeInternal: true }, cb));
+  const pruned = await unaryCall<PruneCacheResponse>('planner', (cb) => planner.pruneCache({ all: true }, cb));
+  const cacheAfter = await unaryCall<ListCacheEntriesResponse>('planner', (cb) => planner.listCacheEntries({}, cb));
+  const vms = await unaryCall<ListVmsResponse>('vmm', (cb) => vmm.listVms({ state: 0, buildId: '' }, cb));
+  process.stdout.write(
+    JSON.stringify({
+      cold,
+      unchanged,
+      changed,
+      files,
+      greeting3,
+      entrypoint: image.image?.metadata?.entrypoint,
+      cacheEntries: cacheBefore.entries.length,
+      cacheBytes: Number(cacheBefore.totalBytes),
+      pruned: pruned.removed.length,
+      cacheAfter: cacheAfter.entries.length,
+      intermediateImages: all.images.filter((i) => i.name.startsWith('kindling-intermediate/')).map((i) => `${i.name}:${i.tag}`),
+      vmsLeft: vms.vms.map((v) => `${v.id} ${v.state}`),
+    }),
+  );
+} finally {
+  vmEvents.cancel();
+  planner.close();
+  vmm.close();
+  await suite.stop();
+  if (process.env.KINDLING_E2E_LOGS) {
+    for (const name of ['planner', 'vmm']) process.stderr.write(await readFile(join(workDir, 'logs', `${name}.log`), 'utf8').catch(() => ''));
+  }
+  await rm(workDir, { recursive: true, force: true });
+}
