@@ -87,3 +87,18 @@ export async function* boundedChunks(chunks: AsyncIterable<Uint8Array>, maxBytes
     for (let at = 0; at < chunk.length; at += maxBytes) yield chunk.subarray(at, at + maxBytes);
   }
 }
+
+/** A server stream as an async generator, cancelled when the signal fires or the consumer stops early. */
+export async function* streamMessages<Res>(service: string, stream: ClientReadableStream<Res>, signal: AbortSignal): AsyncGenerator<Res> {
+  const cancel = (): void => stream.cancel();
+  signal.addEventListener('abort', cancel, { once: true });
+  try {
+    for await (const message of stream) yield message as Res;
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    throw domainErrorFromStatus(service, error as ServiceError);
+  } finally {
+    signal.removeEventListener('abort', cancel);
+    stream.cancel();
+  }
+}

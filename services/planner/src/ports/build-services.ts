@@ -26,6 +26,8 @@ export interface BuildContextSource {
     options?: { parents?: boolean },
   ): Promise<ListFilesResponse>;
   fetchUrl(url: string, expectedDigest: string, signal: AbortSignal): Promise<FileEntry>;
+  /** A stored blob's bytes, by "sha256:<hex>" (FetcherService.ReadBlob). */
+  readBlob(digest: string, signal: AbortSignal): AsyncIterable<Buffer>;
   /** Uploads a tar archive (FetcherService.UploadContext); resolve { uploadId } to list and read its files. */
   upload(fileName: string, archive: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<{ uploadId: string; digest: string }>;
 }

@@ -2,13 +2,14 @@ import {
   FetcherServiceClient,
   type FetchUrlResponse,
   type ListFilesResponse,
+  type ReadBlobResponse,
   type ResolveContextRequest,
   type ResolveContextResponse,
   type UploadContextRequest,
   type UploadContextResponse,
 } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import type { BuildSource } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
-import { boundedChunks, clientStreamCall, createServiceClient, unaryCall, InvalidArgumentError, type TlsFiles } from '@kindling/runtime';
+import { boundedChunks, clientStreamCall, createServiceClient, streamMessages, unaryCall, InvalidArgumentError, type TlsFiles } from '@kindling/runtime';
 import type { BuildContextSource } from '../../ports/build-services.ts';
 
 const service = 'fetcher';
@@ -74,6 +75,11 @@ export class GrpcBuildContextSource implements BuildContextSource {
     const response = await unaryCall<FetchUrlResponse>(service, (cb) => this.client.fetchUrl({ url, expectedDigest }, cb), signal);
     if (!response.file) throw new InvalidArgumentError(`fetcher returned no file for ${url}`);
     return response.file;
+  }
+
+  async *readBlob(digest: string, signal: AbortSignal): AsyncGenerator<Buffer> {
+    const stream = this.client.readBlob({ digest, offset: '0', contextId: '', path: '' });
+    for await (const message of streamMessages<ReadBlobResponse>(service, stream, signal)) yield Buffer.from(message.data);
   }
 
   async upload(fileName: string, archive: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<{ uploadId: string; digest: string }> {

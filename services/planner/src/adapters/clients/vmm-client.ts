@@ -14,8 +14,7 @@ import {
   type ListImagesResponse,
   type Vm,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { boundedChunks, clientStreamCall, createServiceClient, domainErrorFromStatus, unaryCall, InternalError, type TlsFiles } from '@kindling/runtime';
-import type { ServiceError } from '@grpc/grpc-js';
+import { boundedChunks, clientStreamCall, createServiceClient, streamMessages, unaryCall, InternalError, type TlsFiles } from '@kindling/runtime';
 import type { BuildVmHost } from '../../ports/build-services.ts';
 
 const service = 'vmm';
@@ -63,17 +62,7 @@ export class GrpcBuildVmHost implements BuildVmHost {
 
   async *exportImageFiles(image: string, paths: string[], signal: AbortSignal, options: { allowMissing?: boolean } = {}): AsyncGenerator<Buffer> {
     const stream = this.client.exportImageFiles({ image, paths, allowMissing: options.allowMissing ?? false });
-    const cancel = (): void => stream.cancel();
-    signal.addEventListener('abort', cancel, { once: true });
-    try {
-      for await (const message of stream) yield Buffer.from((message as ExportImageFilesResponse).chunk);
-    } catch (error) {
-      if (signal.aborted) throw signal.reason;
-      throw domainErrorFromStatus(service, error as ServiceError);
-    } finally {
-      signal.removeEventListener('abort', cancel);
-      stream.cancel();
-    }
+    for await (const message of streamMessages<ExportImageFilesResponse>(service, stream, signal)) yield Buffer.from(message.chunk);
   }
 
   async createImageFromArchive(header: CreateImageHeader, archive: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<Image> {
