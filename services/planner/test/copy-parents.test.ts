@@ -13,7 +13,7 @@ import type { PutFilesRequest } from '@kindling/proto/gen/kindling/provisioner/v
 import { createLogger, type RunningGrpcService } from '@kindling/runtime';
 import { GrpcBuildContextSource } from '../src/adapters/clients/fetcher-client.ts';
 import { executeStep } from '../src/execution/step-executor.ts';
-import type { BuildGuest } from '../src/ports/build-services.ts';
+import type { BuildGuest, BuildVmHost } from '../src/ports/build-services.ts';
 import { onlyStep, planOk } from './plan-helpers.ts';
 
 describe('COPY sources through a real fetcher', () => {
@@ -66,6 +66,8 @@ describe('COPY sources through a real fetcher', () => {
         secrets: new Map(),
         guest,
         context,
+        vmHost: {} as BuildVmHost,
+        stageImages: new Map(),
         signal: new AbortController().signal,
         onOutput: () => {},
       },

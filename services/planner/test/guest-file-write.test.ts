@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, it } from 'node:test';
 import type { ExecRequest } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
 import { executeStep, type StepEnvironment } from '../src/execution/step-executor.ts';
-import type { BuildContextSource, BuildGuest } from '../src/ports/build-services.ts';
+import type { BuildContextSource, BuildGuest, BuildVmHost } from '../src/ports/build-services.ts';
 import { onlyStep, planOk } from './plan-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kindling-guest-write-'));
@@ -39,6 +39,8 @@ function environment(secrets: [string, string][] = []): StepEnvironment {
     secrets: new Map(secrets.map(([id, value]) => [id, Buffer.from(value)])),
     guest: localGuest,
     context: {} as BuildContextSource,
+    vmHost: {} as BuildVmHost,
+    stageImages: new Map(),
     signal: new AbortController().signal,
     onOutput: () => {},
   };
