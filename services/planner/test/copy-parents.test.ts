@@ -68,6 +68,7 @@ describe('COPY sources through a real fetcher', () => {
         context,
         vmHost: {} as BuildVmHost,
         stageImages: new Map(),
+        imageNamed: () => assert.fail('no images here'),
         signal: new AbortController().signal,
         onOutput: () => {},
       },

@@ -41,6 +41,7 @@ function environment(secrets: [string, string][] = []): StepEnvironment {
     context: {} as BuildContextSource,
     vmHost: {} as BuildVmHost,
     stageImages: new Map(),
+    imageNamed: () => assert.fail('no images here'),
     signal: new AbortController().signal,
     onOutput: () => {},
   };

@@ -7,7 +7,7 @@
 import { BuildState, type ErrorInfo } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type { Build, CreateBuildRequest } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import type { Image, Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { DomainError, FailedPreconditionError, InvalidArgumentError, type Logger } from '@kindling/runtime';
+import { DomainError, FailedPreconditionError, InvalidArgumentError, NotFoundError, type Logger } from '@kindling/runtime';
 import type { BuildPlan, PlannedStage } from '../domain/plan.ts';
 import { planDockerfile } from '../domain/planner.ts';
 import { BuildEventLog, errorInfo } from './build-events.ts';
@@ -160,8 +160,6 @@ export class BuildRun implements BuildShared {
     });
     if (!outcome.ok) throw planFailure(resolved.dockerfilePath || 'Dockerfile', outcome.diagnostics);
     for (const d of outcome.diagnostics) this.events.system(-1, -1, `warning: line ${d.line}: ${d.message}`);
-    const scratch = outcome.plan.stages.find((s) => s.base.kind === 'scratch');
-    if (scratch) throw new FailedPreconditionError(`line ${scratch.line}: FROM scratch cannot boot a microVM: start from a base OS such as debian:bookworm`);
     this.plan_ = outcome.plan;
     return outcome.plan;
   }
@@ -184,7 +182,21 @@ export class BuildRun implements BuildShared {
       const size = image ? Number(image.sizeBytes) : DEFAULT_DISK_BYTES;
       return { image: `${base.name}:${base.tag}`, identity: `image:${image?.digest ?? base.reference}`, diskBytes: size + this.settings.extraDiskBytes };
     }
-    throw new FailedPreconditionError(`line ${stage.line}: stage ${stage.index} has no bootable base`);
+    // FROM scratch: assembled on the planner, never booted (a stage FROM this one boots its image)
+    return { image: '', identity: 'scratch', diskBytes: DEFAULT_DISK_BYTES + this.settings.extraDiskBytes };
+  }
+
+  imageNamed(reference: string): string {
+    const stages = this.plan_?.stages ?? [];
+    const stage = stages.find((s) => (s.name !== '' && s.name === reference.toLowerCase()) || String(s.index) === reference);
+    if (stage) {
+      const image = this.stageImages.get(stage.index);
+      if (image === undefined) throw new FailedPreconditionError(`stage "${reference}" was not built before it was needed`);
+      return image;
+    }
+    const image = this.imageByReference(reference);
+    if (!image) throw new NotFoundError(`image "${reference}" is not in the vmm's image store (kindling images lists them)`);
+    return `${image.name}:${image.tag}`;
   }
 
   cacheInputs(): CacheInputSources {

@@ -46,6 +46,8 @@ export interface BuildShared {
   readonly contextId: string;
   readonly stageImages: ReadonlyMap<number, string>;
   baseOf(stage: PlannedStage): StageBase;
+  /** The vmm image a --from / from= names: a stage built so far (name or index) or a stored image. */
+  imageNamed(reference: string): string;
   cacheInputs(): CacheInputSources;
   /** Creates a VM and remembers it until released, so a failed build deletes it. */
   trackVm(vmId: string, create: () => Promise<Vm>): Promise<Vm>;

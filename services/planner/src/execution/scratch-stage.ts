@@ -9,9 +9,9 @@ import type { FileEntry } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.
 import { FileType } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import type { ImageMetadata as ProtoImageMetadata } from '@kindling/proto/gen/kindling/image/v1/image.ts';
 import { FailedPreconditionError, InvalidArgumentError } from '@kindling/runtime';
-import type { PlannedStage, PlannedStep, StepAction } from '../domain/plan.ts';
+import type { PlannedStep, StepAction } from '../domain/plan.ts';
 import type { BuildContextSource, BuildVmHost } from '../ports/build-services.ts';
-import { imageFilesContext } from './image-files.ts';
+import { gitSources, imageFilesContext } from './image-files.ts';
 import { dataPadding, END_OF_ARCHIVE, entryHeader, type TarEntry } from './tar-writer.ts';
 
 type CopyAction = Extract<StepAction, { kind: 'copy' }>;
@@ -44,19 +44,15 @@ export class ScratchAssembly {
 
   constructor(
     private readonly services: ScratchServices,
-    private readonly stage: PlannedStage,
   ) {}
 
-  /** Places every step's files, then streams the tree into a new image. */
-  async commit(tag: string, metadata: ProtoImageMetadata, signal: AbortSignal, onStep: (step: PlannedStep) => Promise<void>): Promise<void> {
-    for (const step of this.stage.steps) {
-      await onStep(step);
-      await this.apply(step, signal);
-    }
+  /** Streams the tree the steps made into a new image (mkfs.ext4 -d on the vmm). */
+  async store(tag: string, metadata: ProtoImageMetadata, signal: AbortSignal): Promise<void> {
     await this.services.vmHost.createImageFromArchive({ image: tag, metadata, kernelId: '', overwrite: true, extraBytes: '0' }, this.archive(signal), signal);
   }
 
-  private async apply(step: PlannedStep, signal: AbortSignal): Promise<void> {
+  /** Places one step's files in the tree. */
+  async apply(step: PlannedStep, signal: AbortSignal): Promise<void> {
     const action = step.action;
     switch (action.kind) {
       case 'run':
@@ -72,7 +68,6 @@ export class ScratchAssembly {
   }
 
   private async copy(step: PlannedStep, action: CopyAction, signal: AbortSignal): Promise<void> {
-    if (action.git.length > 0) throw new FailedPreconditionError(`line ${step.line}: ADD of a git repository into a FROM scratch stage is not supported; ADD it in a base-OS stage and COPY --from it`);
     if (action.instruction === 'ADD' && action.unpackArchives && action.sources.length > 0 && action.origin.kind === 'context') {
       throw new FailedPreconditionError(`line ${step.line}: ADD of a local file into a FROM scratch stage would extract archives, which kindling does not do without a VM yet; use COPY, or ADD in a base-OS stage and COPY --from it`);
     }
@@ -86,6 +81,7 @@ export class ScratchAssembly {
       sources.push(...listed.sources.filter((s) => s.files.length > 0));
     }
     for (const { url, checksum } of action.urls) sources.push({ pattern: url, files: [await this.services.context.fetchUrl(url, checksum ?? '', signal)] });
+    for (const git of action.git) sources.push(...(await gitSources(this.services.context, step, git, signal)).sources);
     const keepOwners = action.origin.kind !== 'context';
     const destination = posix.resolve(step.context.workdir || '/', action.destination).replace(/^\/+/, '');
     const roots = new Map<string, FileEntry | undefined>();

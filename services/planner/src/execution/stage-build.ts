@@ -15,6 +15,7 @@ import type { BuildShared } from './build-shared.ts';
 import { runtimeInputs } from './cache-inputs.ts';
 import { toProtoImageMetadata } from './image-metadata.ts';
 import { CACHE_INSTRUCTION_LABEL, CACHE_KEY_LABEL, cacheImageFor, chainKey } from './step-cache.ts';
+import { ScratchAssembly } from './scratch-stage.ts';
 import { executeStep, StepCommandFailed } from './step-executor.ts';
 
 const OUTPUT_TAIL_BYTES = 4096;
@@ -76,6 +77,11 @@ export class StageBuild {
       }
     }
     if (resumeAfter >= 0) await shared.cache.touch(keys[resumeAfter]!);
+    if (stage.base.kind === 'scratch' && (resumeAfter !== lastChanging || resumeAfter < 0)) {
+      await this.assembleScratch(signal, keys);
+      await this.storeInCache(keys, lastChanging);
+      return { key: stageKey, booted: false };
+    }
     if (resumeAfter === lastChanging) {
       // Nothing to run: the stage is its base (or the cached snapshot) with the stage's metadata.
       for (const step of stage.steps) this.reportCached(step, keys[step.index]!);
@@ -94,14 +100,37 @@ export class StageBuild {
       if (changesFilesystem(step) && step.index !== lastChanging) await this.snapshot(vm.id, vm.target, step, keys[step.index]!, signal);
     }
     await this.commit(vm.id);
-    if (lastChanging >= 0) {
-      const step = stage.steps[lastChanging]!;
-      await shared.services.vmHost
-        .tagImage({ source: this.tag, image: cacheImageFor(keys[lastChanging]!), metadata: cacheMetadata(keys[lastChanging]!, step), overwrite: true })
-        .then(() => shared.cache.touch(keys[lastChanging]!))
-        .catch((error: unknown) => shared.log.warn({ err: error }, 'could not store the stage result in the step cache'));
-    }
+    await this.storeInCache(keys, lastChanging);
     return { key: stageKey, booted: true };
+  }
+
+  /** The committed stage image is also the cache entry of its last filesystem step: a tag, no copy. */
+  private async storeInCache(keys: string[], lastChanging: number): Promise<void> {
+    if (lastChanging < 0) return;
+    const { shared } = this;
+    const key = keys[lastChanging]!;
+    await shared.services.vmHost
+      .tagImage({ source: this.tag, image: cacheImageFor(key), metadata: cacheMetadata(key, this.stage.steps[lastChanging]!), overwrite: true })
+      .then(() => shared.cache.touch(key))
+      .catch((error: unknown) => shared.log.warn({ err: error }, 'could not store the stage result in the step cache'));
+  }
+
+  /** FROM scratch: the steps place files in a tree on the planner, and the vmm makes the image from it. */
+  private async assembleScratch(signal: AbortSignal, keys: string[]): Promise<void> {
+    const { shared } = this;
+    const assembly = new ScratchAssembly({
+      context: shared.services.context,
+      vmHost: shared.services.vmHost,
+      contextId: shared.contextId,
+      stageImages: shared.stageImages,
+      imageNamed: (reference) => shared.imageNamed(reference),
+    });
+    for (const step of this.stage.steps) {
+      this.onStep(step.index, step.line);
+      await this.reportStep(step, keys[step.index]!, () => assembly.apply(step, signal));
+    }
+    shared.setCommitting();
+    await assembly.store(this.tag, this.metadata(), signal);
   }
 
   private metadata(): ProtoImageMetadata {
@@ -161,12 +190,8 @@ export class StageBuild {
 
   private async runStep(step: PlannedStep, target: SshTarget, key: string, signal: AbortSignal): Promise<void> {
     const { shared, stage } = this;
-    const started = performance.now();
-    const stepEvent = { stageIndex: stage.index, stepIndex: step.index, instruction: step.expanded || step.original, line: step.line, cacheKey: key };
-    shared.events.step({ ...stepEvent, state: StepState.STEP_STATE_STARTED });
-    this.outputTail = Buffer.alloc(0);
-    try {
-      await executeStep(
+    await this.reportStep(step, key, () =>
+      executeStep(
         {
           buildId: shared.record.id,
           target,
@@ -176,6 +201,7 @@ export class StageBuild {
           context: shared.services.context,
           vmHost: shared.services.vmHost,
           stageImages: shared.stageImages,
+          imageNamed: (reference) => shared.imageNamed(reference),
           signal,
           onOutput: (stream: LogStream, data: Uint8Array) => {
             shared.events.log(stage.index, step.index, stream, data);
@@ -183,7 +209,19 @@ export class StageBuild {
           },
         },
         step,
-      );
+      ),
+    );
+  }
+
+  /** Runs a step between its STARTED and SUCCEEDED/FAILED events. */
+  private async reportStep(step: PlannedStep, key: string, execute: () => Promise<unknown>): Promise<void> {
+    const { shared, stage } = this;
+    const started = performance.now();
+    const stepEvent = { stageIndex: stage.index, stepIndex: step.index, instruction: step.expanded || step.original, line: step.line, cacheKey: key };
+    shared.events.step({ ...stepEvent, state: StepState.STEP_STATE_STARTED });
+    this.outputTail = Buffer.alloc(0);
+    try {
+      await execute();
     } catch (error) {
       const exitCode = error instanceof StepCommandFailed ? error.exit.exitCode : undefined;
       shared.events.step({

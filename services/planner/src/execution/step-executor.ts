@@ -8,6 +8,8 @@ import type { CopySource, ExecRequest, ExitStatus, SshTarget } from '@kindling/p
 import { FailedPreconditionError } from '@kindling/runtime';
 import type { InlineFile, PlannedStep, RunMount, StepAction } from '../domain/plan.ts';
 import type { BuildContextSource, BuildGuest, BuildVmHost } from '../ports/build-services.ts';
+import { prepareBindMount } from './bind-mounts.ts';
+import { gitSources, imageFilesContext } from './image-files.ts';
 
 export interface StepEnvironment {
   readonly buildId: string;
@@ -20,6 +22,8 @@ export interface StepEnvironment {
   readonly vmHost: BuildVmHost;
   /** Committed images of the stages built so far (stage index → "name:tag"). */
   readonly stageImages: ReadonlyMap<number, string>;
+  /** The vmm image a --from / from= names: a stage (name or index) built so far, or an image. */
+  imageNamed(reference: string): string;
   readonly signal: AbortSignal;
   /** Output of the step's commands, as it arrives. */
   onOutput(stream: LogStream, data: Uint8Array): void;
@@ -48,7 +52,9 @@ function unsupported(step: PlannedStep, what: string): never {
   throw new FailedPreconditionError(`line ${step.line}: ${step.instruction}: ${what} is not supported by kindling yet`);
 }
 
-async function execAsRoot(env: StepEnvironment, step: PlannedStep, argv: string[], extraEnv: string[] = []): Promise<void> {
+/** Runs argv as root in /, failing the step on a non-zero exit; resolves with its stdout. */
+async function execAsRoot(env: StepEnvironment, step: PlannedStep, argv: string[], extraEnv: string[] = []): Promise<string> {
+  const stdout: Uint8Array[] = [];
   const request: ExecRequest = {
     target: env.target,
     command: { $case: 'argv', value: { argv } },
@@ -58,8 +64,13 @@ async function execAsRoot(env: StepEnvironment, step: PlannedStep, argv: string[
     buildId: env.buildId,
     stepIndex: step.index,
   };
-  const exit = await env.guest.exec(request, (chunk) => env.onOutput(chunk.stream, chunk.data), env.signal);
+  const exit = await env.guest.exec(
+    request,
+    (chunk) => (chunk.stream === LogStream.LOG_STREAM_STDOUT ? stdout.push(chunk.data) : env.onOutput(chunk.stream, chunk.data)),
+    env.signal,
+  );
   if (exit.exitCode !== 0) throw new StepCommandFailed(exit, `preparing ${step.instruction} (${argv.join(' ')})`);
+  return Buffer.concat(stdout).toString('utf8');
 }
 
 // The temporary file is made private before any byte lands in it (secrets), and the content
@@ -85,8 +96,8 @@ interface PreparedMounts {
   cleanup: string[][];
 }
 
-async function prepareMounts(env: StepEnvironment, step: PlannedStep, mounts: RunMount[]): Promise<PreparedMounts> {
-  const prepared: PreparedMounts = { env: [], cleanup: [] };
+/** Fills `prepared` as it goes, so a mount that fails still leaves the earlier ones to clean up. */
+async function prepareMounts(env: StepEnvironment, step: PlannedStep, mounts: RunMount[], prepared: PreparedMounts): Promise<void> {
   for (const mount of mounts) {
     switch (mount.type) {
       case 'secret': {
@@ -109,21 +120,22 @@ async function prepareMounts(env: StepEnvironment, step: PlannedStep, mounts: Ru
         await execAsRoot(env, step, ['/bin/sh', '-c', 'mkdir -p "$1" && mount -t tmpfs kindling-mount "$1"', 'sh', mount.target]);
         prepared.cleanup.push(['umount', mount.target]);
         break;
-      case 'bind':
-        unsupported(step, 'RUN --mount=type=bind');
+      case 'bind': {
+        await prepareBindMount(env, step, mount, mounts.indexOf(mount), (argv) => execAsRoot(env, step, argv), (argv) => prepared.cleanup.push(argv));
         break;
+      }
       case 'ssh':
         if (mount.required) unsupported(step, 'RUN --mount=type=ssh');
         break;
     }
   }
-  return prepared;
 }
 
 async function runCommand(env: StepEnvironment, step: PlannedStep, action: RunAction): Promise<void> {
   for (const file of action.files) await writeGuestFile(env, step, file.path, file.content, file.mode);
-  const mounts = await prepareMounts(env, step, action.mounts);
+  const mounts: PreparedMounts = { env: [], cleanup: [] };
   try {
+    await prepareMounts(env, step, action.mounts, mounts);
     const argv = action.network === 'none' ? ['unshare', '--net', '--', ...action.argv] : action.argv;
     const request: ExecRequest = {
       target: env.target,
@@ -146,39 +158,55 @@ function inlineDestination(_destination: string, file: InlineFile): string {
   return file.path;
 }
 
-async function copyFiles(env: StepEnvironment, step: PlannedStep, action: CopyAction): Promise<void> {
-  if (action.origin.kind !== 'context') unsupported(step, `${action.instruction} --from`);
-  if (action.git.length > 0) unsupported(step, 'ADD of a git repository');
-  const sources: CopySource[] = [];
-  if (action.sources.length > 0) {
+/** Where a COPY's sources are listed: the build context, or the files of its --from stage/image. */
+async function sourceContext(env: StepEnvironment, step: PlannedStep, action: CopyAction): Promise<{ contextId: string; patterns: string[]; fromImage: boolean }> {
+  const origin = action.origin;
+  if (origin.kind === 'context') {
     if (env.contextId === '') {
       throw new FailedPreconditionError(
         `line ${step.line}: ${action.instruction} needs a build context, but this build has only a Dockerfile; build from a directory, URL or git repository`,
       );
     }
+    return { contextId: env.contextId, patterns: action.sources, fromImage: false };
+  }
+  const image = origin.kind === 'stage' ? env.stageImages.get(origin.stageIndex) : env.imageNamed(origin.reference);
+  if (image === undefined) throw new FailedPreconditionError(`line ${step.line}: stage ${origin.kind === 'stage' ? origin.stageIndex : ''} that ${action.instruction} --from names was not built`);
+  const contextId = await imageFilesContext(env, image, action.sources, env.signal);
+  // the export names entries by their path without the leading "/"
+  return { contextId, patterns: action.sources.map((s) => s.replace(/^\/+/, '') || '.'), fromImage: true };
+}
+
+async function copyFiles(env: StepEnvironment, step: PlannedStep, action: CopyAction): Promise<void> {
+  const batches: { contextId: string; sources: CopySource[]; preserveOwnership: boolean }[] = [];
+  if (action.sources.length > 0) {
+    const { contextId, patterns, fromImage } = await sourceContext(env, step, action);
     // With --parents the fetcher gives every file its pivot as match root, so the provisioner keeps
     // each file's path below it at the destination (as BuildKit's COPY --parents does).
-    const listed = await env.context.listFiles(env.contextId, action.sources, action.exclude, env.signal, {
-      parents: action.parents,
-    });
+    const listed = await env.context.listFiles(contextId, patterns, action.exclude, env.signal, { parents: action.parents });
     // A wildcard that matched nothing copies nothing, as in BuildKit (AllowEmptyWildcard).
-    sources.push(...listed.sources.filter((s) => s.files.length > 0).map((s) => ({ pattern: s.pattern, files: s.files })));
+    const sources = listed.sources.filter((s) => s.files.length > 0).map((s) => ({ pattern: s.pattern, files: s.files }));
+    // files from a stage or image keep their owners, as BuildKit copies them; context files become 0:0
+    batches.push({ contextId, sources, preserveOwnership: fromImage });
   }
-  for (const { url, checksum } of action.urls) {
-    sources.push({ pattern: url, files: [await env.context.fetchUrl(url, checksum ?? '', env.signal)] });
-  }
-  if (sources.length > 0) {
+  const urls: CopySource[] = [];
+  for (const { url, checksum } of action.urls) urls.push({ pattern: url, files: [await env.context.fetchUrl(url, checksum ?? '', env.signal)] });
+  if (urls.length > 0) batches.push({ contextId: env.contextId, sources: urls, preserveOwnership: false });
+  for (const git of action.git) batches.push({ ...(await gitSources(env.context, step, git, env.signal)), preserveOwnership: false });
+  const sourceCount = batches.reduce((n, b) => n + b.sources.length, 0);
+  for (const batch of batches) {
+    if (batch.sources.length === 0) continue;
     await env.guest.putFiles(
       {
         target: env.target,
-        contextId: env.contextId,
-        sources,
-        destination: action.destination,
+        contextId: batch.contextId,
+        sources: batch.sources,
+        // several batches share one destination, which several sources make a directory
+        destination: sourceCount > 1 && !action.destination.endsWith('/') ? `${action.destination}/` : action.destination,
         workingDir: step.context.workdir,
         chown: action.chown ?? '',
         ...(action.chmod === undefined ? {} : { chmod: action.chmod }),
         extractArchives: action.unpackArchives,
-        preserveOwnership: false,
+        preserveOwnership: batch.preserveOwnership,
         buildId: env.buildId,
         stepIndex: step.index,
       },
