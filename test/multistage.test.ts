@@ -34,6 +34,10 @@ describe('multi-stage builds and the step cache', () => {
       changed: Outcome;
       files: { app: FileFacts; appLink: FileFacts; owned: FileFacts; readme: FileFacts; appContent: string; greeting: string; passwdApp: number[] };
       greeting3: string;
+      mounted: { fromMount: string; mountPointLeft: boolean };
+      scratch: Outcome;
+      scratchFiles: { app: FileFacts; appLink: FileFacts; greeting: string; readme: string; pinned: string; note: FileFacts; init: boolean };
+      scratchBoot: { code: number; message: string };
       entrypoint: string[];
       cacheEntries: number;
       pruned: number;
@@ -56,6 +60,8 @@ describe('multi-stage builds and the step cache', () => {
     assert.match(r.files.appContent, /built-by-builder/);
     assert.equal(r.files.greeting.trim(), 'hello one');
     assert.deepEqual(r.entrypoint, ['/usr/local/bin/app']);
+    assert.equal(r.mounted.fromMount.trim(), 'read me', 'RUN --mount=type=bind,from=docs read the stage');
+    assert.equal(r.mounted.mountPointLeft, false, 'the mount point the bind mount created is gone');
 
     assert.equal(r.unchanged.state, 'BUILD_STATE_SUCCEEDED', JSON.stringify(r.unchanged.error));
     assert.equal(r.unchanged.boots, 0, 'an unchanged rebuild boots no VM');
@@ -71,6 +77,18 @@ describe('multi-stage builds and the step cache', () => {
       `only the changed COPY and what follows it rerun: ${JSON.stringify(rerun)}`,
     );
     assert.equal(r.greeting3.trim(), 'hello two');
+
+    assert.equal(r.scratch.state, 'BUILD_STATE_SUCCEEDED', JSON.stringify(r.scratch.error));
+    assert.equal(r.scratch.boots, 0, 'FROM scratch is assembled without a VM');
+    assert.deepEqual(r.scratchFiles.app, { mode: '0750', uid: 1234, gid: 2345 }, 'COPY --from=<image> keeps owners and modes');
+    assert.equal(r.scratchFiles.appLink.link, 'app');
+    assert.equal(r.scratchFiles.greeting.trim(), 'hello one', 'from the first build');
+    assert.equal(r.scratchFiles.readme, 'from git\n', 'ADD of a git repository');
+    assert.equal(r.scratchFiles.pinned, 'from git\n', 'ADD --checksum=<commit> of a git repository');
+    assert.deepEqual([r.scratchFiles.note.uid, r.scratchFiles.note.gid], [7, 8]);
+    assert.equal(r.scratchFiles.init, false);
+    assert.equal(r.scratchBoot.code, 9, `booting an image without an init is FAILED_PRECONDITION: ${r.scratchBoot.message}`);
+    assert.match(r.scratchBoot.message, /e2e\/scratch:1/);
 
     assert.ok(r.cacheEntries > 0, 'the cache lists its snapshots');
     assert.equal(r.pruned, r.cacheEntries, 'PruneCache all removes every entry');

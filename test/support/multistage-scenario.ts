@@ -19,7 +19,11 @@ import {
 import { VmmServiceClient, type GetImageResponse, type ListImagesResponse, type ListVmsResponse } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { createServiceClient, unaryCall } from '@kindling/runtime';
 import { defaultCacheDir } from '@kindling/vmm/baseos';
+import type { TestContext } from 'node:test';
 import { startLocalSuite } from '../../cli/src/local-suite.ts';
+import { git, startGitHttpServer } from '../../services/fetcher/test/git-http.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
 
 const DOCKERFILE = `FROM debian:bookworm AS builder
 RUN mkdir -p /out && printf '#!/bin/sh\\necho built-by-builder\\n' > /out/app && chmod 0750 /out/app && chown 1234:2345 /out/app && ln -s app /out/app-link && sleep 3
@@ -30,9 +34,22 @@ RUN useradd --system --uid 990 --user-group app
 COPY --from=builder /out/ /usr/local/bin/
 COPY --from=builder --chown=app:app /out/app /opt/app-owned
 COPY --from=docs /docs/readme.txt /usr/share/doc/kindling/
+RUN --mount=type=bind,from=docs,source=/docs,target=/mnt/docs cp /mnt/docs/readme.txt /etc/from-mount.txt && if touch /mnt/docs/x 2>/dev/null; then echo writable; exit 1; fi
 COPY greeting.txt /etc/greeting.txt
 ENTRYPOINT ["/usr/local/bin/app"]
 `;
+
+// FROM scratch: files from a built image, a git repository served on loopback, the context; no VM
+function scratchDockerfile(gitUrl: string, commit: string): string {
+  return `FROM scratch
+COPY --from=e2e/multistage:1 /usr/local/bin/app /app
+COPY --from=e2e/multistage:1 /usr/local/bin/app-link /etc/greeting.txt /etc/
+ADD ${gitUrl}#main /src/
+ADD --checksum=${commit} ${gitUrl}#main /src-pinned
+COPY --chown=7:8 greeting.txt /note.txt
+CMD ["/app"]
+`;
+}
 
 const workDir = await mkdtemp(join(tmpdir(), 'kindling-e2e-'));
 const contextDir = join(workDir, 'context');
@@ -61,11 +78,11 @@ interface BuildOutcome {
   boots: number;
 }
 
-async function build(tag: string): Promise<BuildOutcome> {
+async function build(tag: string, dockerfilePath = ''): Promise<BuildOutcome> {
   const started = performance.now();
   const { buildId } = await unaryCall<CreateBuildResponse>('planner', (cb) =>
     planner.createBuild(
-      { source: { source: { $case: 'contextPath', value: contextDir }, dockerfilePath: '' }, tag, buildArgs: {}, target: '', noCache: false, secrets: [], labels: {}, keepStages: false },
+      { source: { source: { $case: 'contextPath', value: contextDir }, dockerfilePath }, tag, buildArgs: {}, target: '', noCache: false, secrets: [], labels: {}, keepStages: false },
       cb,
     ),
   );
@@ -84,6 +101,19 @@ async function build(tag: string): Promise<BuildOutcome> {
   const record = (await unaryCall<{ build?: Build }>('planner', (cb) => planner.getBuild({ buildId }, cb))).build!;
   await new Promise((resolve) => setTimeout(resolve, 300)); // the vmm's last events
   return { state: BuildState[record.state], error: record.error, ms, steps, order, boots: bootsByBuild.get(buildId) ?? 0 };
+}
+
+/** A bare repository with one commit on main, served by git http-backend on 127.0.0.1. */
+async function servedRepository(): Promise<{ url: string; commit: string }> {
+  const work = join(workDir, 'repo-work');
+  spawnSync('mkdir', ['-p', work, join(workDir, 'git')]);
+  await writeFile(join(work, 'README'), 'from git\n');
+  git(work, 'init', '-q', '-b', 'main');
+  git(work, 'add', 'README');
+  git(work, 'commit', '-q', '-m', 'one');
+  git(workDir, 'clone', '-q', '--bare', work, join(workDir, 'git', 'repo.git'));
+  const server = await startGitHttpServer({ after: (fn: () => Promise<void>) => cleanups.push(fn) } as unknown as TestContext, join(workDir, 'git'));
+  return { url: `${server.url}/repo.git`, commit: git(work, 'rev-parse', 'HEAD') };
 }
 
 function debugfs(rootfs: string, request: string): string {
@@ -117,6 +147,26 @@ try {
   const changed = await build('e2e/multistage:3');
   const rootfs3 = join(workDir, 'vmm', 'images', 'e2e/multistage', '3', 'rootfs.ext4');
   const greeting3 = debugfs(rootfs3, 'cat /etc/greeting.txt');
+  const repo = await servedRepository();
+  await writeFile(join(contextDir, 'Dockerfile.scratch'), scratchDockerfile(repo.url, repo.commit));
+  const scratch = await build('e2e/scratch:1', 'Dockerfile.scratch');
+  const scratchRootfs = join(workDir, 'vmm', 'images', 'e2e/scratch', '1', 'rootfs.ext4');
+  const scratchFiles = {
+    app: fileFacts(scratchRootfs, '/app'),
+    appLink: fileFacts(scratchRootfs, '/etc/app-link'),
+    greeting: debugfs(scratchRootfs, 'cat /etc/greeting.txt'),
+    readme: debugfs(scratchRootfs, 'cat /src/README'),
+    pinned: debugfs(scratchRootfs, 'cat /src-pinned/README'),
+    note: fileFacts(scratchRootfs, '/note.txt'),
+    init: debugfs(scratchRootfs, 'stat /sbin/init').includes('Inode:'),
+  };
+  const scratchBoot = await unaryCall('vmm', (cb) =>
+    vmm.createVm({ vmId: 'scratch-boot', start: true, spec: { image: 'e2e/scratch:1', kernelId: '', vcpus: 1, memoryMib: 256, diskSizeBytes: '0', network: '', authorizedKeys: [], hostname: '', extraKernelArgs: '', labels: {}, buildId: '' } }, cb),
+  ).then(
+    () => ({ code: 0, message: 'booted' }),
+    (error: { code: number; details: string }) => ({ code: error.code, message: error.details }),
+  );
+  const mounted = { fromMount: debugfs(rootfs, 'cat /etc/from-mount.txt'), mountPointLeft: debugfs(rootfs, 'stat /mnt/docs').includes('Inode:') };
   const cacheBefore = await unaryCall<ListCacheEntriesResponse>('planner', (cb) => planner.listCacheEntries({}, cb));
   const all = await unaryCall<ListImagesResponse>('vmm', (cb) => vmm.listImages({ name: '', includeInternal: true }, cb));
   const pruned = await unaryCall<PruneCacheResponse>('planner', (cb) => planner.pruneCache({ all: true }, cb));
@@ -129,6 +179,10 @@ try {
       changed,
       files,
       greeting3,
+      mounted,
+      scratch,
+      scratchFiles,
+      scratchBoot,
       entrypoint: image.image?.metadata?.entrypoint,
       cacheEntries: cacheBefore.entries.length,
       cacheBytes: Number(cacheBefore.totalBytes),
@@ -139,6 +193,7 @@ try {
     }),
   );
 } finally {
+  for (const cleanup of cleanups) await cleanup().catch(() => {});
   vmEvents.cancel();
   planner.close();
   vmm.close();
