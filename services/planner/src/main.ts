@@ -5,7 +5,9 @@ import { GrpcBuildVmHost } from './adapters/clients/vmm-client.ts';
 import { VmmImageCatalog } from './adapters/vmm-image-catalog.ts';
 import { clientTls, loadPlannerConfig } from './config.ts';
 import { BuildCoordinator } from './execution/build-coordinator.ts';
-import { InMemoryLastUse, StepCache } from './execution/step-cache.ts';
+import { StepCache } from './execution/step-cache.ts';
+import { recoverBuilds } from './records/build-recovery.ts';
+import { openPlannerRecords } from './records/open-records.ts';
 import { startPlannerService } from './server.ts';
 
 runMain(async () => {
@@ -16,7 +18,8 @@ runMain(async () => {
   const context = new GrpcBuildContextSource(config.fetcherAddress, tls);
   const vmHost = new GrpcBuildVmHost(config.vmmHostName, config.vmmAddress, tls);
   const guest = new GrpcBuildGuest(config.provisionerAddress, tls);
-  const cache = new StepCache(vmHost, new InMemoryLastUse(), config.cacheMaxBytes, logger.child({ component: 'step-cache' }));
+  const records = await openPlannerRecords(config, logger);
+  const cache = new StepCache(vmHost, records.lastUse, config.cacheMaxBytes, logger.child({ component: 'step-cache' }));
   const builds = new BuildCoordinator(
     { context, vmHost, guest, cache },
     bus,
@@ -28,11 +31,16 @@ runMain(async () => {
       defaultTimeoutMs: config.buildTimeout,
     },
     logger,
+    records.builds,
   );
+  // before serving: GetBuild must never show a build of the last run as still running
+  const recovery = await recoverBuilds({ records: records.builds, bus, vmHost, guest, log: logger });
   const running = await startPlannerService(config, { logger, builds, cache, catalog: new VmmImageCatalog(vmHost) });
   running.health.setServing(true);
   serveUntilSignal(running, logger, async () => {
+    await recovery.stop();
     await builds.shutdown();
+    await records.close();
     for (const client of [context, vmHost, guest]) client.close();
     await bus.close();
   });

@@ -1,25 +1,30 @@
 /**
  * The build use cases behind CreateBuild, GetBuild, ListBuilds, CancelBuild and WatchBuild. Builds run
- * in the background; their records live in memory (the event history lives on the bus), and every
- * change is an event on kindling.build.<id>.*.
+ * in the background; their records are kept in a BuildRecordStore (saved on every state and step
+ * change, so they outlive the process), the event history lives on the bus, and every change is an
+ * event on kindling.build.<id>.*.
  */
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { BuildEvent, BuildState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type { Build, CreateBuildRequest } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, type EventBus, type Logger } from '@kindling/runtime';
+import { BucketBuildRecords } from '../records/build-records.ts';
+import type { BuildRecordStore } from '../records/ports.ts';
+import { RecordSavingBus, RecordWriter } from '../records/record-writer.ts';
 import { BuildEventLog, buildSubjects, terminalStates } from './build-events.ts';
 import { BuildRun, type BuildRunSettings, type BuildServices } from './build-runner.ts';
 
 const imageRefPattern = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/;
 
 interface ActiveBuild {
+  /** The live record: the build run changes it in place, the store has it as of its last save. */
+  readonly record: Build;
   readonly controller: AbortController;
   readonly done: Promise<void>;
 }
 
 export class BuildCoordinator {
-  private readonly records = new Map<string, Build>();
   private readonly active = new Map<string, ActiveBuild>();
 
   constructor(
@@ -27,6 +32,8 @@ export class BuildCoordinator {
     private readonly bus: EventBus,
     private readonly settings: BuildRunSettings & { defaultTimeoutMs: number },
     private readonly log: Logger,
+    /** Default: in memory, gone with the process. */
+    private readonly records: BuildRecordStore = new BucketBuildRecords(),
   ) {}
 
   async create(request: CreateBuildRequest): Promise<Build> {
@@ -50,17 +57,22 @@ export class BuildCoordinator {
       stepsTotal: 0,
       lastSequence: '0',
     };
-    this.records.set(id, record);
-    const log = this.log.child({ buildId: id });
-    const events = new BuildEventLog(id, this.bus, (error) => log.error({ err: error }, 'could not publish a build event'));
-    events.state({ state: BuildState.BUILD_STATE_QUEUED, previousState: BuildState.BUILD_STATE_UNSPECIFIED, imageRef: '', vmId: '' });
     record.lastSequence = '1';
+    // saved before anything runs: a planner that dies from here on finds the build on its next start
+    await this.records.put(record);
+    const log = this.log.child({ buildId: id });
+    const writer = new RecordWriter(record, this.records, log);
+    const events = new BuildEventLog(id, new RecordSavingBus(this.bus, writer), (error) => log.error({ err: error }, 'could not publish a build event'));
+    events.state({ state: BuildState.BUILD_STATE_QUEUED, previousState: BuildState.BUILD_STATE_UNSPECIFIED, imageRef: '', vmId: '' });
     const timeoutMs = request.timeout ? Number(request.timeout.seconds) * 1000 + request.timeout.nanos / 1e6 : this.settings.defaultTimeoutMs;
     const controller = new AbortController();
     const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(timeoutMs)]);
     const run = new BuildRun(record, sanitized, secrets, this.services, this.settings, events, log);
-    const done = run.run(signal).finally(() => this.active.delete(id));
-    this.active.set(id, { controller, done });
+    const done = run
+      .run(signal)
+      .then(() => writer.flushed())
+      .finally(() => this.active.delete(id));
+    this.active.set(id, { record, controller, done });
     log.info({ tag, source: request.source.source.$case }, 'build created');
     return record;
   }
@@ -87,17 +99,18 @@ export class BuildCoordinator {
     return secrets;
   }
 
-  get(id: string): Build {
-    const record = this.records.get(id);
+  async get(id: string): Promise<Build> {
+    const record = this.active.get(id)?.record ?? (await this.records.get(id));
     if (!record) throw new NotFoundError(`build ${id} not found`);
     return record;
   }
 
-  list(pageSize: number, pageToken: string, state: BuildState): { builds: Build[]; nextPageToken: string } {
+  async list(pageSize: number, pageToken: string, state: BuildState): Promise<{ builds: Build[]; nextPageToken: string }> {
     const size = Math.min(pageSize > 0 ? pageSize : 50, 500);
     const offset = pageToken === '' ? 0 : Number.parseInt(pageToken, 10);
     if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`page_token "${pageToken}" is not one this server returned`);
-    const all = [...this.records.values()]
+    const all = (await this.records.list())
+      .map((stored) => this.active.get(stored.id)?.record ?? stored)
       .filter((b) => state === BuildState.BUILD_STATE_UNSPECIFIED || b.state === state)
       .sort((a, b) => (b.created?.getTime() ?? 0) - (a.created?.getTime() ?? 0));
     const builds = all.slice(offset, offset + size);
@@ -105,7 +118,7 @@ export class BuildCoordinator {
   }
 
   async cancel(id: string, reason: string): Promise<Build> {
-    const record = this.get(id);
+    const record = await this.get(id);
     const active = this.active.get(id);
     if (active) {
       active.controller.abort(new Error(reason || 'cancelled by request'));
@@ -116,7 +129,7 @@ export class BuildCoordinator {
 
   /** Replays a build's events after afterSequence, then follows new ones until the build ends. */
   async watch(id: string, afterSequence: number, follow: boolean, send: (event: BuildEvent) => Promise<void>, signal: AbortSignal): Promise<void> {
-    const record = this.get(id);
+    const record = await this.get(id);
     const subjects = buildSubjects(id);
     const live: BuildEvent[] = [];
     let wake: (() => void) | undefined;

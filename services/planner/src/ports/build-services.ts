@@ -38,6 +38,8 @@ export interface BuildVmHost {
   /** includeInternal: also step-cache snapshots and intermediate stages. */
   listImages(signal: AbortSignal, options?: { includeInternal?: boolean }): Promise<Image[]>;
   createVm(request: CreateVmRequest, signal: AbortSignal): Promise<Vm>;
+  /** Every VM on the host, whoever made it (recovery finds a lost build's VMs by their labels). */
+  listVms(signal: AbortSignal): Promise<Vm[]>;
   stopVm(vmId: string, timeoutMs: number): Promise<void>;
   commitVm(request: CommitVmRequest): Promise<Image>;
   deleteVm(vmId: string): Promise<void>;

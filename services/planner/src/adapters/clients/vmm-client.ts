@@ -12,6 +12,7 @@ import {
   type CreateVmResponse,
   type Image,
   type ListImagesResponse,
+  type ListVmsResponse,
   type Vm,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { boundedChunks, clientStreamCall, createServiceClient, streamMessages, unaryCall, InternalError, type TlsFiles } from '@kindling/runtime';
@@ -39,6 +40,10 @@ export class GrpcBuildVmHost implements BuildVmHost {
     const { vm } = await unaryCall<CreateVmResponse>(service, (cb) => this.client.createVm(request, cb), signal);
     if (!vm) throw new InternalError('vmm: CreateVm answered without a VM');
     return vm;
+  }
+
+  async listVms(signal: AbortSignal): Promise<Vm[]> {
+    return (await unaryCall<ListVmsResponse>(service, (cb) => this.client.listVms({ state: 0, buildId: '' }, cb), signal)).vms;
   }
 
   async stopVm(vmId: string, timeoutMs: number): Promise<void> {

@@ -11,7 +11,7 @@ export function buildHandlers(builds: BuildCoordinator): BuildHandlers {
       const build = await builds.create(request);
       return { buildId: build.id, build };
     }),
-    getBuild: unary(async (request) => ({ build: builds.get(request.buildId) })),
+    getBuild: unary(async (request) => ({ build: await builds.get(request.buildId) })),
     listBuilds: unary(async (request) => builds.list(request.pageSize, request.pageToken, request.state)),
     cancelBuild: unary(async (request) => ({ build: await builds.cancel(request.buildId, request.reason) })),
     watchBuild: serverStream(async (request, ctx, send) => {

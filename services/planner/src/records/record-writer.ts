@@ -1,0 +1,71 @@
+/**
+ * Keeps a running build's record saved: the build run changes the record in place and announces each
+ * change as an event, so the event log's bus is wrapped to save the record after each state or step
+ * event (log events change nothing in it).
+ */
+import type { Build } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
+import type { BusMessage, EventBus, Logger, Subscription } from '@kindling/runtime';
+import type { BuildRecordStore } from './ports.ts';
+
+/** Saves a live record one write at a time; changes made during a write are saved right after it. */
+export class RecordWriter {
+  private writing: Promise<void> | undefined;
+  private dirty = false;
+
+  constructor(
+    private readonly record: Build,
+    private readonly store: BuildRecordStore,
+    private readonly log: Logger,
+  ) {}
+
+  save(): void {
+    this.dirty = true;
+    this.writing ??= this.writeWhileDirty();
+  }
+
+  /** Resolves once the record as it is now is saved (or its save failed, which is logged). */
+  async flushed(): Promise<void> {
+    this.save();
+    await this.writing;
+  }
+
+  private async writeWhileDirty(): Promise<void> {
+    while (this.dirty) {
+      this.dirty = false;
+      await this.store.put(this.record).catch((error: unknown) => this.log.error({ err: error }, 'could not save the build record'));
+    }
+    this.writing = undefined;
+  }
+}
+
+/** The bus, with the record saved after every state and step event is published (or failed to be). */
+export class RecordSavingBus implements EventBus {
+  constructor(
+    private readonly bus: EventBus,
+    private readonly writer: RecordWriter,
+  ) {}
+
+  get durable(): boolean {
+    return this.bus.durable;
+  }
+
+  async publish(subject: string, data: Uint8Array): Promise<void> {
+    try {
+      await this.bus.publish(subject, data);
+    } finally {
+      if (!subject.endsWith('.log')) this.writer.save();
+    }
+  }
+
+  subscribe(pattern: string, handler: (message: BusMessage) => void): Subscription {
+    return this.bus.subscribe(pattern, handler);
+  }
+
+  history(pattern: string, signal?: AbortSignal): AsyncIterable<BusMessage> {
+    return this.bus.history(pattern, signal);
+  }
+
+  async close(): Promise<void> {
+    // the bus is the coordinator's, shared by every build: it closes it
+  }
+}
