@@ -136,7 +136,7 @@ export async function startLocalSuite(options: LocalSuiteOptions): Promise<Local
     const fetcher = await start('fetcher', ['--cache-dir', fetcherCache]);
     // Same host: the provisioner reads the fetcher's blobs from disk instead of over gRPC.
     const provisioner = await start('provisioner', ['--fetcher-address', fetcher, '--fetcher-cache-dir', fetcherCache]);
-    const planner = await start('planner', ['--fetcher-address', fetcher, '--vmm-address', vmm, '--provisioner-address', provisioner]);
+    const planner = await start('planner', ['--state-dir', join(workDir, 'planner'), '--fetcher-address', fetcher, '--vmm-address', vmm, '--provisioner-address', provisioner]);
     return { planner, fetcher, vmm, provisioner, stop: stopAll };
   } catch (error) {
     await stopAll();

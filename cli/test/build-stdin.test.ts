@@ -97,7 +97,7 @@ test('kindling build - < ctx.tar.zst uploads the context to the fetcher and the 
   const unreachable = `127.0.0.1:${await freePort()}`;
   const planner = await startServiceProcess(
     'planner',
-    [`--fetcher-address=${fetcher.address}`, `--vmm-address=${unreachable}`, `--provisioner-address=${unreachable}`],
+    [`--state-dir=${join(dir, 'planner')}`, `--fetcher-address=${fetcher.address}`, `--vmm-address=${unreachable}`, `--provisioner-address=${unreachable}`],
     { env },
   );
   t.after(() => stopServiceProcess(planner));
