@@ -48,15 +48,19 @@ export async function failInterruptedBuilds(records: BuildRecordStore, bus: Even
   return interrupted;
 }
 
-/** The record's lastSequence is saved on state and step changes; log events after it are only on the bus. */
+/**
+ * The last event the build's watchers can have seen: the bus's, when it keeps history (log events
+ * after the record's last save are only there, and a record saved as its event went out may be one
+ * ahead of a bus that never got it); else the record's.
+ */
 async function lastSequenceOf(build: Build, bus: EventBus, log: Logger): Promise<number> {
-  let last = Number(build.lastSequence);
+  let last = 0;
   try {
     for await (const message of bus.history(buildSubjects(build.id).all)) last = Math.max(last, Number(BuildEvent.decode(message.data).sequence));
   } catch (error) {
     log.warn({ err: error, buildId: build.id }, 'could not read the build\'s event history; numbering its final event after its record');
   }
-  return last;
+  return last > 0 ? last : Number(build.lastSequence);
 }
 
 export interface SweepOutcome {

@@ -1,6 +1,6 @@
 /**
  * Keeps a running build's record saved: the build run changes the record in place and announces each
- * change as an event, so the event log's bus is wrapped to save the record after each state or step
+ * change as an event, so the event log's bus is wrapped to save the record with each state or step
  * event (log events change nothing in it).
  */
 import type { Build } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
@@ -38,7 +38,7 @@ export class RecordWriter {
   }
 }
 
-/** The bus, with the record saved after every state and step event is published (or failed to be). */
+/** The bus, with the record saved as each state and step event goes out. */
 export class RecordSavingBus implements EventBus {
   constructor(
     private readonly bus: EventBus,
@@ -50,11 +50,9 @@ export class RecordSavingBus implements EventBus {
   }
 
   async publish(subject: string, data: Uint8Array): Promise<void> {
-    try {
-      await this.bus.publish(subject, data);
-    } finally {
-      if (!subject.endsWith('.log')) this.writer.save();
-    }
+    // the record changed before its event was queued: save it now, not once the bus has acknowledged
+    if (!subject.endsWith('.log')) this.writer.save();
+    await this.bus.publish(subject, data);
   }
 
   subscribe(pattern: string, handler: (message: BusMessage) => void): Subscription {
