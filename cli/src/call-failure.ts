@@ -12,6 +12,8 @@ function plainReason(error: CallError): string {
   return (typeof error.details === 'string' && error.details !== '' ? error.details : error.message)
     .replace(/\s*Resolution note:.*$/s, '')
     .replace(/^No connection established\. Last error: (Error: )?/, '')
+    // One line: a service's multi-line message (e.g. the images it has) is joined with "; ".
+    .replace(/\s*\n\s*/g, '; ')
     .replace(/\.$/, '');
 }
 

@@ -1,6 +1,7 @@
 /**
  * `kindling build [-f Dockerfile] -t name:tag [--build-arg K=V]... [--target T] [--secret id=ID,src=PATH|env=VAR]
- *  CONTEXT` — starts a build on the planner (CreateBuild) and follows its events (WatchBuild) to the end.
+ *  [--progress MODE] CONTEXT` — starts a build on the planner (CreateBuild) and follows its events
+ *  (WatchBuild) to the end.
  */
 import { resolve } from 'node:path';
 import { fstatSync } from 'node:fs';
@@ -8,7 +9,9 @@ import { BuildState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import { FetcherServiceClient } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import { BuildServiceClient, type BuildSecret, type BuildSource, type CreateBuildResponse } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { createServiceClient, type TlsFiles } from '@kindling/runtime';
-import { renderBuildEvent } from '../output/build-progress.ts';
+import { followBuild } from '../build-follow.ts';
+import { firebuildOptions, firebuildUsage, resolveFirebuildFlags } from '../firebuild-flags.ts';
+import { isProgressMode, progressRenderer, PROGRESS_MODES, type ProgressRenderer } from '../output/progress.ts';
 import { parseBuildArgs } from '../build-args.ts';
 import { describeCallFailure } from '../call-failure.ts';
 import { notWholeNumber, parseCommandLine, tlsFilesOf, tlsOptions } from '../command-line.ts';
@@ -34,11 +37,18 @@ options:
       --secret SPEC        id=ID,src=PATH or id=ID,env=VAR (repeatable), for RUN --mount=type=secret
       --label K=V          label added to the image (repeatable)
       --cpus N --memory MiB --disk BYTES --network NAME   build VM resources
-      --no-cache           ignore the step cache
+      --kernel ID          kernel of the build VM (default: the base image's)
+      --no-cache           run every step (their snapshots still refresh the step cache)
+      --keep-stages        keep the images of intermediate stages (kindling-intermediate/<build>:stage-<n>)
+      --progress MODE      auto (tty on a terminal, else plain), tty (a live line per step), plain (a log),
+                           json (one BuildEvent per line on stdout; kindling's own lines go to stderr)
       --planner HOST:PORT  planner address (default $KINDLING_PLANNER_ADDR or 127.0.0.1:50051)
       --fetcher HOST:PORT  fetcher to upload a context on stdin to
                            (default $KINDLING_FETCHER_ADDR or 127.0.0.1:50052)
       --tls-ca/--tls-cert/--tls-key PATH   TLS to the planner and the fetcher
+
+${firebuildUsage}
+Ctrl-C cancels the build.
 `;
 
 function pairs(values: string[] | undefined, flag: string): Record<string, string> {
@@ -89,14 +99,14 @@ export async function stdinBuildSource(
 }
 
 /** Uploads stdin's archive to the fetcher at address and returns its upload id. */
-async function uploadStdin(archive: Extract<StdinContext, { kind: 'archive' }>, address: string, tls: TlsFiles): Promise<string> {
+async function uploadStdin(archive: Extract<StdinContext, { kind: 'archive' }>, address: string, tls: TlsFiles, progress: ProgressRenderer): Promise<string> {
   let fetcher: FetcherServiceClient | undefined;
   try {
     fetcher = createServiceClient(FetcherServiceClient, address, tls);
     // With `< ctx.tar.gz` stdin is the file itself: announcing its size lets the fetcher catch a short read.
     const stat = fstatSync(0);
     const uploaded = await uploadContext(fetcher, archive.fileName, archive.chunks, stat.isFile() ? stat.size : 0);
-    process.stdout.write(`=> uploaded the ${archive.format} context from stdin (${uploaded.size} bytes) as ${uploaded.uploadId}\n`);
+    progress.note(`=> uploaded the ${archive.format} context from stdin (${uploaded.size} bytes) as ${uploaded.uploadId}`);
     return uploaded.uploadId;
   } catch (error) {
     // No cause: the planner's error handling would take the fetcher's status for its own.
@@ -121,23 +131,29 @@ export async function run(argv: string[]): Promise<number> {
       memory: { type: 'string' },
       disk: { type: 'string' },
       network: { type: 'string', default: '' },
+      kernel: { type: 'string', default: '' },
       'no-cache': { type: 'boolean', default: false },
+      'keep-stages': { type: 'boolean', default: false },
+      progress: { type: 'string', default: 'auto' },
       planner: { type: 'string', default: process.env.KINDLING_PLANNER_ADDR ?? '127.0.0.1:50051' },
       fetcher: { type: 'string', default: process.env.KINDLING_FETCHER_ADDR ?? '127.0.0.1:50052' },
+      ...firebuildOptions,
       ...tlsOptions,
     },
   });
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (positionals.length !== 1 || !values.tag) {
-    process.stderr.write(`kindling build: needs one CONTEXT and --tag\n${usage}`);
+  const fail = (problem: string): number => {
+    process.stderr.write(`kindling build: ${problem}\n${usage}`);
     return 2;
-  }
+  };
+  if (positionals.length !== 1 || !values.tag) return fail('needs one CONTEXT and --tag');
   const badNumber = notWholeNumber(values, ['cpus', 'memory', 'disk']);
-  if (badNumber) {
-    process.stderr.write(`kindling build: ${badNumber}\n${usage}`);
-    return 2;
-  }
+  if (badNumber) return fail(badNumber);
+  if (!isProgressMode(values.progress)) return fail(`--progress "${values.progress}": expected one of ${PROGRESS_MODES.join(', ')}`);
+  const flags = resolveFirebuildFlags(values);
+  if ('problem' in flags) return fail(flags.problem);
+  const progress = progressRenderer(values.progress, process.stdout);
   const tls = tlsFilesOf(values);
   let opened: BuildServiceClient | undefined;
   try {
@@ -145,8 +161,8 @@ export async function run(argv: string[]): Promise<number> {
     const context = positionals[0]!;
     const source =
       context === '-'
-        ? await stdinBuildSource(process.stdin, values.file, (archive) => uploadStdin(archive, values.fetcher, tls))
-        : buildSourceFor(context, values.file);
+        ? await stdinBuildSource(process.stdin, flags.file, (archive) => uploadStdin(archive, values.fetcher, tls, progress))
+        : buildSourceFor(context, flags.file);
     const response = await new Promise<CreateBuildResponse>((resolvePromise, reject) =>
       client.createBuild(
         {
@@ -158,31 +174,31 @@ export async function run(argv: string[]): Promise<number> {
             vcpus: Number(values.cpus ?? 0),
             memoryMib: Number(values.memory ?? 0),
             diskSizeBytes: values.disk ?? '0',
-            network: values.network,
-            kernelId: '',
+            network: flags.network,
+            kernelId: values.kernel,
           },
           noCache: values['no-cache'],
-          keepStages: false,
+          keepStages: values['keep-stages'],
           secrets: (values.secret ?? []).map(parseSecret),
           labels: pairs(values.label, '--label'),
         },
         (error, r) => (error ? reject(error) : resolvePromise(r)),
       ),
     );
-    process.stdout.write(`=> build ${response.buildId}\n`);
-    let final = BuildState.BUILD_STATE_UNSPECIFIED;
-    const stream = client.watchBuild({ buildId: response.buildId, afterSequence: '0', follow: true });
+    progress.note(`=> build ${response.buildId}`);
+    // Ctrl-C cancels the build; the events then run on to its end (CANCELLED).
     const cancel = (): void => {
       client.cancelBuild({ buildId: response.buildId, reason: 'interrupted by the kindling CLI' }, () => {});
     };
     process.once('SIGINT', cancel);
-    for await (const { event } of stream) {
-      renderBuildEvent(event, process.stdout);
-      if (event.payload?.$case === 'state') final = event.payload.value.state;
+    try {
+      const final = await followBuild(client, response.buildId, progress, new AbortController().signal);
+      return final === BuildState.BUILD_STATE_SUCCEEDED ? 0 : 1;
+    } finally {
+      process.off('SIGINT', cancel);
     }
-    process.off('SIGINT', cancel);
-    return final === BuildState.BUILD_STATE_SUCCEEDED ? 0 : 1;
   } catch (error) {
+    progress.close();
     process.stderr.write(`kindling build: ${describeCallFailure('planner', values.planner, '--planner or KINDLING_PLANNER_ADDR', error)}\n`);
     return 1;
   } finally {

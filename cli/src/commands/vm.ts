@@ -6,6 +6,7 @@ import { VmmServiceClient, type ListImagesResponse, type Vm } from '@kindling/pr
 import { createServiceClient, unaryCall } from '@kindling/runtime';
 import { describeCallFailure } from '../call-failure.ts';
 import { notWholeNumber, parseCommandLine, tlsFilesOf, tlsOptions } from '../command-line.ts';
+import { shortDigest } from '../output/format.ts';
 
 export const describe = 'boot, list, stop and remove microVMs on a vmm host; list its images';
 
@@ -25,9 +26,6 @@ options: --vmm HOST:PORT (default $KINDLING_VMM_ADDR or 127.0.0.1:50053)
          --tls-ca/--tls-cert/--tls-key PATH   TLS to the vmm
 `;
 
-
-/** "blake3-blocks-4m:79ab…" as its algorithm and 12 hex digits, as docker shows image ids. */
-const shortDigest = (digest: string): string => digest.slice(0, digest.indexOf(':') + 13);
 
 function describeVm(vm: Vm): string {
   const state = VmState[vm.state].replace('VM_STATE_', '');
