@@ -7,14 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runInSandbox } from './support/in-sandbox.ts';
-
-interface HostFacts {
-  vms: string[];
-  intermediateImages: string[];
-  netns: string[];
-  leases: string[];
-  qemu: number;
-}
+import type { HostFacts } from './support/planner-restart-scenario.ts';
 
 describe('planner restart', () => {
   it('fails the build a killed planner was running and removes what it left on the vmm', async (t) => {

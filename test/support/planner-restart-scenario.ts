@@ -32,7 +32,8 @@ const plannerArgs = ['--state-dir', join(workDir, 'restarted-planner'), '--nats-
 const netnsPrefix = `kindling-${process.pid}-`;
 const planners: StartedService[] = [];
 
-interface HostFacts {
+/** What is on the host of a build (imported by the test as a type only). */
+export interface HostFacts {
   vms: string[];
   intermediateImages: string[];
   netns: string[];
