@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -79,8 +79,11 @@ async function hostRig(
 ) {
   const dir = await mkdtemp(join(tmpdir(), 'kindling-test-create-cleanup-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
+  // an init, so CreateVm takes the image as bootable (it refuses one without)
+  await mkdir(join(dir, 'tree/sbin'), { recursive: true });
+  await writeFile(join(dir, 'tree/sbin/init'), '#!/bin/sh\n', { mode: 0o755 });
   execFileSync('truncate', ['-s', '16M', join(dir, 'tiny.ext4')]);
-  execFileSync('mkfs.ext4', ['-q', '-F', join(dir, 'tiny.ext4')]);
+  execFileSync('mkfs.ext4', ['-q', '-F', '-d', join(dir, 'tree'), join(dir, 'tiny.ext4')]);
   await writeFile(join(dir, 'vmlinuz'), 'not a kernel: nothing boots here');
   const images = new FsImageStore(join(dir, 'images'));
   await images.put({ name: 'tiny', tag: 'one' }, async (staging) => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status as Status, type ServiceError } from '@grpc/grpc-js';
@@ -50,6 +50,9 @@ describe('vmm CreateVm on a CNI network, without a boot', { skip }, () => {
     lab = await CniLab.create();
     await lab.addNetwork({ name: 'lab', cniVersion: '1.0.0', subnetOctet: 93, tapType: 'tc-redirect-tap' });
     await mkdir(join(dir, 'tree/etc'), { recursive: true });
+    // an init, so CreateVm takes the image as bootable (it refuses one without)
+    await mkdir(join(dir, 'tree/sbin'), { recursive: true });
+    await writeFile(join(dir, 'tree/sbin/init'), '#!/bin/sh\n', { mode: 0o755 });
     execFileSync('truncate', ['-s', '64M', join(dir, 'tiny.ext4')]);
     execFileSync('mkfs.ext4', ['-q', '-F', '-d', join(dir, 'tree'), join(dir, 'tiny.ext4')]);
     vmm = await startTestVmm({

@@ -77,6 +77,9 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
   before(async () => {
     dir = await makeTempDir('vmm-grpc');
     await mkdir(join(dir, 'tree/etc'), { recursive: true });
+    // an init, so CreateVm takes the image as bootable (it refuses one without)
+    await mkdir(join(dir, 'tree/sbin'), { recursive: true });
+    await writeFile(join(dir, 'tree/sbin/init'), '#!/bin/sh\n', { mode: 0o755 });
     await writeFile(join(dir, 'tree/etc/hostname'), 'tiny\n');
     execFileSync('truncate', ['-s', '32M', join(dir, 'tiny.ext4')]);
     execFileSync('mkfs.ext4', ['-q', '-F', '-d', join(dir, 'tree'), join(dir, 'tiny.ext4')]);

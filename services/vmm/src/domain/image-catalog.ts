@@ -109,11 +109,27 @@ export class ImageCatalog {
     refText: string,
     metadata: ImageMetadata,
     /** timings, when given, receives each phase's milliseconds (takeDiskMs, stripMs, shrinkMs, digestMs). */
-    options: { shrink?: boolean; overwrite?: boolean; timings?: Record<string, number> } = {},
+    options: { shrink?: boolean; overwrite?: boolean; live?: boolean; timings?: Record<string, number> } = {},
     signal?: AbortSignal,
   ): Promise<ImageRecord> {
     const ref = parseImageRef(refText);
+    if (options.live) return this.host.withVmLock(vmId, () => this.commitLive(vmId, ref, metadata, options, signal));
     return this.host.withVmLock(vmId, () => this.commitLocked(vmId, ref, metadata, options, signal));
+  }
+
+  /** A RUNNING VM's disk copied while it runs (the caller froze the guest filesystem): the VM keeps its disk. */
+  private async commitLive(vmId: string, ref: ImageRef, metadata: ImageMetadata, options: { shrink?: boolean; overwrite?: boolean }, signal?: AbortSignal): Promise<ImageRecord> {
+    const vm = await this.host.mustGet(vmId);
+    await this.refuseExisting(ref, options.overwrite ?? false);
+    if (vm.state !== 'RUNNING') {
+      throw new FailedPreconditionError(`VM ${vmId} is ${vm.state}: a live commit takes a RUNNING VM (freeze its filesystem first); commit a STOPPED VM without live`);
+    }
+    return this.deps.images.put(ref, async (staging) => {
+      await this.deps.disk.copy(vm.rootfsPath, staging, signal);
+      await this.deps.disk.removeFiles(staging, PER_VM_FILES);
+      if (options.shrink) await this.deps.disk.shrinkToMinimum(staging);
+      return this.describe(staging, ref.name, ref.tag, vm.imageRef, metadata, vm.kernelId, false, signal);
+    });
   }
 
   private async commitLocked(
@@ -184,6 +200,56 @@ export class ImageCatalog {
     }
     await disk.copy(vm.rootfsPath, staging, signal);
     return 'copied';
+  }
+
+  /** A tar of absolute paths in the image's rootfs, read without a boot (COPY --from). */
+  async exportFiles(refText: string, paths: string[], allowMissing: boolean, signal: AbortSignal): Promise<AsyncIterable<Buffer>> {
+    const image = await this.getImage(refText);
+    if (paths.length === 0) throw new InvalidArgumentError('paths: name at least one absolute path to export');
+    const normalized = [...new Set(paths.map((p) => p.replace(/\/+$/, '') || '/'))];
+    for (const path of normalized) {
+      if (!path.startsWith('/') || path.split('/').includes('..')) throw new InvalidArgumentError(`path "${path}" must be absolute, without ".."`);
+      if (path === '/') throw new InvalidArgumentError('path "/": export the directories below the root by name');
+    }
+    const rootfs = this.deps.images.rootfsPath(image);
+    const absent = await this.deps.disk.absentPaths(rootfs, normalized);
+    if (absent.size > 0 && !allowMissing) {
+      throw new NotFoundError(`${[...absent].join(', ')} not found in image ${image.name}:${image.tag}`);
+    }
+    return this.deps.disk.exportTar(rootfs, normalized.filter((p) => !absent.has(p)), signal);
+  }
+
+  /** An image made from a tar archive's files (a FROM scratch stage): mkfs.ext4 -d, no VM. */
+  async createFromArchive(
+    refText: string,
+    metadata: ImageMetadata,
+    archive: AsyncIterable<Uint8Array>,
+    options: { kernelId?: string; overwrite?: boolean; extraBytes?: number },
+    signal: AbortSignal,
+  ): Promise<ImageRecord> {
+    const ref = parseImageRef(refText);
+    await this.refuseExisting(ref, options.overwrite ?? false);
+    if (options.kernelId && !(await this.deps.kernels.get(checkKernelId(options.kernelId)))) {
+      throw new NotFoundError(`kernel ${options.kernelId} does not exist on host ${this.deps.host}: see ListKernels`);
+    }
+    return this.deps.images.put(ref, async (staging) => {
+      await this.deps.disk.fromTar(archive, staging, options.extraBytes ?? 0, signal);
+      return this.describe(staging, ref.name, ref.tag, '', metadata, options.kernelId, false, signal);
+    });
+  }
+
+  /** The source image again under another name, its rootfs shared by hard link (same digest). */
+  async tagImage(sourceText: string, refText: string, metadata: ImageMetadata | undefined, overwrite: boolean): Promise<ImageRecord> {
+    const source = await this.getImage(sourceText);
+    const ref = parseImageRef(refText);
+    if (ref.name === source.name && ref.tag === source.tag) throw new InvalidArgumentError(`image ${refText} is the source itself`);
+    await this.refuseExisting(ref, overwrite);
+    const sourceRootfs = this.deps.images.rootfsPath(source);
+    return this.deps.images.put(ref, async (staging) => {
+      if (!(await this.deps.disk.link(sourceRootfs, staging))) await this.deps.disk.copy(sourceRootfs, staging);
+      const { aliases: _aliases, ...rest } = source;
+      return { ...rest, name: ref.name, tag: ref.tag, created: new Date().toISOString(), parent: `${source.name}:${source.tag}`, metadata: metadata ?? source.metadata, base: false };
+    });
   }
 
   /**

@@ -30,6 +30,14 @@ export async function resolveCreateRequest(deps: VmHostDeps, request: VmSpec): P
       `image ${formatImageRef(ref)} does not exist on host ${deps.host} (available: ${known}): import it with ImportImage or build a base OS`,
     );
   }
+  // The kernel runs the first of these it finds; without any the VM would panic at boot (FROM scratch).
+  const initCandidates = ['/sbin/init', '/etc/init', '/bin/init', '/bin/sh'];
+  const absent = await deps.disk.absentPaths(images.rootfsPath(ref), initCandidates);
+  if (absent.size === initCandidates.length) {
+    throw new FailedPreconditionError(
+      `image ${formatImageRef(ref)} has no init (none of ${initCandidates.join(', ')}): it cannot boot; it is a file bundle (FROM scratch) to COPY --from, or build it FROM a base OS`,
+    );
+  }
   const kernelId = request.kernelId || image.defaultKernelId || '';
   if (!kernelId) {
     throw new InvalidArgumentError(

@@ -6,6 +6,7 @@ import { stagingName } from '../fs/atomic-file.ts';
 import { blockListDigest } from '../fs/block-list-digest.ts';
 import { runCommand } from '../exec/run-command.ts';
 import { checkGuestPath, debugfsScript, missingPaths, runDebugfs } from './debugfs.ts';
+import { exportTar, ext4FromTar } from './ext4-archive.ts';
 
 /** ext4 images handled with e2fsprogs and coreutils only: nothing is ever mounted. */
 export class E2fsprogsExt4Disk implements Ext4Disk {
@@ -100,6 +101,18 @@ export class E2fsprogsExt4Disk implements Ext4Disk {
 
   digest(image: string, signal?: AbortSignal): Promise<string> {
     return blockListDigest(image, signal);
+  }
+
+  absentPaths(image: string, guestPaths: string[]): Promise<Set<string>> {
+    return missingPaths(image, guestPaths);
+  }
+
+  exportTar(image: string, guestPaths: string[], signal: AbortSignal): AsyncIterable<Buffer> {
+    return exportTar(image, guestPaths, signal);
+  }
+
+  fromTar(archive: AsyncIterable<Uint8Array>, destination: string, extraBytes: number, signal: AbortSignal): Promise<void> {
+    return ext4FromTar(archive, destination, extraBytes, signal);
   }
 }
 

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
-import type { VmmServiceServer } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { InvalidArgumentError, UnimplementedError, clientStream, serverStream, unary } from '@kindling/runtime';
+import type { CreateImageFromArchiveRequest, VmmServiceServer } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import { InvalidArgumentError, clientStream, serverStream, unary } from '@kindling/runtime';
 import type { ImageCatalog } from '../../domain/image-catalog.ts';
 import type { ImageRecord } from '../../domain/image.ts';
 import type { VmHost } from '../../domain/vm-host.ts';
@@ -25,6 +25,8 @@ export interface HostFacts {
   hypervisorVersion(): Promise<string>;
   accel(): Promise<string>;
 }
+
+const INTERNAL_PREFIXES = ['kindling-cache/', 'kindling-intermediate/'];
 
 const required = (value: string, field: string): string => {
   if (!value.trim()) throw new InvalidArgumentError(`${field} is required`);
@@ -56,7 +58,9 @@ export function vmmGrpcImplementation(
           `name "${request.name}" has a tag: ListImages filters by repository name (e.g. debian); GetImage takes name:tag`,
         );
       const all = await catalog.listImages();
-      const selected = request.name ? all.filter((i) => i.name === request.name) : all;
+      const named = request.name ? all.filter((i) => i.name === request.name) : all;
+      // step-cache snapshots and a build's intermediate stages are the planner's, not the operator's
+      const selected = request.includeInternal ? named : named.filter((i) => !INTERNAL_PREFIXES.some((prefix) => i.name.startsWith(prefix)));
       return { images: await Promise.all(selected.map((i) => withAllocation(i, rootfs(i)))) };
     }),
     getImage: unary(async (request) => {
@@ -140,20 +144,44 @@ export function vmmGrpcImplementation(
         required(request.vmId, 'vm_id'),
         required(request.image, 'image'),
         fromProtoMetadata(request.metadata),
-        { shrink: request.shrink, overwrite: request.overwrite },
+        { shrink: request.shrink, overwrite: request.overwrite, live: request.live },
         ctx.signal,
       );
       return { image: await withAllocation(image, rootfs(image)) };
     }),
-    // IN PROGRESS (issue 12): implemented by the image-files work
-    exportImageFiles: serverStream(async () => {
-      throw new UnimplementedError('ExportImageFiles is not implemented yet');
+    exportImageFiles: serverStream(async (request, ctx, send) => {
+      const archive = await catalog.exportFiles(required(request.image, 'image'), request.paths, request.allowMissing, ctx.signal);
+      for await (const chunk of archive) await send({ chunk });
     }),
-    createImageFromArchive: clientStream(async () => {
-      throw new UnimplementedError('CreateImageFromArchive is not implemented yet');
+    createImageFromArchive: clientStream(async (requests: AsyncIterable<CreateImageFromArchiveRequest>, ctx) => {
+      const iterator = requests[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      const header = first.done ? undefined : first.value.part?.$case === 'header' ? first.value.part.value : undefined;
+      if (!header) throw new InvalidArgumentError('the first message must be the header (image, metadata), then the archive chunks');
+      async function* chunks(): AsyncGenerator<Uint8Array> {
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+          const part = next.value.part;
+          if (part?.$case !== 'chunk') throw new InvalidArgumentError('only archive chunks may follow the header');
+          yield part.value;
+        }
+      }
+      const image = await catalog.createFromArchive(
+        required(header.image, 'header.image'),
+        fromProtoMetadata(header.metadata),
+        chunks(),
+        { kernelId: header.kernelId, overwrite: header.overwrite, extraBytes: Number(header.extraBytes) },
+        ctx.signal,
+      );
+      return { image: await withAllocation(image, rootfs(image)) };
     }),
-    tagImage: unary(async () => {
-      throw new UnimplementedError('TagImage is not implemented yet');
+    tagImage: unary(async (request) => {
+      const image = await catalog.tagImage(
+        required(request.source, 'source'),
+        required(request.image, 'image'),
+        request.metadata ? fromProtoMetadata(request.metadata) : undefined,
+        request.overwrite,
+      );
+      return { image: await withAllocation(image, rootfs(image)) };
     }),
     getHostInfo: unary(async () => {
       const vms = await queries.listVms();
