@@ -26,6 +26,7 @@ options:
       --memory MiB         memory (default 1024)
       --disk BYTES         root disk size (default the image's)
       --network NAME       CNI network (default the vmm's own --network)
+      --kernel ID          kernel to boot (default the image's)
       --name ID            VM id (lowercase letters, digits, -; default one the vmm picks)
       --ssh-key PUBKEY     public key authorised to log in as root (repeatable)
 ${vmmUsage}`;
@@ -38,7 +39,7 @@ async function createVm(client: VmmServiceClient, image: string, vmId: string, v
         start: true,
         spec: {
           image,
-          kernelId: '',
+          kernelId: String(values.kernel ?? ''),
           vcpus: Number(values.cpus ?? 0),
           memoryMib: Number(values.memory ?? 0),
           diskSizeBytes: String(values.disk ?? '0'),
@@ -105,6 +106,7 @@ export async function run(argv: string[]): Promise<number> {
       memory: { type: 'string' },
       disk: { type: 'string' },
       network: { type: 'string' },
+      kernel: { type: 'string' },
       name: { type: 'string' },
       'ssh-key': { type: 'string', multiple: true },
       ...vmmOptions,
