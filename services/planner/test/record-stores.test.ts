@@ -117,10 +117,14 @@ describe('record buckets', () => {
     assert.equal(((await reopened.get('sha256:../x')) as { n: number }).n > 0, true);
   });
 
-  it('files: a state dir that cannot be made is refused naming it', async () => {
+  it('files: a state dir that cannot be made is refused naming it and the setting', async () => {
     const blocker = join(stateDir, 'a-file');
     await writeFile(blocker, '');
     await assert.rejects(FileBucket.open(join(blocker, 'builds')), (e: Error) => e instanceof FailedPreconditionError && e.message.includes(join(blocker, 'builds')));
+    await assert.rejects(
+      openPlannerRecords({ natsUrl: undefined, stateDir: join(blocker, 'state') }, createLogger('test', 'silent')),
+      (e: Error) => e instanceof FailedPreconditionError && e.message.startsWith('setting --state-dir (KINDLING_PLANNER_STATE_DIR): ') && e.message.includes(join(blocker, 'state')),
+    );
   });
 
   it('NATS without JetStream: records fall back to the state dir', async () => {

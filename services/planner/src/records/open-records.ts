@@ -28,8 +28,11 @@ export async function openPlannerRecords(settings: { natsUrl: string | undefined
       log.warn({ err: error, stateDir: settings.stateDir }, 'NATS has no JetStream: planner records are kept in the state dir instead');
     }
   }
-  const builds = await FileBucket.open(join(settings.stateDir, 'builds'));
-  const lastUse = await FileBucket.open(join(settings.stateDir, 'cache-last-use'));
+  const [builds, lastUse] = await Promise.all([FileBucket.open(join(settings.stateDir, 'builds')), FileBucket.open(join(settings.stateDir, 'cache-last-use'))]).catch(
+    (error: Error) => {
+      throw new FailedPreconditionError(`setting --state-dir (KINDLING_PLANNER_STATE_DIR): ${error.message}`, { cause: error });
+    },
+  );
   log.info({ stateDir: settings.stateDir }, 'planner records in the state dir');
   return { builds: new BucketBuildRecords(builds), lastUse: new BucketLastUse(lastUse), close: async () => {} };
 }
