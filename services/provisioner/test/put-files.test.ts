@@ -44,6 +44,28 @@ test('PutFiles over a real sshd (blobs from memory)', { skip }, async (t) => {
     assert.equal((await stat(`${guest}/two/hello.txt`)).isFile(), true);
   });
 
+  await t.test('owners from a stage or image are kept (files, directories, symlinks, setuid intact); --chown wins', async () => {
+    const tool = blob(Buffer.from('#!/bin/sh\necho tool\n'));
+    const owned = <T extends object>(entry: T, uid: number, gid: number) => ({ ...entry, owner: { uid, gid } });
+    const files = [
+      owned(directoryEntry('out', 0o750, 'out'), 1234, 2345),
+      owned(fileEntry('out/tool', tool, 0o4755, 'out'), 1234, 2345),
+      owned(directoryEntry('out/docs', 0o700, 'out'), 42, 43),
+      owned(symlinkEntry('out/link', 'tool', 'out'), 77, 78),
+    ];
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'out', files }], destination: `${guest}/kept/`, extractArchives: false });
+    const facts = async (path: string) => {
+      const s = await lstat(path);
+      return [s.uid, s.gid, s.mode & 0o7777];
+    };
+    assert.deepEqual(await facts(`${guest}/kept/tool`), [1234, 2345, 0o4755], 'owner kept, setuid survives the chown');
+    assert.deepEqual(await facts(`${guest}/kept/docs`), [42, 43, 0o700]);
+    assert.deepEqual((await facts(`${guest}/kept/link`)).slice(0, 2), [77, 78], 'the link itself is owned (lchown)');
+    await fixture.provisioner.putFiles(fixture.target, { sources: [{ pattern: 'out', files }], destination: `${guest}/chowned/`, chown: '5:6', extractArchives: false });
+    assert.deepEqual(await facts(`${guest}/chowned/tool`), [5, 6, 0o4755]);
+    assert.deepEqual((await facts(`${guest}/chowned/link`)).slice(0, 2), [5, 6]);
+  });
+
   await t.test('a directory source copies its contents, with modes, symlinks and --chmod', async () => {
     const a = blob(Buffer.from('#!/bin/sh\necho a\n'));
     const b = blob(Buffer.from('b'));

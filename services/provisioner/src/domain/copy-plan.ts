@@ -17,6 +17,13 @@ export interface ContextFile {
   /** The directory source this entry belongs to, or the file itself. */
   matchRoot: string;
   mtime?: Date;
+  /** Its owner in the source (a stage or image), kept when the copy preserves ownership. */
+  owner?: FileOwner;
+}
+
+export interface FileOwner {
+  uid: number;
+  gid: number;
 }
 
 export interface CopySource {
@@ -34,9 +41,9 @@ export interface CopyRequest {
 }
 
 export type CopyOperation =
-  | { kind: 'directory'; path: string; mode: number; mtime?: Date }
-  | { kind: 'file'; path: string; mode: number; digest: string; size: number; mtime?: Date; extractInto?: string }
-  | { kind: 'symlink'; path: string; linkTarget: string };
+  | { kind: 'directory'; path: string; mode: number; mtime?: Date; owner?: FileOwner }
+  | { kind: 'file'; path: string; mode: number; digest: string; size: number; mtime?: Date; extractInto?: string; owner?: FileOwner }
+  | { kind: 'symlink'; path: string; linkTarget: string; owner?: FileOwner };
 
 export interface CopyPlan {
   /** Directory that must exist (with its parents) before any operation. */
@@ -100,11 +107,12 @@ function isRemoteSource(pattern: string): boolean {
 }
 
 function toOperation(file: ContextFile, path: string, mode: number, extractInto: string | undefined): CopyOperation {
+  const owner = file.owner ? { owner: file.owner } : {};
   switch (file.type) {
     case 'directory':
-      return { kind: 'directory', path, mode, ...(file.mtime ? { mtime: file.mtime } : {}) };
+      return { kind: 'directory', path, mode, ...(file.mtime ? { mtime: file.mtime } : {}), ...owner };
     case 'symlink':
-      return { kind: 'symlink', path, linkTarget: file.linkTarget };
+      return { kind: 'symlink', path, linkTarget: file.linkTarget, ...owner };
     case 'file':
       if (!/^sha256:[0-9a-f]{64}$/.test(file.digest)) {
         throw new InvalidArgumentError(`context file "${file.path}" has no valid sha256 digest ("${file.digest}")`);
@@ -117,6 +125,7 @@ function toOperation(file: ContextFile, path: string, mode: number, extractInto:
         size: file.size,
         ...(file.mtime ? { mtime: file.mtime } : {}),
         ...(extractInto ? { extractInto } : {}),
+        ...owner,
       };
   }
 }

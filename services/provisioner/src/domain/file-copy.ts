@@ -8,7 +8,7 @@ import type { GuestConnection } from '../ports/guest-connector.ts';
 import type { Sha256Hashing } from '../ports/sha256-hashing.ts';
 import { detectCompression, looksLikeTar } from './archive-format.ts';
 import { DigestCheckedStream, drain, inlineSha256Hashing, peek } from './byte-streams.ts';
-import { planCopy, type CopyOperation, type CopyRequest } from './copy-plan.ts';
+import { planCopy, type CopyOperation, type CopyRequest, type FileOwner } from './copy-plan.ts';
 import { FailedPreconditionError } from './errors.ts';
 import { readGuestAccounts } from './guest-accounts.ts';
 import { resolveOwner } from './guest-user.ts';
@@ -40,6 +40,8 @@ export class FileCopy {
   private readonly directories = new Map<string, Promise<void>>([['/', Promise.resolve()]]);
   private readonly summary: CopySummary = { filesWritten: 0, directoriesCreated: 0, symlinksCreated: 0, bytesWritten: 0, archivesExtracted: 0 };
   private owner = { uid: 0, gid: 0 };
+  /** --chown was given: it wins over the owners the sources carry. */
+  private chowned = false;
 
   constructor(
     private readonly connection: GuestConnection,
@@ -53,6 +55,7 @@ export class FileCopy {
     if (request.chown) {
       const { passwd, group } = await readGuestAccounts(this.connection);
       this.owner = resolveOwner(request.chown, passwd, group);
+      this.chowned = true;
     }
     // a destination that is a symlink to a directory receives the file inside, as Docker resolves it
     const plan = await planCopy(request, async (path) => {
@@ -62,7 +65,7 @@ export class FileCopy {
     await this.ensureDirectory(plan.baseDirectory);
     const created: DirectoryOperation[] = [];
     for (const operation of plan.operations) {
-      if (operation.kind === 'directory' && (await this.createDirectory(operation.path, operation.mode))) created.push(operation);
+      if (operation.kind === 'directory' && (await this.createDirectory(operation.path, operation.mode, this.ownerOf(operation)))) created.push(operation);
     }
     const files = plan.operations.filter((operation): operation is FileOperation => operation.kind === 'file');
     let next = 0;
@@ -81,11 +84,15 @@ export class FileCopy {
       await this.connection.symlink(operation.linkTarget, operation.path);
       this.summary.symlinksCreated++;
     }
-    if (symlinks.length && (this.owner.uid || this.owner.gid)) {
-      // SFTP cannot chown a link itself (it follows it): chown -h in batches
-      for (let i = 0; i < symlinks.length; i += SYMLINK_CHOWN_BATCH) {
-        const paths = symlinks.slice(i, i + SYMLINK_CHOWN_BATCH).map((link) => shellQuote(link.path));
-        await this.runChecked(`chown -h ${this.owner.uid}:${this.owner.gid} -- ${paths.join(' ')}`, 'setting the owner of copied symlinks');
+    // SFTP cannot chown a link itself (it follows it): chown -h in batches, one per owner
+    const byOwner = new Map<string, string[]>();
+    for (const link of symlinks) {
+      const { uid, gid } = this.ownerOf(link);
+      if (uid || gid) byOwner.set(`${uid}:${gid}`, [...(byOwner.get(`${uid}:${gid}`) ?? []), shellQuote(link.path)]);
+    }
+    for (const [owner, paths] of byOwner) {
+      for (let i = 0; i < paths.length; i += SYMLINK_CHOWN_BATCH) {
+        await this.runChecked(`chown -h ${owner} -- ${paths.slice(i, i + SYMLINK_CHOWN_BATCH).join(' ')}`, 'setting the owner of copied symlinks');
       }
     }
     // last: every entry written inside a directory moved its mtime (BuildKit, too, applies a created
@@ -112,19 +119,23 @@ export class FileCopy {
     await this.makeDirectory(path, PARENT_MODE);
   }
 
+  private ownerOf(operation: { owner?: FileOwner }): FileOwner {
+    return this.chowned ? this.owner : (operation.owner ?? this.owner);
+  }
+
   /** A directory of a copied tree: created with its source mode, or left as it is when present. Returns whether it was created. */
-  private async createDirectory(path: string, mode: number): Promise<boolean> {
+  private async createDirectory(path: string, mode: number, owner: FileOwner): Promise<boolean> {
     await this.ensureDirectory(posix.dirname(path));
     const existing = await this.connection.stat(path);
     if (existing && existing.type !== 'directory') throw new FailedPreconditionError(`cannot create directory ${path}: a non-directory exists there in the guest`);
-    if (!existing) await this.makeDirectory(path, mode);
+    if (!existing) await this.makeDirectory(path, mode, owner);
     this.directories.set(path, Promise.resolve());
     return !existing;
   }
 
-  private async makeDirectory(path: string, mode: number): Promise<void> {
+  private async makeDirectory(path: string, mode: number, owner: FileOwner = this.owner): Promise<void> {
     await this.connection.mkdir(path, mode);
-    await this.connection.setOwner(path, this.owner.uid, this.owner.gid);
+    await this.connection.setOwner(path, owner.uid, owner.gid);
     await this.connection.setMode(path, mode); // mkdir's mode is filtered by the server's umask
     this.summary.directoriesCreated++;
   }
@@ -136,7 +147,8 @@ export class FileCopy {
     try {
       const bytes = await this.connection.writeFile(temp, operation.mode, content?.stream ?? check, operation.mtime);
       await check.verify(operation.size);
-      await this.connection.setOwner(temp, this.owner.uid, this.owner.gid);
+      const owner = this.ownerOf(operation);
+      await this.connection.setOwner(temp, owner.uid, owner.gid);
       if (operation.mode & 0o7000) await this.connection.setMode(temp, operation.mode); // chown cleared setuid/setgid
       await this.replaceNonDirectory(operation.path);
       await this.connection.rename(temp, operation.path);

@@ -70,7 +70,7 @@ const FILE_TYPES: Partial<Record<FileType, ContextFileType>> = {
   [FileType.FILE_TYPE_SYMLINK]: 'symlink',
 };
 
-function toContextFile(entry: FileEntry, pattern: string): ContextFile {
+function toContextFile(entry: FileEntry, pattern: string, preserveOwnership: boolean): ContextFile {
   const type = FILE_TYPES[entry.type];
   if (!type) throw new InvalidArgumentError(`file "${entry.path}" of source "${pattern}" has no file type`);
   return {
@@ -82,10 +82,12 @@ function toContextFile(entry: FileEntry, pattern: string): ContextFile {
     linkTarget: entry.linkTarget,
     matchRoot: entry.matchRoot || entry.path,
     ...(entry.mtime ? { mtime: entry.mtime } : {}),
+    ...(preserveOwnership ? { owner: { uid: entry.uid, gid: entry.gid } } : {}),
   };
 }
 
-export function toCopySources(sources: ProtoCopySource[]): CopySource[] {
+/** preserveOwnership: files keep the uid/gid their listing gives (COPY --from), else they become 0:0. */
+export function toCopySources(sources: ProtoCopySource[], preserveOwnership = false): CopySource[] {
   if (sources.length === 0) throw new InvalidArgumentError('PutFiles needs at least one source');
-  return sources.map((source) => ({ pattern: source.pattern, files: source.files.map((entry) => toContextFile(entry, source.pattern)) }));
+  return sources.map((source) => ({ pattern: source.pattern, files: source.files.map((entry) => toContextFile(entry, source.pattern, preserveOwnership)) }));
 }

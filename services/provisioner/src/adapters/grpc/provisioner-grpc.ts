@@ -77,7 +77,7 @@ export function provisionerGrpcImplementation(provisioner: Provisioner): Untyped
       const summary = await provisioner.putFiles(
         target,
         {
-          sources: toCopySources(request.sources),
+          sources: toCopySources(request.sources, request.preserveOwnership),
           destination: request.destination,
           ...(request.workingDir ? { workingDir: request.workingDir } : {}),
           ...(request.chown ? { chown: request.chown } : {}),
