@@ -83,12 +83,20 @@ export async function startVmm(t: TestContext, dir: string, baseOsCacheDir?: str
 /** A planner process whose VM host is vmmAddress; the fetcher and provisioner are ports nothing listens on. */
 export async function startPlanner(t: TestContext, vmmAddress: string): Promise<string> {
   const unreachable = `127.0.0.1:${await freePort()}`;
+  // its build records stay with this test, not in /var/lib/kindling/planner for the next run to list
+  const stateDir = mkdtempSync(join(tmpdir(), 'kindling-cli-planner-'));
   const service = await startServiceProcess(
     'planner',
-    [`--vmm-address=${vmmAddress}`, '--vmm-host-name=clitest', `--fetcher-address=${unreachable}`, `--provisioner-address=${unreachable}`],
+    [`--state-dir=${stateDir}`, `--vmm-address=${vmmAddress}`, '--vmm-host-name=clitest', `--fetcher-address=${unreachable}`, `--provisioner-address=${unreachable}`],
     { env: { KINDLING_LOG_LEVEL: 'warn' } },
-  );
-  t.after(() => stopServiceProcess(service));
+  ).catch((error: unknown) => {
+    rmSync(stateDir, { recursive: true, force: true });
+    throw error;
+  });
+  t.after(async () => {
+    await stopServiceProcess(service);
+    rmSync(stateDir, { recursive: true, force: true });
+  });
   return service.address;
 }
 
