@@ -1,0 +1,110 @@
+/**
+ * One real VM under qemu (TCG here, tens of seconds to boot): an image made from the cached Debian
+ * base OS with a CMD that prints a marker on the console, taken through the CLI as an operator would:
+ * run -d → ps → inspect → logs -f (Ctrl-C stops following) → rm refused while running → stop (a
+ * follower ends by itself) → logs → rm, after which the vmm has no VM and no VM directory left.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { GetImageResponse } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import { unaryCall } from '@kindling/runtime';
+import { importImage, jsonOf, kindling, spawnKindling, startVmm, tempDir } from './support/cli-services.ts';
+
+const cacheDir = process.env.KINDLING_CACHE_DIR ?? '/var/cache/kindling';
+const MARKER = 'kindling-cli-run-says-hello';
+const READY_MS = 10 * 60_000;
+
+/** The rootfs of a finished cached base-OS build, if any. */
+function cachedBaseRootfs(): string | undefined {
+  const root = join(cacheDir, 'baseos');
+  const builds = existsSync(root) ? readdirSync(root).filter((d) => !d.startsWith('.') && existsSync(join(root, d, 'image.json'))) : [];
+  return builds[0] === undefined ? undefined : join(root, builds[0], 'rootfs.ext4');
+}
+
+function why(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root (the vmm runs qemu and writes into images)';
+  try {
+    execFileSync('sh', ['-c', 'command -v qemu-system-x86_64 && command -v debugfs'], { stdio: 'ignore' });
+  } catch {
+    return 'needs qemu-system-x86_64 and debugfs';
+  }
+  return cachedBaseRootfs() ? false : `needs a cached base OS under ${cacheDir}/baseos (kindling baseos build debian/bookworm)`;
+}
+
+/** Resolves once child's stdout has matched pattern; rejects if the child exits first or READY_MS pass. */
+function outputMatching(child: ChildProcess, pattern: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} in the output within ${READY_MS} ms:\n${seen.slice(-2000)}`)), READY_MS);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (pattern.test(seen)) {
+        clearTimeout(timer);
+        resolve(seen);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before printing ${pattern}:\n${seen.slice(-2000)}`));
+    });
+  });
+}
+
+test('kindling run -d, ps, inspect, logs, stop and rm on one real VM', { skip: why(), timeout: 20 * 60_000 }, async (t) => {
+  const dir = tempDir(t, 'run');
+  const vmm = await startVmm(t, dir, cacheDir);
+  const at = ['--vmm', vmm.address];
+  const { image: base } = await unaryCall<GetImageResponse>('vmm', (cb) => vmm.client.getImage({ image: 'debian:bookworm' }, cb));
+  await importImage(vmm, cachedBaseRootfs()!, 'cli-run:1', { cmd: ['/bin/sh', '-c', `echo ${MARKER} in $MODE mode; sleep infinity`], env: ['MODE=test'] }, base!.kernelId);
+  const vmId = 'cli-run-test';
+  t.after(() => kindling(['rm', '-f', ...at, vmId]));
+
+  const started = await kindling(['run', '-d', ...at, '--name', vmId, '--cpus', '1', '--memory', '768', 'cli-run:1']);
+  assert.deepEqual([started.code, started.stdout], [0, `${vmId}\n`], started.stderr);
+
+  const listed = jsonOf<{ vms: { id: string; image: string; state: string }[] }>(await kindling(['ps', '--json', ...at]));
+  assert.deepEqual(listed.vms.map((vm) => [vm.id, vm.image]), [[vmId, 'cli-run:1']]);
+  assert.match(listed.vms[0]!.state, /^(starting|running)$/);
+  const inspected = jsonOf<{ vm: { id: string; consoleLogPath: string }; metadata: { cmd: string[]; env: string[] } }>(
+    await kindling(['inspect', '--json', ...at, vmId]),
+  );
+  assert.deepEqual([inspected.vm.id, inspected.metadata.env], [vmId, ['MODE=test']]);
+  assert.match(inspected.metadata.cmd.join(' '), new RegExp(MARKER));
+
+  // The entrypoint's output reaches the serial console; Ctrl-C stops following and leaves the VM running.
+  const follower = spawnKindling(['logs', '-f', ...at, vmId]);
+  await outputMatching(follower.child, new RegExp(`${MARKER} in test mode`));
+  follower.child.kill('SIGINT');
+  const interrupted = await follower.result;
+  assert.equal(interrupted.code, 0, interrupted.stderr);
+
+  const refused = await kindling(['rm', ...at, vmId]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, new RegExp(`^kindling rm: VM ${vmId} is running: stop it first \\(kindling stop ${vmId}\\) or remove it anyway with rm -f\\n$`));
+
+  // A follower started now ends by itself when the VM stops.
+  const untilStopped = spawnKindling(['logs', '-f', ...at, vmId]);
+  await outputMatching(untilStopped.child, new RegExp(MARKER));
+  const stopped = await kindling(['stop', ...at, vmId]);
+  assert.equal(stopped.code, 0, stopped.stderr);
+  assert.match(stopped.stdout, new RegExp(`^${vmId} stopped`));
+  const followed = await untilStopped.result;
+  assert.equal(followed.code, 0, followed.stderr);
+
+  const log = await kindling(['logs', ...at, vmId]);
+  assert.equal(log.code, 0, log.stderr);
+  assert.match(log.stdout, new RegExp(`${MARKER} in test mode`));
+  assert.ok(followed.stdout.length <= log.stdout.length && log.stdout.startsWith(followed.stdout.slice(0, 1000)));
+
+  const removed = await kindling(['rm', ...at, vmId]);
+  assert.deepEqual([removed.code, removed.stdout], [0, `${vmId}\n`], removed.stderr);
+  assert.deepEqual(jsonOf(await kindling(['ps', '-a', '--json', ...at])), { vms: [] });
+  const vmDirs = join(vmm.stateDir, 'vms');
+  assert.deepEqual(existsSync(vmDirs) ? readdirSync(vmDirs) : [], []);
+  const gone = await kindling(['logs', ...at, vmId]);
+  assert.equal(gone.code, 1);
+  assert.match(gone.stderr, new RegExp(`^kindling logs: vmm at ${vmm.address}: [^\\n]*${vmId}[^\\n]*\\n$`));
+});
