@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type { Vm, VmmServiceClient, WatchVmsResponse } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { streamMessages } from '@kindling/runtime';
+import { interruptSignal } from './interrupt.ts';
 
 const ENDED: readonly VmState[] = [VmState.VM_STATE_STOPPED, VmState.VM_STATE_FAILED, VmState.VM_STATE_DELETED];
 const POLL_MS = 200;
@@ -77,5 +78,27 @@ export async function copyConsole(
     }
   } finally {
     await file?.close();
+  }
+}
+
+/**
+ * Follows the console until the VM stops or is removed (end says how) or Ctrl-C (interrupted: the
+ * VM runs on). The watch on the VM is cancelled either way.
+ */
+export async function followConsole(
+  client: VmmServiceClient,
+  vm: Vm,
+  out: NodeJS.WritableStream,
+): Promise<{ interrupted: true } | { interrupted: false; end: VmEnd | undefined }> {
+  const interrupt = interruptSignal();
+  const watching = new AbortController();
+  try {
+    const ended = vmEnded(client, vm.id, AbortSignal.any([interrupt.signal, watching.signal]));
+    ended.catch(() => {});
+    const how = await copyConsole(vm, out, { follow: true, ended, signal: interrupt.signal });
+    return how === 'interrupted' ? { interrupted: true } : { interrupted: false, end: await ended };
+  } finally {
+    watching.abort();
+    interrupt.dispose();
   }
 }

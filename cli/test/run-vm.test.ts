@@ -3,6 +3,7 @@
  * base OS with a CMD that prints a marker on the console, taken through the CLI as an operator would:
  * run -d → ps → inspect → logs -f (Ctrl-C stops following) → rm refused while running → stop (a
  * follower ends by itself) → logs → rm, after which the vmm has no VM and no VM directory left.
+ * Then a second boot, attached: `kindling run` shows the console and returns when the VM is stopped.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
@@ -107,4 +108,15 @@ test('kindling run -d, ps, inspect, logs, stop and rm on one real VM', { skip: w
   const gone = await kindling(['logs', ...at, vmId]);
   assert.equal(gone.code, 1);
   assert.match(gone.stderr, new RegExp(`^kindling logs: vmm at ${vmm.address}: [^\\n]*${vmId}[^\\n]*\\n$`));
+
+  const attachedId = 'cli-run-attached';
+  t.after(() => kindling(['rm', '-f', ...at, attachedId]));
+  const attached = spawnKindling(['run', ...at, '--name', attachedId, '--cpus', '1', '--memory', '768', 'cli-run:1']);
+  await outputMatching(attached.child, new RegExp(`${MARKER} in test mode`));
+  const stoppedAttached = await kindling(['stop', ...at, attachedId]);
+  assert.equal(stoppedAttached.code, 0, stoppedAttached.stderr);
+  const ran = await attached.result;
+  assert.deepEqual([ran.code, ran.stderr], [0, '']);
+  assert.equal((await kindling(['rm', ...at, attachedId])).code, 0);
+  assert.deepEqual(jsonOf(await kindling(['ps', '-a', '--json', ...at])), { vms: [] });
 });

@@ -2,9 +2,8 @@
 import type { GetVmResponse } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { unaryCall } from '@kindling/runtime';
 import { parseCommandLine } from '../command-line.ts';
-import { interruptSignal } from '../interrupt.ts';
 import { usageError, VMM, vmmOptions, vmmUsage, withService } from '../service-call.ts';
-import { copyConsole, vmEnded } from '../vm-console.ts';
+import { copyConsole, followConsole } from '../vm-console.ts';
 
 export const describe = "print a VM's serial console log (-f: follow it until the VM stops)";
 
@@ -31,16 +30,7 @@ export async function run(argv: string[]): Promise<number> {
       await copyConsole(vm!, process.stdout, { follow: false });
       return 0;
     }
-    const interrupt = interruptSignal();
-    const watching = new AbortController();
-    try {
-      const ended = vmEnded(client, vm!.id, AbortSignal.any([interrupt.signal, watching.signal]));
-      ended.catch(() => {});
-      await copyConsole(vm!, process.stdout, { follow: true, ended, signal: interrupt.signal });
-      return 0;
-    } finally {
-      watching.abort();
-      interrupt.dispose();
-    }
+    await followConsole(client, vm!, process.stdout);
+    return 0;
   });
 }

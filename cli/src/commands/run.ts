@@ -6,10 +6,9 @@ import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type { CreateVmResponse, Vm, VmmServiceClient } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { unaryCall } from '@kindling/runtime';
 import { notWholeNumber, parseCommandLine } from '../command-line.ts';
-import { interruptSignal } from '../interrupt.ts';
 import { createRunImage, hasOverrides, newRunId, parseEnvFlags, RUN_COPY_LABEL, RUN_SOURCE_LABEL, type RunOverrides } from '../run-image.ts';
 import { usageError, VMM, vmmOptions, vmmUsage, withService } from '../service-call.ts';
-import { copyConsole, vmEnded } from '../vm-console.ts';
+import { followConsole } from '../vm-console.ts';
 
 export const describe = 'boot a microVM from an image and follow its console (-d: print its id and return)';
 
@@ -73,26 +72,16 @@ async function boot(client: VmmServiceClient, image: string, overrides: RunOverr
 
 /** Shows the console until the VM ends (exit 0 stopped, 1 failed) or Ctrl-C (exit 0, the VM runs on). */
 async function attach(client: VmmServiceClient, vm: Vm): Promise<number> {
-  const interrupt = interruptSignal();
-  const watching = new AbortController();
-  try {
-    const ended = vmEnded(client, vm.id, AbortSignal.any([interrupt.signal, watching.signal]));
-    ended.catch(() => {});
-    const how = await copyConsole(vm, process.stdout, { follow: true, ended, signal: interrupt.signal });
-    if (how === 'interrupted') {
-      process.stderr.write(`kindling run: stopped following; VM ${vm.id} keeps running (kindling logs -f ${vm.id}, kindling stop ${vm.id})\n`);
-      return 0;
-    }
-    const end = await ended;
-    if (end?.state === VmState.VM_STATE_FAILED) {
-      process.stderr.write(`kindling run: VM ${vm.id} failed${end.reason ? `: ${end.reason}` : ''}\n`);
-      return 1;
-    }
+  const followed = await followConsole(client, vm, process.stdout);
+  if (followed.interrupted) {
+    process.stderr.write(`kindling run: stopped following; VM ${vm.id} keeps running (kindling logs -f ${vm.id}, kindling stop ${vm.id})\n`);
     return 0;
-  } finally {
-    watching.abort();
-    interrupt.dispose();
   }
+  if (followed.end?.state === VmState.VM_STATE_FAILED) {
+    process.stderr.write(`kindling run: VM ${vm.id} failed${followed.end.reason ? `: ${followed.end.reason}` : ''}\n`);
+    return 1;
+  }
+  return 0;
 }
 
 export async function run(argv: string[]): Promise<number> {
