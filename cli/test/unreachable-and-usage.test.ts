@@ -3,24 +3,13 @@
  * service is named with its address, and image digests are shown legibly.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, it, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { Image, VmmServiceService } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-
-const cliMain = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-
-function kindling(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, KINDLING_PLANNER_ADDR: '', KINDLING_VMM_ADDR: '', KINDLING_FETCHER_ADDR: '' };
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', cliMain, ...args], { env }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+import { kindling } from './support/cli-services.ts';
 
 /** A loopback port nothing listens on: bound, then released. */
 async function closedPort(): Promise<number> {
