@@ -25,13 +25,16 @@ export function locateDockerfile(
   requestedPath: string,
   shownRoot: string,
 ): {
-  dockerfile: ContextEntry;
+  /** Absent when none was asked for by path and the default is missing: a files-only context. */
+  dockerfile: ContextEntry | undefined;
   dockerfilePath: string;
   ignore: ContextEntry | undefined;
   ignorePath: string;
 } {
   const dockerfilePath = contextRelativePath(requestedPath || 'Dockerfile', 'Dockerfile');
   const dockerfile = index.get(index.resolve(dockerfilePath));
+  // A context of files only (a stage's files, a repository for ADD) names no Dockerfile; its user says so.
+  if (!dockerfile && !requestedPath) return { dockerfile: undefined, dockerfilePath: '', ignore: undefined, ignorePath: '' };
   if (!dockerfile) throw new NotFoundError(`Dockerfile "${dockerfilePath}" is not in ${shownRoot}`);
   if (dockerfile.type !== 'file')
     throw new InvalidArgumentError(`Dockerfile "${dockerfilePath}" in ${shownRoot} is not a regular file`);

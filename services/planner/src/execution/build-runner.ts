@@ -151,6 +151,10 @@ export class BuildRun implements BuildShared {
   private async plan(signal: AbortSignal): Promise<BuildPlan> {
     const resolved = await this.services.context.resolve(this.request.source!, signal);
     this.contextId = resolved.contextId;
+    // the fetcher answers a context without the default Dockerfile as files only (COPY --from, ADD git)
+    if (resolved.contextId !== '' && resolved.dockerfilePath === '') {
+      throw new NotFoundError(`Dockerfile "Dockerfile" is not in ${resolved.displayRoot}: add one, or name it with dockerfile_path`);
+    }
     this.images = await this.services.vmHost.listImages(signal);
     const outcome = planDockerfile(resolved.dockerfile, {
       buildArgs: this.request.buildArgs,

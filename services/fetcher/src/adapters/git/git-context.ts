@@ -69,7 +69,7 @@ export class GitContextLoader implements ContextLoader<GitRequest> {
         shownRoot,
       );
       const [dockerfileText, ignoreText] = await Promise.all([
-        this.readSmallBlob((dockerfile as TreeEntry).oid, run),
+        dockerfile ? this.readSmallBlob((dockerfile as TreeEntry).oid, run) : Promise.resolve(''),
         ignore ? this.readSmallBlob((ignore as TreeEntry).oid, run) : Promise.resolve(''),
       ]);
       const matcher = DockerignoreMatcher.fromText(ignoreText);

@@ -52,7 +52,7 @@ export class TarballContextLoader implements ContextLoader<TarballRequest> {
       request.dockerfilePath,
       shown,
     );
-    const dockerfileText = await this.text(dockerfile.digest!, signal);
+    const dockerfileText = dockerfile ? await this.text(dockerfile.digest!, signal) : '';
     const ignoreText = ignore ? await this.text(ignore.digest!, signal) : '';
     const matcher = DockerignoreMatcher.fromText(ignoreText);
     const kept = keptEntries(entries, matcher);
