@@ -3,7 +3,8 @@
  * base OS with a CMD that prints a marker on the console, taken through the CLI as an operator would:
  * run -d → ps → inspect → logs -f (Ctrl-C stops following) → rm refused while running → stop (a
  * follower ends by itself) → logs → rm, after which the vmm has no VM and no VM directory left.
- * Then a second boot, attached: `kindling run` shows the console and returns when the VM is stopped.
+ * Then a second boot, attached, with --env and ARGS (a per-run image, removed with the VM): `kindling run`
+ * shows the console and returns when the VM is stopped.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
@@ -109,14 +110,22 @@ test('kindling run -d, ps, inspect, logs, stop and rm on one real VM', { skip: w
   assert.equal(gone.code, 1);
   assert.match(gone.stderr, new RegExp(`^kindling logs: vmm at ${vmm.address}: [^\\n]*${vmId}[^\\n]*\\n$`));
 
+  // Attached, with --env and ARGS: they reach the guest through the per-run image kindling-run/<id>.
   const attachedId = 'cli-run-attached';
   t.after(() => kindling(['rm', '-f', ...at, attachedId]));
-  const attached = spawnKindling(['run', ...at, '--name', attachedId, '--cpus', '1', '--memory', '768', 'cli-run:1']);
-  await outputMatching(attached.child, new RegExp(`${MARKER} in test mode`));
+  const attached = spawnKindling(['run', ...at, '--name', attachedId, '--cpus', '1', '--memory', '768', '-e', 'MODE=attached', 'cli-run:1', '--', '/bin/sh', '-c', `echo ${MARKER} with args in $MODE mode; sleep infinity`]);
+  await outputMatching(attached.child, new RegExp(`${MARKER} with args in attached mode`));
+  const running = jsonOf<{ vms: { id: string; image: string; bootImage: string }[] }>(await kindling(['ps', '--json', ...at]));
+  assert.deepEqual(running.vms.map((vm) => [vm.id, vm.image, vm.bootImage]), [[attachedId, 'cli-run:1', `kindling-run/${attachedId}:latest`]]);
+  const visible = jsonOf<{ images: { ref: string }[] }>(await kindling(['images', '--json', ...at]));
+  assert.ok(!visible.images.some((i) => i.ref.startsWith('kindling-run/')), 'per-run images are internal');
   const stoppedAttached = await kindling(['stop', ...at, attachedId]);
   assert.equal(stoppedAttached.code, 0, stoppedAttached.stderr);
   const ran = await attached.result;
   assert.deepEqual([ran.code, ran.stderr], [0, '']);
+  assert.doesNotMatch(ran.stdout, new RegExp(`${MARKER} in test mode`), 'ARGS replaced the image CMD');
   assert.equal((await kindling(['rm', ...at, attachedId])).code, 0);
   assert.deepEqual(jsonOf(await kindling(['ps', '-a', '--json', ...at])), { vms: [] });
+  const left = jsonOf<{ images: { ref: string }[] }>(await kindling(['images', '-a', '--json', ...at]));
+  assert.deepEqual(left.images.map((i) => i.ref).filter((ref) => !ref.startsWith('debian:')), ['cli-run:1']);
 });
