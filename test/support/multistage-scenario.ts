@@ -131,6 +131,7 @@ function fileFacts(rootfs: string, path: string): { mode: string; uid: number; g
 
 try {
   const cold = await build('e2e/multistage:1');
+  if (cold.state !== 'BUILD_STATE_SUCCEEDED') throw new Error(`the first build failed: ${JSON.stringify(cold)}`);
   const rootfs = join(workDir, 'vmm', 'images', 'e2e/multistage', '1', 'rootfs.ext4');
   const files = {
     app: fileFacts(rootfs, '/usr/local/bin/app'),

@@ -190,9 +190,15 @@ export class BuildRun implements BuildShared {
     return { image: '', identity: 'scratch', diskBytes: DEFAULT_DISK_BYTES + this.settings.extraDiskBytes };
   }
 
-  imageNamed(reference: string): string {
+  /** The stage a --from / from= names: "stage:<n>" as the plan writes it, a stage name or an index. */
+  private stageNamed(reference: string): PlannedStage | undefined {
     const stages = this.plan_?.stages ?? [];
-    const stage = stages.find((s) => (s.name !== '' && s.name === reference.toLowerCase()) || String(s.index) === reference);
+    const index = /^stage:(\d+)$/.exec(reference)?.[1] ?? reference;
+    return stages.find((s) => (s.name !== '' && s.name === reference.toLowerCase()) || String(s.index) === index);
+  }
+
+  imageNamed(reference: string): string {
+    const stage = this.stageNamed(reference);
     if (stage) {
       const image = this.stageImages.get(stage.index);
       if (image === undefined) throw new FailedPreconditionError(`stage "${reference}" was not built before it was needed`);
@@ -204,13 +210,12 @@ export class BuildRun implements BuildShared {
   }
 
   cacheInputs(): CacheInputSources {
-    const stages = this.plan_?.stages ?? [];
     return {
       context: this.services.context,
       contextId: this.contextId,
       stageKeys: this.stageKeys,
       imageDigest: (reference) => this.imageByReference(reference)?.digest ?? `unknown:${reference}`,
-      stageOf: (from) => stages.find((s) => s.name === from.toLowerCase() || String(s.index) === from)?.index,
+      stageOf: (from) => this.stageNamed(from)?.index,
     };
   }
 
