@@ -73,6 +73,8 @@ export async function startVmmService(config: VmmConfig, deps: VmmServiceDeps): 
   const cniCacheDir = config.cniCacheDir ?? join(config.stateDir, 'cni');
   const images = new FsImageStore(join(config.stateDir, 'images'));
   await images.sweep();
+  const disk = new E2fsprogsExt4Disk(join(config.stateDir, 'scratch'));
+  await disk.sweepScratch();
   const events = new VmEventHub(
     config.hostName,
     new BusVmEventPublisher(bus),
@@ -85,7 +87,7 @@ export async function startVmmService(config: VmmConfig, deps: VmmServiceDeps): 
     images,
     kernels: new FsKernelStore(join(config.stateDir, 'kernels')),
     records: new FsVmRecordStore(join(config.stateDir, 'vms')),
-    disk: new E2fsprogsExt4Disk(),
+    disk,
     hostKeys: new SshKeygenHostKeys(),
     networks: async (networkName) => {
       const network = new CniNetwork({

@@ -6,6 +6,8 @@ import type { CniAttachment } from '../ports/vm-network.ts';
 export const GUEST_JSON = '/etc/kindling/guest.json';
 export const HOST_KEY = '/etc/ssh/ssh_host_ed25519_key';
 export const AUTHORIZED_KEYS = '/root/.ssh/authorized_keys';
+/** The guest's init (systemd in a base OS): it runs the unit that applies guest.json and starts sshd. */
+export const GUEST_INIT = '/sbin/init';
 
 /** What must not outlive the VM in an image committed from it: its identity and access (path → mode). */
 export const PER_VM_FILE_MODES: Readonly<Record<string, number>> = {

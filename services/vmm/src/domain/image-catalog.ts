@@ -9,6 +9,7 @@ import { PER_VM_FILES, perVmFile } from './guest-contract.ts';
 import {
   checkKernelId,
   formatImageRef,
+  isInternalImageName,
   parseImageRef,
   type ImageMetadata,
   type ImageRecord,
@@ -26,8 +27,15 @@ export class ImageCatalog {
     return this.host.deps;
   }
 
-  listImages(): Promise<ImageRecord[]> {
-    return this.deps.images.list();
+  /**
+   * Images sorted by name:tag. The build's own (step-cache snapshots, intermediate stages) are left out
+   * unless asked for, or unless `name` names one of their repositories.
+   */
+  async listImages(filter: { name?: string; includeInternal?: boolean } = {}): Promise<ImageRecord[]> {
+    const all = await this.deps.images.list();
+    const named = filter.name ? all.filter((image) => image.name === filter.name) : all;
+    if (filter.includeInternal || (filter.name && isInternalImageName(filter.name))) return named;
+    return named.filter((image) => !isInternalImageName(image.name));
   }
 
   listKernels(): Promise<KernelRecord[]> {
@@ -103,7 +111,11 @@ export class ImageCatalog {
     });
   }
 
-  /** Takes a STOPPED VM's disk as name:tag, without the VM's identity (host keys, guest.json, authorized keys). */
+  /**
+   * Takes a VM's disk as name:tag, without the VM's identity (host keys, guest.json, authorized keys):
+   * a STOPPED VM's, or with `live` a RUNNING VM's whose guest filesystem the caller has frozen (the
+   * disk is then copied, and the VM keeps running on its own).
+   */
   async commitVm(
     vmId: string,
     refText: string,
@@ -113,37 +125,26 @@ export class ImageCatalog {
     signal?: AbortSignal,
   ): Promise<ImageRecord> {
     const ref = parseImageRef(refText);
-    if (options.live) return this.host.withVmLock(vmId, () => this.commitLive(vmId, ref, metadata, options, signal));
     return this.host.withVmLock(vmId, () => this.commitLocked(vmId, ref, metadata, options, signal));
-  }
-
-  /** A RUNNING VM's disk copied while it runs (the caller froze the guest filesystem): the VM keeps its disk. */
-  private async commitLive(vmId: string, ref: ImageRef, metadata: ImageMetadata, options: { shrink?: boolean; overwrite?: boolean }, signal?: AbortSignal): Promise<ImageRecord> {
-    const vm = await this.host.mustGet(vmId);
-    await this.refuseExisting(ref, options.overwrite ?? false);
-    if (vm.state !== 'RUNNING') {
-      throw new FailedPreconditionError(`VM ${vmId} is ${vm.state}: a live commit takes a RUNNING VM (freeze its filesystem first); commit a STOPPED VM without live`);
-    }
-    return this.deps.images.put(ref, async (staging) => {
-      await this.deps.disk.copy(vm.rootfsPath, staging, signal);
-      await this.deps.disk.removeFiles(staging, PER_VM_FILES);
-      if (options.shrink) await this.deps.disk.shrinkToMinimum(staging);
-      return this.describe(staging, ref.name, ref.tag, vm.imageRef, metadata, vm.kernelId, false, signal);
-    });
   }
 
   private async commitLocked(
     vmId: string,
     ref: ImageRef,
     metadata: ImageMetadata,
-    options: { shrink?: boolean; overwrite?: boolean; timings?: Record<string, number> },
+    options: { shrink?: boolean; overwrite?: boolean; live?: boolean; timings?: Record<string, number> },
     signal?: AbortSignal,
   ): Promise<ImageRecord> {
     const vm = await this.host.mustGet(vmId);
     await this.refuseExisting(ref, options.overwrite ?? false);
-    if (vm.state !== 'STOPPED') {
+    if (options.live && vm.state !== 'RUNNING') {
       throw new FailedPreconditionError(
-        `VM ${vmId} is ${vm.state}: only a STOPPED VM has a consistent disk to commit; call StopVm first`,
+        `VM ${vmId} is ${vm.state}: a live commit takes a RUNNING VM (its filesystem frozen); commit a STOPPED VM without live`,
+      );
+    }
+    if (!options.live && vm.state !== 'STOPPED') {
+      throw new FailedPreconditionError(
+        `VM ${vmId} is ${vm.state}: only a STOPPED VM has a consistent disk to commit; call StopVm first (or freeze the guest filesystem and commit live)`,
       );
     }
     const timings = options.timings ?? {};
@@ -156,10 +157,10 @@ export class ImageCatalog {
       }
     };
     const image = await this.deps.images.put(ref, async (staging) => {
-      const shared = await phase('takeDiskMs', () =>
-        this.takeDisk(vm, staging, formatImageRef(ref), options.shrink ?? false, signal),
+      const taken = await phase('takeDiskMs', () =>
+        this.takeDisk(vm, staging, formatImageRef(ref), { shrink: options.shrink ?? false, live: options.live ?? false }, signal),
       );
-      if (shared !== 'stripped') {
+      if (taken !== 'stripped') {
         await phase('stripMs', () => this.deps.disk.removeFiles(staging, PER_VM_FILES));
       }
       if (options.shrink) await phase('shrinkMs', () => this.deps.disk.shrinkToMinimum(staging));
@@ -167,7 +168,7 @@ export class ImageCatalog {
         this.describe(staging, ref.name, ref.tag, vm.imageRef, metadata, vm.kernelId, false, signal),
       );
     });
-    this.deps.log.info({ vmId, image: formatImageRef(ref), ...timings }, 'VM committed');
+    this.deps.log.info({ vmId, image: formatImageRef(ref), live: options.live ?? false, ...timings }, 'VM committed');
     return image;
   }
 
@@ -176,17 +177,18 @@ export class ImageCatalog {
    * build's VM is), so rather than copying it the image takes the very file (a hard link): the VM's
    * identity files are kept aside and StartVm restores them into a fresh copy, should the VM ever
    * run again. A shrink rewrites the file in place, so it, and a disk on another filesystem, is copied.
+   * A running VM's disk (live) is always copied: the VM goes on writing it.
    * Resolves "stripped" when the file is already without identity (a second commit of a shared disk).
    */
   private async takeDisk(
     vm: VmRecord,
     staging: string,
     imageRef: string,
-    shrink: boolean,
+    how: { shrink: boolean; live: boolean },
     signal?: AbortSignal,
   ): Promise<'copied' | 'linked' | 'stripped'> {
     const { disk, records } = this.deps;
-    if (!shrink && (await disk.link(vm.rootfsPath, staging))) {
+    if (!how.shrink && !how.live && (await disk.link(vm.rootfsPath, staging))) {
       if (vm.diskSharedWith) return 'stripped';
       const identity = await disk.readFiles(staging, [...PER_VM_FILES]);
       await records.saveIdentity(
@@ -202,21 +204,24 @@ export class ImageCatalog {
     return 'copied';
   }
 
-  /** A tar of absolute paths in the image's rootfs, read without a boot (COPY --from). */
+  /**
+   * A tar of absolute paths in the image's rootfs, read without a boot (COPY --from). Each path
+   * resolves inside the image as in a chroot; one that does not is NOT_FOUND, or left out with allowMissing.
+   */
   async exportFiles(refText: string, paths: string[], allowMissing: boolean, signal: AbortSignal): Promise<AsyncIterable<Buffer>> {
     const image = await this.getImage(refText);
     if (paths.length === 0) throw new InvalidArgumentError('paths: name at least one absolute path to export');
-    const normalized = [...new Set(paths.map((p) => p.replace(/\/+$/, '') || '/'))];
-    for (const path of normalized) {
-      if (!path.startsWith('/') || path.split('/').includes('..')) throw new InvalidArgumentError(`path "${path}" must be absolute, without ".."`);
-      if (path === '/') throw new InvalidArgumentError('path "/": export the directories below the root by name');
+    const asked = [...new Set(paths.map((p) => p.replace(/(?<=.)\/+$/, '')))];
+    for (const path of asked) {
+      if (!path.startsWith('/')) throw new InvalidArgumentError(`path "${path}" must be absolute (a path in image ${formatImageRef(image)})`);
+      if (path.split('/').includes('..')) throw new InvalidArgumentError(`path "${path}" must not contain ".."`);
     }
     const rootfs = this.deps.images.rootfsPath(image);
-    const absent = await this.deps.disk.absentPaths(rootfs, normalized);
+    const absent = await this.deps.disk.absentPaths(rootfs, asked, signal);
     if (absent.size > 0 && !allowMissing) {
-      throw new NotFoundError(`${[...absent].join(', ')} not found in image ${image.name}:${image.tag}`);
+      throw new NotFoundError(`${[...absent].join(', ')} not found in image ${formatImageRef(image)}`);
     }
-    return this.deps.disk.exportTar(rootfs, normalized.filter((p) => !absent.has(p)), signal);
+    return this.deps.disk.exportTar(rootfs, asked.filter((p) => !absent.has(p)), signal);
   }
 
   /** An image made from a tar archive's files (a FROM scratch stage): mkfs.ext4 -d, no VM. */
@@ -247,8 +252,9 @@ export class ImageCatalog {
     const sourceRootfs = this.deps.images.rootfsPath(source);
     return this.deps.images.put(ref, async (staging) => {
       if (!(await this.deps.disk.link(sourceRootfs, staging))) await this.deps.disk.copy(sourceRootfs, staging);
-      const { aliases: _aliases, ...rest } = source;
-      return { ...rest, name: ref.name, tag: ref.tag, created: new Date().toISOString(), parent: `${source.name}:${source.tag}`, metadata: metadata ?? source.metadata, base: false };
+      // the same image under another name: digest, size, parent and kernel stay; only the name (and metadata) differ
+      const { aliases: _aliases, ...same } = source;
+      return { ...same, name: ref.name, tag: ref.tag, created: new Date().toISOString(), metadata: metadata ?? source.metadata, base: false };
     });
   }
 

@@ -101,6 +101,12 @@ export function parseImageRef(text: string): ImageRef {
   return { name, tag };
 }
 
+/** Repositories of a build's own images: step-cache snapshots and intermediate stages (ListImages hides them). */
+export const INTERNAL_IMAGE_PREFIXES = ['kindling-cache/', 'kindling-intermediate/'] as const;
+
+export const isInternalImageName = (name: string): boolean =>
+  INTERNAL_IMAGE_PREFIXES.some((prefix) => name.startsWith(prefix));
+
 export const formatImageRef = (ref: ImageRef): string => `${ref.name}:${ref.tag}`;
 
 export function checkKernelId(id: string): string {

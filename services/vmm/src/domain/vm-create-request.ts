@@ -7,6 +7,7 @@ import {
   type ImageRecord,
   type KernelRecord,
 } from './image.ts';
+import { GUEST_INIT, GUEST_JSON } from './guest-contract.ts';
 import { checkVmId, type VmSpec } from './vm.ts';
 import type { VmHostDeps } from './vm-host-deps.ts';
 import { checkVmSpec } from './vm-spec-checks.ts';
@@ -30,12 +31,10 @@ export async function resolveCreateRequest(deps: VmHostDeps, request: VmSpec): P
       `image ${formatImageRef(ref)} does not exist on host ${deps.host} (available: ${known}): import it with ImportImage or build a base OS`,
     );
   }
-  // The kernel runs the first of these it finds; without any the VM would panic at boot (FROM scratch).
-  const initCandidates = ['/sbin/init', '/etc/init', '/bin/init', '/bin/sh'];
-  const absent = await deps.disk.absentPaths(images.rootfsPath(ref), initCandidates);
-  if (absent.size === initCandidates.length) {
+  // Without it the kernel panics at boot, or boots a shell that never applies guest.json (FROM scratch images)
+  if ((await deps.disk.absentPaths(images.rootfsPath(ref), [GUEST_INIT])).size > 0) {
     throw new FailedPreconditionError(
-      `image ${formatImageRef(ref)} has no init (none of ${initCandidates.join(', ')}): it cannot boot; it is a file bundle (FROM scratch) to COPY --from, or build it FROM a base OS`,
+      `image ${formatImageRef(ref)} has no ${GUEST_INIT} (the init that boots the guest and applies ${GUEST_JSON}): it cannot boot as a VM; a FROM scratch image is files to COPY --from, or build it FROM a base OS`,
     );
   }
   const kernelId = request.kernelId || image.defaultKernelId || '';

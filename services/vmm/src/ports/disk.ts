@@ -31,9 +31,12 @@ export interface Ext4Disk {
   removeFiles(image: string, guestPaths: string[]): Promise<void>;
   /** Content address of the image file ("blake3-blocks-4m:<hex>"), costing its data, not its holes. */
   digest(image: string, signal?: AbortSignal): Promise<string>;
-  /** Which of the absolute paths do not exist in the image (symlinks in parents resolve inside it). */
-  absentPaths(image: string, guestPaths: string[]): Promise<Set<string>>;
-  /** A tar of the paths, owners and modes kept, entries named by the path without its leading "/". */
+  /** Which of the absolute paths do not resolve in the image (symlinks followed inside it, as in a chroot). */
+  absentPaths(image: string, guestPaths: string[], signal?: AbortSignal): Promise<Set<string>>;
+  /**
+   * A tar of the paths (each must resolve), symlinks followed as absentPaths does; entries named by the
+   * path without its leading "/", owners, modes, mtimes and hard links kept, symlinks below stay symlinks.
+   */
   exportTar(image: string, guestPaths: string[], signal: AbortSignal): AsyncIterable<Buffer>;
   /** Makes `destination` an ext4 image of the archive's files with `extraBytes` free (0 = 64 MiB). */
   fromTar(archive: AsyncIterable<Uint8Array>, destination: string, extraBytes: number, signal: AbortSignal): Promise<void>;

@@ -1,4 +1,5 @@
 import type { GuestDirectory, GuestFile } from '../../ports/disk.ts';
+import { InvalidArgumentError } from '../../domain/errors.ts';
 import { runCommand } from '../exec/run-command.ts';
 
 // debugfs pipes stat/cat output through a pager when one is configured; never wanted here.
@@ -67,12 +68,13 @@ export async function missingPaths(image: string, paths: string[]): Promise<Set<
 export async function runDebugfs(
   image: string,
   script: string,
-  options: { write: boolean },
+  options: { write: boolean; signal?: AbortSignal },
 ): Promise<{ stdout: Buffer; missing: boolean }> {
   // A single read request goes through -R so stdout carries only its output (-f echoes requests).
   const single = !options.write && script.trim().split('\n').length === 1;
   const args = single ? ['-R', script.trim(), image] : [...(options.write ? ['-w'] : []), '-f', '-', image];
-  const result = await runCommand('debugfs', args, single ? { env: ENV } : { input: script, env: ENV });
+  const signal = options.signal ? { signal: options.signal } : {};
+  const result = await runCommand('debugfs', args, single ? { env: ENV, ...signal } : { input: script, env: ENV, ...signal });
   const problems = result.stderr
     .split('\n')
     .map((line) => line.trim())
@@ -83,4 +85,47 @@ export async function runDebugfs(
     throw new Error(`debugfs ${options.write ? '-w ' : ''}on ${image} failed: ${real.join(' | ')}`);
   }
   return { stdout: result.stdout, missing: /File not found by ext2_lookup/.test(result.stderr) };
+}
+
+/** A request argument for debugfs's parser, which takes "" inside quotes as a literal quote. */
+export function quoteDebugfsArg(value: string): string {
+  if (/[\n\r\0]/.test(value)) {
+    throw new InvalidArgumentError(`path ${JSON.stringify(value)} has a line break or NUL: debugfs cannot name it`);
+  }
+  return `"${value.replaceAll('"', '""')}"`;
+}
+
+/** One read-only request through -R: its output and its error text, whatever the request said. */
+export async function debugfsRequest(
+  image: string,
+  request: string,
+  signal?: AbortSignal,
+): Promise<{ stdout: Buffer; stderr: string }> {
+  const { stdout, stderr } = await runCommand('debugfs', ['-R', request, image], { env: ENV, ...(signal ? { signal } : {}) });
+  return { stdout, stderr };
+}
+
+/**
+ * Several read-only requests in one debugfs run (one open of the filesystem); the output of each, in
+ * order. With -f debugfs echoes every request as "debugfs: <request>" before its output: the separator.
+ */
+export async function debugfsRequests(image: string, requests: string[], signal?: AbortSignal): Promise<string[]> {
+  if (requests.length === 0) return [];
+  const { stdout } = await runCommand('debugfs', ['-f', '-', image], {
+    input: requests.map((r) => `${r}\n`).join(''),
+    env: ENV,
+    ...(signal ? { signal } : {}),
+  });
+  const text = stdout.toString('utf8');
+  const outputs: string[] = [];
+  let from = 0;
+  for (let i = 0; i < requests.length; i++) {
+    const echo = `debugfs: ${requests[i]}\n`;
+    const start = text.indexOf(echo, from);
+    if (start < 0) throw new Error(`debugfs on ${image} stopped before request ${JSON.stringify(requests[i])}`);
+    const next = i + 1 < requests.length ? text.indexOf(`debugfs: ${requests[i + 1]}\n`, start + echo.length) : text.length;
+    outputs.push(text.slice(start + echo.length, next < 0 ? text.length : next));
+    from = next < 0 ? text.length : next;
+  }
+  return outputs;
 }

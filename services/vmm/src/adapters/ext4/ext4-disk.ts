@@ -7,9 +7,13 @@ import { blockListDigest } from '../fs/block-list-digest.ts';
 import { runCommand } from '../exec/run-command.ts';
 import { checkGuestPath, debugfsScript, missingPaths, runDebugfs } from './debugfs.ts';
 import { exportTar, ext4FromTar } from './ext4-archive.ts';
+import { resolveImagePath } from './image-paths.ts';
 
 /** ext4 images handled with e2fsprogs and coreutils only: nothing is ever mounted. */
 export class E2fsprogsExt4Disk implements Ext4Disk {
+  /** `scratchRoot` holds the private copies an export or an upload passes through (the vmm's state dir). */
+  constructor(private readonly scratchRoot: string = join(tmpdir(), 'kindling-vmm-scratch')) {}
+
   async copy(source: string, destination: string, signal?: AbortSignal): Promise<void> {
     const temp = stagingName(destination);
     try {
@@ -103,16 +107,23 @@ export class E2fsprogsExt4Disk implements Ext4Disk {
     return blockListDigest(image, signal);
   }
 
-  absentPaths(image: string, guestPaths: string[]): Promise<Set<string>> {
-    return missingPaths(image, guestPaths);
+  async absentPaths(image: string, guestPaths: string[], signal?: AbortSignal): Promise<Set<string>> {
+    const absent = new Set<string>();
+    for (const path of guestPaths) if (!(await resolveImagePath(image, path, signal))) absent.add(path);
+    return absent;
   }
 
   exportTar(image: string, guestPaths: string[], signal: AbortSignal): AsyncIterable<Buffer> {
-    return exportTar(image, guestPaths, signal);
+    return exportTar(image, guestPaths, this.scratchRoot, signal);
   }
 
   fromTar(archive: AsyncIterable<Uint8Array>, destination: string, extraBytes: number, signal: AbortSignal): Promise<void> {
-    return ext4FromTar(archive, destination, extraBytes, signal);
+    return ext4FromTar(archive, destination, extraBytes, this.scratchRoot, signal);
+  }
+
+  /** Removes the scratch copies a crash left behind (none is in use before the service starts). */
+  async sweepScratch(): Promise<void> {
+    await rm(this.scratchRoot, { recursive: true, force: true });
   }
 }
 

@@ -26,8 +26,6 @@ export interface HostFacts {
   accel(): Promise<string>;
 }
 
-const INTERNAL_PREFIXES = ['kindling-cache/', 'kindling-intermediate/'];
-
 const required = (value: string, field: string): string => {
   if (!value.trim()) throw new InvalidArgumentError(`${field} is required`);
   return value.trim();
@@ -57,10 +55,7 @@ export function vmmGrpcImplementation(
         throw new InvalidArgumentError(
           `name "${request.name}" has a tag: ListImages filters by repository name (e.g. debian); GetImage takes name:tag`,
         );
-      const all = await catalog.listImages();
-      const named = request.name ? all.filter((i) => i.name === request.name) : all;
-      // step-cache snapshots and a build's intermediate stages are the planner's, not the operator's
-      const selected = request.includeInternal ? named : named.filter((i) => !INTERNAL_PREFIXES.some((prefix) => i.name.startsWith(prefix)));
+      const selected = await catalog.listImages({ name: request.name, includeInternal: request.includeInternal });
       return { images: await Promise.all(selected.map((i) => withAllocation(i, rootfs(i)))) };
     }),
     getImage: unary(async (request) => {
