@@ -20,17 +20,9 @@ import type {
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { referenceDigest } from './support/reference-digest.ts';
 import { END_OF_ARCHIVE, archiveMessages, exportFiles, listTar, uploadArchive, ustarEntry } from './support/tar-entries.ts';
-import { call, makeTempDir, removeDir, startTestVmm, type VmmUnderTest } from './support/vmm-harness.ts';
+import { call, makeTempDir, needsRootAnd, removeDir, startTestVmm, type VmmUnderTest } from './support/vmm-harness.ts';
 
-const missingTools = ['debugfs', 'mkfs.ext4', 'tar', 'ip'].filter((tool) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return false;
-  } catch {
-    return true;
-  }
-});
-const skip = missingTools.length > 0 ? `needs ${missingTools.join(', ')}` : process.getuid?.() !== 0 ? 'needs root' : false;
+const skip = needsRootAnd(['debugfs', 'mkfs.ext4', 'tar', 'ip']);
 
 const code = (error: unknown) => (error as ServiceError).code;
 const details = (error: unknown) => (error as ServiceError).details;

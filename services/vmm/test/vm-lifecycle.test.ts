@@ -1,7 +1,8 @@
 /**
  * Real VMs through the vmm's gRPC API: the cached Debian base OS booted under qemu on a CNI bridge
  * that lives in a test-owned netns; SSH with the test's key and the pinned host key; graceful stop;
- * commit (the image takes the VM's disk; a restart gets the VM its own again); boot of the committed image; a killed qemu; vmm restarts with a live and a dead VM.
+ * commit (the image takes the VM's disk; a restart gets the VM its own again); boot of the committed image and a live
+ * commit of it while it runs (guest filesystem frozen); a killed qemu; vmm restarts with a live and a dead VM.
  * Boots are costly under TCG (tens of seconds each), so the tests share VMs and run in order.
  */
 import assert from 'node:assert/strict';
@@ -11,17 +12,19 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { status as Status, type ServiceError } from '@grpc/grpc-js';
 import { VmState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type {
   CommitVmResponse,
   CreateVmResponse,
   GetVmResponse,
+  Image,
   ListVmsResponse,
   StopVmResponse,
   Vm,
   WatchVmsResponse,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import ssh2 from 'ssh2';
+import ssh2, { type ClientChannel } from 'ssh2';
 import { registerBaseOsBuild } from '../src/adapters/fs/base-os-cache.ts';
 import { ensureDebianBase, type BaseOsBuild } from '../src/baseos/build.ts';
 import { CniLab, cniLabUnavailable } from './support/cni-lab.ts';
@@ -114,6 +117,41 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
     } finally {
       await forwarder.stop();
     }
+  }
+
+  /**
+   * Runs `prepare`, then freezes the guest's root filesystem in an SSH session that stays open (a new
+   * login would block on the frozen disk) until thaw() unfreezes it and closes.
+   */
+  async function frozenGuest(vm: Vm, prepare: string): Promise<{ thaw(): Promise<void> }> {
+    const forwarder = await NetnsForwarder.start(lab.hostNetns, join(dir, `freeze-${vm.id}.sock`), {
+      host: vm.network!.guestIp,
+      port: 22,
+    });
+    const ssh = await sshConnect(forwarder, keys.private, vm.sshHostPublicKey, SSH_READY_MS);
+    const channel = await new Promise<ClientChannel>((resolve, reject) =>
+      ssh.exec(`${prepare} && fsfreeze --freeze / && echo frozen && read _; fsfreeze --unfreeze /`, (error, stream) =>
+        error ? reject(error) : resolve(stream),
+      ),
+    );
+    const closed = new Promise<number>((resolve) => channel.on('close', (exitCode: number) => resolve(exitCode)));
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      channel.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('frozen')) resolve();
+      });
+      void closed.then((exitCode) => reject(new Error(`freezing ${vm.id} failed (exit ${exitCode}): ${output}`)));
+    });
+    return {
+      async thaw() {
+        channel.end('\n');
+        const exitCode = await closed;
+        ssh.end();
+        await forwarder.stop();
+        assert.equal(exitCode, 0, `fsfreeze --unfreeze in ${vm.id}`);
+      },
+    };
   }
 
   async function waitForState(vmId: string, state: VmState, withinMs: number): Promise<Vm> {
@@ -259,6 +297,36 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
     assert.equal(adopted.pid, vm!.pid, 'the same qemu process');
     assert.equal(adopted.stateReason, '', 'CNI CHECK passes');
     assert.equal((await inGuest(adopted, 'cat /root/marker')).trim(), 'kindling-was-here');
+
+    // A live commit, as the step cache takes it: the guest filesystem frozen for the copy, the VM running on.
+    await assert.rejects(
+      call(vmm.client, 'commitVm', { vmId: 'vm-second', image: 'test:not-live', shrink: false, overwrite: false }),
+      (e) => (e as ServiceError).code === Status.FAILED_PRECONDITION && /StopVm/.test((e as ServiceError).details),
+    );
+    const frozen = await frozenGuest(adopted, 'echo live-commit > /root/live && sync');
+    let liveImage: Image;
+    try {
+      liveImage = (
+        await call<object, CommitVmResponse>(
+          vmm.client,
+          'commitVm',
+          { vmId: 'vm-second', image: 'test:live', shrink: false, overwrite: false, live: true },
+          600_000,
+        )
+      ).image!;
+    } finally {
+      await frozen.thaw();
+    }
+    assert.equal(liveImage.parent, 'test:one');
+    const liveRootfs = join(dir, 'state/images/test/live/rootfs.ext4');
+    const catLive = (path: string) => execFileSync('debugfs', ['-R', `cat ${path}`, liveRootfs], { encoding: 'utf8', stdio: 'pipe' });
+    assert.equal(catLive('/root/live').trim(), 'live-commit');
+    assert.equal(catLive('/etc/kindling/guest.json'), '', 'identity stripped as in any commit');
+    assert.notEqual(statSync(liveRootfs).ino, statSync(join(dir, 'state/vms/vm-second/rootfs.ext4')).ino, 'a copy, not the live disk');
+    const afterCommit = await getVm('vm-second');
+    assert.equal(afterCommit.state, VmState.VM_STATE_RUNNING);
+    assert.equal(afterCommit.pid, vm!.pid);
+    assert.equal((await inGuest(afterCommit, 'echo still-usable > /root/after && cat /root/live')).trim(), 'live-commit');
   });
 
   it('a VM whose qemu is killed becomes FAILED, and DeleteVm leaves nothing behind', async () => {
@@ -267,6 +335,10 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
     const failed = await waitForState('vm-second', VmState.VM_STATE_FAILED, 15_000);
     assert.equal(failed.state, VmState.VM_STATE_FAILED);
     assert.match(failed.stateReason, /exited without being asked to stop/);
+    await assert.rejects(
+      call(vmm.client, 'commitVm', { vmId: 'vm-second', image: 'test:dead', shrink: false, overwrite: false, live: true }),
+      (e) => (e as ServiceError).code === Status.FAILED_PRECONDITION && /live commit takes a RUNNING VM/.test((e as ServiceError).details),
+    );
     await call(vmm.client, 'deleteVm', { vmId: 'vm-second' });
     await assertNothingLeft('vm-second');
   });

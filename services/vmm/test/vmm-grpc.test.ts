@@ -22,23 +22,10 @@ import type {
   StopVmResponse,
   WatchVmsResponse,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { call, makeTempDir, removeDir, startTestVmm, type VmmUnderTest } from './support/vmm-harness.ts';
+import { call, makeTempDir, needsRootAnd, removeDir, startTestVmm, type VmmUnderTest } from './support/vmm-harness.ts';
 import { referenceDigest } from './support/reference-digest.ts';
 
-const missingTools = ['debugfs', 'resize2fs', 'ssh-keygen', 'ip'].filter((tool) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return false;
-  } catch {
-    return true;
-  }
-});
-const skip =
-  missingTools.length > 0
-    ? `needs ${missingTools.join(', ')}`
-    : process.getuid?.() !== 0
-      ? 'needs root'
-      : false;
+const skip = needsRootAnd(['debugfs', 'resize2fs', 'ssh-keygen', 'ip']);
 
 const spec = (overrides: Record<string, unknown> = {}) => ({
   image: 'test/tiny:one',

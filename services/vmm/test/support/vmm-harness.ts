@@ -2,7 +2,7 @@
  * A real vmm for tests: the gRPC service on 127.0.0.1:0 over a temp state dir, CNI plugins run in a
  * test-owned host netns (CniLab), per-VM netns named kindling-test-*, events on an in-process bus.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -82,6 +82,20 @@ export function call<Req, Res>(
       (error: ServiceError | null, response: Res) => (error ? reject(error) : resolve(response)),
     );
   });
+}
+
+/** Why a test that needs root and these host tools cannot run here, or false when it can. */
+export function needsRootAnd(tools: string[]): string | false {
+  const missing = tools.filter((tool) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length > 0) return `needs ${missing.join(', ')}`;
+  return process.getuid?.() !== 0 ? 'needs root' : false;
 }
 
 export const makeTempDir = (label: string) => mkdtemp(join(tmpdir(), `kindling-test-${label}-`));
