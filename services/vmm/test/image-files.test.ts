@@ -236,6 +236,11 @@ describe('vmm image files: export, archive upload, tag, internal images', { skip
       ['two headers', [header, header, chunk(good)], /only archive chunks may follow the header/],
       ['an entry climbing out', [header, chunk(Buffer.concat([ustarEntry('../evil', 'x'), END_OF_ARCHIVE]))], /"\.\.\/evil" climbs out/],
       ['an entry climbing out inside', [header, chunk(Buffer.concat([ustarEntry('etc/../../evil', 'x'), END_OF_ARCHIVE]))], /climbs out/],
+      [
+        'an entry through a symlink pointing out',
+        [header, chunk(Buffer.concat([ustarEntry('out', '/tmp', '2'), ustarEntry('out/kindling-escaped', 'x'), END_OF_ARCHIVE]))],
+        /could not be extracted: .*out\/kindling-escaped/,
+      ],
       ['an archive cut short', [header, chunk(good.subarray(0, 1024))], /end-of-archive/],
       ['no archive at all', [header], /end-of-archive/],
       ['not a tar', [header, chunk(Buffer.alloc(2048, 7))], /not a tar header/],
@@ -251,6 +256,7 @@ describe('vmm image files: export, archive upload, tag, internal images', { skip
     assert.deepEqual(await scratchLeft(), []);
     assert.deepEqual(await storeLeftovers(), []);
     await assert.rejects(readFile('/evil'), { code: 'ENOENT' });
+    await assert.rejects(readFile('/tmp/kindling-escaped'), { code: 'ENOENT' });
     // a good one of the same name then goes through
     const { image } = await uploadArchive(vmm.client, [header, chunk(good)]);
     assert.equal(debugfs(rootfsOf('test/bad', 'one'), 'cat /etc/motd').toString(), 'hi\n');

@@ -42,8 +42,13 @@ export function listTar(archive: Buffer): ListedEntry[] {
     });
 }
 
-/** One ustar header block (plus data) of a regular file or directory, as a hand-made archive needs. */
-export function ustarEntry(name: string, content = '', type: '0' | '5' = '0', mode = 0o644): Buffer {
+/** One ustar header block (plus data) of a regular file, directory or symlink (content is its target). */
+export function ustarEntry(name: string, content = '', type: '0' | '2' | '5' = '0', mode = 0o644): Buffer {
+  if (type === '2') return ustarHeader(name, '', type, 0o777, content);
+  return ustarHeader(name, content, type, mode, '');
+}
+
+function ustarHeader(name: string, content: string, type: string, mode: number, linkName: string): Buffer {
   const header = Buffer.alloc(512);
   const field = (offset: number, length: number, value: string) => header.write(value, offset, length, 'latin1');
   const octal = (value: number, length: number) => value.toString(8).padStart(length - 1, '0');
@@ -55,6 +60,7 @@ export function ustarEntry(name: string, content = '', type: '0' | '5' = '0', mo
   field(136, 12, octal(1_700_000_000, 12));
   field(148, 8, '        ');
   field(156, 1, type);
+  field(157, 100, linkName);
   field(257, 6, 'ustar\0');
   field(263, 2, '00');
   let sum = 0;

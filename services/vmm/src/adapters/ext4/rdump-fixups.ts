@@ -50,9 +50,9 @@ export async function repairRdumpCopy(
         const path = join(dir.hostPath, entry.name);
         const type = entry.mode & TYPE_MASK;
         if (type === DIRECTORY) next.push({ ino: entry.ino, hostPath: path });
-        else if (type === REGULAR) await repairFile(path, entry, links, dir.hostPath);
+        else if (type === REGULAR) await repairFile(path, entry, links, dir.hostPath).catch(unlessUnmatched);
         else if (type === SYMLINK) {
-          await lchown(path, entry.uid, entry.gid);
+          await lchown(path, entry.uid, entry.gid).catch(unlessUnmatched);
           symlinks.push({ ino: entry.ino, hostPath: path });
         }
       }
@@ -85,8 +85,16 @@ async function restoreSymlinkTimes(
   const stats = await debugfsRequests(image, symlinks.map((s) => `stat <${s.ino}>`), signal);
   for (const [index, symlink] of symlinks.entries()) {
     const seconds = /^\s*mtime: 0x([0-9a-f]+)/m.exec(stats[index] ?? '')?.[1];
-    if (seconds) await lutimes(symlink.hostPath, parseInt(seconds, 16), parseInt(seconds, 16));
+    if (seconds) await lutimes(symlink.hostPath, parseInt(seconds, 16), parseInt(seconds, 16)).catch(unlessUnmatched);
   }
+}
+
+/**
+ * A name that is not UTF-8 reads differently in the listing than rdump wrote it: that entry keeps
+ * rdump's metadata rather than failing the whole export.
+ */
+function unlessUnmatched(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'ENOENT') throw error;
 }
 
 /** `ls -p` lines: /ino/mode/uid/gid/name/size/ (a name cannot hold "/"). */
