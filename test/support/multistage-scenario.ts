@@ -43,7 +43,7 @@ ENTRYPOINT ["/usr/local/bin/app"]
 function scratchDockerfile(gitUrl: string, commit: string): string {
   return `FROM scratch
 COPY --from=e2e/multistage:1 /usr/local/bin/app /app
-COPY --from=e2e/multistage:1 /usr/local/bin/app-link /etc/greeting.txt /etc/
+COPY --from=e2e/multistage:1 /etc/greeting.txt /etc/
 ADD ${gitUrl}#main /src/
 ADD --checksum=${commit} ${gitUrl}#main /src-pinned
 COPY --chown=7:8 greeting.txt /note.txt
@@ -154,7 +154,6 @@ try {
   const scratchRootfs = join(workDir, 'vmm', 'images', 'e2e/scratch', '1', 'rootfs.ext4');
   const scratchFiles = {
     app: fileFacts(scratchRootfs, '/app'),
-    appLink: fileFacts(scratchRootfs, '/etc/app-link'),
     greeting: debugfs(scratchRootfs, 'cat /etc/greeting.txt'),
     readme: debugfs(scratchRootfs, 'cat /src/README'),
     pinned: debugfs(scratchRootfs, 'cat /src-pinned/README'),
