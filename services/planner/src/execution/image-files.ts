@@ -34,7 +34,44 @@ export async function imageFilesContext(
   return resolved.contextId;
 }
 
-type GitSource = Extract<StepAction, { kind: 'copy' }>['git'][number];
+type CopyAction = Extract<StepAction, { kind: 'copy' }>;
+type GitSource = CopyAction['git'][number];
+
+export interface CopyOriginServices {
+  readonly vmHost: BuildVmHost;
+  readonly context: BuildContextSource;
+  /** The build's context ('' for a Dockerfile-only build). */
+  readonly contextId: string;
+  readonly stageImages: ReadonlyMap<number, string>;
+  /** The vmm image a --from=<image> names. */
+  imageNamed(reference: string): string;
+}
+
+/**
+ * Where a COPY/ADD lists its sources: the build context, or the files of its --from stage or image
+ * exported and uploaded (fromImage: owners are kept, as BuildKit keeps them).
+ */
+export async function copySourceContext(
+  services: CopyOriginServices,
+  step: PlannedStep,
+  action: CopyAction,
+  signal: AbortSignal,
+): Promise<{ contextId: string; patterns: string[]; fromImage: boolean }> {
+  const origin = action.origin;
+  if (origin.kind === 'context') {
+    if (services.contextId === '') {
+      throw new FailedPreconditionError(
+        `line ${step.line}: ${action.instruction} needs a build context, but this build has only a Dockerfile; build from a directory, URL or git repository`,
+      );
+    }
+    return { contextId: services.contextId, patterns: action.sources, fromImage: false };
+  }
+  const image = origin.kind === 'stage' ? services.stageImages.get(origin.stageIndex) : services.imageNamed(origin.reference);
+  if (image === undefined) throw new FailedPreconditionError(`line ${step.line}: stage ${origin.kind === 'stage' ? origin.stageIndex : ''} that ${action.instruction} --from names was not built`);
+  const contextId = await imageFilesContext(services, image, action.sources, signal);
+  // the export names entries by their path without the leading "/"
+  return { contextId, patterns: action.sources.map((s) => s.replace(/^\/+/, '') || '.'), fromImage: true };
+}
 
 /** ADD <git url>: the repository's tree at the ref (without .git), checked against --checksum (the commit). */
 export async function gitSources(context: BuildContextSource, step: PlannedStep, git: GitSource, signal: AbortSignal): Promise<{ contextId: string; sources: CopySource[] }> {

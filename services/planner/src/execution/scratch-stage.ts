@@ -10,23 +10,13 @@ import { FileType } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import type { ImageMetadata as ProtoImageMetadata } from '@kindling/proto/gen/kindling/image/v1/image.ts';
 import { FailedPreconditionError, InvalidArgumentError } from '@kindling/runtime';
 import type { PlannedStep, StepAction } from '../domain/plan.ts';
-import type { BuildContextSource, BuildVmHost } from '../ports/build-services.ts';
-import { gitSources, imageFilesContext } from './image-files.ts';
+import { copySourceContext, gitSources, type CopyOriginServices } from './image-files.ts';
 import { dataPadding, END_OF_ARCHIVE, entryHeader, type TarEntry } from './tar-writer.ts';
 
 type CopyAction = Extract<StepAction, { kind: 'copy' }>;
 
 interface TreeEntry extends TarEntry {
   digest?: string;
-}
-
-export interface ScratchServices {
-  readonly context: BuildContextSource;
-  readonly vmHost: BuildVmHost;
-  readonly contextId: string;
-  readonly stageImages: ReadonlyMap<number, string>;
-  /** The vmm image a --from=<image> names. */
-  imageNamed(reference: string): string;
 }
 
 const ROOT_DIRECTORY: TreeEntry = { path: '', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: new Date(0) };
@@ -43,7 +33,7 @@ export class ScratchAssembly {
   private readonly tree = new Map<string, TreeEntry>([['', ROOT_DIRECTORY]]);
 
   constructor(
-    private readonly services: ScratchServices,
+    private readonly services: CopyOriginServices,
   ) {}
 
   /** Streams the tree the steps made into a new image (mkfs.ext4 -d on the vmm). */
@@ -75,8 +65,7 @@ export class ScratchAssembly {
     const owner = numericOwner(step, action.chown);
     const sources: { pattern: string; files: FileEntry[] }[] = [];
     if (action.sources.length > 0) {
-      const contextId = await this.sourceContext(step, action, signal);
-      const patterns = action.origin.kind === 'context' ? action.sources : action.sources.map((s) => s.replace(/^\/+/, '') || '.');
+      const { contextId, patterns } = await copySourceContext(this.services, step, action, signal);
       const listed = await this.services.context.listFiles(contextId, patterns, action.exclude, signal, { parents: action.parents });
       sources.push(...listed.sources.filter((s) => s.files.length > 0));
     }
@@ -108,18 +97,6 @@ export class ScratchAssembly {
       }
     }
     if (intoDirectory) this.ensureDirectory(destination, owner ?? { uid: 0, gid: 0 });
-  }
-
-  /** The fetcher context the sources are read from: the build's, or the stage's/image's files uploaded. */
-  private async sourceContext(step: PlannedStep, action: CopyAction, signal: AbortSignal): Promise<string> {
-    const origin = action.origin;
-    if (origin.kind === 'context') {
-      if (this.services.contextId === '') throw new FailedPreconditionError(`line ${step.line}: ${action.instruction} needs a build context, but this build has only a Dockerfile`);
-      return this.services.contextId;
-    }
-    const image = origin.kind === 'stage' ? this.services.stageImages.get(origin.stageIndex) : this.services.imageNamed(origin.reference);
-    if (image === undefined) throw new FailedPreconditionError(`line ${step.line}: the stage ${action.instruction} --from names was not built`);
-    return imageFilesContext(this.services, image, action.sources, signal);
   }
 
   private place(step: PlannedStep, target: string, file: FileEntry, ids: { uid: number; gid: number }, chmod: number | undefined): void {

@@ -9,7 +9,7 @@ import { FailedPreconditionError } from '@kindling/runtime';
 import type { InlineFile, PlannedStep, RunMount, StepAction } from '../domain/plan.ts';
 import type { BuildContextSource, BuildGuest, BuildVmHost } from '../ports/build-services.ts';
 import { prepareBindMount } from './bind-mounts.ts';
-import { gitSources, imageFilesContext } from './image-files.ts';
+import { copySourceContext, gitSources } from './image-files.ts';
 
 export interface StepEnvironment {
   readonly buildId: string;
@@ -158,28 +158,10 @@ function inlineDestination(_destination: string, file: InlineFile): string {
   return file.path;
 }
 
-/** Where a COPY's sources are listed: the build context, or the files of its --from stage/image. */
-async function sourceContext(env: StepEnvironment, step: PlannedStep, action: CopyAction): Promise<{ contextId: string; patterns: string[]; fromImage: boolean }> {
-  const origin = action.origin;
-  if (origin.kind === 'context') {
-    if (env.contextId === '') {
-      throw new FailedPreconditionError(
-        `line ${step.line}: ${action.instruction} needs a build context, but this build has only a Dockerfile; build from a directory, URL or git repository`,
-      );
-    }
-    return { contextId: env.contextId, patterns: action.sources, fromImage: false };
-  }
-  const image = origin.kind === 'stage' ? env.stageImages.get(origin.stageIndex) : env.imageNamed(origin.reference);
-  if (image === undefined) throw new FailedPreconditionError(`line ${step.line}: stage ${origin.kind === 'stage' ? origin.stageIndex : ''} that ${action.instruction} --from names was not built`);
-  const contextId = await imageFilesContext(env, image, action.sources, env.signal);
-  // the export names entries by their path without the leading "/"
-  return { contextId, patterns: action.sources.map((s) => s.replace(/^\/+/, '') || '.'), fromImage: true };
-}
-
 async function copyFiles(env: StepEnvironment, step: PlannedStep, action: CopyAction): Promise<void> {
   const batches: { contextId: string; sources: CopySource[]; preserveOwnership: boolean }[] = [];
   if (action.sources.length > 0) {
-    const { contextId, patterns, fromImage } = await sourceContext(env, step, action);
+    const { contextId, patterns, fromImage } = await copySourceContext(env, step, action, env.signal);
     // With --parents the fetcher gives every file its pivot as match root, so the provisioner keeps
     // each file's path below it at the destination (as BuildKit's COPY --parents does).
     const listed = await env.context.listFiles(contextId, patterns, action.exclude, env.signal, { parents: action.parents });
