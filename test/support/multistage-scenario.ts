@@ -163,8 +163,8 @@ try {
   const scratchBoot = await unaryCall('vmm', (cb) =>
     vmm.createVm({ vmId: 'scratch-boot', start: true, spec: { image: 'e2e/scratch:1', kernelId: '', vcpus: 1, memoryMib: 256, diskSizeBytes: '0', network: '', authorizedKeys: [], hostname: '', extraKernelArgs: '', labels: {}, buildId: '' } }, cb),
   ).then(
-    () => ({ code: 0, message: 'booted' }),
-    (error: { code: number; details: string }) => ({ code: error.code, message: error.details }),
+    () => ({ code: 'OK', message: 'booted' }),
+    (error: Error & { code: string }) => ({ code: error.code, message: error.message }),
   );
   const mounted = { fromMount: debugfs(rootfs, 'cat /etc/from-mount.txt'), mountPointLeft: debugfs(rootfs, 'stat /mnt/docs').includes('Inode:') };
   const cacheBefore = await unaryCall<ListCacheEntriesResponse>('planner', (cb) => planner.listCacheEntries({}, cb));
