@@ -53,6 +53,8 @@ interface Measured {
   boots: number;
   phases: Record<string, number>;
   record: Build;
+  /** Each state change and step end, as "+12.3 s  <what>", for the per-phase breakdown. */
+  timeline: string[];
 }
 
 async function build(tag: string, text: string, keepStages = false): Promise<Measured> {
@@ -63,15 +65,23 @@ async function build(tag: string, text: string, keepStages = false): Promise<Mea
   );
   const phases: Record<string, number> = { boot: 0, steps: 0 };
   const bootingSince = new Map<number, number>();
+  const timeline: string[] = [];
+  const startedAt = Date.now() - (performance.now() - started);
+  const mark = (at: number, what: string) => timeline.push(`+${((at - startedAt) / 1000).toFixed(1).padStart(5)} s  ${what}`);
   for await (const { event } of planner.watchBuild({ buildId, afterSequence: '0', follow: true }) as AsyncIterable<{ event: BuildEvent }>) {
     const at = event.time?.getTime() ?? Date.now();
     if (event.payload?.$case === 'state') {
       const state = event.payload.value.state;
+      mark(at, BuildState[state].replace('BUILD_STATE_', ''));
       if (state === BuildState.BUILD_STATE_BOOTING) bootingSince.set(bootingSince.size, at);
       if (state === BuildState.BUILD_STATE_RUNNING) {
         const since = [...bootingSince.values()].at(-1);
         if (since !== undefined) phases.boot! += at - since;
       }
+    }
+    if (event.payload?.$case === 'step' && event.payload.value.state !== StepState.STEP_STATE_STARTED) {
+      const { stageIndex, instruction, state, duration } = event.payload.value;
+      mark(at, `stage ${stageIndex} ${StepState[state].replace('STEP_STATE_', '')} ${s(duration ? Number(duration.seconds) * 1000 + duration.nanos / 1e6 : 0)}  ${instruction.slice(0, 60)}`);
     }
     if (event.payload?.$case === 'step' && event.payload.value.state === StepState.STEP_STATE_SUCCEEDED) {
       const d = event.payload.value.duration;
@@ -83,7 +93,7 @@ async function build(tag: string, text: string, keepStages = false): Promise<Mea
   if (record.state !== BuildState.BUILD_STATE_SUCCEEDED) throw new Error(`build ${tag} ended ${BuildState[record.state]}: ${record.error?.message}`);
   await new Promise((resolve) => setTimeout(resolve, 300));
   phases.other = ms - phases.boot! - phases.steps!;
-  return { ms, boots: boots.get(buildId) ?? 0, phases, record };
+  return { ms, boots: boots.get(buildId) ?? 0, phases, record, timeline };
 }
 
 /** Boots the base OS as a build would and runs commands through the provisioner: the floor's parts. */
@@ -142,6 +152,8 @@ try {
   const coldFloor = 2 * floor.bootMs + runTotal + copies.final + copies.stage;
   const lastFloor = floor.bootMs + floor.runMs.last! + copies.final;
   const breakdown = (m: Measured) => Object.entries(m.phases).map(([k, v]) => `${k} ${s(v)}`).join(', ');
+  console.log(`cold build timeline:\n  ${cold.timeline.join('\n  ')}`);
+  console.log(`last-step build timeline:\n  ${last.timeline.join('\n  ')}`);
   console.log(`floor parts: boot→SSH-ready ${s(floor.bootMs)}; RUN ${Object.entries(floor.runMs).map(([k, v]) => `${k} ${s(v)}`).join(', ')}; cp --sparse=always final ${s(copies.final)}, stage ${s(copies.stage)}`);
   console.log(`cold      phases: ${breakdown(cold)}; ${cold.boots} boots`);
   console.log(`unchanged phases: ${breakdown(unchanged)}; ${unchanged.boots} boots`);
