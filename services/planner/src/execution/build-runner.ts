@@ -105,14 +105,14 @@ export class BuildRun implements BuildShared {
       this.setState(BuildState.BUILD_STATE_PLANNING);
       const plan = await this.plan(signal);
       this.record.stepsTotal = plan.stages.reduce((n, s) => n + s.steps.length, 0);
-      await runStagesInOrder(plan.stages, this.settings.maxParallelStages ?? 2, signal, async (stage, stageSignal) => {
+      await runStagesInOrder(plan.stages, this.settings.maxParallelStages ?? 2, signal, async (stage, stageSignal, awaitStage) => {
         const isTarget = stage.index === plan.targetStage;
         const tag = isTarget ? this.request.tag : `kindling-intermediate/${this.record.id}:stage-${stage.index}`;
         if (!isTarget) this.temporaryImages.push(tag);
         const point: FailurePoint = { stage: stage.index, step: -1, line: stage.line, output: '' };
         const build = new StageBuild(this, stage, tag, isTarget, (step, line) => Object.assign(point, { step, line }));
         try {
-          const { key } = await build.build(stageSignal);
+          const { key } = await build.build(stageSignal, awaitStage);
           this.stageKeys.set(stage.index, key);
           this.stageImages.set(stage.index, tag);
         } catch (error) {

@@ -68,3 +68,14 @@ export async function runtimeInputs(step: PlannedStep, sources: CacheInputSource
   }
   return [];
 }
+
+/** The stages a step reads files from (COPY --from, RUN --mount from=): it waits for each to be built. */
+export function stagesRead(step: PlannedStep, stageOf: (from: string) => number | undefined): number[] {
+  const action = step.action;
+  if (action.kind === 'copy') return action.origin.kind === 'stage' ? [action.origin.stageIndex] : [];
+  if (action.kind !== 'run') return [];
+  return action.mounts.flatMap((mount) => {
+    const stage = mount.type === 'bind' && mount.from !== undefined ? stageOf(mount.from) : undefined;
+    return stage === undefined ? [] : [stage];
+  });
+}

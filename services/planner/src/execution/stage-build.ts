@@ -12,10 +12,11 @@ import ssh2 from 'ssh2';
 import type { PlannedStage, PlannedStep } from '../domain/plan.ts';
 import { errorInfo } from './build-events.ts';
 import type { BuildShared } from './build-shared.ts';
-import { runtimeInputs } from './cache-inputs.ts';
+import { runtimeInputs, stagesRead } from './cache-inputs.ts';
 import { toProtoImageMetadata } from './image-metadata.ts';
 import { CACHE_INSTRUCTION_LABEL, CACHE_KEY_LABEL, cacheImageFor, chainKey } from './step-cache.ts';
 import { ScratchAssembly } from './scratch-stage.ts';
+import type { AwaitStage } from './stage-scheduler.ts';
 import { executeStep, StepCommandFailed } from './step-executor.ts';
 
 const OUTPUT_TAIL_BYTES = 4096;
@@ -52,56 +53,58 @@ export class StageBuild {
     return this.outputTail.toString('utf8');
   }
 
-  async build(signal: AbortSignal): Promise<StageOutcome> {
+  async build(signal: AbortSignal, awaitStage: AwaitStage = async () => {}): Promise<StageOutcome> {
     const { stage, shared } = this;
     const base = shared.baseOf(stage);
-    const keys: string[] = [];
-    let parent = chainKey('', 'base', [base.identity]);
-    for (const step of stage.steps) {
-      parent = chainKey(parent, step.cacheKey.digest, await runtimeInputs(step, shared.cacheInputs(), signal));
-      keys.push(parent);
-    }
-    const stageKey = parent;
+    const keys = new StepKeys(shared, stage, chainKey('', 'base', [base.identity]), awaitStage);
     const changing = stage.steps.filter(changesFilesystem).map((s) => s.index);
     const lastChanging = changing.at(-1) ?? -1;
-    let resumeAfter = -1;
-    let bootImage = base.image;
-    if (!shared.request.noCache) {
-      const present = await shared.cache.present(signal);
-      for (const index of [...changing].reverse()) {
-        if (present.has(keys[index]!)) {
-          resumeAfter = index;
-          bootImage = cacheImageFor(keys[index]!);
-          break;
-        }
-      }
+    // The keys known without waiting for another stage decide whether to boot now: when a step in
+    // them must run, the VM boots while the stages this one copies from are still building.
+    const known = await keys.withoutWaiting(signal);
+    let { resumeAfter, bootImage } = await this.cachedPrefix(keys, changing.filter((i) => i < known), base.image, signal);
+    const prefixAllCached = resumeAfter === (changing.filter((i) => i < known).at(-1) ?? -1);
+    if (known < stage.steps.length && prefixAllCached && !shared.request.noCache) {
+      await keys.through(stage.steps.length - 1, signal);
+      ({ resumeAfter, bootImage } = await this.cachedPrefix(keys, changing, base.image, signal));
     }
-    if (resumeAfter >= 0) await shared.cache.touch(keys[resumeAfter]!);
+    if (resumeAfter >= 0) await shared.cache.touch(keys.at(resumeAfter));
     if (stage.base.kind === 'scratch' && (resumeAfter !== lastChanging || resumeAfter < 0)) {
-      await this.assembleScratch(signal, keys);
-      await this.storeInCache(keys, lastChanging);
-      return { key: stageKey, booted: false };
+      await keys.through(stage.steps.length - 1, signal);
+      await this.assembleScratch(signal, keys.all());
+      await this.storeInCache(keys.all(), lastChanging);
+      return { key: keys.last(), booted: false };
     }
     if (resumeAfter === lastChanging) {
       // Nothing to run: the stage is its base (or the cached snapshot) with the stage's metadata.
-      for (const step of stage.steps) this.reportCached(step, keys[step.index]!);
+      await keys.through(stage.steps.length - 1, signal);
+      for (const step of stage.steps) this.reportCached(step, keys.at(step.index));
       await shared.services.vmHost.tagImage({ source: bootImage, image: this.tag, metadata: this.metadata(), overwrite: true });
       shared.events.system(stage.index, -1, resumeAfter >= 0 ? `stage ${stage.index}: every step cached, no VM booted` : `stage ${stage.index}: nothing to run, no VM booted`);
-      return { key: stageKey, booted: false };
+      return { key: keys.last(), booted: false };
     }
     const vm = await this.boot(bootImage, base.diskBytes, signal);
     for (const step of stage.steps) {
+      await keys.through(step.index, signal);
       if (step.index <= resumeAfter) {
-        this.reportCached(step, keys[step.index]!);
+        this.reportCached(step, keys.at(step.index));
         continue;
       }
       this.onStep(step.index, step.line);
-      await this.runStep(step, vm.target, keys[step.index]!, signal);
-      if (changesFilesystem(step) && step.index !== lastChanging) await this.snapshot(vm.id, vm.target, step, keys[step.index]!, signal);
+      await this.runStep(step, vm.target, keys.at(step.index), signal);
+      if (changesFilesystem(step) && step.index !== lastChanging) await this.snapshot(vm.id, vm.target, step, keys.at(step.index), signal);
     }
     await this.commit(vm.id);
-    await this.storeInCache(keys, lastChanging);
-    return { key: stageKey, booted: true };
+    await this.storeInCache(keys.all(), lastChanging);
+    return { key: keys.last(), booted: true };
+  }
+
+  /** The last of `changing` (filesystem steps with known keys) whose snapshot is cached, and its image. */
+  private async cachedPrefix(keys: StepKeys, changing: number[], baseImage: string, signal: AbortSignal): Promise<{ resumeAfter: number; bootImage: string }> {
+    if (this.shared.request.noCache) return { resumeAfter: -1, bootImage: baseImage };
+    const present = await this.shared.cache.present(signal);
+    const hit = [...changing].reverse().find((index) => present.has(keys.at(index)));
+    return hit === undefined ? { resumeAfter: -1, bootImage: baseImage } : { resumeAfter: hit, bootImage: cacheImageFor(keys.at(hit)) };
   }
 
   /** The committed stage image is also the cache entry of its last filesystem step: a tag, no copy. */
@@ -264,6 +267,65 @@ export class StageBuild {
     await shared.services.vmHost.stopVm(vmId, shared.settings.stopTimeoutMs);
     await shared.services.vmHost.commitVm({ vmId, image: this.tag, metadata: this.metadata(), shrink: false, overwrite: true, live: false });
     await shared.releaseVm(vmId);
+  }
+}
+
+/**
+ * Each step's effective key, chained from the base's: computed in order, and a step that reads
+ * another stage waits for that stage first (its key includes the stage's).
+ */
+class StepKeys {
+  private readonly keys: string[] = [];
+  private parent: string;
+
+  constructor(
+    private readonly shared: BuildShared,
+    private readonly stage: PlannedStage,
+    baseKey: string,
+    private readonly awaitStage: AwaitStage,
+  ) {
+    this.parent = baseKey;
+  }
+
+  /** Computes keys up to the first step that reads a stage not yet built; resolves how many are known. */
+  async withoutWaiting(signal: AbortSignal): Promise<number> {
+    const built = this.shared.stageImages;
+    for (const step of this.stage.steps.slice(this.keys.length)) {
+      if (this.reads(step).some((index) => !built.has(index))) break;
+      await this.next(step, signal);
+    }
+    return this.keys.length;
+  }
+
+  /** Computes keys through step `last`, waiting for the stages they read. */
+  async through(last: number, signal: AbortSignal): Promise<void> {
+    for (const step of this.stage.steps.slice(this.keys.length, last + 1)) {
+      for (const index of this.reads(step)) await this.awaitStage(index);
+      await this.next(step, signal);
+    }
+  }
+
+  at(index: number): string {
+    const key = this.keys[index];
+    if (key === undefined) throw new Error(`step ${index}'s cache key is not computed yet`);
+    return key;
+  }
+
+  all(): string[] {
+    return [...this.keys];
+  }
+
+  last(): string {
+    return this.keys.at(-1) ?? this.parent;
+  }
+
+  private reads(step: PlannedStep): number[] {
+    return stagesRead(step, this.shared.cacheInputs().stageOf);
+  }
+
+  private async next(step: PlannedStep, signal: AbortSignal): Promise<void> {
+    this.parent = chainKey(this.parent, step.cacheKey.digest, await runtimeInputs(step, this.shared.cacheInputs(), signal));
+    this.keys.push(this.parent);
   }
 }
 
