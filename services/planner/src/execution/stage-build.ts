@@ -56,7 +56,7 @@ export class StageBuild {
   async build(signal: AbortSignal, awaitStage: AwaitStage = async () => {}): Promise<StageOutcome> {
     const { stage, shared } = this;
     const base = shared.baseOf(stage);
-    const keys = new StepKeys(shared, stage, chainKey('', 'base', [base.identity]), awaitStage);
+    const keys = new StepKeys(shared, stage, chainKey('', 'base', [base.identity]), awaitStage, this.onStep);
     const changing = stage.steps.filter(changesFilesystem).map((s) => s.index);
     const lastChanging = changing.at(-1) ?? -1;
     // The keys known without waiting for another stage decide whether to boot now: when a step in
@@ -283,6 +283,8 @@ class StepKeys {
     private readonly stage: PlannedStage,
     baseKey: string,
     private readonly awaitStage: AwaitStage,
+    /** Names the step whose inputs could not be read (a URL answering 404) as the failing one. */
+    private readonly onStep: (step: number, line: number) => void,
   ) {
     this.parent = baseKey;
   }
@@ -324,7 +326,11 @@ class StepKeys {
   }
 
   private async next(step: PlannedStep, signal: AbortSignal): Promise<void> {
-    this.parent = chainKey(this.parent, step.cacheKey.digest, await runtimeInputs(step, this.shared.cacheInputs(), signal));
+    const inputs = await runtimeInputs(step, this.shared.cacheInputs(), signal).catch((error: unknown) => {
+      this.onStep(step.index, step.line);
+      throw error;
+    });
+    this.parent = chainKey(this.parent, step.cacheKey.digest, inputs);
     this.keys.push(this.parent);
   }
 }

@@ -1,0 +1,99 @@
+/**
+ * Scenario run inside a sandbox netns by faults.test.ts: on one local suite, builds interrupted by
+ * one fault each, and after every build the shared leak auditor's view of the host. Prints JSON:
+ * per fault, how the build ended (state, step, error) and what it left.
+ *   vm-killed          the build VM's qemu process SIGKILLed while a RUN sleeps in it
+ *   guest-sshd-killed  every sshd in the guest killed from inside a RUN (the session drops)
+ *   context-404        ADD of a URL that answers 404 (fails before any boot)
+ *   cancel-at-commit   CancelBuild sent the moment the build reports COMMITTING
+ */
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BuildState, type BuildEvent } from '@kindling/proto/gen/kindling/events/v1/events.ts';
+import { BuildServiceClient, type Build, type CreateBuildResponse } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
+import { VmmServiceClient, type ListImagesResponse } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import { createServiceClient, unaryCall } from '@kindling/runtime';
+import { defaultCacheDir } from '@kindling/vmm/baseos';
+import { startLocalSuite } from '../../cli/src/local-suite.ts';
+import { auditHost, leakCount, type HostLeaks } from './leak-audit.ts';
+
+export interface FaultOutcome {
+  fault: string;
+  state: string;
+  error?: { code: string; message: string; stepIndex: number; line: number };
+  /** Whether the build's tag exists in the vmm after it ended. */
+  imageExists: boolean;
+  /** Whether the fault was injected (the moment it waits for came). */
+  injected: boolean;
+  leaks: HostLeaks;
+}
+
+const workDir = await mkdtemp(join(tmpdir(), 'kindling-faults-'));
+const netnsPrefix = `kindling-${process.pid}-`;
+const suite = await startLocalSuite({ workDir, cacheDir: defaultCacheDir(), subnet: '10.209.0.0/24' });
+const planner = createServiceClient(BuildServiceClient, suite.planner);
+const vmm = createServiceClient(VmmServiceClient, suite.vmm);
+const http = createServer((_req, res) => res.writeHead(404).end('no such file'));
+await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+const httpPort = (http.address() as AddressInfo).port;
+
+async function run(fault: string, dockerfile: string, onEvent: (event: BuildEvent, buildId: string) => boolean): Promise<FaultOutcome> {
+  const tag = `faults/${fault}:1`;
+  const { buildId } = await unaryCall<CreateBuildResponse>('planner', (cb) =>
+    planner.createBuild({ source: { source: { $case: 'dockerfile', value: dockerfile }, dockerfilePath: '' }, tag, buildArgs: {}, target: '', noCache: true, secrets: [], labels: {}, keepStages: false }, cb),
+  );
+  let injected = false;
+  for await (const { event } of planner.watchBuild({ buildId, afterSequence: '0', follow: true }) as AsyncIterable<{ event: BuildEvent }>) {
+    if (!injected) injected = onEvent(event, buildId);
+  }
+  const build = (await unaryCall<{ build?: Build }>('planner', (cb) => planner.getBuild({ buildId }, cb))).build!;
+  const images = await unaryCall<ListImagesResponse>('vmm', (cb) => vmm.listImages({ name: '', includeInternal: true }, cb));
+  // the final state is published after the clean-up; give the kernel a moment to reap what it killed
+  let leaks = await auditHost({ vmm, workDir, netnsPrefix });
+  for (let i = 0; i < 25 && leakCount(leaks) > 0; i++) {
+    await sleep(200);
+    leaks = await auditHost({ vmm, workDir, netnsPrefix });
+  }
+  const error = build.error ? { code: build.error.code, message: build.error.message, stepIndex: build.error.stepIndex, line: build.error.line } : undefined;
+  return { fault, state: BuildState[build.state], ...(error ? { error } : {}), imageExists: images.images.some((i) => `${i.name}:${i.tag}` === tag), injected, leaks };
+}
+
+const logged = (event: BuildEvent, text: string) => event.payload?.$case === 'log' && Buffer.from(event.payload.value.data).toString().includes(text);
+
+try {
+  const outcomes: FaultOutcome[] = [];
+  outcomes.push(
+    await run('vm-killed', 'FROM debian:bookworm\nRUN echo prepared\nRUN echo started && sleep 600\n', (event, buildId) => {
+      if (!logged(event, 'started')) return false;
+      const vmId = `b-${buildId.slice(0, 12)}-0`;
+      const killed = spawnSync('pkill', ['-KILL', '-f', `qemu-system.*${vmId}`]);
+      return killed.status === 0;
+    }),
+  );
+  outcomes.push(
+    await run('guest-sshd-killed', 'FROM debian:bookworm\nRUN echo started && pkill -KILL sshd; sleep 60\n', (event) => logged(event, 'started')),
+  );
+  outcomes.push(await run('context-404', `FROM debian:bookworm\nADD http://127.0.0.1:${httpPort}/missing.txt /srv/\n`, () => true));
+  outcomes.push(
+    await run('cancel-at-commit', 'FROM debian:bookworm\nRUN echo data > /data.txt\n', (event, buildId) => {
+      if (event.payload?.$case !== 'state' || event.payload.value.state !== BuildState.BUILD_STATE_COMMITTING) return false;
+      planner.cancelBuild({ buildId, reason: 'fault test cancels at commit' }, () => {});
+      return true;
+    }),
+  );
+  process.stdout.write(JSON.stringify({ outcomes, final: await auditHost({ vmm, workDir, netnsPrefix }) }));
+} finally {
+  http.close();
+  planner.close();
+  vmm.close();
+  await suite.stop();
+  if (process.env.KINDLING_E2E_LOGS) {
+    for (const name of ['planner', 'vmm', 'provisioner']) process.stderr.write(await readFile(join(workDir, 'logs', `${name}.log`), 'utf8').catch(() => ''));
+  }
+  await rm(workDir, { recursive: true, force: true });
+}
