@@ -6,6 +6,7 @@
  *   guest-sshd-killed  every sshd in the guest killed from inside a RUN (the session drops)
  *   context-404        ADD of a URL that answers 404 (fails before any boot)
  *   cancel-at-commit   CancelBuild sent the moment the build reports COMMITTING
+ * With `--soak N` it runs N builds with faults drawn at random and prints a table instead.
  */
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -65,28 +66,71 @@ async function run(fault: string, dockerfile: string, onEvent: (event: BuildEven
 
 const logged = (event: BuildEvent, text: string) => event.payload?.$case === 'log' && Buffer.from(event.payload.value.data).toString().includes(text);
 
-try {
-  const outcomes: FaultOutcome[] = [];
-  outcomes.push(
-    await run('vm-killed', 'FROM debian:bookworm\nRUN echo prepared\nRUN echo started && sleep 600\n', (event, buildId) => {
-      if (!logged(event, 'started')) return false;
-      const vmId = `b-${buildId.slice(0, 12)}-0`;
-      const killed = spawnSync('pkill', ['-KILL', '-f', `qemu-system.*${vmId}`]);
-      return killed.status === 0;
-    }),
-  );
-  outcomes.push(
-    await run('guest-sshd-killed', 'FROM debian:bookworm\nRUN echo started && pkill -KILL sshd; sleep 60\n', (event) => logged(event, 'started')),
-  );
-  outcomes.push(await run('context-404', `FROM debian:bookworm\nADD http://127.0.0.1:${httpPort}/missing.txt /srv/\n`, () => true));
-  outcomes.push(
-    await run('cancel-at-commit', 'FROM debian:bookworm\nRUN echo data > /data.txt\n', (event, buildId) => {
+interface Fault {
+  name: string;
+  dockerfile: () => string;
+  /** Called with each event until it returns true (the fault is injected). */
+  inject: (event: BuildEvent, buildId: string) => boolean;
+  /** Whether the build ended as this fault must end it. */
+  endedCleanly: (outcome: FaultOutcome) => boolean;
+}
+
+const failedAtStep = (outcome: FaultOutcome) => outcome.state === 'BUILD_STATE_FAILED' && !outcome.imageExists && (outcome.error?.stepIndex ?? -1) >= 0 && (outcome.error?.message ?? '') !== '';
+const FAULTS: Fault[] = [
+  {
+    name: 'vm-killed',
+    dockerfile: () => 'FROM debian:bookworm\nRUN echo prepared\nRUN echo started && sleep 600\n',
+    inject: (event, buildId) => logged(event, 'started') && spawnSync('pkill', ['-KILL', '-f', `qemu-system.*b-${buildId.slice(0, 12)}-0`]).status === 0,
+    endedCleanly: failedAtStep,
+  },
+  {
+    name: 'guest-sshd-killed',
+    dockerfile: () => 'FROM debian:bookworm\nRUN echo started && pkill -KILL sshd; sleep 60\n',
+    inject: (event) => logged(event, 'started'),
+    endedCleanly: failedAtStep,
+  },
+  {
+    name: 'context-404',
+    dockerfile: () => `FROM debian:bookworm\nADD http://127.0.0.1:${httpPort}/missing.txt /srv/\n`,
+    inject: () => true,
+    endedCleanly: (o) => failedAtStep(o) && o.error?.code === 'NOT_FOUND',
+  },
+  {
+    name: 'cancel-at-commit',
+    dockerfile: () => 'FROM debian:bookworm\nRUN echo data > /data.txt\n',
+    inject: (event, buildId) => {
       if (event.payload?.$case !== 'state' || event.payload.value.state !== BuildState.BUILD_STATE_COMMITTING) return false;
       planner.cancelBuild({ buildId, reason: 'fault test cancels at commit' }, () => {});
       return true;
-    }),
-  );
-  process.stdout.write(JSON.stringify({ outcomes, final: await auditHost({ vmm, workDir, netnsPrefix }) }));
+    },
+    endedCleanly: (o) => (o.state === 'BUILD_STATE_CANCELLED' && !o.imageExists) || (o.state === 'BUILD_STATE_SUCCEEDED' && o.imageExists),
+  },
+];
+
+const soak = process.argv.indexOf('--soak');
+try {
+  if (soak < 0) {
+    const outcomes: FaultOutcome[] = [];
+    for (const fault of FAULTS) outcomes.push(await run(fault.name, fault.dockerfile(), fault.inject));
+    process.stdout.write(JSON.stringify({ outcomes, final: await auditHost({ vmm, workDir, netnsPrefix }) }));
+  } else {
+    // N builds, each with a fault drawn at random; a table per fault, and the totals
+    const builds = Number(process.argv[soak + 1] ?? 50);
+    const rows = new Map(FAULTS.map((f) => [f.name, { injected: 0, clean: 0, leaks: 0 }]));
+    for (let i = 0; i < builds; i++) {
+      const fault = FAULTS[Math.floor(Math.random() * FAULTS.length)]!;
+      const outcome = await run(fault.name, fault.dockerfile(), fault.inject);
+      const row = rows.get(fault.name)!;
+      row.injected += outcome.injected ? 1 : 0;
+      row.clean += fault.endedCleanly(outcome) ? 1 : 0;
+      row.leaks += leakCount(outcome.leaks);
+      process.stderr.write(`build ${i + 1}/${builds} ${fault.name}: ${outcome.state} ${outcome.error?.message ?? ''} leaks ${leakCount(outcome.leaks)}\n`);
+    }
+    const total = [...rows.values()].reduce((t, r) => ({ injected: t.injected + r.injected, clean: t.clean + r.clean, leaks: t.leaks + r.leaks }), { injected: 0, clean: 0, leaks: 0 });
+    const line = (name: string, r: { injected: number; clean: number; leaks: number }) => `${name.padEnd(20)} ${String(r.injected).padStart(15)} ${String(r.clean).padStart(22)} ${String(r.leaks).padStart(12)}`;
+    const table = [`${'fault'.padEnd(20)} ${'faults injected'.padStart(15)} ${'builds ended cleanly'.padStart(22)} ${'leaks found'.padStart(12)}`, ...[...rows].map(([name, r]) => line(name, r)), line('total', total)];
+    process.stdout.write(`${table.join('\n')}\n`);
+  }
 } finally {
   http.close();
   planner.close();
