@@ -3,7 +3,7 @@
  *   rootfs copy      vmm (Ext4Disk.copy)           vs  cp --sparse=always
  *   injection        guest files (Ext4Disk)        vs  one hand-written debugfs -w script writing them
  *   CNI ADD          bridge+host-local+firewall+kindling-tap  vs  the same chain without firewall
- *   boot→SSH-ready   StartVm (vmm, qemu driver)    vs  the VM-LAB qemu command line by hand
+ *   boot→SSH-ready   StartVm (vmm, qemu driver)    vs  qemu's microvm command line typed by hand
  *   graceful stop    StopVm (ACPI power button)    vs  `poweroff` over SSH until qemu exits
  *   commit           CommitVm (take the stopped VM's disk, strip identity, digest)  vs  cp --sparse=always
  * Needs root, qemu, CNI plugins and the cached Debian base OS (built on first use).
@@ -122,7 +122,7 @@ try {
   await minimal.detach('bench-min', nsMin);
   for (const name of ['ours-n', 'cp-0', 'cp-n', 'warm']) await rm(join(dir, `${name}.ext4`));
 
-  // Boot and stop through the vmm, then the same disk by hand with VM-LAB's command line.
+  // Boot and stop through the vmm, then the same disk by hand with qemu's microvm command line.
   vmm = await startTestVmm({
     stateDir: join(dir, 'state'),
     cniConfDir: lab.confDir,
@@ -207,7 +207,7 @@ try {
     await runCommand('ip', rawArgs);
     await sshReady();
   });
-  report('boot→SSH-ready', boot, rawBoot, 'qemu by hand (VM-LAB line)');
+  report('boot→SSH-ready', boot, rawBoot, 'qemu by hand (microvm line)');
 
   const rawPid = Number((await readFile(pidFile, 'utf8')).trim());
   const rawStart = await processStartTime(rawPid);

@@ -1,5 +1,5 @@
 /**
- * Firecracker's Swagger 2.0 contract (shared/firecracker/*.yaml) turned into JSON Schemas and
+ * Firecracker's Swagger 2.0 contract (test/fixtures/firecracker/*.yaml, vendored) turned into JSON Schemas and
  * checked with ajv: which requests exist, whether a body is valid for its path and method, and
  * whether a response has a shape the spec defines.
  */
@@ -11,7 +11,7 @@ import { parse } from 'yaml';
 export const SPEC_VERSIONS = ['1.16.1', '1.7.0'] as const;
 export type SpecVersion = (typeof SPEC_VERSIONS)[number];
 
-const SPEC_DIR = fileURLToPath(new URL('../../../../../shared/firecracker/', import.meta.url));
+const SPEC_DIR = fileURLToPath(new URL('../fixtures/firecracker/', import.meta.url));
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 interface SwaggerOperation {

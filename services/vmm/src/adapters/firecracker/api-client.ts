@@ -1,5 +1,5 @@
 /**
- * Firecracker's HTTP API over its Unix socket (contract: shared/firecracker/firecracker-v1.16.1.yaml,
+ * Firecracker's HTTP API over its Unix socket (contract: Firecracker's swagger spec v1.16.1, vendored in test/fixtures/firecracker,
  * requests also valid for v1.7.0). Every non-2xx answer becomes a FirecrackerApiError naming the
  * request and Firecracker's fault_message.
  */

@@ -6,7 +6,7 @@ export type AccelerationSetting = Acceleration | 'auto';
 
 /**
  * Decides once whether KVM can boot a stock guest here. A paravirtual KVM (kvm_pvm) exposes /dev/kvm
- * but its emulator dies on instructions every stock kernel uses (see VM-LAB.md), and without VMX/SVM
+ * but its emulator dies on instructions every stock kernel uses (docs/vmm.md, the --accel setting), and without VMX/SVM
  * there is no hardware virtualisation to speak of; both mean TCG.
  */
 export class AccelerationProbe {

@@ -2,7 +2,7 @@ import type { VmLaunchSpec } from '../../ports/hypervisor.ts';
 import type { Acceleration } from './acceleration.ts';
 
 /**
- * The microvm command line measured in VM-LAB.md: virtio-mmio block and net devices, serial console
+ * The microvm command line (docs/vm-host.md, "Booting it by hand"): virtio-mmio block and net devices, serial console
  * to a file, QMP on a Unix socket, daemonized with a pid file. Appends console=ttyS0 to the kernel
  * arguments unless the caller chose a console, and under TCG tsc_early_khz= (see hostTscKhz).
  */
