@@ -32,6 +32,10 @@ export const fetcherSettings = {
     'command git uses for ssh remotes (add -i <key>, -o UserKnownHostsFile=<file> here)',
     'ssh -o BatchMode=yes',
   ),
+  handoffDir: setting.string(
+    'directory under which same-host consumers may ask ReadBlob to copy blobs (copy_to); empty: off',
+    '',
+  ),
   localRoots: list('when set, local contexts must lie under one of these directories', []),
 };
 

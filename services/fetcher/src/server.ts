@@ -76,7 +76,7 @@ export async function startFetcherService(
     git: new GitContextLoader(blobs, policy, limits, deps.logger, gitHttp, config.gitSshCommand),
     tarball: new TarballContextLoader(blobs, remote, policy, limits),
   } as Record<string, ContextLoader> as BuildContextServiceLoaders;
-  const service = new BuildContextService({ loaders, blobs, remote, policy, limits });
+  const service = new BuildContextService({ loaders, blobs, remote, policy, limits, handoffDir: config.handoffDir });
   const running = await startGrpcService({
     name: 'fetcher',
     host: config.host,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isAbsolute, normalize } from 'node:path';
 import type { BlobInfo, BlobReader, BlobStore } from '../ports/blob-store.ts';
 import type { ContextLoader } from '../ports/context-loader.ts';
 import type {
@@ -15,6 +16,7 @@ import { type Digest, parseDigest } from './digest.ts';
 import {
   DeadlineExceededError,
   DomainError,
+  FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
   UnavailableError,
@@ -32,6 +34,8 @@ export interface BuildContextServiceDeps {
   limits: FetchLimits;
   /** How many resolved contexts to remember; the least recently used are forgotten. */
   maxContexts?: number;
+  /** Where ReadBlob's copy_to may put hand-off files; '' or absent: the hand-off is off. */
+  handoffDir?: string;
 }
 
 export interface ListFilesResult {
@@ -141,6 +145,21 @@ export class BuildContextService {
     }
     const blob = await this.deps.blobs.read(file.digest, { offset, signal });
     return { totalSize: blob.size, chunks: blob.chunks, digest: Promise.resolve(file.digest) };
+  }
+
+  /**
+   * The cache hand-off to a consumer on this host: the blob copied to a new file under the
+   * configured hand-off directory, so its bytes never cross gRPC.
+   */
+  async copyBlobTo(digest: string, destination: string): Promise<{ digest: string; size: number }> {
+    const root = this.deps.handoffDir ?? '';
+    if (root === '') throw new FailedPreconditionError('copy_to: the cache hand-off is off on this fetcher (set --handoff-dir to a directory its consumers share)');
+    if (!isAbsolute(destination) || normalize(destination) !== destination || !destination.startsWith(`${normalize(root).replace(/\/+$/, '')}/`)) {
+      throw new InvalidArgumentError(`copy_to "${destination}" must be a normalized absolute path under the hand-off directory ${root}`);
+    }
+    const parsed = parseDigest(digest);
+    const info = await this.deps.blobs.copyTo(parsed, destination);
+    return { digest: info.digest, size: info.size };
   }
 
   readBlob(digest: string, offset: number, signal: AbortSignal): Promise<BlobReader> {

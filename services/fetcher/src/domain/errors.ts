@@ -1,5 +1,6 @@
 // Domain errors come from the shared runtime, which maps them to gRPC status codes in one place.
 export {
+  AlreadyExistsError,
   CancelledError,
   DeadlineExceededError,
   DomainError,

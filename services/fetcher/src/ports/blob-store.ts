@@ -42,6 +42,8 @@ export interface BlobStore {
     digest: Digest,
     options: { offset?: number; chunkSize?: number; signal?: AbortSignal },
   ): Promise<BlobReader>;
+  /** Copies a whole blob to a new file at `destination` (kernel copy); NotFound when absent. */
+  copyTo(digest: Digest, destination: string): Promise<BlobInfo>;
   /** Bytes held now, for metrics and tests. */
   usage(): { bytes: number; blobs: number; limit: number };
 }

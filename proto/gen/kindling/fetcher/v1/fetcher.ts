@@ -324,6 +324,15 @@ export interface ReadBlobRequest {
    */
   contextId: string;
   path: string;
+  /**
+   * Cache hand-off for a consumer on the fetcher's own host: instead of
+   * streaming the bytes, the fetcher copies the blob (by digest, whole; the
+   * kernel copies, reflinks where the filesystem can) to this absolute path,
+   * which must lie under the fetcher's --handoff-dir and not exist yet, and
+   * answers one message with total_size and digest and no data. The file is
+   * the consumer's: the fetcher never touches it again.
+   */
+  copyTo: string;
 }
 
 /** ReadBlobResponse is one chunk of a blob. */
@@ -2005,7 +2014,7 @@ export const FetchUrlResponse: MessageFns<FetchUrlResponse> = {
 };
 
 function createBaseReadBlobRequest(): ReadBlobRequest {
-  return { digest: "", offset: "0", contextId: "", path: "" };
+  return { digest: "", offset: "0", contextId: "", path: "", copyTo: "" };
 }
 
 export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
@@ -2021,6 +2030,9 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
     }
     if (message.path !== "") {
       writer.uint32(34).string(message.path);
+    }
+    if (message.copyTo !== "") {
+      writer.uint32(42).string(message.copyTo);
     }
     return writer;
   },
@@ -2070,6 +2082,14 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
             message.path = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.copyTo = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2092,6 +2112,11 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
         ? globalThis.String(object.context_id)
         : "",
       path: isSet(object.path) ? globalThis.String(object.path) : "",
+      copyTo: isSet(object.copyTo)
+        ? globalThis.String(object.copyTo)
+        : isSet(object.copy_to)
+        ? globalThis.String(object.copy_to)
+        : "",
     };
   },
 
@@ -2109,6 +2134,9 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
     if (message.path !== "") {
       obj.path = message.path;
     }
+    if (message.copyTo !== "") {
+      obj.copyTo = message.copyTo;
+    }
     return obj;
   },
 
@@ -2121,6 +2149,7 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
     message.offset = object.offset ?? "0";
     message.contextId = object.contextId ?? "";
     message.path = object.path ?? "";
+    message.copyTo = object.copyTo ?? "";
     return message;
   },
 };

@@ -4,16 +4,18 @@ import {
   open as openCallback,
   rename as renameCallback,
   writeFile as writeFileCallback,
+  constants as fsConstants,
   writev,
 } from 'node:fs';
 import { promisify } from 'node:util';
-import { mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { allocWithHeadroom, keepsHeadroom } from './headroom.ts';
 import { FileSha256, type RunningFileSha256 } from './file-sha256.ts';
 import { join } from 'node:path';
 import type { Digest } from '../../domain/digest.ts';
 import { digestHex } from '../../domain/digest.ts';
 import {
+  AlreadyExistsError,
   CancelledError,
   DomainError,
   InternalError,
@@ -303,6 +305,30 @@ export class FsBlobStore implements BlobStore {
       }
     }
     return { size, chunks: chunks() };
+  }
+
+  async copyTo(digest: Digest, destination: string): Promise<BlobInfo> {
+    const hex = digestHex(digest);
+    const size = this.lru.get(hex);
+    if (size === undefined) {
+      throw new NotFoundError(`blob ${digest} is not in the fetcher's cache (never fetched, or evicted); resolve its context again and list the files (that stores them anew)`);
+    }
+    this.remember(hex, size);
+    this.readers.set(hex, (this.readers.get(hex) ?? 0) + 1); // not evicted while copied
+    try {
+      // copy_file_range (or a reflink): the bytes never pass through this process
+      await copyFile(this.pathOf(hex), destination, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new AlreadyExistsError(`copy_to ${destination} already exists: the hand-off makes a new file`);
+      if (code === 'ENOENT') throw new NotFoundError(`copy_to ${destination}: its directory does not exist (or blob ${digest} was just evicted)`);
+      throw err;
+    } finally {
+      const n = (this.readers.get(hex) ?? 1) - 1;
+      if (n <= 0) this.readers.delete(hex);
+      else this.readers.set(hex, n);
+    }
+    return { digest, size };
   }
 
   /** Drops least recently used blobs until the store fits its limit; blobs being read stay. */

@@ -95,6 +95,12 @@ export function fetcherGrpcImplementation(service: BuildContextService): Fetcher
       const byPath = req.contextId !== '' || req.path !== '';
       if (byPath && req.digest !== '')
         throw new InvalidArgumentError('ReadBlob takes either a digest or a context_id and path, not both');
+      if (req.copyTo !== '') {
+        if (byPath || offset !== 0) throw new InvalidArgumentError('copy_to takes a digest and the whole blob (no context_id/path, no offset)');
+        const copied = await service.copyBlobTo(req.digest, req.copyTo);
+        await send({ data: EMPTY, offset: '0', totalSize: String(copied.size), digest: copied.digest });
+        return;
+      }
       const blob = byPath
         ? await service.readContextFile(req.contextId, req.path, offset, ctx.signal)
         : await service.readBlob(req.digest, offset, ctx.signal).then((b) => ({ ...b, totalSize: b.size }));

@@ -78,7 +78,7 @@ export class GrpcBuildContextSource implements BuildContextSource {
   }
 
   async *readBlob(digest: string, signal: AbortSignal): AsyncGenerator<Buffer> {
-    const stream = this.client.readBlob({ digest, offset: '0', contextId: '', path: '' });
+    const stream = this.client.readBlob({ digest, offset: '0', contextId: '', path: '', copyTo: '' });
     for await (const message of streamMessages<ReadBlobResponse>(service, stream, signal)) yield Buffer.from(message.data);
   }
 
