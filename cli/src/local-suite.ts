@@ -35,6 +35,42 @@ export interface StartedService {
   readonly address: string;
 }
 
+export type ServiceName = 'planner' | 'fetcher' | 'vmm' | 'provisioner';
+
+/** The entry point of a service (services/<name>/src/main.ts); its /proc cmdline contains this path. */
+export function serviceMain(name: string): string {
+  return join(repoRoot, `services/${name}/src/main.ts`);
+}
+
+/** How a service is run: node with tsx on its main.ts, from the repository root. */
+export function serviceCommandLine(name: string, args: string[]): { file: string; args: string[]; cwd: string } {
+  return { file: process.execPath, args: ['--import', 'tsx', serviceMain(name), ...args], cwd: repoRoot };
+}
+
+/** The vmm of a single-host suite: its state, the base-OS cache it registers, the CNI network VMs join. */
+export function vmmArgs(options: { stateDir: string; cacheDir: string; network: string; cniConfDir?: string; netnsPrefix?: string }): string[] {
+  return [
+    '--state-dir', options.stateDir,
+    '--cache-dir', options.cacheDir,
+    '--network', options.network,
+    ...(options.cniConfDir !== undefined ? ['--cni-conf-dir', options.cniConfDir] : []),
+    ...(options.netnsPrefix !== undefined ? ['--netns-prefix', options.netnsPrefix] : []),
+  ];
+}
+
+export function fetcherArgs(cacheDir: string): string[] {
+  return ['--cache-dir', cacheDir];
+}
+
+/** Same host: the provisioner reads the fetcher's blobs from disk instead of over gRPC. */
+export function provisionerArgs(fetcher: string, fetcherCacheDir: string): string[] {
+  return ['--fetcher-address', fetcher, '--fetcher-cache-dir', fetcherCacheDir];
+}
+
+export function plannerArgs(stateDir: string, peers: { fetcher: string; vmm: string; provisioner: string }): string[] {
+  return ['--state-dir', stateDir, '--fetcher-address', peers.fetcher, '--vmm-address', peers.vmm, '--provisioner-address', peers.provisioner];
+}
+
 /**
  * Starts services/<name>/src/main.ts on a free port and resolves with the address from its "serving"
  * log line; its log goes to logFile when it exits.
@@ -44,8 +80,9 @@ export async function startServiceProcess(
   args: string[],
   options: { logFile?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<StartedService> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, `services/${name}/src/main.ts`), '--port', '0', ...args], {
-    cwd: repoRoot,
+  const command = serviceCommandLine(name, ['--port', '0', ...args]);
+  const child = spawn(command.file, command.args, {
+    cwd: command.cwd,
     env: { ...process.env, ...options.env, KINDLING_LOG_LEVEL: process.env.KINDLING_LOG_LEVEL ?? 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -119,24 +156,17 @@ export async function startLocalSuite(options: LocalSuiteOptions): Promise<Local
     for (const service of started.reverse()) await stopServiceProcess(service);
   };
   try {
-    const start = async (name: string, args: string[]): Promise<string> => {
+    const start = async (name: ServiceName, args: string[]): Promise<string> => {
       const service = await startServiceProcess(name, args, { logFile: join(logs, `${name}.log`) });
       started.push(service);
       log(`${name} serving on ${service.address}`);
       return service.address;
     };
-    const vmm = await start('vmm', [
-      '--state-dir', join(workDir, 'vmm'),
-      '--cache-dir', cacheDir,
-      '--network', network,
-      '--cni-conf-dir', confDir,
-      '--netns-prefix', `kindling-${process.pid}-`,
-    ]);
+    const vmm = await start('vmm', vmmArgs({ stateDir: join(workDir, 'vmm'), cacheDir, network, cniConfDir: confDir, netnsPrefix: `kindling-${process.pid}-` }));
     const fetcherCache = join(workDir, 'fetcher');
-    const fetcher = await start('fetcher', ['--cache-dir', fetcherCache]);
-    // Same host: the provisioner reads the fetcher's blobs from disk instead of over gRPC.
-    const provisioner = await start('provisioner', ['--fetcher-address', fetcher, '--fetcher-cache-dir', fetcherCache]);
-    const planner = await start('planner', ['--state-dir', join(workDir, 'planner'), '--fetcher-address', fetcher, '--vmm-address', vmm, '--provisioner-address', provisioner]);
+    const fetcher = await start('fetcher', fetcherArgs(fetcherCache));
+    const provisioner = await start('provisioner', provisionerArgs(fetcher, fetcherCache));
+    const planner = await start('planner', plannerArgs(join(workDir, 'planner'), { fetcher, vmm, provisioner }));
     return { planner, fetcher, vmm, provisioner, stop: stopAll };
   } catch (error) {
     await stopAll();
