@@ -85,7 +85,7 @@ const FAULTS: Fault[] = [
   },
   {
     name: 'guest-sshd-killed',
-    dockerfile: () => 'FROM debian:bookworm\nRUN echo started && pkill -KILL sshd; sleep 60\n',
+    dockerfile: () => 'FROM debian:bookworm\nRUN echo started && sleep 1 && pkill -KILL sshd; sleep 60\n',
     inject: (event) => logged(event, 'started'),
     endedCleanly: failedAtStep,
   },
