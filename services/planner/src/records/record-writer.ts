@@ -3,6 +3,7 @@
  * change as an event, so the event log's bus is wrapped to save the record with each state or step
  * event (log events change nothing in it).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Build } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import type { BusMessage, EventBus, Logger, Subscription } from '@kindling/runtime';
 import type { BuildRecordStore } from './ports.ts';
@@ -30,13 +31,30 @@ export class RecordWriter {
   }
 
   private async writeWhileDirty(): Promise<void> {
+    let failedSince: number | undefined;
     while (this.dirty) {
       this.dirty = false;
-      await this.store.put(this.record).catch((error: unknown) => this.log.error({ err: error }, 'could not save the build record'));
+      try {
+        await this.store.put(this.record);
+        if (failedSince !== undefined) this.log.info({ buildId: this.record.id }, 'build record saved again');
+        failedSince = undefined;
+      } catch (error) {
+        // A store that is away (NATS restarting) usually returns: keep the newest record and try
+        // again for a while; a planner restarted later fails a build whose record stayed RUNNING.
+        failedSince ??= Date.now();
+        const waited = Date.now() - failedSince;
+        this.log.error({ err: error, buildId: this.record.id, retrying: waited < saveRetryMs }, 'could not save the build record');
+        if (waited >= saveRetryMs) break;
+        this.dirty = true;
+        await sleep(Math.min(5000, 250 + waited / 4));
+      }
     }
     this.writing = undefined;
   }
 }
+
+/** How long a record save is retried while its store fails. */
+const saveRetryMs = 60_000;
 
 /** The bus, with the record saved as each state and step event goes out. */
 export class RecordSavingBus implements EventBus {
