@@ -191,7 +191,7 @@ export const setting = {
   },
 };
 
-/** Settings every service has: where to listen, TLS, and the event bus. */
+/** Settings every service has: where to listen, TLS, the event bus, logging and metrics. */
 export function serverSettings(defaultPort: number) {
   return {
     host: setting.string('address to listen on', '127.0.0.1'),
@@ -202,6 +202,7 @@ export function serverSettings(defaultPort: number) {
     insecure: setting.boolean('allow plaintext on a non-loopback address'),
     natsUrl: setting.optionalString('NATS server URL for events, e.g. nats://127.0.0.1:4222 (default: in-process events)'),
     logLevel: setting.oneOf('log level', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
+    metricsPort: setting.port('port of the Prometheus endpoint GET /metrics, plain HTTP on --host (0: off)', 0),
   };
 }
 

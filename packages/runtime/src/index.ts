@@ -10,6 +10,8 @@ export * from './grpc/calls.ts';
 export * from './grpc/health.ts';
 export * from './grpc/reflection.ts';
 export * from './grpc/unimplemented.ts';
+export * from './metrics/registry.ts';
+export * from './metrics/http.ts';
 export * from './events/bus.ts';
 export * from './events/in-process.ts';
 export * from './events/nats.ts';

@@ -1,7 +1,8 @@
-import { createEventBus, createLogger, runMain, serveUntilSignal } from '@kindling/runtime';
+import { createEventBus, createLogger, runMain, serveUntilSignal, startConfiguredMetrics } from '@kindling/runtime';
 import { GrpcBuildContextSource } from './adapters/clients/fetcher-client.ts';
 import { GrpcBuildGuest } from './adapters/clients/provisioner-client.ts';
 import { GrpcBuildVmHost } from './adapters/clients/vmm-client.ts';
+import { registerBuildsGauge, stepDurationObserver } from './adapters/metrics/planner-metrics.ts';
 import { VmmImageCatalog } from './adapters/vmm-image-catalog.ts';
 import { clientTls, loadPlannerConfig } from './config.ts';
 import { BuildCoordinator } from './execution/build-coordinator.ts';
@@ -21,7 +22,7 @@ runMain(async () => {
   const records = await openPlannerRecords(config, logger);
   const cache = new StepCache(vmHost, records.lastUse, config.cacheMaxBytes, logger.child({ component: 'step-cache' }));
   const builds = new BuildCoordinator(
-    { context, vmHost, guest, cache },
+    { context, vmHost, guest, cache, observer: stepDurationObserver() },
     bus,
     {
       sshReadyTimeoutMs: config.sshReadyTimeout,
@@ -36,8 +37,11 @@ runMain(async () => {
   // before serving: GetBuild must never show a build of the last run as still running
   const recovery = await recoverBuilds({ records: records.builds, bus, vmHost, guest, log: logger });
   const running = await startPlannerService(config, { logger, builds, cache, catalog: new VmmImageCatalog(vmHost) });
+  registerBuildsGauge(builds, logger);
+  const metrics = await startConfiguredMetrics(config, logger);
   running.health.setServing(true);
   serveUntilSignal(running, logger, async () => {
+    await metrics?.close();
     await recovery.stop();
     await builds.shutdown();
     await records.close();

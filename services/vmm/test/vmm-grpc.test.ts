@@ -1,7 +1,8 @@
 /**
  * The VmmService over real gRPC without booting anything: the image store (import, list, get,
  * delete refusing images in use), CreateVm's disk preparation and guest files, idempotent
- * CreateVm, WatchVms, DeleteVm, and bad input that must fail with the right code and create nothing.
+ * CreateVm, WatchVms, DeleteVm, and bad input that must fail with the right code and create nothing;
+ * kindling_vms on a metrics endpoint scraped over HTTP.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -22,6 +23,9 @@ import type {
   StopVmResponse,
   WatchVmsResponse,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import { createLogger, startMetricsServer } from '@kindling/runtime';
+import { sampleValue, scrapeMetrics } from '@kindling/runtime/testing';
+import { registerVmsGauge } from '../src/adapters/metrics/vm-metrics.ts';
 import { call, makeTempDir, needsRootAnd, removeDir, startTestVmm, type VmmUnderTest } from './support/vmm-harness.ts';
 import { referenceDigest } from './support/reference-digest.ts';
 
@@ -309,6 +313,18 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       buildId: '',
     });
     assert.deepEqual(running.vms, []);
+    registerVmsGauge(vmm.running.queries, createLogger('test', 'silent'));
+    const metrics = await startMetricsServer({ host: '127.0.0.1', port: 0, logger: createLogger('test', 'silent') });
+    try {
+      const { samples } = await scrapeMetrics(metrics.url);
+      assert.equal(sampleValue(samples, 'kindling_vms', { state: 'CREATED' }), 1);
+      assert.equal(sampleValue(samples, 'kindling_vms', { state: 'RUNNING' }), 0);
+      // vm-target of the test before was created too: the histogram counts every call of the process
+      const created = sampleValue(samples, 'kindling_rpc_duration_seconds_count', { service: 'kindling.vmm.v1.VmmService', method: 'CreateVm', code: 'OK' });
+      assert.equal(created, 2);
+    } finally {
+      await metrics.close();
+    }
     await assert.rejects(
       call(vmm.client, 'listVms', { state: 99, buildId: '' }),
       (e) =>

@@ -1,7 +1,8 @@
 /**
  * Wrappers that turn promise-based handlers into grpc-js handlers. Each wrapper gives the handler an
  * AbortSignal that fires on client cancellation or deadline, a logger carrying the build/vm id of the
- * request, logs one line per RPC, and maps errors through status.ts.
+ * request, logs one line per RPC, records its duration in kindling_rpc_duration_seconds, and maps
+ * errors through status.ts.
  */
 import type {
   Metadata,
@@ -19,6 +20,7 @@ import type {
 import { createLogger, type Logger } from '../logger.ts';
 import { CancelledError, DeadlineExceededError, DomainError } from '../errors.ts';
 import { toStatusFailure, statusName } from './status.ts';
+import { observeRpc } from '../metrics/registry.ts';
 
 export interface CallContext {
   /** Fires when the client cancels or the deadline passes; pass it to every long await. */
@@ -117,9 +119,11 @@ function track(call: AnyCall, request: unknown): Tracked {
     ctx,
     finish(error) {
       if (timer) clearTimeout(timer);
-      const durationMs = Math.round(performance.now() - started);
+      const seconds = (performance.now() - started) / 1000;
+      const durationMs = Math.round(seconds * 1000);
       if (error === undefined) {
         log.info({ code: 'OK', durationMs }, 'rpc');
+        observeRpc(method, 'OK', seconds);
         return undefined;
       }
       // A handler that rethrows its library's own abort error (fetch, streams, child_process) after the
@@ -127,6 +131,7 @@ function track(call: AnyCall, request: unknown): Tracked {
       const cause = !(error instanceof DomainError) && controller.signal.aborted ? (controller.signal.reason as unknown) : error;
       const failure = toStatusFailure(cause);
       const code = statusName(failure.serviceError.code);
+      observeRpc(method, code, seconds);
       if (failure.unexpected) log.error({ code, durationMs, err: error }, 'rpc failed unexpectedly');
       else log.info({ code, durationMs, error: error instanceof Error ? error.message : String(error) }, 'rpc');
       return failure;

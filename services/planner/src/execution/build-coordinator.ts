@@ -117,6 +117,16 @@ export class BuildCoordinator {
     return { builds, nextPageToken: offset + size < all.length ? String(offset + size) : '' };
   }
 
+  /** How many builds there are in each state (every record, with the running ones as they are now). */
+  async countByState(): Promise<Map<BuildState, number>> {
+    const counts = new Map<BuildState, number>();
+    for (const stored of await this.records.list()) {
+      const state = (this.active.get(stored.id)?.record ?? stored).state;
+      counts.set(state, (counts.get(state) ?? 0) + 1);
+    }
+    return counts;
+  }
+
   async cancel(id: string, reason: string): Promise<Build> {
     const record = await this.get(id);
     const active = this.active.get(id);

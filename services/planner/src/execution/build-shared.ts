@@ -14,6 +14,14 @@ export interface BuildServices {
   readonly guest: BuildGuest;
   /** The step cache shared by every build; without it each build gets an unlimited one of its own. */
   readonly cache?: StepCache;
+  /** Told when steps end (the planner's metrics); without it nobody is. */
+  readonly observer?: BuildObserver;
+}
+
+/** What the builds tell whoever watches them as they run, e.g. the metrics; it must not throw. */
+export interface BuildObserver {
+  /** A step that ran (not a cache hit) ended, succeeded or failed, after seconds of wall time; kind is its instruction (RUN, COPY...). */
+  stepEnded(kind: string, seconds: number, succeeded: boolean): void;
 }
 
 export interface BuildRunSettings {

@@ -223,9 +223,15 @@ export class StageBuild {
     const stepEvent = { stageIndex: stage.index, stepIndex: step.index, instruction: step.expanded || step.original, line: step.line, cacheKey: key };
     shared.events.step({ ...stepEvent, state: StepState.STEP_STATE_STARTED });
     this.outputTail = Buffer.alloc(0);
+    const ended = (succeeded: boolean): number => {
+      const ms = performance.now() - started;
+      shared.services.observer?.stepEnded(step.instruction, ms / 1000, succeeded);
+      return ms;
+    };
     try {
       await execute();
     } catch (error) {
+      ended(false);
       const exitCode = error instanceof StepCommandFailed ? error.exit.exitCode : undefined;
       shared.events.step({
         ...stepEvent,
@@ -235,7 +241,7 @@ export class StageBuild {
       });
       throw error;
     }
-    const ms = performance.now() - started;
+    const ms = ended(true);
     shared.record.stepsDone += 1;
     shared.events.step({ ...stepEvent, state: StepState.STEP_STATE_SUCCEEDED, duration: { seconds: String(Math.floor(ms / 1000)), nanos: Math.round((ms % 1000) * 1e6) } });
   }
