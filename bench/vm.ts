@@ -221,11 +221,15 @@ try {
   if (!stopped.graceful) console.log(`note: StopVm was not graceful: ${stopped.record.reason}`);
   await forwarder.stop();
 
-  // cp once before and once after CommitVm (mean), so neither side gets the warmer page cache.
-  const cpOnce = async (name: string) =>
-    (await timed(() => runCommand('cp', ['--sparse=always', vmDisk, join(dir, name)])))[1];
+  // cp once before and once after CommitVm (mean), so neither side gets the warmer page cache; a
+  // sync before each, so neither competes with the writeback of the one before.
+  const cpOnce = async (name: string) => {
+    await runCommand('sync', []);
+    return (await timed(() => runCommand('cp', ['--sparse=always', vmDisk, join(dir, name)])))[1];
+  };
   const cpBefore = await cpOnce('cp-commit-1.ext4');
   const timings: Record<string, number> = {};
+  await runCommand('sync', []);
   const [, commit] = await timed(() =>
     catalog.commitVm('bench-vm', 'bench:one', emptyImageMetadata(), { timings }),
   );

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BLOCK_BYTES, blockListDigest, blocksWithData } from '../src/adapters/fs/block-list-digest.ts';
+import { hashThreads } from '../src/adapters/fs/block-hash-pool.ts';
 import { referenceDigest } from './support/reference-digest.ts';
 
 const MiB = 1024 * 1024;
@@ -59,6 +60,20 @@ describe('block-list digest', { skip: missingTool ? `needs ${missingTool}` : fal
     } finally {
       await rm(shm, { recursive: true, force: true });
     }
+  });
+
+  it('gives the same digest when the blocks are hashed on worker threads (an image with many data blocks)', async () => {
+    const large = join(dir, 'large.img');
+    const file = await open(large, 'w');
+    // data in 12 of 20 blocks (more than the threads' threshold), the last one shorter
+    for (const block of [0, 1, 2, 3, 5, 6, 8, 9, 10, 12, 15, 19]) {
+      await file.write(Buffer.alloc(MiB, block + 1), 0, MiB, block * BLOCK_BYTES + 3 * MiB);
+    }
+    await file.truncate(19 * BLOCK_BYTES + 3.5 * MiB);
+    await file.close();
+    assert.ok((await blocksWithData(large, (await stat(large)).size))!.length > 2 * hashThreads);
+    assert.equal(await blockListDigest(large), referenceDigest(large));
+    await assert.rejects(blockListDigest(large, AbortSignal.abort()), { name: 'AbortError' });
   });
 
   it('changes with one changed byte, and stops when aborted', async () => {

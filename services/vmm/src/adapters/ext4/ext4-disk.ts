@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Ext4Disk, GuestDirectory, GuestFile } from '../../ports/disk.ts';
 import { stagingName } from '../fs/atomic-file.ts';
+import { startHashThreads } from '../fs/block-hash-pool.ts';
 import { blockListDigest } from '../fs/block-list-digest.ts';
 import { runCommand } from '../exec/run-command.ts';
 import { checkGuestPath, debugfsScript, missingPaths, runDebugfs } from './debugfs.ts';
@@ -12,7 +13,9 @@ import { resolveImagePath } from './image-paths.ts';
 /** ext4 images handled with e2fsprogs and coreutils only: nothing is ever mounted. */
 export class E2fsprogsExt4Disk implements Ext4Disk {
   /** `scratchRoot` holds the private copies an export or an upload passes through (the vmm's state dir). */
-  constructor(private readonly scratchRoot: string = join(tmpdir(), 'kindling-vmm-scratch')) {}
+  constructor(private readonly scratchRoot: string = join(tmpdir(), 'kindling-vmm-scratch')) {
+    startHashThreads();
+  }
 
   async copy(source: string, destination: string, signal?: AbortSignal): Promise<void> {
     const temp = stagingName(destination);

@@ -1,6 +1,7 @@
 import { open, stat } from 'node:fs/promises';
 import { blake3 } from '@napi-rs/blake-hash';
 import { runCommand } from '../exec/run-command.ts';
+import { hashBlocksOnThreads, hashThreads } from './block-hash-pool.ts';
 
 /**
  * An image's content address: BLAKE3 over the BLAKE3 of each 4 MiB block of the file, in order
@@ -16,21 +17,18 @@ export const BLOCK_BYTES = 4 * 1024 * 1024;
 export async function blockListDigest(path: string, signal?: AbortSignal): Promise<string> {
   const { size } = await stat(path);
   const blocks = Math.ceil(size / BLOCK_BYTES);
-  const withData = await blocksWithData(path, size);
-  const dataBlocks = withData ?? Array.from({ length: blocks }, (_, i) => i);
-  // One thread: BLAKE3 runs at ≈4 GB/s a core here, and worker threads measured slower on 2 cores
-  // (the reads compete with the hashing for the same memory bandwidth).
-  const dataHashes = await hashBlocks(path, size, dataBlocks, signal);
+  const dataBlocks = (await blocksWithData(path, size)) ?? Array.from({ length: blocks }, (_, i) => i);
+  const dataHashes = await hashSome(path, size, dataBlocks, signal);
+  // every block not listed is a hole: it reads as zeros
   const hashes = Buffer.alloc(32 * blocks);
+  for (let block = 0; block < blocks; block++) zeroBlockHash(blockLength(block, size)).copy(hashes, 32 * block);
   dataBlocks.forEach((block, i) => dataHashes.copy(hashes, 32 * block, 32 * i, 32 * i + 32));
-  if (withData) {
-    const isData = new Set(withData);
-    for (let block = 0; block < blocks; block++) {
-      if (!isData.has(block)) zeroBlockHash(blockLength(block, size)).copy(hashes, 32 * block);
-    }
-  }
   return `${BLOCK_LIST_ALGORITHM}:${blake3(hashes).toString('hex')}`;
 }
+
+/** A few blocks are hashed here; more go to a thread per core (starting them costs milliseconds). */
+const hashSome = (path: string, size: number, blocks: number[], signal?: AbortSignal): Promise<Buffer> =>
+  blocks.length > 2 * hashThreads ? hashBlocksOnThreads(path, size, blocks, signal) : hashBlocks(path, size, blocks, signal);
 
 /** BLAKE3 of each block, concatenated: the next block is read on the thread pool while this one is hashed. */
 async function hashBlocks(
