@@ -6,6 +6,7 @@ export * from './grpc/status.ts';
 export * from './grpc/server.ts';
 export * from './grpc/tls.ts';
 export * from './grpc/client.ts';
+export * from './grpc/tracing.ts';
 export * from './grpc/calls.ts';
 export * from './grpc/health.ts';
 export * from './grpc/reflection.ts';

@@ -2,7 +2,8 @@
  * Wrappers that turn promise-based handlers into grpc-js handlers. Each wrapper gives the handler an
  * AbortSignal that fires on client cancellation or deadline, a logger carrying the build/vm id of the
  * request, logs one line per RPC, records its duration in kindling_rpc_duration_seconds, and maps
- * errors through status.ts.
+ * errors through status.ts. The handler runs with a SERVER span active, child of the caller's
+ * traceparent (tracing.ts); its logger carries trace_id and span_id.
  */
 import type {
   Metadata,
@@ -21,6 +22,8 @@ import { createLogger, type Logger } from '../logger.ts';
 import { CancelledError, DeadlineExceededError, DomainError } from '../errors.ts';
 import { toStatusFailure, statusName } from './status.ts';
 import { observeRpc } from '../metrics/registry.ts';
+import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
+import { endRpcSpan, extractTraceContext, rpcAttributes, startSpan, traceFields } from './tracing.ts';
 
 export interface CallContext {
   /** Fires when the client cancels or the deadline passes; pass it to every long await. */
@@ -85,6 +88,8 @@ function deadlineOf(call: AnyCall): Date | undefined {
 
 interface Tracked {
   ctx: CallContext;
+  /** The OpenTelemetry context the handler runs in: its SERVER span, under the caller's traceparent. */
+  traceContext: Context;
   finish(error: unknown): ReturnType<typeof toStatusFailure> | undefined;
 }
 
@@ -92,7 +97,10 @@ function track(call: AnyCall, request: unknown): Tracked {
   const method = call.getPath();
   const started = performance.now();
   const server = serverOfCall.get(call);
-  const log = (server?.logger ?? (fallbackLogger ??= createLogger('kindling'))).child({ method, ...idsOf(request) });
+  const parent = extractTraceContext(call.metadata);
+  const span = startSpan(method, { kind: SpanKind.SERVER, attributes: rpcAttributes(method) }, parent);
+  const traceContext = trace.setSpan(parent, span);
+  const log = (server?.logger ?? (fallbackLogger ??= createLogger('kindling'))).child({ method, ...idsOf(request), ...traceFields(span) });
   const controller = new AbortController();
   const deadline = deadlineOf(call);
   (call as ServerUnaryCall<unknown, unknown>).on('cancelled', () => {
@@ -117,6 +125,7 @@ function track(call: AnyCall, request: unknown): Tracked {
   const ctx: CallContext = { signal: controller.signal, log, metadata: call.metadata, ...(deadline ? { deadline } : {}) };
   return {
     ctx,
+    traceContext,
     finish(error) {
       if (timer) clearTimeout(timer);
       const seconds = (performance.now() - started) / 1000;
@@ -124,6 +133,7 @@ function track(call: AnyCall, request: unknown): Tracked {
       if (error === undefined) {
         log.info({ code: 'OK', durationMs }, 'rpc');
         observeRpc(method, 'OK', seconds);
+        endRpcSpan(span, 0);
         return undefined;
       }
       // A handler that rethrows its library's own abort error (fetch, streams, child_process) after the
@@ -132,6 +142,7 @@ function track(call: AnyCall, request: unknown): Tracked {
       const failure = toStatusFailure(cause);
       const code = statusName(failure.serviceError.code);
       observeRpc(method, code, seconds);
+      endRpcSpan(span, failure.serviceError.code, failure.serviceError.details);
       if (failure.unexpected) log.error({ code, durationMs, err: error }, 'rpc failed unexpectedly');
       else log.info({ code, durationMs, error: error instanceof Error ? error.message : String(error) }, 'rpc');
       return failure;
@@ -142,7 +153,7 @@ function track(call: AnyCall, request: unknown): Tracked {
 export function unary<Req, Res>(handler: (request: Req, ctx: CallContext) => Promise<Res>): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const tracked = track(call as AnyCall, call.request);
-    handler(call.request, tracked.ctx).then(
+    context.with(tracked.traceContext, () => handler(call.request, tracked.ctx)).then(
       (response) => {
         tracked.finish(undefined);
         callback(null, response);
@@ -174,7 +185,7 @@ export function serverStream<Req, Res>(
         tracked.ctx.signal.addEventListener('abort', onAbort, { once: true });
       });
     };
-    handler(call.request, tracked.ctx, send).then(
+    context.with(tracked.traceContext, () => handler(call.request, tracked.ctx, send)).then(
       () => {
         tracked.finish(undefined);
         call.end();
@@ -192,7 +203,7 @@ export function clientStream<Req, Res>(
 ): handleClientStreamingCall<Req, Res> {
   return (call: ServerReadableStream<Req, Res>, callback: sendUnaryData<Res>) => {
     const tracked = track(call as AnyCall, undefined);
-    handler(call as AsyncIterable<Req>, tracked.ctx).then(
+    context.with(tracked.traceContext, () => handler(call as AsyncIterable<Req>, tracked.ctx)).then(
       (response) => {
         tracked.finish(undefined);
         callback(null, response);
@@ -207,7 +218,7 @@ export function bidiStream<Req, Res>(
 ): handleBidiStreamingCall<Req, Res> {
   return (call: ServerDuplexStream<Req, Res>) => {
     const tracked = track(call as AnyCall, undefined);
-    handler(call as AsyncIterable<Req>, tracked.ctx, (m) => void call.write(m)).then(
+    context.with(tracked.traceContext, () => handler(call as AsyncIterable<Req>, tracked.ctx, (m) => void call.write(m))).then(
       () => {
         tracked.finish(undefined);
         call.end();

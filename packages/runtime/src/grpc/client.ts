@@ -1,5 +1,6 @@
 import type { ChannelCredentials, Client, ClientOptions } from '@grpc/grpc-js';
 import { createChannelCredentials, type TlsFiles } from './tls.ts';
+import { traceInterceptor } from './tracing.ts';
 
 type ClientConstructor<C extends Client> = new (
   address: string,
@@ -7,7 +8,10 @@ type ClientConstructor<C extends Client> = new (
   options?: Partial<ClientOptions>,
 ) => C;
 
-/** A client of another kindling service, with TLS/mTLS from the caller's config. */
+/**
+ * A client of another kindling service, with TLS/mTLS from the caller's config. Every call sends the
+ * active trace context as traceparent/tracestate (tracing.ts).
+ */
 export function createServiceClient<C extends Client>(
   Ctor: ClientConstructor<C>,
   address: string,
@@ -19,6 +23,7 @@ export function createServiceClient<C extends Client>(
     // HTTP/2's default 64 KiB receive window makes a streamed 1 MiB message (ReadBlob, Exec output)
     // wait on WINDOW_UPDATE round trips: a few messages in flight keep the sender going.
     'grpc-node.flow_control_window': 32 * 1024 * 1024,
+    interceptors: [traceInterceptor],
   });
 }
 
