@@ -1,10 +1,13 @@
 import { loadConfig, serverSettings, setting, type ConfigOf, type TlsFiles } from '@kindling/runtime';
+import { vmmEndpointList } from './vmm-endpoints.ts';
 
 export const plannerSettings = {
   ...serverSettings(50051),
   fetcherAddress: setting.string('fetcher address (host:port)', '127.0.0.1:50052'),
   vmmAddress: setting.string('vmm address (host:port) of the VM host that runs build VMs', '127.0.0.1:50053'),
   vmmHostName: setting.string('name of that VM host, for build records', 'local'),
+  vmmAddresses: vmmEndpointList('VM hosts builds are placed on, comma-separated name=host:port or host:port (name defaults to the address); replaces --vmm-address and --vmm-host-name (default: none, those two)'),
+  placementTimeout: setting.durationMs('how long a VM host may take to answer GetHostInfo when a build is placed; slower hosts are skipped', 2000),
   provisionerAddress: setting.string('provisioner address (host:port)', '127.0.0.1:50054'),
   clientTlsCa: setting.optionalString('PEM CA bundle that the other services\' certificates chain to (enables TLS to them)'),
   clientTlsCert: setting.optionalString('PEM client certificate presented to the other services (mTLS)'),

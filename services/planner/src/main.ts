@@ -1,7 +1,7 @@
 import { createEventBus, createLogger, runMain, serveUntilSignal, startConfiguredMetrics } from '@kindling/runtime';
 import { GrpcBuildContextSource } from './adapters/clients/fetcher-client.ts';
 import { GrpcBuildGuest } from './adapters/clients/provisioner-client.ts';
-import { GrpcBuildVmHost } from './adapters/clients/vmm-client.ts';
+import { VmHostPool } from './adapters/placement/vm-host-pool.ts';
 import { registerBuildsGauge, stepDurationObserver } from './adapters/metrics/planner-metrics.ts';
 import { VmmImageCatalog } from './adapters/vmm-image-catalog.ts';
 import { clientTls, loadPlannerConfig } from './config.ts';
@@ -10,6 +10,7 @@ import { StepCache } from './execution/step-cache.ts';
 import { recoverBuilds } from './records/build-recovery.ts';
 import { openPlannerRecords } from './records/open-records.ts';
 import { startPlannerService } from './server.ts';
+import { vmmEndpointsOf } from './vmm-endpoints.ts';
 
 runMain(async () => {
   const config = loadPlannerConfig();
@@ -17,12 +18,12 @@ runMain(async () => {
   const bus = await createEventBus(config.natsUrl, logger);
   const tls = clientTls(config);
   const context = new GrpcBuildContextSource(config.fetcherAddress, tls);
-  const vmHost = new GrpcBuildVmHost(config.vmmHostName, config.vmmAddress, tls);
+  const vmHosts = new VmHostPool(vmmEndpointsOf(config), { tls, timeoutMs: config.placementTimeout, log: logger.child({ component: 'placement' }) });
   const guest = new GrpcBuildGuest(config.provisionerAddress, tls);
   const records = await openPlannerRecords(config, logger);
-  const cache = new StepCache(vmHost, records.lastUse, config.cacheMaxBytes, logger.child({ component: 'step-cache' }));
+  const cache = new StepCache((signal) => vmHosts.reachableHosts(signal), records.lastUse, config.cacheMaxBytes, logger.child({ component: 'step-cache' }));
   const builds = new BuildCoordinator(
-    { context, vmHost, guest, cache, observer: stepDurationObserver() },
+    { context, vmHost: vmHosts, guest, cache, observer: stepDurationObserver() },
     bus,
     {
       sshReadyTimeoutMs: config.sshReadyTimeout,
@@ -35,8 +36,8 @@ runMain(async () => {
     records.builds,
   );
   // before serving: GetBuild must never show a build of the last run as still running
-  const recovery = await recoverBuilds({ records: records.builds, bus, vmHost, guest, log: logger });
-  const running = await startPlannerService(config, { logger, builds, cache, catalog: new VmmImageCatalog(vmHost) });
+  const recovery = await recoverBuilds({ records: records.builds, bus, vmHost: vmHosts.hosts, guest, log: logger });
+  const running = await startPlannerService(config, { logger, builds, cache, catalog: new VmmImageCatalog(vmHosts) });
   registerBuildsGauge(builds, logger);
   const metrics = await startConfiguredMetrics(config, logger);
   running.health.setServing(true);
@@ -45,7 +46,7 @@ runMain(async () => {
     await recovery.stop();
     await builds.shutdown();
     await records.close();
-    for (const client of [context, vmHost, guest]) client.close();
+    for (const client of [context, vmHosts, guest]) client.close();
     await bus.close();
   });
 });

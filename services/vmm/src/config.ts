@@ -55,6 +55,15 @@ export const vmmSettings = {
     "run the CNI plugins inside this netns path (where the bridge lives) instead of the vmm's own",
   ),
   netnsPrefix: setting.string('prefix of per-VM network namespace names', 'kindling-'),
+  capacityVcpus: setting.integer(
+    "vCPUs this host offers to VMs, as GetHostInfo reports them for placement (0: the machine's CPUs)",
+    0,
+    0,
+  ),
+  capacityMemory: setting.bytes(
+    "memory this host offers to VMs, e.g. 16GiB, as GetHostInfo reports it for placement (0: the machine's)",
+    0,
+  ),
   ...firecrackerSettings,
 };
 

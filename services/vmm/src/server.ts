@@ -129,6 +129,8 @@ export async function startVmmService(config: VmmConfig, deps: VmmServiceDeps): 
           catalog,
           localHostFacts({
             stateDir: config.stateDir,
+            capacityVcpus: config.capacityVcpus,
+            capacityMemoryBytes: config.capacityMemory,
             hypervisorVersionCommand:
               config.driver === 'qemu'
                 ? [config.qemuBinary, '--version']

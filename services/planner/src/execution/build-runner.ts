@@ -7,11 +7,14 @@
 import { BuildState, type ErrorInfo } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type { Build, CreateBuildRequest } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import type { Image, Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { DomainError, FailedPreconditionError, InvalidArgumentError, NotFoundError, type Logger } from '@kindling/runtime';
-import type { BuildPlan, PlannedStage } from '../domain/plan.ts';
+import type { ResolveContextResponse } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
+import { DomainError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError, type Logger } from '@kindling/runtime';
+import type { BuildPlan, PlanOutcome, PlannedStage } from '../domain/plan.ts';
 import { planDockerfile } from '../domain/planner.ts';
+import type { BuildVmHost } from '../ports/build-services.ts';
+import { isPlacement, singleHostPlacement } from '../ports/vm-host-placement.ts';
 import { BuildEventLog, errorInfo } from './build-events.ts';
-import type { BuildRunSettings, BuildServices, BuildShared, StageBase } from './build-shared.ts';
+import type { BuildRunSettings, BuildServices, BuildShared, PlacedBuildServices, StageBase } from './build-shared.ts';
 import type { CacheInputSources } from './cache-inputs.ts';
 import { catalogOf } from './image-metadata.ts';
 import { StageBuild } from './stage-build.ts';
@@ -44,18 +47,35 @@ export class BuildRun implements BuildShared {
   private readonly temporaryImages: string[] = [];
   private images: Image[] = [];
   private plan_: BuildPlan | undefined;
-  readonly cache: StepCache;
+  /** Set when the build is placed on its VM host (while planning). */
+  private placed: { services: PlacedBuildServices; cache: StepCache } | undefined;
 
   constructor(
     readonly record: Build,
     readonly request: CreateBuildRequest,
     readonly secrets: ReadonlyMap<string, Buffer>,
-    readonly services: BuildServices,
+    private readonly given: BuildServices,
     readonly settings: BuildRunSettings,
     readonly events: BuildEventLog,
     readonly log: Logger,
-  ) {
-    this.cache = services.cache ?? new StepCache(services.vmHost, new InMemoryLastUse(), 0, log);
+  ) {}
+
+  /** The services with the build's one VM host; only once it is placed. */
+  get services(): PlacedBuildServices {
+    if (!this.placed) throw new InternalError('the build used its VM host before it was placed');
+    return this.placed.services;
+  }
+
+  /** The step cache on the build's VM host. */
+  get cache(): StepCache {
+    if (!this.placed) throw new InternalError('the build used the step cache before it was placed');
+    return this.placed.cache;
+  }
+
+  private placeOn(host: BuildVmHost): void {
+    const cache = this.given.cache?.on(host) ?? new StepCache(host, new InMemoryLastUse(), 0, this.log);
+    this.placed = { services: { ...this.given, vmHost: host }, cache };
+    this.record.vmmHost = host.hostName;
   }
 
   private setState(state: BuildState, extra: { error?: ErrorInfo; imageRef?: string } = {}): void {
@@ -130,7 +150,7 @@ export class BuildRun implements BuildShared {
       };
     }
     await this.cleanUp();
-    await this.cache.enforceLimit();
+    if (this.placed) await this.cache.enforceLimit();
     if (outcome.imageRef) this.record.imageRef = outcome.imageRef;
     if (outcome.error) this.record.error = outcome.error;
     this.record.finished = new Date();
@@ -149,23 +169,37 @@ export class BuildRun implements BuildShared {
   }
 
   private async plan(signal: AbortSignal): Promise<BuildPlan> {
-    const resolved = await this.services.context.resolve(this.request.source!, signal);
+    const resolved = await this.given.context.resolve(this.request.source!, signal);
     this.contextId = resolved.contextId;
     // the fetcher answers a context without the default Dockerfile as files only (COPY --from, ADD git)
     if (resolved.contextId !== '' && resolved.dockerfilePath === '') {
       throw new NotFoundError(`Dockerfile "Dockerfile" is not in ${resolved.displayRoot}: add one, or name it with dockerfile_path`);
     }
-    this.images = await this.services.vmHost.listImages(signal);
-    const outcome = planDockerfile(resolved.dockerfile, {
-      buildArgs: this.request.buildArgs,
-      ...(this.request.target ? { target: this.request.target } : {}),
-      images: catalogOf(this.images),
-      mode: 'build',
-    });
-    if (!outcome.ok) throw planFailure(resolved.dockerfilePath || 'Dockerfile', outcome.diagnostics);
+    // planned against every host's images first, for the images the build needs; then placed, and
+    // planned again against the chosen host's own (their digests key the step cache)
+    const placement = isPlacement(this.given.vmHost) ? this.given.vmHost : singleHostPlacement(this.given.vmHost);
+    this.images = await placement.listImages(signal);
+    let outcome = this.planWith(resolved, this.images);
+    const host = await placement.place({ images: outcome.plan.imageDependencies.map((d) => d.image) }, signal);
+    this.placeOn(host);
+    if (isPlacement(this.given.vmHost)) {
+      this.images = await host.listImages(signal);
+      outcome = this.planWith(resolved, this.images);
+    }
     for (const d of outcome.diagnostics) this.events.system(-1, -1, `warning: line ${d.line}: ${d.message}`);
     this.plan_ = outcome.plan;
     return outcome.plan;
+  }
+
+  private planWith(resolved: ResolveContextResponse, images: Image[]): Extract<PlanOutcome, { ok: true }> {
+    const outcome = planDockerfile(resolved.dockerfile, {
+      buildArgs: this.request.buildArgs,
+      ...(this.request.target ? { target: this.request.target } : {}),
+      images: catalogOf(images),
+      mode: 'build',
+    });
+    if (!outcome.ok) throw planFailure(resolved.dockerfilePath || 'Dockerfile', outcome.diagnostics);
+    return outcome;
   }
 
   private imageByReference(reference: string): Image | undefined {
@@ -211,7 +245,7 @@ export class BuildRun implements BuildShared {
 
   cacheInputs(): CacheInputSources {
     return {
-      context: this.services.context,
+      context: this.given.context,
       contextId: this.contextId,
       stageKeys: this.stageKeys,
       imageDigest: (reference) => this.imageByReference(reference)?.digest ?? `unknown:${reference}`,

@@ -4,18 +4,25 @@ import type { Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import type { Logger } from '@kindling/runtime';
 import type { PlannedStage } from '../domain/plan.ts';
 import type { BuildContextSource, BuildGuest, BuildVmHost } from '../ports/build-services.ts';
+import type { VmHostPlacement } from '../ports/vm-host-placement.ts';
 import type { BuildEventLog } from './build-events.ts';
 import type { CacheInputSources } from './cache-inputs.ts';
 import type { StepCache } from './step-cache.ts';
 
 export interface BuildServices {
   readonly context: BuildContextSource;
-  readonly vmHost: BuildVmHost;
+  /** The host every build runs on, or a placement that picks one host per build. */
+  readonly vmHost: BuildVmHost | VmHostPlacement;
   readonly guest: BuildGuest;
   /** The step cache shared by every build; without it each build gets an unlimited one of its own. */
   readonly cache?: StepCache;
   /** Told when steps end (the planner's metrics); without it nobody is. */
   readonly observer?: BuildObserver;
+}
+
+/** A build's services once it is placed: vmHost is the one host it runs on. */
+export interface PlacedBuildServices extends BuildServices {
+  readonly vmHost: BuildVmHost;
 }
 
 /** What the builds tell whoever watches them as they run, e.g. the metrics; it must not throw. */
@@ -46,7 +53,7 @@ export interface BuildShared {
   readonly record: Build;
   readonly request: CreateBuildRequest;
   readonly secrets: ReadonlyMap<string, Buffer>;
-  readonly services: BuildServices;
+  readonly services: PlacedBuildServices;
   readonly settings: BuildRunSettings;
   readonly events: BuildEventLog;
   readonly log: Logger;

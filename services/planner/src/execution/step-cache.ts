@@ -2,7 +2,9 @@
  * The step cache: the root filesystem after a step, stored on the vmm as the internal image
  * "kindling-cache/<key hex>:latest", found again by the step's effective cache key. The vmm's images
  * are the truth for what exists and its size (a snapshot deleted on the host is simply a miss); the
- * planner keeps only when each entry was last used, for LRU eviction.
+ * planner keeps only when each entry was last used, for LRU eviction. Entries live on the VM host
+ * that made them: a build looks up, adds and evicts on its own host (on()); the planner-wide cache
+ * lists and prunes over every host that answers.
  */
 import { createHash } from 'node:crypto';
 import type { Image } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
@@ -59,29 +61,55 @@ export interface PruneOptions {
   keepBytes?: number;
 }
 
+/** The hosts a cache spans: one, or those of a VmHostPlacement that answer now. */
+export type CacheHosts = BuildVmHost | ((signal: AbortSignal) => Promise<readonly BuildVmHost[]>);
+
 export class StepCache {
-  /** Serialises prunes so two builds finishing at once do not delete the same entries twice. */
-  private pruning: Promise<unknown> = Promise.resolve();
+  /** Serialises prunes (shared with the per-host views) so two builds finishing at once do not delete the same entries twice. */
+  private readonly pruning: { last: Promise<unknown> };
+  private readonly hosts: (signal: AbortSignal) => Promise<readonly BuildVmHost[]>;
 
   constructor(
-    private readonly vmHost: BuildVmHost,
+    hosts: CacheHosts,
     private readonly lastUse: LastUseRecords,
-    /** Size limit: after a build, least recently used entries go until the cache fits. 0 = no limit. */
+    /** Size limit per VM host: after a build, least recently used entries go until the host's cache fits. 0 = no limit. */
     private readonly maxBytes: number,
     private readonly log: Logger,
-  ) {}
+    pruning?: { last: Promise<unknown> },
+  ) {
+    this.hosts = typeof hosts === 'function' ? hosts : async () => [hosts];
+    this.pruning = pruning ?? { last: Promise.resolve() };
+  }
 
-  /** Every cached snapshot on the host, most recently used first. */
+  /** The cache on one host (a build's lookups, snapshots and eviction), sharing use times and prunes with this one. */
+  on(host: BuildVmHost): StepCache {
+    return new StepCache(host, this.lastUse, this.maxBytes, this.log, this.pruning);
+  }
+
+  /** Every cached snapshot on the hosts, most recently used first. */
   async list(signal: AbortSignal = new AbortController().signal): Promise<CacheEntry[]> {
-    const images = await this.vmHost.listImages(signal, { includeInternal: true });
-    const entries = await Promise.all(images.filter((i) => i.name.startsWith(CACHE_REPOSITORY_PREFIX)).map((i) => this.entryOf(i)));
-    return entries.sort((a, b) => b.lastUsed.getTime() - a.lastUsed.getTime());
+    return (await this.located(signal)).map(({ entry }) => entry);
+  }
+
+  private async located(signal: AbortSignal): Promise<{ entry: CacheEntry; host: BuildVmHost }[]> {
+    const perHost = await Promise.all(
+      (await this.hosts(signal)).map(async (host) => {
+        const images = await host.listImages(signal, { includeInternal: true });
+        const cached = images.filter((i) => i.name.startsWith(CACHE_REPOSITORY_PREFIX));
+        return Promise.all(cached.map(async (i) => ({ entry: await this.entryOf(i, host), host })));
+      }),
+    );
+    return perHost.flat().sort((a, b) => b.entry.lastUsed.getTime() - a.entry.lastUsed.getTime());
   }
 
   /** The snapshot images present, by key: one listing answers a whole stage's lookups. */
   async present(signal: AbortSignal): Promise<Set<string>> {
-    const images = await this.vmHost.listImages(signal, { includeInternal: true });
-    return new Set(images.filter((i) => i.name.startsWith(CACHE_REPOSITORY_PREFIX)).map((i) => i.metadata?.labels[CACHE_KEY_LABEL] ?? ''));
+    const keys = new Set<string>();
+    for (const host of await this.hosts(signal)) {
+      const images = await host.listImages(signal, { includeInternal: true });
+      for (const i of images) if (i.name.startsWith(CACHE_REPOSITORY_PREFIX)) keys.add(i.metadata?.labels[CACHE_KEY_LABEL] ?? '');
+    }
+    return keys;
   }
 
   async touch(key: string): Promise<void> {
@@ -89,8 +117,8 @@ export class StepCache {
   }
 
   async prune(options: PruneOptions, signal?: AbortSignal): Promise<CacheEntry[]> {
-    const run = this.pruning.then(() => this.pruneNow(options, signal));
-    this.pruning = run.catch(() => {});
+    const run = this.pruning.last.then(() => this.pruneNow(options, signal));
+    this.pruning.last = run.catch(() => {});
     return run;
   }
 
@@ -105,7 +133,9 @@ export class StepCache {
   }
 
   private async pruneNow(options: PruneOptions, signal?: AbortSignal): Promise<CacheEntry[]> {
-    const entries = await this.list(signal);
+    const located = await this.located(signal ?? new AbortController().signal);
+    const hostOf = new Map(located.map(({ entry, host }) => [entry, host]));
+    const entries = located.map(({ entry }) => entry);
     const now = Date.now();
     const doomed = new Set<CacheEntry>();
     for (const entry of entries) {
@@ -124,7 +154,7 @@ export class StepCache {
     const removed: CacheEntry[] = [];
     for (const entry of doomed) {
       try {
-        await this.vmHost.deleteImage(entry.image);
+        await hostOf.get(entry)!.deleteImage(entry.image);
         await this.lastUse.delete(entry.key).catch(() => {});
         removed.push(entry);
       } catch (error) {
@@ -135,7 +165,7 @@ export class StepCache {
     return removed;
   }
 
-  private async entryOf(image: Image): Promise<CacheEntry> {
+  private async entryOf(image: Image, host: BuildVmHost): Promise<CacheEntry> {
     const labels = image.metadata?.labels ?? {};
     const key = labels[CACHE_KEY_LABEL] ?? '';
     const created = image.created ?? new Date(0);
@@ -143,7 +173,7 @@ export class StepCache {
     return {
       key,
       image: `${image.name}:${image.tag}`,
-      vmmHost: this.vmHost.hostName,
+      vmmHost: host.hostName,
       sizeBytes: Number(image.allocatedBytes),
       created,
       lastUsed,

@@ -2,7 +2,8 @@
  * What a planner does on start about builds an earlier run of it left unfinished (it was killed, or
  * its host went down): their records are marked FAILED, with a final state event, before it serves;
  * then whatever they left on the vmm (build VMs, intermediate stage images) is removed in the
- * background, retried until the vmm answers, so an unreachable vmm never keeps the planner from serving.
+ * background on every VM host, retried until each answers, so an unreachable vmm never keeps the planner
+ * from serving.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BuildEvent, BuildState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
@@ -73,45 +74,68 @@ export interface SweepOptions {
   maxRetryMs?: number;
 }
 
+export type SweptHost = Pick<BuildVmHost, 'listVms' | 'deleteVm' | 'listImages' | 'deleteImage'> & { readonly hostName?: string };
+
 /**
- * Removes what finished builds left on the vmm: VMs labelled kindling.build=<id> (a finished build has
- * none of its own any more), and its kindling-intermediate/<id>:* images unless the build asked to keep
- * them and was not cut short by a restart. Builds running in this planner are never touched.
+ * Removes what finished builds left on the vmm hosts: VMs labelled kindling.build=<id> (a finished
+ * build has none of its own any more), and its kindling-intermediate/<id>:* images unless the build
+ * asked to keep them and was not cut short by a restart. Builds running in this planner are never
+ * touched. Every configured host is swept, so the host a record names is, whatever it was called then.
  */
 export class LeftoverSweeper {
+  private readonly hosts: readonly SweptHost[];
+
   constructor(
-    private readonly vmHost: Pick<BuildVmHost, 'listVms' | 'deleteVm' | 'listImages' | 'deleteImage'>,
+    vmHosts: SweptHost | readonly SweptHost[],
     private readonly guest: Pick<BuildGuest, 'closeSession'>,
     private readonly records: BuildRecordStore,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.hosts = Array.isArray(vmHosts) ? vmHosts : [vmHosts as SweptHost];
+  }
 
-  /** One pass; throws when the vmm could not be asked or something could not be removed. */
+  /** One pass over every host; throws when a vmm could not be asked or something could not be removed. */
   async sweep(signal: AbortSignal): Promise<SweepOutcome> {
     const finished = (await this.records.list()).filter((build) => terminalStates.has(build.state));
+    const removed: SweepOutcome = { vms: [], images: [] };
+    const failures: string[] = [];
+    for (const host of this.hosts) {
+      try {
+        const outcome = await this.sweepHost(host, finished, signal);
+        removed.vms.push(...outcome.vms);
+        removed.images.push(...outcome.images);
+      } catch (error) {
+        failures.push(this.hosts.length > 1 ? `on ${host.hostName ?? 'a host'}: ${(error as Error).message}` : (error as Error).message);
+      }
+    }
+    if (failures.length > 0) throw new Error(failures.join('; '));
+    return removed;
+  }
+
+  private async sweepHost(vmHost: SweptHost, finished: readonly Build[], signal: AbortSignal): Promise<SweepOutcome> {
     const finishedIds = new Set(finished.map((build) => build.id));
     const stagesGo = new Set(finished.filter((build) => !build.request?.keepStages || failedByRestart(build)).map((build) => build.id));
-    const vms = (await this.vmHost.listVms(signal)).filter((vm) => finishedIds.has(vm.spec?.labels[BUILD_LABEL] ?? ''));
-    const images = (await this.vmHost.listImages(signal, { includeInternal: true }))
+    const vms = (await vmHost.listVms(signal)).filter((vm) => finishedIds.has(vm.spec?.labels[BUILD_LABEL] ?? ''));
+    const images = (await vmHost.listImages(signal, { includeInternal: true }))
       .filter((image) => image.name.startsWith(INTERMEDIATE_PREFIX) && stagesGo.has(image.name.slice(INTERMEDIATE_PREFIX.length)))
       .map((image) => `${image.name}:${image.tag}`);
     const failures: string[] = [];
     const removed: SweepOutcome = { vms: [], images: [] };
     for (const vm of vms) {
       await this.guest.closeSession(vm.id).catch(() => {});
-      await this.vmHost.deleteVm(vm.id).then(
+      await vmHost.deleteVm(vm.id).then(
         () => removed.vms.push(vm.id),
         (error: unknown) => failures.push(`VM ${vm.id}: ${(error as Error).message}`),
       );
     }
     // after the VMs: a VM booted from an intermediate image may hold it
     for (const image of images) {
-      await this.vmHost.deleteImage(image).then(
+      await vmHost.deleteImage(image).then(
         () => removed.images.push(image),
         (error: unknown) => failures.push(`image ${image}: ${(error as Error).message}`),
       );
     }
-    if (removed.vms.length + removed.images.length > 0) this.log.info(removed, 'removed what finished builds left on the vmm');
+    if (removed.vms.length + removed.images.length > 0) this.log.info({ ...removed, vmmHost: vmHost.hostName }, 'removed what finished builds left on the vmm');
     if (failures.length > 0) throw new Error(`could not remove ${failures.join('; ')}`);
     return removed;
   }

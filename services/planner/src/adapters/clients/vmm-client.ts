@@ -10,6 +10,7 @@ import {
   type TagImageResponse,
   type CreateVmRequest,
   type CreateVmResponse,
+  type GetHostInfoResponse,
   type Image,
   type ListImagesResponse,
   type ListVmsResponse,
@@ -29,6 +30,11 @@ export class GrpcBuildVmHost implements BuildVmHost {
     tls?: TlsFiles,
   ) {
     this.client = createServiceClient(VmmServiceClient, address, tls);
+  }
+
+  /** The host's capacity and what its VMs claim (GetHostInfo), for placement. */
+  async hostInfo(signal: AbortSignal): Promise<GetHostInfoResponse> {
+    return unaryCall<GetHostInfoResponse>(service, (cb) => this.client.getHostInfo({}, cb), signal);
   }
 
   async listImages(signal: AbortSignal, options: { includeInternal?: boolean } = {}): Promise<Image[]> {
