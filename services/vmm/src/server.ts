@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmmServiceService } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import {
@@ -60,6 +61,8 @@ const namedNetns: NetnsPort = {
  */
 export async function startVmmService(config: VmmConfig, deps: VmmServiceDeps): Promise<RunningVmm> {
   const log = deps.logger;
+  // made now, not with the first image: GetHostInfo reports the free space of its filesystem
+  await mkdir(config.stateDir, { recursive: true });
   const bus = deps.bus ?? (await createEventBus(config.natsUrl, log));
   const acceleration = new AccelerationProbe(config.accel);
   const hypervisor: HypervisorDriver =
