@@ -84,3 +84,28 @@ describe('failures caused by the client', () => {
     assert.equal(line.level, 30);
   });
 });
+
+describe('a call to a service that is not there', () => {
+  it('is UNAVAILABLE saying the service went away or cannot be reached, with grpc-js reason', async () => {
+    const { createServer } = await import('node:net');
+    // a port that was just free: nothing listens on it
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const { createServiceClient, unaryCall } = await import('../src/index.ts');
+    const client = createServiceClient(BuildServiceClient, `127.0.0.1:${port}`);
+    try {
+      const error = await unaryCall('planner', (cb) => client.getBuild({ buildId: 'b' }, new Metadata(), { deadline: Date.now() + 5000 }, cb)).then(
+        () => assert.fail('the call succeeded'),
+        (e: unknown) => e as errors.DomainError,
+      );
+      assert.ok(error instanceof errors.UnavailableError, String(error));
+      assert.match(error.message, /^planner: the planner went away or cannot be reached \(No connection established.*ECONNREFUSED/);
+    } finally {
+      client.close();
+    }
+  });
+});

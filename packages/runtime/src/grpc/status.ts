@@ -96,11 +96,18 @@ const errorClassByStatus: Partial<Record<Status, new (message: string, options?:
   [Status.UNAVAILABLE]: UnavailableError,
 };
 
+const LOST_PEER = /^(Connection dropped|No connection established|read ECONNRESET|Connection reset|Failed to connect)/u;
+
 /**
  * A failed call to another kindling service as the domain error of the same code (client side), its
  * message prefixed with the service's name, so a caller's own error mapping passes the code through.
  */
 export function domainErrorFromStatus(service: string, error: ServiceError): DomainError {
   const Kind = errorClassByStatus[error.code as Status] ?? InternalError;
-  return new Kind(`${service}: ${error.details || error.message}`, { cause: error });
+  const details = error.details || error.message;
+  // grpc-js's own words when the peer process died or is not listening: say what that means
+  if (error.code === Status.UNAVAILABLE && LOST_PEER.test(details)) {
+    return new Kind(`${service}: the ${service} went away or cannot be reached (${details.replace(/\. Resolution note: ?$/u, '')})`, { cause: error });
+  }
+  return new Kind(`${service}: ${details}`, { cause: error });
 }

@@ -3,6 +3,7 @@ import type { LookupFunction } from 'node:net';
 import { Agent, errors as undiciErrors, request } from 'undici';
 import {
   DomainError,
+  DeadlineExceededError,
   FailedPreconditionError,
   NotFoundError,
   PermissionDeniedError,
@@ -155,13 +156,21 @@ export class UndiciHttpSource implements HttpSource {
     if (err instanceof PermissionDeniedError) return err;
     const e = err as { code?: string; message?: string; cause?: unknown };
     if (e.cause instanceof PermissionDeniedError) return e.cause;
-    if (
-      err instanceof undiciErrors.HeadersTimeoutError ||
-      err instanceof undiciErrors.BodyTimeoutError ||
-      err instanceof undiciErrors.ConnectTimeoutError
-    ) {
+    // a server that accepted the request but does not answer in time is a gateway timeout (504),
+    // DEADLINE_EXCEEDED; one that cannot be reached at all is UNAVAILABLE
+    if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+      const what =
+        err instanceof undiciErrors.HeadersTimeoutError
+          ? `no response headers within ${this.limits.headersTimeoutMs / 1000} s`
+          : `the body paused for more than ${this.limits.bodyTimeoutMs / 1000} s`;
+      return new DeadlineExceededError(
+        `GET ${shown} timed out: ${what} (${e.message}); the server is too slow`,
+        { cause: err },
+      );
+    }
+    if (err instanceof undiciErrors.ConnectTimeoutError) {
       return new UnavailableError(
-        `GET ${shown} timed out (${e.message}); the server is too slow or unreachable`,
+        `GET ${shown} timed out connecting (${e.message}); the server is unreachable`,
         { cause: err },
       );
     }
