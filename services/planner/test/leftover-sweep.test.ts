@@ -26,6 +26,7 @@ function record(id: string, state: BuildState, keepStages = false): Build {
     stepsDone: 0,
     stepsTotal: 1,
     lastSequence: '2',
+    traceId: '',
   };
 }
 

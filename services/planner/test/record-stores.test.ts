@@ -42,6 +42,7 @@ function build(id: string, state: BuildState, created: Date): Build {
     stepsDone: 1,
     stepsTotal: 2,
     lastSequence: '17',
+    traceId: '0af7651916cd43dd8448eb211c80319c',
   };
 }
 

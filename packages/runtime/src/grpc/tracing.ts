@@ -150,3 +150,33 @@ export const traceInterceptor: Interceptor = (options, nextCall) => {
     },
   });
 };
+
+/** A span that work running later (after the RPC that started it has answered) re-enters. */
+export interface TraceScope {
+  readonly traceId: string;
+  readonly spanId: string;
+  /** Runs fn with the span active: calls fn makes through createServiceClient clients carry its trace. */
+  run<T>(fn: () => T): T;
+  /** Ends the span, failed when given an error message. */
+  end(errorMessage?: string): void;
+}
+
+/**
+ * Starts a span under the active context (e.g. a CreateBuild handler's SERVER span, so under the
+ * caller's traceparent when it sent one) and captures it, to carry it explicitly into work that runs
+ * on after the handler.
+ */
+export function startTraceScope(name: string, attributes: Record<string, string> = {}): TraceScope {
+  const span = startSpan(name, { kind: SpanKind.INTERNAL, attributes });
+  const scoped = trace.setSpan(context.active(), span);
+  const { traceId, spanId } = span.spanContext();
+  return {
+    traceId,
+    spanId,
+    run: (fn) => context.with(scoped, fn),
+    end(errorMessage) {
+      if (errorMessage !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage });
+      span.end();
+    },
+  };
+}

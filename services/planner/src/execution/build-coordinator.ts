@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { BuildEvent, BuildState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type { Build, CreateBuildRequest } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError, type EventBus, type Logger } from '@kindling/runtime';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, startTraceScope, type EventBus, type Logger } from '@kindling/runtime';
 import { BucketBuildRecords } from '../records/build-records.ts';
 import type { BuildRecordStore } from '../records/ports.ts';
 import { RecordSavingBus, RecordWriter } from '../records/record-writer.ts';
@@ -44,6 +44,9 @@ export class BuildCoordinator {
     const tag = request.tag.includes(':') ? request.tag : `${request.tag}:latest`;
     const secrets = await this.readSecrets(request);
     const id = randomUUID().replace(/-/g, '');
+    // One build is one trace: a span under CreateBuild's (so in the caller's trace when it sent a
+    // traceparent), re-entered for the run below, which goes on after CreateBuild has answered.
+    const trace = startTraceScope('build', { 'kindling.build.id': id, 'kindling.build.tag': tag });
     const sanitized: CreateBuildRequest = { ...request, tag, secrets: request.secrets.map((s) => ({ id: s.id, value: undefined })) };
     const record: Build = {
       id,
@@ -56,11 +59,12 @@ export class BuildCoordinator {
       stepsDone: 0,
       stepsTotal: 0,
       lastSequence: '0',
+      traceId: trace.traceId,
     };
     record.lastSequence = '1';
     // saved before anything runs: a planner that dies from here on finds the build on its next start
     await this.records.put(record);
-    const log = this.log.child({ buildId: id });
+    const log = this.log.child({ buildId: id, trace_id: trace.traceId });
     const writer = new RecordWriter(record, this.records, log);
     const events = new BuildEventLog(id, new RecordSavingBus(this.bus, writer), (error) => log.error({ err: error }, 'could not publish a build event'));
     events.state({ state: BuildState.BUILD_STATE_QUEUED, previousState: BuildState.BUILD_STATE_UNSPECIFIED, imageRef: '', vmId: '' });
@@ -68,10 +72,13 @@ export class BuildCoordinator {
     const controller = new AbortController();
     const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(timeoutMs)]);
     const run = new BuildRun(record, sanitized, secrets, this.services, this.settings, events, log);
-    const done = run
-      .run(signal)
+    const done = trace
+      .run(() => run.run(signal))
       .then(() => writer.flushed())
-      .finally(() => this.active.delete(id));
+      .finally(() => {
+        trace.end(record.error?.message);
+        this.active.delete(id);
+      });
     this.active.set(id, { record, controller, done });
     log.info({ tag, source: request.source.source.$case }, 'build created');
     return record;

@@ -596,6 +596,12 @@ export interface Build {
   stepsTotal: number;
   /** Sequence of the last event; WatchBuild from here follows new ones. */
   lastSequence: string;
+  /**
+   * W3C trace id (32 lower-case hex digits) of the build's trace: every call the build makes to the
+   * fetcher, vmm and provisioner carries it in traceparent, and their log lines in trace_id. The
+   * trace is the caller's when CreateBuild came with a traceparent, a new one otherwise.
+   */
+  traceId: string;
 }
 
 /** GetBuildRequest names a build. */
@@ -5207,6 +5213,7 @@ function createBaseBuild(): Build {
     stepsDone: 0,
     stepsTotal: 0,
     lastSequence: "0",
+    traceId: "",
   };
 }
 
@@ -5253,6 +5260,9 @@ export const Build: MessageFns<Build> = {
     }
     if (message.lastSequence !== "0") {
       writer.uint32(112).uint64(message.lastSequence);
+    }
+    if (message.traceId !== "") {
+      writer.uint32(122).string(message.traceId);
     }
     return writer;
   },
@@ -5382,6 +5392,14 @@ export const Build: MessageFns<Build> = {
             message.lastSequence = reader.uint64().toString();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.traceId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5434,6 +5452,11 @@ export const Build: MessageFns<Build> = {
         : isSet(object.last_sequence)
         ? globalThis.String(object.last_sequence)
         : "0",
+      traceId: isSet(object.traceId)
+        ? globalThis.String(object.traceId)
+        : isSet(object.trace_id)
+        ? globalThis.String(object.trace_id)
+        : "",
     };
   },
 
@@ -5481,6 +5504,9 @@ export const Build: MessageFns<Build> = {
     if (message.lastSequence !== "0") {
       obj.lastSequence = message.lastSequence;
     }
+    if (message.traceId !== "") {
+      obj.traceId = message.traceId;
+    }
     return obj;
   },
 
@@ -5507,6 +5533,7 @@ export const Build: MessageFns<Build> = {
     message.stepsDone = object.stepsDone ?? 0;
     message.stepsTotal = object.stepsTotal ?? 0;
     message.lastSequence = object.lastSequence ?? "0";
+    message.traceId = object.traceId ?? "";
     return message;
   },
 };
