@@ -185,7 +185,7 @@ export async function run(argv: string[]): Promise<number> {
         (error, r) => (error ? reject(error) : resolvePromise(r)),
       ),
     );
-    progress.note(`=> build ${response.buildId}`);
+    progress.note(`=> build ${response.buildId}${response.build?.traceId ? ` (trace ${response.build.traceId})` : ''}`);
     // Ctrl-C cancels the build; the events then run on to its end (CANCELLED).
     const cancel = (): void => {
       client.cancelBuild({ buildId: response.buildId, reason: 'interrupted by the kindling CLI' }, () => {});

@@ -21,6 +21,8 @@ export function buildView(build: Build) {
     created: isoOrNull(build.created),
     started: isoOrNull(build.started),
     finished: isoOrNull(build.finished),
+    /** W3C trace id: the build's calls to the other services carry it, and their log lines. */
+    traceId: build.traceId || null,
   };
 }
 
