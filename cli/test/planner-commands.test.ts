@@ -84,15 +84,16 @@ test('kindling cache, build --progress=json, builds, watch and cancel against a 
     assert.equal(built.code, 1, built.stderr);
     const events = built.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as EventJson);
     const buildId = events[0]!.buildId;
-    assert.match(built.stderr, new RegExp(`^=> build ${buildId}\\n`));
+    const traceId = new RegExp(`^=> build ${buildId} \\(trace ([0-9a-f]{32})\\)\\n`).exec(built.stderr)?.[1];
+    assert.ok(traceId, `the build's id and trace id come first: ${built.stderr}`);
     assert.deepEqual(events.map((e) => Number(e.sequence)), events.map((_, i) => i + 1));
     assert.ok(events.every((e) => e.buildId === buildId));
     const last = events.at(-1)!;
     assert.equal(last.state?.state, 'BUILD_STATE_FAILED');
     assert.match(last.state?.error?.message ?? '', /debian:bookworm/);
 
-    const builds = jsonOf<{ builds: { id: string; state: string; tag: string; error: { message: string } | null }[] }>(await kindling(['builds', '--json', ...at]));
-    assert.deepEqual(builds.builds.map((b) => [b.id, b.state, b.tag]), [[buildId, 'failed', 'app:1']]);
+    const builds = jsonOf<{ builds: { id: string; state: string; tag: string; error: { message: string } | null; traceId: string }[] }>(await kindling(['builds', '--json', ...at]));
+    assert.deepEqual(builds.builds.map((b) => [b.id, b.state, b.tag, b.traceId]), [[buildId, 'failed', 'app:1', traceId]]);
     const table = await kindling(['builds', ...at]);
     assert.match(table.stdout, new RegExp(`^BUILD ID\\s+STATE\\s+TAG\\s+STEPS\\s+CREATED\\s+RESULT\\n${buildId}\\s+failed\\s+app:1\\s`));
 
