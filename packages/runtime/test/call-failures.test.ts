@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { BuildServiceClient } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
+import { BuildServiceClient, BuildServiceService } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import * as errors from '../src/errors.ts';
-import { unary, type RunningGrpcService } from '../src/index.ts';
+import { createLogger, createServiceClient, retryWhilePeerAway, startGrpcService, unary, unaryCall, type RunningGrpcService } from '../src/index.ts';
 import { captureLog, startBuildService } from './support.ts';
 
 type DomainErrorClass = new (message: string) => errors.DomainError;
@@ -87,7 +88,7 @@ describe('failures caused by the client', () => {
 
 describe('a call to a service that is not there', () => {
   it('is UNAVAILABLE saying the service went away or cannot be reached, with grpc-js reason', async () => {
-    const { createServer } = await import('node:net');
+
     // a port that was just free: nothing listens on it
     const port = await new Promise<number>((resolve) => {
       const probe = createServer().listen(0, '127.0.0.1', () => {
@@ -95,7 +96,6 @@ describe('a call to a service that is not there', () => {
         probe.close(() => resolve(port));
       });
     });
-    const { createServiceClient, unaryCall } = await import('../src/index.ts');
     const client = createServiceClient(BuildServiceClient, `127.0.0.1:${port}`);
     try {
       const error = await unaryCall('planner', (cb) => client.getBuild({ buildId: 'b' }, new Metadata(), { deadline: Date.now() + 5000 }, cb)).then(
@@ -104,6 +104,77 @@ describe('a call to a service that is not there', () => {
       );
       assert.ok(error instanceof errors.UnavailableError, String(error));
       assert.match(error.message, /^planner: the planner went away or cannot be reached \(No connection established.*ECONNREFUSED/);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('retryWhilePeerAway', () => {
+  async function freePort(): Promise<number> {
+
+    return new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+  }
+
+  it('waits out a service that starts while it retries, and stops at once on any other failure', async () => {
+    const port = await freePort();
+    const client = createServiceClient(BuildServiceClient, `127.0.0.1:${port}`);
+    let calls = 0;
+    let server: RunningGrpcService | undefined;
+    const starting = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        void startGrpcService({
+          name: 'late',
+          host: '127.0.0.1',
+          port,
+          logger: createLogger('test', 'silent'),
+          services: [
+            {
+              name: 'kindling.planner.v1.BuildService',
+              definition: BuildServiceService,
+              implementation: {
+                getBuild: unary(async () => ({ build: undefined })),
+                cancelBuild: unary(async () => {
+                  calls += 1;
+                  throw new errors.NotFoundError('no build b');
+                }),
+              },
+            },
+          ],
+        }).then((s) => {
+          server = s;
+          resolve();
+        });
+      }, 700),
+    );
+    try {
+      const answer = await retryWhilePeerAway(() => unaryCall<{ build?: unknown }>('planner', (cb) => client.getBuild({ buildId: 'b' }, cb)), { graceMs: 20_000 });
+      assert.deepEqual(answer, { build: undefined });
+      await starting;
+      await assert.rejects(
+        retryWhilePeerAway(() => unaryCall('planner', (cb) => client.cancelBuild({ buildId: 'b', reason: '' }, cb)), { graceMs: 20_000 }),
+        (e: unknown) => e instanceof errors.NotFoundError,
+      );
+      assert.equal(calls, 1, 'a NOT_FOUND is not retried');
+    } finally {
+      client.close();
+      await starting;
+      await server?.shutdown(100);
+    }
+  });
+
+  it('gives up with the last error when the grace runs out', async () => {
+    const client = createServiceClient(BuildServiceClient, `127.0.0.1:${await freePort()}`);
+    try {
+      await assert.rejects(
+        retryWhilePeerAway(() => unaryCall('planner', (cb) => client.getBuild({ buildId: 'b' }, cb)), { graceMs: 600 }),
+        (e: unknown) => e instanceof errors.UnavailableError && /went away or cannot be reached/.test(e.message),
+      );
     } finally {
       client.close();
     }

@@ -5,7 +5,8 @@
  */
 import { once } from 'node:events';
 import type { ClientReadableStream, ClientUnaryCall, ClientWritableStream, ServiceError } from '@grpc/grpc-js';
-import { domainErrorFromStatus } from './status.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { domainErrorFromStatus, isPeerAway } from './status.ts';
 
 export function unaryCall<Res>(
   service: string,
@@ -100,5 +101,24 @@ export async function* streamMessages<Res>(service: string, stream: ClientReadab
   } finally {
     signal.removeEventListener('abort', cancel);
     stream.cancel();
+  }
+}
+
+/**
+ * Runs an idempotent call again while its service is away (its process restarting: the call found
+ * nothing listening, or the connection dropped under it), for up to graceMs, backing off 250 ms to 2 s.
+ * Any other failure, the signal firing or the grace running out ends it with the last error.
+ */
+export async function retryWhilePeerAway<T>(call: () => Promise<T>, options: { graceMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+  const until = Date.now() + (options.graceMs ?? 30_000);
+  for (let pause = 250; ; pause = Math.min(pause * 2, 2000)) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isPeerAway(error) || Date.now() + pause > until || options.signal?.aborted) throw error;
+      await sleep(pause, undefined, options.signal ? { signal: options.signal } : {}).catch(() => {
+        throw error;
+      });
+    }
   }
 }

@@ -102,6 +102,12 @@ const LOST_PEER = /^(Connection dropped|No connection established|read ECONNRESE
  * A failed call to another kindling service as the domain error of the same code (client side), its
  * message prefixed with the service's name, so a caller's own error mapping passes the code through.
  */
+/** Whether a failed call's error (from domainErrorFromStatus) says its peer died or is not listening. */
+export function isPeerAway(error: unknown): boolean {
+  const cause = (error as { cause?: ServiceError } | undefined)?.cause;
+  return error instanceof DomainError && error.code === 'UNAVAILABLE' && cause?.code === Status.UNAVAILABLE && LOST_PEER.test(cause.details || cause.message);
+}
+
 export function domainErrorFromStatus(service: string, error: ServiceError): DomainError {
   const Kind = errorClassByStatus[error.code as Status] ?? InternalError;
   const details = error.details || error.message;

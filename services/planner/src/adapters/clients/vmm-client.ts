@@ -16,10 +16,12 @@ import {
   type ListVmsResponse,
   type Vm,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { boundedChunks, clientStreamCall, createServiceClient, streamMessages, unaryCall, InternalError, type TlsFiles } from '@kindling/runtime';
+import { boundedChunks, clientStreamCall, createServiceClient, retryWhilePeerAway, streamMessages, unaryCall, InternalError, type TlsFiles } from '@kindling/runtime';
 import type { BuildVmHost } from '../../ports/build-services.ts';
 
 const service = 'vmm';
+// A vmm restart (an upgrade, a crash) re-adopts its VMs: the calls that can be repeated wait it out.
+const whileAway = <T>(call: () => Promise<T>, signal?: AbortSignal): Promise<T> => retryWhilePeerAway(call, signal ? { signal } : {});
 
 export class GrpcBuildVmHost implements BuildVmHost {
   private readonly client: VmmServiceClient;
@@ -49,26 +51,26 @@ export class GrpcBuildVmHost implements BuildVmHost {
   }
 
   async listVms(signal: AbortSignal): Promise<Vm[]> {
-    return (await unaryCall<ListVmsResponse>(service, (cb) => this.client.listVms({ state: 0, buildId: '' }, cb), signal)).vms;
+    return (await whileAway(() => unaryCall<ListVmsResponse>(service, (cb) => this.client.listVms({ state: 0, buildId: '' }, cb), signal), signal)).vms;
   }
 
   async stopVm(vmId: string, timeoutMs: number): Promise<void> {
     const timeout = { seconds: String(Math.ceil(timeoutMs / 1000)), nanos: 0 };
-    await unaryCall<unknown>(service, (cb) => this.client.stopVm({ vmId, timeout, force: false }, cb));
+    await whileAway(() => unaryCall<unknown>(service, (cb) => this.client.stopVm({ vmId, timeout, force: false }, cb)));
   }
 
   async commitVm(request: CommitVmRequest): Promise<Image> {
-    const { image } = await unaryCall<CommitVmResponse>(service, (cb) => this.client.commitVm(request, cb));
+    const { image } = await whileAway(() => unaryCall<CommitVmResponse>(service, (cb) => this.client.commitVm(request, cb)));
     if (!image) throw new InternalError('vmm: CommitVm answered without an image');
     return image;
   }
 
   async deleteVm(vmId: string): Promise<void> {
-    await unaryCall<unknown>(service, (cb) => this.client.deleteVm({ vmId }, cb));
+    await whileAway(() => unaryCall<unknown>(service, (cb) => this.client.deleteVm({ vmId }, cb)));
   }
 
   async deleteImage(image: string): Promise<void> {
-    await unaryCall<unknown>(service, (cb) => this.client.deleteImage({ image }, cb));
+    await whileAway(() => unaryCall<unknown>(service, (cb) => this.client.deleteImage({ image }, cb)));
   }
 
   async *exportImageFiles(image: string, paths: string[], signal: AbortSignal, options: { allowMissing?: boolean } = {}): AsyncGenerator<Buffer> {
@@ -92,7 +94,7 @@ export class GrpcBuildVmHost implements BuildVmHost {
   }
 
   async tagImage(request: TagImageRequest): Promise<Image> {
-    const { image } = await unaryCall<TagImageResponse>(service, (cb) => this.client.tagImage(request, cb));
+    const { image } = await whileAway(() => unaryCall<TagImageResponse>(service, (cb) => this.client.tagImage(request, cb)));
     if (!image) throw new InternalError('vmm: TagImage answered without an image');
     return image;
   }
