@@ -19,6 +19,10 @@ export interface LocalSuiteOptions {
   /** Subnet of the suite's CNI bridge network. */
   readonly subnet: string;
   readonly log?: (line: string) => void;
+  /** NATS for the planner's and the vmm's events and the planner's records (in-process bus otherwise). */
+  readonly natsUrl?: string;
+  /** More arguments for a service, after the suite's own (a later flag wins). */
+  readonly extraArgs?: Partial<Record<ServiceName, string[]>>;
 }
 
 export interface LocalSuite {
@@ -28,6 +32,11 @@ export interface LocalSuite {
   readonly provisioner: string;
   /** Stops every service (SIGTERM, then SIGKILL after 20 s) and waits for them. */
   stop(): Promise<void>;
+  /**
+   * Stops one service (SIGKILL: it dies as in a crash; SIGTERM: it shuts down gracefully), waits
+   * `downMs`, and starts it again on the same address with the same arguments.
+   */
+  restart(name: ServiceName, signal: 'SIGKILL' | 'SIGTERM', downMs?: number): Promise<void>;
 }
 
 export interface StartedService {
@@ -78,9 +87,9 @@ export function plannerArgs(stateDir: string, peers: { fetcher: string; vmm: str
 export async function startServiceProcess(
   name: string,
   args: string[],
-  options: { logFile?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { logFile?: string; env?: NodeJS.ProcessEnv; port?: number } = {},
 ): Promise<StartedService> {
-  const command = serviceCommandLine(name, ['--port', '0', ...args]);
+  const command = serviceCommandLine(name, ['--port', String(options.port ?? 0), ...args]);
   const child = spawn(command.file, command.args, {
     cwd: command.cwd,
     env: { ...process.env, ...options.env, KINDLING_LOG_LEVEL: process.env.KINDLING_LOG_LEVEL ?? 'info' },
@@ -151,23 +160,40 @@ export async function startLocalSuite(options: LocalSuiteOptions): Promise<Local
   const network = await writeSuiteConflist(confDir, join(workDir, 'cni/ipam'), options.subnet);
   const logs = join(workDir, 'logs');
   await mkdir(logs, { recursive: true });
-  const started: StartedService[] = [];
+  const running = new Map<ServiceName, { service: StartedService; args: string[]; starts: number }>();
   const stopAll = async (): Promise<void> => {
-    for (const service of started.reverse()) await stopServiceProcess(service);
+    for (const { service } of [...running.values()].reverse()) await stopServiceProcess(service);
   };
+  const launch = async (name: ServiceName, args: string[], starts: number, port?: number): Promise<string> => {
+    // each start of a service logs to its own file: a restart must not overwrite the crashed one's log
+    const logFile = join(logs, starts === 1 ? `${name}.log` : `${name}-${starts}.log`);
+    const service = await startServiceProcess(name, args, { logFile, ...(port !== undefined ? { port } : {}) });
+    running.set(name, { service, args, starts });
+    log(`${name} serving on ${service.address}`);
+    return service.address;
+  };
+  const nats = options.natsUrl ? ['--nats-url', options.natsUrl] : [];
+  const withExtra = (name: ServiceName, args: string[]): string[] => [...args, ...(options.extraArgs?.[name] ?? [])];
   try {
-    const start = async (name: ServiceName, args: string[]): Promise<string> => {
-      const service = await startServiceProcess(name, args, { logFile: join(logs, `${name}.log`) });
-      started.push(service);
-      log(`${name} serving on ${service.address}`);
-      return service.address;
-    };
-    const vmm = await start('vmm', vmmArgs({ stateDir: join(workDir, 'vmm'), cacheDir, network, cniConfDir: confDir, netnsPrefix: `kindling-${process.pid}-` }));
+    const vmm = await launch('vmm', withExtra('vmm', [...vmmArgs({ stateDir: join(workDir, 'vmm'), cacheDir, network, cniConfDir: confDir, netnsPrefix: `kindling-${process.pid}-` }), ...nats]), 1);
     const fetcherCache = join(workDir, 'fetcher');
-    const fetcher = await start('fetcher', fetcherArgs(fetcherCache));
-    const provisioner = await start('provisioner', provisionerArgs(fetcher, fetcherCache));
-    const planner = await start('planner', plannerArgs(join(workDir, 'planner'), { fetcher, vmm, provisioner }));
-    return { planner, fetcher, vmm, provisioner, stop: stopAll };
+    const fetcher = await launch('fetcher', withExtra('fetcher', fetcherArgs(fetcherCache)), 1);
+    const provisioner = await launch('provisioner', withExtra('provisioner', provisionerArgs(fetcher, fetcherCache)), 1);
+    const planner = await launch('planner', withExtra('planner', [...plannerArgs(join(workDir, 'planner'), { fetcher, vmm, provisioner }), ...nats]), 1);
+    const restart = async (name: ServiceName, signal: 'SIGKILL' | 'SIGTERM', downMs = 0): Promise<void> => {
+      const current = running.get(name)!;
+      const port = Number(current.service.address.slice(current.service.address.lastIndexOf(':') + 1));
+      if (signal === 'SIGKILL') {
+        const exited = new Promise<void>((resolve) => current.service.child.once('exit', () => resolve()));
+        current.service.child.kill('SIGKILL');
+        await exited;
+      } else {
+        await stopServiceProcess(current.service);
+      }
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await launch(name, current.args, current.starts + 1, port);
+    };
+    return { planner, fetcher, vmm, provisioner, stop: stopAll, restart };
   } catch (error) {
     await stopAll();
     throw error;

@@ -4,7 +4,11 @@
  * per fault, how the build ended (state, step, error) and what it left.
  *   vm-killed          the build VM's qemu process SIGKILLed while a RUN sleeps in it
  *   guest-sshd-killed  every sshd in the guest killed from inside a RUN (the session drops)
- *   context-404        ADD of a URL that answers 404 (fails before any boot)
+ *   context-404        ADD of a URL that answers 404
+ *   context-hang       ADD of a URL whose server never answers, past the fetcher's timeout
+ *   vmm-restarted      the vmm SIGKILLed while a RUN sleeps, and started again a second later
+ *   provisioner-restarted  the provisioner SIGKILLed while a RUN sleeps (its SSH session dies with it)
+ *   nats-restarted     nats-server stopped for 3 s while a RUN prints: events wait, none is lost
  *   cancel-at-commit   CancelBuild sent the moment the build reports COMMITTING
  * With `--soak N` it runs N builds with faults drawn at random and prints a table instead.
  */
@@ -19,6 +23,7 @@ import { BuildState, type BuildEvent } from '@kindling/proto/gen/kindling/events
 import { BuildServiceClient, type Build, type CreateBuildResponse } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { VmmServiceClient, type ListImagesResponse } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { createServiceClient, unaryCall } from '@kindling/runtime';
+import { startNatsServer } from '@kindling/runtime/testing';
 import { defaultCacheDir } from '@kindling/vmm/baseos';
 import { startLocalSuite } from '../../cli/src/local-suite.ts';
 import { auditHost, leakCount, type HostLeaks } from './leak-audit.ts';
@@ -31,26 +36,56 @@ export interface FaultOutcome {
   imageExists: boolean;
   /** Whether the fault was injected (the moment it waits for came). */
   injected: boolean;
+  /** Whether WatchBuild, followed through the fault, delivered sequences 1..N without a gap. */
+  watchedWithoutGap: boolean;
+  /** Whether a replay after the end (WatchBuild from 0) gives the same events. */
+  replayMatches: boolean;
   leaks: HostLeaks;
 }
 
 const workDir = await mkdtemp(join(tmpdir(), 'kindling-faults-'));
 const netnsPrefix = `kindling-${process.pid}-`;
-const suite = await startLocalSuite({ workDir, cacheDir: defaultCacheDir(), subnet: '10.209.0.0/24' });
+const nats = await startNatsServer({ jetstream: true });
+// a short fetch timeout so the hanging server's ADD fails in seconds, not the default 30 s
+const fetchTimeout = '3s';
+const suite = await startLocalSuite({
+  workDir,
+  cacheDir: defaultCacheDir(),
+  subnet: '10.209.0.0/24',
+  natsUrl: nats.url,
+  extraArgs: { fetcher: ['--headers-timeout', fetchTimeout, '--body-timeout', fetchTimeout] },
+});
 const planner = createServiceClient(BuildServiceClient, suite.planner);
 const vmm = createServiceClient(VmmServiceClient, suite.vmm);
-const http = createServer((_req, res) => res.writeHead(404).end('no such file'));
+const http = createServer((req, res) => {
+  if (req.url?.startsWith('/hang')) return; // never answers: the fetcher's timeout must end it
+  res.writeHead(404).end('no such file');
+});
 await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
 const httpPort = (http.address() as AddressInfo).port;
 
+/** A service or nats-server restart a fault started: the next build waits for it, as an operator would. */
+let restarting: Promise<unknown> = Promise.resolve();
+const restartInBackground = (restart: Promise<unknown>): true => {
+  restarting = restart;
+  return true;
+};
+
 async function run(fault: string, dockerfile: string, onEvent: (event: BuildEvent, buildId: string) => boolean): Promise<FaultOutcome> {
+  await restarting;
   const tag = `faults/${fault}:1`;
   const { buildId } = await unaryCall<CreateBuildResponse>('planner', (cb) =>
     planner.createBuild({ source: { source: { $case: 'dockerfile', value: dockerfile }, dockerfilePath: '' }, tag, buildArgs: {}, target: '', noCache: true, secrets: [], labels: {}, keepStages: false }, cb),
   );
   let injected = false;
+  const watched: number[] = [];
   for await (const { event } of planner.watchBuild({ buildId, afterSequence: '0', follow: true }) as AsyncIterable<{ event: BuildEvent }>) {
+    watched.push(Number(event.sequence));
     if (!injected) injected = onEvent(event, buildId);
+  }
+  const replayed: number[] = [];
+  for await (const { event } of planner.watchBuild({ buildId, afterSequence: '0', follow: false }) as AsyncIterable<{ event: BuildEvent }>) {
+    replayed.push(Number(event.sequence));
   }
   const build = (await unaryCall<{ build?: Build }>('planner', (cb) => planner.getBuild({ buildId }, cb))).build!;
   const images = await unaryCall<ListImagesResponse>('vmm', (cb) => vmm.listImages({ name: '', includeInternal: true }, cb));
@@ -61,7 +96,16 @@ async function run(fault: string, dockerfile: string, onEvent: (event: BuildEven
     leaks = await auditHost({ vmm, workDir, netnsPrefix });
   }
   const error = build.error ? { code: build.error.code, message: build.error.message, stepIndex: build.error.stepIndex, line: build.error.line } : undefined;
-  return { fault, state: BuildState[build.state], ...(error ? { error } : {}), imageExists: images.images.some((i) => `${i.name}:${i.tag}` === tag), injected, leaks };
+  return {
+    fault,
+    state: BuildState[build.state],
+    ...(error ? { error } : {}),
+    imageExists: images.images.some((i) => `${i.name}:${i.tag}` === tag),
+    injected,
+    watchedWithoutGap: watched.length > 0 && watched.every((sequence, i) => sequence === i + 1),
+    replayMatches: replayed.join() === watched.join(),
+    leaks,
+  };
 }
 
 const logged = (event: BuildEvent, text: string) => event.payload?.$case === 'log' && Buffer.from(event.payload.value.data).toString().includes(text);
@@ -94,6 +138,31 @@ const FAULTS: Fault[] = [
     dockerfile: () => `FROM debian:bookworm\nADD http://127.0.0.1:${httpPort}/missing.txt /srv/\n`,
     inject: () => true,
     endedCleanly: (o) => failedAtStep(o) && o.error?.code === 'NOT_FOUND',
+  },
+  {
+    name: 'context-hang',
+    dockerfile: () => `FROM debian:bookworm\nRUN echo prepared\nADD http://127.0.0.1:${httpPort}/hang.txt /srv/\n`,
+    inject: () => true,
+    endedCleanly: (o) => failedAtStep(o) && o.error?.code === 'DEADLINE_EXCEEDED',
+  },
+  {
+    name: 'vmm-restarted',
+    dockerfile: () => 'FROM debian:bookworm\nRUN echo started && sleep 8\nRUN echo after > /after.txt\n',
+    inject: (event) => logged(event, 'started') && restartInBackground(suite.restart('vmm', 'SIGKILL', 1000)),
+    // the guest runs on while its vmm is away: the build carries on when the vmm is back
+    endedCleanly: (o) => (o.state === 'BUILD_STATE_SUCCEEDED' && o.imageExists) || failedAtStep(o),
+  },
+  {
+    name: 'provisioner-restarted',
+    dockerfile: () => 'FROM debian:bookworm\nRUN echo started && sleep 60\n',
+    inject: (event) => logged(event, 'started') && restartInBackground(suite.restart('provisioner', 'SIGKILL', 1000)),
+    endedCleanly: failedAtStep,
+  },
+  {
+    name: 'nats-restarted',
+    dockerfile: () => 'FROM debian:bookworm\nRUN for i in $(seq 1 16); do echo tick $i; sleep 0.5; done\n',
+    inject: (event) => logged(event, 'tick 2') && restartInBackground(nats.restart(3000)),
+    endedCleanly: (o) => o.state === 'BUILD_STATE_SUCCEEDED' && o.imageExists && o.watchedWithoutGap && o.replayMatches,
   },
   {
     name: 'cancel-at-commit',
@@ -132,12 +201,14 @@ try {
     process.stdout.write(`${table.join('\n')}\n`);
   }
 } finally {
+  http.closeAllConnections();
   http.close();
   planner.close();
   vmm.close();
   await suite.stop();
+  await nats.stop();
   if (process.env.KINDLING_E2E_LOGS) {
-    for (const name of ['planner', 'vmm', 'provisioner']) process.stderr.write(await readFile(join(workDir, 'logs', `${name}.log`), 'utf8').catch(() => ''));
+    for (const name of ['planner', 'vmm', 'vmm-2', 'provisioner', 'provisioner-2']) process.stderr.write(await readFile(join(workDir, 'logs', `${name}.log`), 'utf8').catch(() => ''));
   }
   await rm(workDir, { recursive: true, force: true });
 }

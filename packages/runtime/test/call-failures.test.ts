@@ -88,7 +88,6 @@ describe('failures caused by the client', () => {
 
 describe('a call to a service that is not there', () => {
   it('is UNAVAILABLE saying the service went away or cannot be reached, with grpc-js reason', async () => {
-
     // a port that was just free: nothing listens on it
     const port = await new Promise<number>((resolve) => {
       const probe = createServer().listen(0, '127.0.0.1', () => {
@@ -112,7 +111,6 @@ describe('a call to a service that is not there', () => {
 
 describe('retryWhilePeerAway', () => {
   async function freePort(): Promise<number> {
-
     return new Promise<number>((resolve) => {
       const probe = createServer().listen(0, '127.0.0.1', () => {
         const { port } = probe.address() as { port: number };
