@@ -1,22 +1,40 @@
 /**
  * One real VM under qemu (TCG here, tens of seconds to boot): an image made from the cached Debian
- * base OS with a CMD that prints a marker on the console, taken through the CLI as an operator would:
- * run -d → ps → inspect → logs -f (Ctrl-C stops following) → rm refused while running → stop (a
- * follower ends by itself) → logs → rm, after which the vmm has no VM and no VM directory left.
- * Then a second boot, attached, with --env and ARGS (a per-run image, removed with the VM): `kindling run`
- * shows the console and returns when the VM is stopped.
+ * base OS with EXPOSE 8080/tcp in its metadata and a CMD that prints a marker on the console and serves
+ * HTTP on that port (systemd-socket-activate running sh per connection, as examples/web does: nothing
+ * installed), taken through the CLI as an operator would: run -d --network → ps → inspect (the address
+ * and the exposed port) → a GET of http://<address>:<port>/ from the bridge's side → logs -f (Ctrl-C
+ * stops following) → rm refused while running → stop (a follower ends by itself) → logs → rm, after
+ * which the vmm has no VM and no VM directory left. The VM's CNI bridge lives in a netns the test owns
+ * (the vmm runs its plugins there), so the GET runs in that netns, never on the machine's own network.
+ * Then a second boot, attached, with --env and ARGS (a per-run image, removed with the VM) and no
+ * network: `kindling run` shows the console and returns when the VM is stopped.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { GetImageResponse } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { unaryCall } from '@kindling/runtime';
-import { importImage, jsonOf, kindling, spawnKindling, startVmm, tempDir } from './support/cli-services.ts';
+import { httpGetInNetns, importImage, jsonOf, kindling, networkUnavailable, spawnKindling, startVmm } from './support/cli-services.ts';
 
 const cacheDir = process.env.KINDLING_CACHE_DIR ?? '/var/cache/kindling';
 const MARKER = 'kindling-cli-run-says-hello';
+const PORT = 8080;
+/**
+ * The image's CMD: the HTTP server in the background, then the marker. $1 is one HTTP/1.0 exchange on
+ * stdin/stdout (systemd-socket-activate --accept --inetd runs it per connection); --setenv=MODE passes the
+ * image's ENV on (the server starts the handler with no other environment), so the body shows it arrived.
+ */
+const SERVE_AND_SAY = `/usr/bin/systemd-socket-activate --listen=0.0.0.0:${PORT} --accept --inetd --setenv=MODE /bin/sh -c "$1" & echo ${MARKER} in $MODE mode; sleep infinity`;
+const HANDLER = [
+  'read -r method target version',
+  `cr=$(printf '\\r'); while read -r line; do case "$line" in "" | "$cr") break ;; esac; done`,
+  'body="kindling-cli-run-serves $method $target in $MODE mode"',
+  `printf 'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %s\\r\\nConnection: close\\r\\n\\r\\n%s\\n' "$((\${#body} + 1))" "$body"`,
+].join('; ');
 const READY_MS = 10 * 60_000;
 
 /** The rootfs of a finished cached base-OS build, if any. */
@@ -33,7 +51,8 @@ function why(): string | false {
   } catch {
     return 'needs qemu-system-x86_64 and debugfs';
   }
-  return cachedBaseRootfs() ? false : `needs a cached base OS under ${cacheDir}/baseos (kindling baseos build debian/bookworm)`;
+  if (!cachedBaseRootfs()) return `needs a cached base OS under ${cacheDir}/baseos (kindling baseos build debian/bookworm)`;
+  return networkUnavailable();
 }
 
 /** Resolves once child's stdout has matched pattern; rejects if the child exits first or READY_MS pass. */
@@ -56,25 +75,45 @@ function outputMatching(child: ChildProcess, pattern: RegExp): Promise<string> {
 }
 
 test('kindling run -d, ps, inspect, logs, stop and rm on one real VM', { skip: why(), timeout: 20 * 60_000 }, async (t) => {
-  const dir = tempDir(t, 'run');
-  const vmm = await startVmm(t, dir, cacheDir);
+  const dir = mkdtempSync(join(tmpdir(), 'kindling-cli-run-'));
+  // The vmm's teardown deletes the VMs left (a failed assertion included), so the dir goes after it.
+  const vmm = await startVmm(t, dir, cacheDir, { network: true });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const at = ['--vmm', vmm.address];
   const { image: base } = await unaryCall<GetImageResponse>('vmm', (cb) => vmm.client.getImage({ image: 'debian:bookworm' }, cb));
-  await importImage(vmm, cachedBaseRootfs()!, 'cli-run:1', { cmd: ['/bin/sh', '-c', `echo ${MARKER} in $MODE mode; sleep infinity`], env: ['MODE=test'] }, base!.kernelId);
+  await importImage(
+    vmm,
+    cachedBaseRootfs()!,
+    'cli-run:1',
+    { cmd: ['/bin/sh', '-c', SERVE_AND_SAY, 'serve', HANDLER], env: ['MODE=test'], exposedPorts: [`${PORT}/tcp`] },
+    base!.kernelId,
+  );
   const vmId = 'cli-run-test';
-  t.after(() => kindling(['rm', '-f', ...at, vmId]));
 
-  const started = await kindling(['run', '-d', ...at, '--name', vmId, '--cpus', '1', '--memory', '768', 'cli-run:1']);
+  const started = await kindling(['run', '-d', ...at, '--name', vmId, '--cpus', '1', '--memory', '768', '--network', vmm.network!.name, 'cli-run:1']);
   assert.deepEqual([started.code, started.stdout], [0, `${vmId}\n`], started.stderr);
 
   const listed = jsonOf<{ vms: { id: string; image: string; state: string }[] }>(await kindling(['ps', '--json', ...at]));
   assert.deepEqual(listed.vms.map((vm) => [vm.id, vm.image]), [[vmId, 'cli-run:1']]);
   assert.match(listed.vms[0]!.state, /^(starting|running)$/);
-  const inspected = jsonOf<{ vm: { id: string; consoleLogPath: string }; metadata: { cmd: string[]; env: string[] } }>(
-    await kindling(['inspect', '--json', ...at, vmId]),
-  );
-  assert.deepEqual([inspected.vm.id, inspected.metadata.env], [vmId, ['MODE=test']]);
+  const inspected = jsonOf<{
+    vm: { id: string; address: string | null; network: string | null; consoleLogPath: string };
+    metadata: { cmd: string[]; env: string[]; exposedPorts: string[] };
+  }>(await kindling(['inspect', '--json', ...at, vmId]));
+  assert.deepEqual([inspected.vm.id, inspected.metadata.env, inspected.vm.network], [vmId, ['MODE=test'], vmm.network!.name]);
   assert.match(inspected.metadata.cmd.join(' '), new RegExp(MARKER));
+  assert.deepEqual(inspected.metadata.exposedPorts, [`${PORT}/tcp`]);
+  const address = inspected.vm.address;
+  assert.ok(address && address.startsWith('10.233.7.'), `the VM has an address on ${vmm.network!.subnet}: ${address}`);
+  const shown = await kindling(['inspect', ...at, vmId]);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, new RegExp(`^address: +${address.replaceAll('.', '\\.')}$`, 'm'));
+  assert.match(shown.stdout, new RegExp(`^exposedPorts: +\\["${PORT}/tcp"\\]$`, 'm'));
+
+  // The exposed port answers at the VM's address from where its bridge lives (the test's netns).
+  const port = Number.parseInt(inspected.metadata.exposedPorts[0]!, 10);
+  const answer = await httpGetInNetns(vmm.network!.netns, `http://${address}:${port}/`, READY_MS);
+  assert.deepEqual(answer, { status: 200, body: 'kindling-cli-run-serves GET / in test mode\n' });
 
   // The entrypoint's output reaches the serial console; Ctrl-C stops following and leaves the VM running.
   const follower = spawnKindling(['logs', '-f', ...at, vmId]);
@@ -112,7 +151,6 @@ test('kindling run -d, ps, inspect, logs, stop and rm on one real VM', { skip: w
 
   // Attached, with --env and ARGS: they reach the guest through the per-run image kindling-run/<id>.
   const attachedId = 'cli-run-attached';
-  t.after(() => kindling(['rm', '-f', ...at, attachedId]));
   const attached = spawnKindling(['run', ...at, '--name', attachedId, '--cpus', '1', '--memory', '768', '-e', 'MODE=attached', 'cli-run:1', '--', '/bin/sh', '-c', `echo ${MARKER} with args in $MODE mode; sleep infinity`]);
   await outputMatching(attached.child, new RegExp(`${MARKER} with args in attached mode`));
   const running = jsonOf<{ vms: { id: string; image: string; bootImage: string }[] }>(await kindling(['ps', '--json', ...at]));
