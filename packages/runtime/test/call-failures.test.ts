@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { BuildServiceClient, BuildServiceService } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import * as errors from '../src/errors.ts';
-import { createLogger, createServiceClient, retryWhilePeerAway, startGrpcService, unary, unaryCall, type RunningGrpcService } from '../src/index.ts';
+import { createLogger, createServiceClient, domainErrorFromStatus, isPeerAway, retryWhilePeerAway, startGrpcService, unary, unaryCall, type RunningGrpcService } from '../src/index.ts';
 import { captureLog, startBuildService } from './support.ts';
 
 type DomainErrorClass = new (message: string) => errors.DomainError;
@@ -176,5 +176,18 @@ describe('retryWhilePeerAway', () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe('isPeerAway', () => {
+  const failed = (details: string, code = status.UNAVAILABLE) =>
+    domainErrorFromStatus('vmm', Object.assign(new Error(`${code} ${details}`), { code, details, metadata: new Metadata() }) as ServiceError);
+  it('tells a call that never left from one lost in flight, and both from a refusal by the service', () => {
+    const unsent = failed('No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1');
+    const dropped = failed('Connection dropped');
+    const refused = failed('the host is draining');
+    assert.deepEqual([isPeerAway(unsent), isPeerAway(dropped), isPeerAway(refused)], [true, true, false]);
+    assert.deepEqual([isPeerAway(unsent, { unsentOnly: true }), isPeerAway(dropped, { unsentOnly: true })], [true, false]);
+    assert.equal(isPeerAway(failed('Connection dropped', status.INTERNAL)), false);
   });
 });

@@ -107,15 +107,19 @@ export async function* streamMessages<Res>(service: string, stream: ClientReadab
 /**
  * Runs an idempotent call again while its service is away (its process restarting: the call found
  * nothing listening, or the connection dropped under it), for up to graceMs, backing off 250 ms to 2 s.
+ * `unsentOnly` (for a call that must not run twice): only when the call never reached the service.
  * Any other failure, the signal firing or the grace running out ends it with the last error.
  */
-export async function retryWhilePeerAway<T>(call: () => Promise<T>, options: { graceMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+export async function retryWhilePeerAway<T>(
+  call: () => Promise<T>,
+  options: { graceMs?: number; signal?: AbortSignal; unsentOnly?: boolean } = {},
+): Promise<T> {
   const until = Date.now() + (options.graceMs ?? 30_000);
   for (let pause = 250; ; pause = Math.min(pause * 2, 2000)) {
     try {
       return await call();
     } catch (error) {
-      if (!isPeerAway(error) || Date.now() + pause > until || options.signal?.aborted) throw error;
+      if (!isPeerAway(error, { unsentOnly: options.unsentOnly ?? false }) || Date.now() + pause > until || options.signal?.aborted) throw error;
       await sleep(pause, undefined, options.signal ? { signal: options.signal } : {}).catch(() => {
         throw error;
       });

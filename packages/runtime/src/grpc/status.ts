@@ -102,10 +102,17 @@ const LOST_PEER = /^(Connection dropped|No connection established|read ECONNRESE
  * A failed call to another kindling service as the domain error of the same code (client side), its
  * message prefixed with the service's name, so a caller's own error mapping passes the code through.
  */
-/** Whether a failed call's error (from domainErrorFromStatus) says its peer died or is not listening. */
-export function isPeerAway(error: unknown): boolean {
+/** grpc-js's words for a call that never left: no connection to send it on. */
+const NEVER_SENT = /^(No connection established|Failed to connect)/u;
+
+/**
+ * Whether a failed call's error (from domainErrorFromStatus) says its peer died or is not listening;
+ * with `unsentOnly`, only that the call never reached it (safe to repeat even when not idempotent).
+ */
+export function isPeerAway(error: unknown, options: { unsentOnly?: boolean } = {}): boolean {
   const cause = (error as { cause?: ServiceError } | undefined)?.cause;
-  return error instanceof DomainError && error.code === 'UNAVAILABLE' && cause?.code === Status.UNAVAILABLE && LOST_PEER.test(cause.details || cause.message);
+  if (!(error instanceof DomainError) || error.code !== 'UNAVAILABLE' || cause?.code !== Status.UNAVAILABLE) return false;
+  return (options.unsentOnly ? NEVER_SENT : LOST_PEER).test(cause.details || cause.message);
 }
 
 export function domainErrorFromStatus(service: string, error: ServiceError): DomainError {

@@ -45,7 +45,8 @@ export class GrpcBuildVmHost implements BuildVmHost {
   }
 
   async createVm(request: CreateVmRequest, signal: AbortSignal): Promise<Vm> {
-    const { vm } = await unaryCall<CreateVmResponse>(service, (cb) => this.client.createVm(request, cb), signal);
+    // a VM must not be made twice: repeated only when the call never reached the vmm
+    const { vm } = await retryWhilePeerAway(() => unaryCall<CreateVmResponse>(service, (cb) => this.client.createVm(request, cb), signal), { signal, unsentOnly: true });
     if (!vm) throw new InternalError('vmm: CreateVm answered without a VM');
     return vm;
   }
