@@ -98,6 +98,53 @@ test('ext4 disk: sparse copy, grow, guest files with modes and owners, read back
   assert.equal(await disk.digest(copy), referenceDigest(copy));
 });
 
+test('ext4 disk: removeFilesAndDigest keeps, strips and digests the stripped image as split | b3sum does', async (t) => {
+  if (!hasE2fsprogs) return t.skip('needs e2fsprogs (debugfs)');
+  const dir = await mkdtemp(join(tmpdir(), 'kindling-test-strip-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const image = await tinyImage(dir);
+  await disk.grow(image, 96 << 20);
+  // data in many 4 MiB blocks, so the identity's directory and inode blocks land past the first one
+  const filler = join(dir, 'filler');
+  await writeFile(filler, Buffer.alloc(40 << 20, 7));
+  execFileSync('debugfs', ['-w', '-R', `write ${filler} /filler`, image], { stdio: 'pipe' });
+  const hostKey = await new SshKeygenHostKeys().generate('kindling-test');
+  const files = guestFiles({
+    vmId: 'vm-2',
+    hostname: 'vm-2',
+    authorizedKeys: ['ssh-ed25519 AAAATEST test'],
+    hostKey,
+    image: { base: true } as ImageRecord,
+  });
+  await disk.writeFiles(image, files.directories, files.files);
+  const paths = files.files.map((f) => f.path);
+
+  // a keep that fails leaves every file in place
+  await assert.rejects(
+    disk.removeFilesAndDigest(image, paths, async () => {
+      throw new Error('no room for the identity');
+    }),
+    /no room for the identity/,
+  );
+  assert.equal((await disk.readFiles(image, paths)).size, paths.length);
+
+  let kept: Map<string, Buffer> | undefined;
+  let presentWhileKept = 0;
+  const digest = await disk.removeFilesAndDigest(image, [...paths, '/etc/not-there'], async (found) => {
+    kept = found;
+    presentWhileKept = (await disk.readFiles(image, paths)).size;
+  });
+  assert.deepEqual([...kept!.keys()].sort(), [...paths].sort(), 'keep gets the files that exist');
+  assert.equal(kept!.get('/etc/ssh/ssh_host_ed25519_key')!.toString(), hostKey.privateKey);
+  assert.equal(presentWhileKept, paths.length, 'nothing is removed before keep resolves');
+  assert.equal((await disk.readFiles(image, paths)).size, 0, 'then all are removed');
+  fsck(image);
+  assert.equal(digest, referenceDigest(image));
+  assert.equal(digest, await disk.digest(image));
+  // nothing left to remove (the run writes nothing), no keep
+  assert.equal(await disk.removeFilesAndDigest(image, paths), referenceDigest(image));
+});
+
 test('image store: atomic put, get, list, replace, delete; kernels hard-linked', async (t) => {
   if (!hasE2fsprogs) return t.skip('needs e2fsprogs');
   const dir = await mkdtemp(join(tmpdir(), 'kindling-test-store-'));

@@ -120,7 +120,7 @@ export class ImageCatalog {
     vmId: string,
     refText: string,
     metadata: ImageMetadata,
-    /** timings, when given, receives each phase's milliseconds (takeDiskMs, stripMs, shrinkMs, digestMs). */
+    /** timings, when given, receives each phase's milliseconds (takeDiskMs, then stripAndDigestMs, or stripMs, shrinkMs and digestMs). */
     options: { shrink?: boolean; overwrite?: boolean; live?: boolean; timings?: Record<string, number> } = {},
     signal?: AbortSignal,
   ): Promise<ImageRecord> {
@@ -157,15 +157,22 @@ export class ImageCatalog {
       }
     };
     const image = await this.deps.images.put(ref, async (staging) => {
+      const imageRef = formatImageRef(ref);
       const taken = await phase('takeDiskMs', () =>
-        this.takeDisk(vm, staging, formatImageRef(ref), { shrink: options.shrink ?? false, live: options.live ?? false }, signal),
+        this.takeDisk(vm, staging, { shrink: options.shrink ?? false, live: options.live ?? false }, signal),
       );
-      if (taken !== 'stripped') {
+      const describe = (digest: Promise<string>) =>
+        this.describe(staging, ref.name, ref.tag, vm.imageRef, metadata, vm.kernelId, false, signal, digest);
+      if (taken === 'stripped') return phase('digestMs', () => describe(this.deps.disk.digest(staging, signal)));
+      if (options.shrink) {
         await phase('stripMs', () => this.deps.disk.removeFiles(staging, PER_VM_FILES));
+        await phase('shrinkMs', () => this.deps.disk.shrinkToMinimum(staging));
+        return phase('digestMs', () => describe(this.deps.disk.digest(staging, signal)));
       }
-      if (options.shrink) await phase('shrinkMs', () => this.deps.disk.shrinkToMinimum(staging));
-      return phase('digestMs', () =>
-        this.describe(staging, ref.name, ref.tag, vm.imageRef, metadata, vm.kernelId, false, signal),
+      // the strip and the digest at once: the image is hashed while the few blocks the strip writes change
+      const keep = taken === 'linked' ? (identity: Map<string, Buffer>) => this.keepIdentity(vm, identity, imageRef) : undefined;
+      return phase('stripAndDigestMs', () =>
+        describe(this.deps.disk.removeFilesAndDigest(staging, PER_VM_FILES, keep, signal)),
       );
     });
     this.deps.log.info({ vmId, image: formatImageRef(ref), live: options.live ?? false, ...timings }, 'VM committed');
@@ -175,33 +182,35 @@ export class ImageCatalog {
   /**
    * Puts the VM's disk at `staging`. A stopped VM's disk is usually thrown away after its commit (a
    * build's VM is), so rather than copying it the image takes the very file (a hard link): the VM's
-   * identity files are kept aside and StartVm restores them into a fresh copy, should the VM ever
-   * run again. A shrink rewrites the file in place, so it, and a disk on another filesystem, is copied.
-   * A running VM's disk (live) is always copied: the VM goes on writing it.
+   * identity files are kept aside (keepIdentity, before the strip) and StartVm restores them into a
+   * fresh copy, should the VM ever run again. A shrink rewrites the file in place, so it, and a disk
+   * on another filesystem, is copied. A running VM's disk (live) is always copied: the VM goes on writing it.
    * Resolves "stripped" when the file is already without identity (a second commit of a shared disk).
    */
   private async takeDisk(
     vm: VmRecord,
     staging: string,
-    imageRef: string,
     how: { shrink: boolean; live: boolean },
     signal?: AbortSignal,
   ): Promise<'copied' | 'linked' | 'stripped'> {
-    const { disk, records } = this.deps;
+    const { disk } = this.deps;
     if (!how.shrink && !how.live && (await disk.link(vm.rootfsPath, staging))) {
-      if (vm.diskSharedWith) return 'stripped';
-      const identity = await disk.readFiles(staging, [...PER_VM_FILES]);
-      await records.saveIdentity(
-        vm.id,
-        [...identity].map(([path, content]) => perVmFile(path, content)),
-      );
-      // Recorded before the strip touches the shared file: from here on, StartVm restores.
-      vm.diskSharedWith = imageRef;
-      await records.save(vm);
-      return 'linked';
+      return vm.diskSharedWith ? 'stripped' : 'linked';
     }
     await disk.copy(vm.rootfsPath, staging, signal);
     return 'copied';
+  }
+
+  /** The identity read from a linked disk, kept beside the VM's record before the strip removes it. */
+  private async keepIdentity(vm: VmRecord, identity: Map<string, Buffer>, imageRef: string): Promise<void> {
+    const { records } = this.deps;
+    await records.saveIdentity(
+      vm.id,
+      [...identity].map(([path, content]) => perVmFile(path, content)),
+    );
+    // Recorded before the strip touches the shared file: from here on, StartVm restores.
+    vm.diskSharedWith = imageRef;
+    await records.save(vm);
   }
 
   /**
@@ -322,8 +331,9 @@ export class ImageCatalog {
     kernelId: string | undefined,
     base: boolean,
     signal?: AbortSignal,
+    digesting?: Promise<string>,
   ): Promise<ImageRecord> {
-    const [{ size }, digest] = await Promise.all([stat(rootfs), this.deps.disk.digest(rootfs, signal)]);
+    const [{ size }, digest] = await Promise.all([stat(rootfs), digesting ?? this.deps.disk.digest(rootfs, signal)]);
     return {
       name,
       tag,

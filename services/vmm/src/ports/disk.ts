@@ -31,6 +31,17 @@ export interface Ext4Disk {
   removeFiles(image: string, guestPaths: string[]): Promise<void>;
   /** Content address of the image file ("blake3-blocks-4m:<hex>"), costing its data, not its holes. */
   digest(image: string, signal?: AbortSignal): Promise<string>;
+  /**
+   * removeFiles, then the digest of the image as it leaves it; the image is read while the files are
+   * removed, so this costs little more than the digest alone. `keep`, when given, first receives the
+   * contents of those of the files that exist: nothing is removed before it resolves, nor if it fails.
+   */
+  removeFilesAndDigest(
+    image: string,
+    guestPaths: string[],
+    keep?: (found: Map<string, Buffer>) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<string>;
   /** Which of the absolute paths do not resolve in the image (symlinks followed inside it, as in a chroot). */
   absentPaths(image: string, guestPaths: string[], signal?: AbortSignal): Promise<Set<string>>;
   /**

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import type { GuestDirectory, GuestFile } from '../../ports/disk.ts';
 import { InvalidArgumentError } from '../../domain/errors.ts';
 import { runCommand } from '../exec/run-command.ts';
@@ -75,16 +77,78 @@ export async function runDebugfs(
   const args = single ? ['-R', script.trim(), image] : [...(options.write ? ['-w'] : []), '-f', '-', image];
   const signal = options.signal ? { signal: options.signal } : {};
   const result = await runCommand('debugfs', args, single ? { env: ENV, ...signal } : { input: script, env: ENV, ...signal });
-  const problems = result.stderr
+  refuseDebugfsErrors(image, options.write, result.stderr);
+  return { stdout: result.stdout, missing: /File not found by ext2_lookup/.test(result.stderr) };
+}
+
+function refuseDebugfsErrors(image: string, write: boolean, stderr: string): void {
+  const problems = stderr
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line && !BENIGN.some((pattern) => pattern.test(line)));
   // "mkdir: Ext2 directory already exists" follows the ext2fs_mkdir line; also benign.
   const real = problems.filter((line) => !/^mkdir: /.test(line) && !/^rm: /.test(line));
   if (real.length > 0) {
-    throw new Error(`debugfs ${options.write ? '-w ' : ''}on ${image} failed: ${real.join(' | ')}`);
+    throw new Error(`debugfs ${write ? '-w ' : ''}on ${image} failed: ${real.join(' | ')}`);
   }
-  return { stdout: result.stdout, missing: /File not found by ext2_lookup/.test(result.stderr) };
+}
+
+/** What debugfs echoes, unbuffered, when its request file reaches this comment: all before it is done. */
+const PAUSE_MARK = '# kindling: dumped';
+
+/**
+ * One debugfs -w run (one start, one open of the filesystem) that dumps `dumps` (guest path → host
+ * file; a missing one dumps nothing), waits for `between` to resolve, and only then runs `requests`:
+ * a caller keeps what it read before anything changes. A `between` that fails changes nothing.
+ * With `undoFile`, debugfs records there (e2undo's format) the old content of every block it writes.
+ */
+export async function debugfsDumpThenWrite(
+  image: string,
+  options: {
+    dumps: { path: string; hostPath: string }[];
+    between?: () => Promise<void>;
+    requests: string;
+    undoFile?: string;
+  },
+): Promise<void> {
+  options.dumps.forEach(({ path }) => checkGuestPath(path));
+  const args = ['-w', ...(options.undoFile ? ['-z', options.undoFile] : []), '-f', '-', image];
+  const child = spawn('debugfs', args, { stdio: ['pipe', 'pipe', 'pipe'], env: ENV });
+  let stdout = '';
+  const stderr: Buffer[] = [];
+  let paused: (() => void) | undefined;
+  const reachedPause = new Promise<void>((resolve) => (paused = resolve));
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    if (stdout.includes(`${PAUSE_MARK}\n`)) paused?.();
+  });
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  child.stdin.on('error', () => {});
+  const exited = new Promise<number>((resolve, reject) => {
+    child.on('error', (error) => reject(new Error(`could not run debugfs: ${error.message}`, { cause: error })));
+    child.on('close', (code, signalName) => resolve(code ?? (signalName ? 128 : 1)));
+  });
+  const failure = (code: number) => {
+    const tail = Buffer.concat(stderr).toString('utf8').trim().split('\n').slice(-5).join(' | ');
+    return new Error(`debugfs -w on ${image} exited with ${code}: ${tail || '(no output)'}`);
+  };
+  child.stdin.write(`${options.dumps.map(({ path, hostPath }) => `dump ${path} ${hostPath}\n`).join('')}${PAUSE_MARK}\n`);
+  const early = await Promise.race([reachedPause.then(() => undefined), exited]);
+  if (early !== undefined) throw failure(early);
+  try {
+    // stderr is unbuffered too: an unopenable filesystem has said so by now (next turn of the loop)
+    await new Promise((resolve) => setImmediate(resolve));
+    refuseDebugfsErrors(image, true, Buffer.concat(stderr).toString('utf8'));
+    await options.between?.();
+  } catch (error) {
+    child.stdin.end(); // nothing written: debugfs closes the filesystem as it found it
+    await exited.catch(() => undefined);
+    throw error;
+  }
+  child.stdin.end(options.requests);
+  const code = await exited;
+  if (code !== 0) throw failure(code);
+  refuseDebugfsErrors(image, true, Buffer.concat(stderr).toString('utf8'));
 }
 
 /** A request argument for debugfs's parser, which takes "" inside quotes as a literal quote. */
@@ -128,4 +192,38 @@ export async function debugfsRequests(image: string, requests: string[], signal?
     from = next < 0 ? text.length : next;
   }
   return outputs;
+}
+
+/**
+ * The bytes of the filesystem an e2fsprogs undo file (-z) holds the old content of, i.e. every
+ * block the run wrote: from its key blocks, as e2undo reads them. Undefined when the file is not
+ * a finished undo file this reader understands (the caller then trusts nothing).
+ */
+export async function undoFileRanges(undoFile: string): Promise<{ offset: number; length: number }[] | undefined> {
+  const file = await readFile(undoFile).catch(() => undefined);
+  if (!file || file.length < 72 || file.toString('latin1', 0, 8) !== 'E2UNDO02') return undefined;
+  const numKeys = Number(file.readBigUInt64LE(8));
+  const keyOffset = Number(file.readBigUInt64LE(24));
+  const blockSize = file.readUInt32LE(32);
+  const fsBlockSize = file.readUInt32LE(36);
+  const finished = (file.readUInt32LE(44) & 1) === 1;
+  const fsOffset = Number(file.readBigUInt64LE(64));
+  if (!finished) return undefined;
+  if (numKeys === 0) return [];
+  if (blockSize < 1024 || fsBlockSize < 1024) return undefined;
+  const keysPerBlock = blockSize / 16 - 1;
+  const ranges: { offset: number; length: number }[] = [];
+  let block = keyOffset;
+  for (let first = 0; first < numKeys; first += keysPerBlock) {
+    const at = block * blockSize;
+    if (at + blockSize > file.length || file.readUInt32LE(at) !== 0xcadecade) return undefined;
+    block++;
+    for (let k = 0; k < Math.min(keysPerBlock, numKeys - first); k++) {
+      const key = at + 16 + 16 * k;
+      const length = file.readUInt32LE(key + 12);
+      ranges.push({ offset: fsOffset + Number(file.readBigUInt64LE(key)) * fsBlockSize, length });
+      block += Math.ceil(length / blockSize);
+    }
+  }
+  return ranges;
 }

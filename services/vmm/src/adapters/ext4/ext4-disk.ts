@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { Ext4Disk, GuestDirectory, GuestFile } from '../../ports/disk.ts';
 import { stagingName } from '../fs/atomic-file.ts';
 import { startHashThreads } from '../fs/block-hash-pool.ts';
-import { blockListDigest } from '../fs/block-list-digest.ts';
+import { blockListDigest, blockListDigestAround } from '../fs/block-list-digest.ts';
 import { runCommand } from '../exec/run-command.ts';
-import { checkGuestPath, debugfsScript, missingPaths, runDebugfs } from './debugfs.ts';
+import { checkGuestPath, debugfsDumpThenWrite, debugfsScript, missingPaths, runDebugfs, undoFileRanges } from './debugfs.ts';
 import { exportTar, ext4FromTar } from './ext4-archive.ts';
 import { resolveImagePath } from './image-paths.ts';
 
@@ -110,6 +110,48 @@ export class E2fsprogsExt4Disk implements Ext4Disk {
     return blockListDigest(image, signal);
   }
 
+  /**
+   * One debugfs run dumps the files (for keep), then removes them, writing an undo file (-z): its
+   * index names every block the run wrote, so the digest hashes the image meanwhile and only those
+   * blocks again after. The undo file and the dumps go to /dev/shm where there is one (fsyncs there
+   * cost nothing), in a directory only root reads.
+   */
+  removeFilesAndDigest(
+    image: string,
+    guestPaths: string[],
+    keep?: (found: Map<string, Buffer>) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    guestPaths.forEach(checkGuestPath);
+    return blockListDigestAround(
+      image,
+      async () => {
+        const scratch = await mkdtemp(join(await fastScratchRoot(), 'kindling-strip-'));
+        try {
+          const undoFile = join(scratch, 'undo');
+          const dumps = keep ? guestPaths.map((path, index) => ({ path, hostPath: join(scratch, String(index)) })) : [];
+          const between = keep
+            ? async () => {
+                const found = new Map<string, Buffer>();
+                for (const { path, hostPath } of dumps) {
+                  const content = await readFile(hostPath).catch(ignoreMissing);
+                  if (content) found.set(path, content);
+                }
+                await keep(found);
+              }
+            : undefined;
+          const requests = guestPaths.map((p) => `rm ${p}\n`).join('');
+          // no signal: a debugfs killed halfway through its writes would leave the filesystem broken
+          await debugfsDumpThenWrite(image, { dumps, requests, undoFile, ...(between ? { between } : {}) });
+          return await undoFileRanges(undoFile);
+        } finally {
+          await rm(scratch, { recursive: true, force: true });
+        }
+      },
+      signal,
+    );
+  }
+
   async absentPaths(image: string, guestPaths: string[], signal?: AbortSignal): Promise<Set<string>> {
     const absent = new Set<string>();
     for (const path of guestPaths) if (!(await resolveImagePath(image, path, signal))) absent.add(path);
@@ -128,6 +170,16 @@ export class E2fsprogsExt4Disk implements Ext4Disk {
   async sweepScratch(): Promise<void> {
     await rm(this.scratchRoot, { recursive: true, force: true });
   }
+}
+
+let fastScratch: Promise<string> | undefined;
+/** /dev/shm when it is a directory (tmpfs), else the temporary directory. */
+function fastScratchRoot(): Promise<string> {
+  fastScratch ??= stat('/dev/shm').then(
+    (found) => (found.isDirectory() ? '/dev/shm' : tmpdir()),
+    () => tmpdir(),
+  );
+  return fastScratch;
 }
 
 function ignoreMissing(error: NodeJS.ErrnoException): undefined {

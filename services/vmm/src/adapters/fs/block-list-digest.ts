@@ -26,6 +26,59 @@ export async function blockListDigest(path: string, signal?: AbortSignal): Promi
   return `${BLOCK_LIST_ALGORITHM}:${blake3(hashes).toString('hex')}`;
 }
 
+/** Bytes of a file a change wrote (or may have written). */
+export interface ByteRange {
+  readonly offset: number;
+  readonly length: number;
+}
+
+/**
+ * blockListDigest of the file as `change` leaves it, its reading overlapping the change: every block
+ * is hashed while `change` runs, then those it wrote (the ranges it resolves, block 0 always: the
+ * superblock's) are hashed again. `change` must name every byte it writes, or resolve undefined
+ * (then the whole file is hashed again); it must not resize the file (if it does, the same).
+ */
+export async function blockListDigestAround(
+  path: string,
+  change: () => Promise<readonly ByteRange[] | undefined>,
+  signal?: AbortSignal,
+): Promise<string> {
+  const { size } = await stat(path);
+  const blocks = Math.ceil(size / BLOCK_BYTES);
+  const listing = blocksWithData(path, size); // filefrag starts first: the hashing waits for its list
+  const changed = change();
+  let firstPass: number[];
+  let before: Promise<Buffer>;
+  try {
+    const dataBlocks = (await listing) ?? Array.from({ length: blocks }, (_, i) => i);
+    // block 0 (the superblock's, the group descriptors') is hashed after the change only: it always writes there
+    firstPass = dataBlocks.filter((block) => block !== 0);
+    before = hashSome(path, size, firstPass, signal);
+    before.catch(() => undefined); // awaited below, once the change is done
+  } catch (error) {
+    await changed.catch(() => undefined); // never return while the change still writes
+    throw error;
+  }
+  const written = await changed;
+  if (!written || (await stat(path)).size !== size) {
+    await before.catch(() => undefined);
+    return blockListDigest(path, signal);
+  }
+  const again = new Set<number>(blocks > 0 ? [0] : []);
+  for (const { offset, length } of written) {
+    if (length <= 0) continue;
+    const last = Math.min(Math.floor((offset + length - 1) / BLOCK_BYTES), blocks - 1);
+    for (let block = Math.floor(offset / BLOCK_BYTES); block <= last; block++) again.add(block);
+  }
+  const rehashed = [...again].sort((a, b) => a - b);
+  const [dataHashes, rehashes] = await Promise.all([before, hashSome(path, size, rehashed, signal)]);
+  const hashes = Buffer.alloc(32 * blocks);
+  for (let block = 0; block < blocks; block++) zeroBlockHash(blockLength(block, size)).copy(hashes, 32 * block);
+  firstPass.forEach((block, i) => dataHashes.copy(hashes, 32 * block, 32 * i, 32 * i + 32));
+  rehashed.forEach((block, i) => rehashes.copy(hashes, 32 * block, 32 * i, 32 * i + 32));
+  return `${BLOCK_LIST_ALGORITHM}:${blake3(hashes).toString('hex')}`;
+}
+
 /** A few blocks are hashed here; more go to a thread per core (starting them costs milliseconds). */
 const hashSome = (path: string, size: number, blocks: number[], signal?: AbortSignal): Promise<Buffer> =>
   blocks.length > 2 * hashThreads ? hashBlocksOnThreads(path, size, blocks, signal) : hashBlocks(path, size, blocks, signal);
