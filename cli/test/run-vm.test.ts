@@ -5,13 +5,15 @@
  * installed), taken through the CLI as an operator would: run -d --network → ps → inspect (the address
  * and the exposed port) → a GET of http://<address>:<port>/ from the bridge's side → logs -f (Ctrl-C
  * stops following) → rm refused while running → stop (a follower ends by itself) → logs → rm, after
- * which the vmm has no VM and no VM directory left. The VM's CNI bridge lives in a netns the test owns
+ * which the vmm has no VM, no VM directory, netns, lease, veth or qemu process left. The CMD runs as
+ * the image's USER in its WORKDIR with its ENV and prints them, and traps the image's STOPSIGNAL
+ * (SIGUSR1) so the console shows that `stop` delivered it. The VM's CNI bridge lives in a netns the test owns
  * (the vmm runs its plugins there), so the GET runs in that netns, never on the machine's own network.
  * Then a second boot, attached, with --env and ARGS (a per-run image, removed with the VM) and no
  * network: `kindling run` shows the console and returns when the VM is stopped.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,12 +25,22 @@ import { httpGetInNetns, importImage, jsonOf, kindling, networkUnavailable, spaw
 const cacheDir = process.env.KINDLING_CACHE_DIR ?? '/var/cache/kindling';
 const MARKER = 'kindling-cli-run-says-hello';
 const PORT = 8080;
+const STOP_SIGNAL = 'SIGUSR1';
+const USER = 'nobody';
+const WORKDIR = '/var/tmp';
 /**
  * The image's CMD: the HTTP server in the background, then the marker. $1 is one HTTP/1.0 exchange on
  * stdin/stdout (systemd-socket-activate --accept --inetd runs it per connection); --setenv=MODE passes the
  * image's ENV on (the server starts the handler with no other environment), so the body shows it arrived.
  */
-const SERVE_AND_SAY = `/usr/bin/systemd-socket-activate --listen=0.0.0.0:${PORT} --accept --inetd --setenv=MODE /bin/sh -c "$1" & echo ${MARKER} in $MODE mode; sleep infinity`;
+const SERVE_AND_SAY = [
+  // the image's STOPSIGNAL is what `kindling stop` must deliver: the CMD says it got it
+  `trap 'echo ${MARKER} got ${STOP_SIGNAL}; exit 0' ${STOP_SIGNAL.slice(3)};`,
+  `/usr/bin/systemd-socket-activate --listen=0.0.0.0:${PORT} --accept --inetd --setenv=MODE /bin/sh -c "$1" &`,
+  // USER and WORKDIR as the guest sees them
+  `echo ${MARKER} in $MODE mode as $(id -un) in $(pwd);`,
+  'sleep infinity & wait $!',
+].join(' ');
 const HANDLER = [
   'read -r method target version',
   `cr=$(printf '\\r'); while read -r line; do case "$line" in "" | "$cr") break ;; esac; done`,
@@ -53,6 +65,15 @@ function why(): string | false {
   }
   if (!cachedBaseRootfs()) return `needs a cached base OS under ${cacheDir}/baseos (kindling baseos build debian/bookworm)`;
   return networkUnavailable();
+}
+
+const lines = (text: string): string[] => text.split('\n').filter(Boolean);
+
+/** The host-local leases (one file named by its address) under the test network's IPAM dir. */
+function leases(dir: string): string[] {
+  const ipam = join(dir, 'cni-ipam');
+  if (!existsSync(ipam)) return [];
+  return readdirSync(ipam).flatMap((network) => readdirSync(join(ipam, network)).filter((name) => /^\d+\.\d+\.\d+\.\d+$/.test(name)));
 }
 
 /** Resolves once child's stdout has matched pattern; rejects if the child exits first or READY_MS pass. */
@@ -85,7 +106,7 @@ test('kindling run -d, ps, inspect, logs, stop and rm on one real VM', { skip: w
     vmm,
     cachedBaseRootfs()!,
     'cli-run:1',
-    { cmd: ['/bin/sh', '-c', SERVE_AND_SAY, 'serve', HANDLER], env: ['MODE=test'], exposedPorts: [`${PORT}/tcp`] },
+    { cmd: ['/bin/sh', '-c', SERVE_AND_SAY, 'serve', HANDLER], env: ['MODE=test'], exposedPorts: [`${PORT}/tcp`], user: USER, workingDir: WORKDIR, stopSignal: STOP_SIGNAL },
     base!.kernelId,
   );
   const vmId = 'cli-run-test';
@@ -137,7 +158,8 @@ test('kindling run -d, ps, inspect, logs, stop and rm on one real VM', { skip: w
 
   const log = await kindling(['logs', ...at, vmId]);
   assert.equal(log.code, 0, log.stderr);
-  assert.match(log.stdout, new RegExp(`${MARKER} in test mode`));
+  assert.match(log.stdout, new RegExp(`${MARKER} in test mode as ${USER} in ${WORKDIR}`), 'ENV, USER and WORKDIR inside the guest');
+  assert.match(log.stdout, new RegExp(`${MARKER} got ${STOP_SIGNAL}`), 'stop delivered the image STOPSIGNAL');
   assert.ok(followed.stdout.length <= log.stdout.length && log.stdout.startsWith(followed.stdout.slice(0, 1000)));
 
   const removed = await kindling(['rm', ...at, vmId]);
@@ -145,6 +167,11 @@ test('kindling run -d, ps, inspect, logs, stop and rm on one real VM', { skip: w
   assert.deepEqual(jsonOf(await kindling(['ps', '-a', '--json', ...at])), { vms: [] });
   const vmDirs = join(vmm.stateDir, 'vms');
   assert.deepEqual(existsSync(vmDirs) ? readdirSync(vmDirs) : [], []);
+  // nothing of the VM is left on the host: its netns, its address lease, its veth, its qemu
+  assert.deepEqual(lines(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).filter((ns) => ns.startsWith('kindling-clitest-')), []);
+  assert.deepEqual(leases(dir), [], 'no CNI address lease');
+  assert.deepEqual(lines(execFileSync('ip', ['-n', vmm.network!.netns, '-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' })), [], 'no veth left on the bridge');
+  assert.deepEqual(lines(spawnSync('pgrep', ['-a', '-f', `qemu-system.*${dir}`], { encoding: 'utf8' }).stdout), [], 'no qemu process');
   const gone = await kindling(['logs', ...at, vmId]);
   assert.equal(gone.code, 1);
   assert.match(gone.stderr, new RegExp(`^kindling logs: vmm at ${vmm.address}: [^\\n]*${vmId}[^\\n]*\\n$`));
