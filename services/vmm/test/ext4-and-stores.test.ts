@@ -37,6 +37,12 @@ const fsck = (image: string): void => {
   execFileSync('e2fsck', ['-fn', image], { stdio: 'pipe' });
 };
 
+
+/** The per-VM files the vmm writes into a disk, for a VM of a base image. */
+function testGuestFiles(vmId: string, hostKey: Parameters<typeof guestFiles>[0]['hostKey']) {
+  return guestFiles({ vmId, hostname: vmId, authorizedKeys: ['ssh-ed25519 AAAATEST test'], hostKey, image: { base: true } as ImageRecord });
+}
+
 test('ext4 disk: sparse copy, grow, guest files with modes and owners, read back, remove, shrink, digest', async (t) => {
   if (!hasE2fsprogs) return t.skip('needs e2fsprogs (debugfs, resize2fs)');
   const dir = await mkdtemp(join(tmpdir(), 'kindling-test-ext4-'));
@@ -57,13 +63,7 @@ test('ext4 disk: sparse copy, grow, guest files with modes and owners, read back
 
   const hostKey = await new SshKeygenHostKeys().generate('kindling-test');
   assert.match(hostKey.publicKey, /^ssh-ed25519 \S+ kindling-test$/);
-  const files = guestFiles({
-    vmId: 'vm-1',
-    hostname: 'vm-1',
-    authorizedKeys: ['ssh-ed25519 AAAATEST test'],
-    hostKey,
-    image: { base: true } as ImageRecord,
-  });
+  const files = testGuestFiles('vm-1', hostKey);
   await disk.writeFiles(copy, files.directories, files.files);
   // A second injection replaces the files instead of failing on "already exists".
   await disk.writeFiles(copy, files.directories, files.files);
@@ -109,13 +109,7 @@ test('ext4 disk: removeFilesAndDigest keeps, strips and digests the stripped ima
   await writeFile(filler, Buffer.alloc(40 << 20, 7));
   execFileSync('debugfs', ['-w', '-R', `write ${filler} /filler`, image], { stdio: 'pipe' });
   const hostKey = await new SshKeygenHostKeys().generate('kindling-test');
-  const files = guestFiles({
-    vmId: 'vm-2',
-    hostname: 'vm-2',
-    authorizedKeys: ['ssh-ed25519 AAAATEST test'],
-    hostKey,
-    image: { base: true } as ImageRecord,
-  });
+  const files = testGuestFiles('vm-2', hostKey);
   await disk.writeFiles(image, files.directories, files.files);
   const paths = files.files.map((f) => f.path);
 
