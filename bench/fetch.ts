@@ -48,7 +48,7 @@ const fetcher = await forkFetcher([
   `--handoff-dir=${join(work, 'handoff')}`,
 ]);
 await mkdir(join(work, 'handoff'), { recursive: true });
-// The client a kindling service uses to move blobs: zero-copy ReadBlob decoding, 32 MiB HTTP/2 window.
+// The client a kindling service uses to move blobs: zero-copy ReadBlob decoding, 2 messages of read-ahead, 4 MiB HTTP/2 window.
 const client = createFetcherClient(`127.0.0.1:${fetcher.port}`);
 const unary = <Res>(
   method: (r: never, cb: (e: ServiceError | null, r: Res) => void) => unknown,

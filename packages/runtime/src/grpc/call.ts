@@ -163,14 +163,34 @@ export function unary<Req, Res>(handler: (request: Req, ctx: CallContext) => Pro
   };
 }
 
+/**
+ * flushed: resolve once the transport has taken the message (its write callback), not as soon as
+ * grpc-js queued it (up to 16 messages): a sender of large messages keeps few of them alive at once.
+ */
+export interface SendOptions {
+  flushed?: boolean;
+}
+
 export function serverStream<Req, Res>(
-  handler: (request: Req, ctx: CallContext, send: (message: Res) => Promise<void>) => Promise<void>,
+  handler: (request: Req, ctx: CallContext, send: (message: Res, options?: SendOptions) => Promise<void>) => Promise<void>,
 ): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
     const tracked = track(call as AnyCall, call.request);
     // Honour backpressure: wait for 'drain' when the transport buffer is full.
-    const send = async (message: Res): Promise<void> => {
+    const send = async (message: Res, options?: SendOptions): Promise<void> => {
       if (tracked.ctx.signal.aborted) throw tracked.ctx.signal.reason;
+      if (options?.flushed) {
+        await new Promise<void>((resolve, reject) => {
+          const onAbort = (): void => reject(tracked.ctx.signal.reason as Error);
+          tracked.ctx.signal.addEventListener('abort', onAbort, { once: true });
+          call.write(message, (error?: Error | null) => {
+            tracked.ctx.signal.removeEventListener('abort', onAbort);
+            if (error) reject(error);
+            else resolve();
+          });
+        });
+        return;
+      }
       if (call.write(message)) return;
       await new Promise<void>((resolve, reject) => {
         const onAbort = (): void => {

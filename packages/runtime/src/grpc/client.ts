@@ -10,12 +10,13 @@ type ClientConstructor<C extends Client> = new (
 
 /**
  * A client of another kindling service, with TLS/mTLS from the caller's config. Every call sends the
- * active trace context as traceparent/tracestate (tracing.ts).
+ * active trace context as traceparent/tracestate (tracing.ts). `channel` overrides channel options.
  */
 export function createServiceClient<C extends Client>(
   Ctor: ClientConstructor<C>,
   address: string,
   tls?: TlsFiles,
+  channel?: Partial<ClientOptions>,
 ): C {
   return new Ctor(address, createChannelCredentials(tls), {
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
@@ -23,6 +24,7 @@ export function createServiceClient<C extends Client>(
     // HTTP/2's default 64 KiB receive window makes a streamed 1 MiB message (ReadBlob, Exec output)
     // wait on WINDOW_UPDATE round trips: a few messages in flight keep the sender going.
     'grpc-node.flow_control_window': 32 * 1024 * 1024,
+    ...channel,
     interceptors: [traceInterceptor],
   });
 }

@@ -11,6 +11,7 @@ import type { ContextKind as DomainKind, ContextSource } from '../../domain/buil
 import type { BuildContextService } from '../../domain/build-context-service.ts';
 import type { SelectedEntry } from '../../domain/context-index.ts';
 import { InvalidArgumentError } from '../../domain/errors.ts';
+import { recycle } from '../fs/headroom.ts';
 import { messageParts, type ReadBlobMessage } from './read-blob-codec.ts';
 
 const KIND: Record<DomainKind, ContextKind> = {
@@ -106,7 +107,15 @@ export function fetcherGrpcImplementation(service: BuildContextService): Fetcher
         : await service.readBlob(req.digest, offset, ctx.signal).then((b) => ({ ...b, totalSize: b.size }));
       const totalSize = String(blob.totalSize ?? 0);
       // A few messages may wait in the transport at once, so reading the next one overlaps sending.
-      const inFlight: Promise<void>[] = [];
+      // Each counts until the transport has taken it (flushed), not merely until grpc-js queued it:
+      // grpc-js queues 16 before it pushes back, and 1 MiB buffers held that long are promoted to
+      // V8's old space, costing a major GC every few dozen MiB sent.
+      // Once a message is flushed nothing reads its parts again: file-read buffers go back to their pool.
+      const inFlight: { sent: Promise<void>; parts: Buffer[] }[] = [];
+      const settle = async (message: { sent: Promise<void>; parts: Buffer[] }) => {
+        await message.sent;
+        for (const p of message.parts) recycle(p);
+      };
       for await (const parts of messageParts(blob.chunks)) {
         const message: ReadBlobMessage = {
           data: EMPTY,
@@ -115,13 +124,13 @@ export function fetcherGrpcImplementation(service: BuildContextService): Fetcher
           totalSize,
           digest: '',
         };
-        const sent = send(message);
+        const sent = send(message, { flushed: true });
         sent.catch(() => {}); // observed below; this only keeps an early failure from counting as unhandled
-        inFlight.push(sent);
-        if (inFlight.length >= MESSAGES_IN_FLIGHT) await inFlight.shift();
+        inFlight.push({ sent, parts });
         for (const p of parts) offset += p.length;
+        if (inFlight.length >= MESSAGES_IN_FLIGHT) await settle(inFlight.shift()!);
       }
-      await Promise.all(inFlight);
+      for (const message of inFlight) await settle(message);
       if (byPath) {
         const digest = await (blob as { digest: Promise<string> }).digest;
         await send({ data: Buffer.alloc(0), offset: String(offset), totalSize: String(offset), digest });

@@ -82,15 +82,58 @@ function header(offset: number, total: number, dataLength: number): Buffer {
 let scratch = Buffer.allocUnsafeSlow(0);
 
 /**
- * Encodes for grpc-js's responseSerialize only: the result may be a view of a
- * buffer that the next call overwrites, which is safe because grpc-js copies it
- * before returning from sendMessage.
+ * Encodes for grpc-js's responseSerialize only. grpc-js reads what a serializer
+ * returns exactly once, synchronously, with `copy(output, 5)` into the framed
+ * buffer it sends (server-interceptors.js serializeMessage; a test checks that
+ * it still does). So a message of several parts is not gathered here at all:
+ * the result is a view of a scratch buffer of the right length whose own `copy`
+ * writes the header and the parts straight into grpc-js's buffer, one copy of
+ * the data instead of two. Its bytes are only the message's once copied (any
+ * other read of the view sees the scratch buffer's old contents), and copying
+ * any other range first gathers it for real.
  */
 export function serializeReadBlobResponse(m: ReadBlobMessage): Buffer {
-  return encodeInto(m, (length) => {
+  const scratchOf = (length: number) => {
     if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.max(length, 2 * MESSAGE_BYTES));
     return scratch.subarray(0, length);
-  });
+  };
+  const parts = m.parts;
+  if (!parts || parts.length < 2) return encodeInto(m, scratchOf);
+  let length = 0;
+  const layout = layoutOf(m, parts);
+  for (const piece of layout) length += piece.length;
+  const view = scratchOf(length);
+  let gathered = false;
+  const gatherInto = (target: Uint8Array, at: number): number => {
+    for (const piece of layout) {
+      target.set(piece, at);
+      at += piece.length;
+    }
+    return length;
+  };
+  view.copy = function copy(target: Uint8Array, targetStart = 0, sourceStart = 0, sourceEnd = length): number {
+    if (!gathered && sourceStart === 0 && sourceEnd >= length && target.length - targetStart >= length) {
+      return gatherInto(target, targetStart);
+    }
+    if (!gathered) {
+      gatherInto(view, 0);
+      gathered = true;
+    }
+    return Buffer.prototype.copy.call(view, target, targetStart, sourceStart, sourceEnd);
+  };
+  return view;
+}
+
+/** The pieces of an encoded message in order: header, data parts, digest field. */
+function layoutOf(m: ReadBlobMessage, parts: Buffer[]): Uint8Array[] {
+  let dataLength = 0;
+  for (const p of parts) dataLength += p.length;
+  const layout: Uint8Array[] = [header(Number(m.offset), Number(m.totalSize), dataLength), ...parts];
+  if (m.digest !== '') {
+    const digest = Buffer.from(m.digest, 'utf8');
+    layout.push(Buffer.from([0x22]), varint(digest.length), digest);
+  }
+  return layout;
 }
 
 /** Encodes into a buffer of its own (or in place, in the data's headroom). */
