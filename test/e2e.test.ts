@@ -54,16 +54,29 @@ describe('quickstart', () => {
 });
 
 describe('build failures', () => {
-  it('fails a build on a non-zero RUN with its exit code and output, cancels one mid-RUN, and leaves no VM', async (t) => {
+  it('kindling build prints each step and exits 0, or exits 1 naming the failed line; a failed RUN has its exit code and output, a cancel stops one mid-RUN, and no VM is left', async (t) => {
     if (process.getuid?.() !== 0) return t.skip('needs root (VMs, netns, CNI)');
     const { code, stdout, stderr } = await runInSandbox('test/support/build-failures-scenario.ts');
     assert.equal(code, 0, `scenario failed: ${stderr}`);
     const result = JSON.parse(stdout) as {
+      cli: { hello: { code: number; output: string }; failing: { code: number; output: string } };
       failed: { state: string; error: { code: string; message: string; exitCode?: number; outputTail: string; line: number; stepIndex: number } };
       cancelled: { state: string; error: { code: string; message: string }; cancelRequested: boolean };
       vmsLeft: string[];
       images: string[];
     };
+    const { hello, failing } = result.cli;
+    assert.equal(hello.code, 0, hello.output);
+    // one start and one DONE line per step (examples/hello has 12), in the spirit of --progress=plain
+    assert.equal(hello.output.match(/^#0\.\d+ \[line \d+\] /gm)?.length, 12, hello.output);
+    assert.equal(hello.output.match(/^#0\.\d+ DONE \d+\.\ds$/gm)?.length, 12, hello.output);
+    assert.match(hello.output, /^#0\.7 \[line 16\] RUN .*useradd/m);
+    assert.match(hello.output, /\n=> build succeeded: e2e\/hello:1\n$/);
+    assert.equal(failing.code, 1, failing.output);
+    assert.match(failing.output, /^#0\.2 \[line 3\] RUN .*something broke/m);
+    assert.match(failing.output, /^ {3}\| something broke$/m, 'the failed RUN output is shown');
+    assert.match(failing.output, /\n=> build failed\nERROR: Dockerfile line 3: RUN echo "something broke" >&2; exit 3 returned a non-zero code: 3\n/);
+
     assert.equal(result.failed.state, 'BUILD_STATE_FAILED');
     assert.equal(result.failed.error.exitCode, 3);
     assert.equal(result.failed.error.line, 3);
@@ -73,7 +86,8 @@ describe('build failures', () => {
     assert.equal(result.cancelled.state, 'BUILD_STATE_CANCELLED');
     assert.equal(result.cancelled.error.code, 'CANCELLED');
     assert.deepEqual(result.vmsLeft, [], 'build VMs are deleted after failure and cancellation');
-    assert.ok(!result.images.some((i) => i.startsWith('e2e/')), `no image committed for failed builds: ${result.images.join(', ')}`);
+    assert.ok(result.images.includes('e2e/hello:1'), result.images.join(', '));
+    assert.ok(!result.images.some((i) => /^e2e\/(fails|cancelled):/.test(i)), `no image committed for failed builds: ${result.images.join(', ')}`);
     assert.deepEqual(qemuProcesses('kindling-e2e-'), [], 'no qemu process left behind');
     assert.deepEqual(kindlingNetns().filter((n) => n.includes('-sbx-') || /^kindling-\d+-/.test(n)), []);
   });

@@ -7,7 +7,9 @@ export function buildEventText(event: BuildEvent): string {
   switch (payload?.$case) {
     case 'state': {
       const state = BuildState[payload.value.state].replace('BUILD_STATE_', '').toLowerCase();
-      const error = payload.value.error ? `ERROR: ${payload.value.error.message}\n` : '';
+      const failure = payload.value.error;
+      // the Dockerfile line that failed, as BuildKit names it, when the failure has one
+      const error = failure ? `ERROR: ${failure.line > 0 ? `Dockerfile line ${failure.line}: ` : ''}${failure.message}\n` : '';
       return `=> build ${state}${payload.value.imageRef ? `: ${payload.value.imageRef}` : ''}\n${error}`;
     }
     case 'step': {
