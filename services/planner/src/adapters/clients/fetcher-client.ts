@@ -9,7 +9,8 @@ import {
   type UploadContextResponse,
 } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import type { BuildSource } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
-import { boundedChunks, clientStreamCall, createServiceClient, streamMessages, unaryCall, InvalidArgumentError, type TlsFiles } from '@kindling/runtime';
+import { boundedChunks, clientStreamCall, streamMessages, unaryCall, InvalidArgumentError, type TlsFiles } from '@kindling/runtime';
+import { createFetcherClient } from '@kindling/fetcher';
 import type { BuildContextSource } from '../../ports/build-services.ts';
 
 const service = 'fetcher';
@@ -39,7 +40,8 @@ export class GrpcBuildContextSource implements BuildContextSource {
   private readonly client: FetcherServiceClient;
 
   constructor(address: string, tls?: TlsFiles) {
-    this.client = createServiceClient(FetcherServiceClient, address, tls);
+    // the fetcher's own client: ReadBlob chunks are views of the received bytes, read ahead little
+    this.client = createFetcherClient(address, tls);
   }
 
   async resolve(source: BuildSource, signal: AbortSignal): Promise<ResolveContextResponse> {
@@ -79,7 +81,10 @@ export class GrpcBuildContextSource implements BuildContextSource {
 
   async *readBlob(digest: string, signal: AbortSignal): AsyncGenerator<Buffer> {
     const stream = this.client.readBlob({ digest, offset: '0', contextId: '', path: '', copyTo: '' });
-    for await (const message of streamMessages<ReadBlobResponse>(service, stream, signal)) yield Buffer.from(message.data);
+    for await (const message of streamMessages<ReadBlobResponse>(service, stream, signal)) {
+      const { data } = message;
+      yield Buffer.from(data.buffer, data.byteOffset, data.byteLength); // a view, not a copy
+    }
   }
 
   async upload(fileName: string, archive: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<{ uploadId: string; digest: string }> {
