@@ -33,7 +33,9 @@ function parseLabels(text: string): Record<string, string> {
 function parseValue(raw: string): number {
   if (raw === '+Inf') return Infinity;
   if (raw === '-Inf') return -Infinity;
-  if (raw === 'NaN') return NaN;
+  // prom-client writes NaN as "Nan" (an event-loop-lag gauge before its first sample); Prometheus
+  // reads it with Go's ParseFloat, which takes NaN in any case
+  if (/^nan$/i.test(raw)) return NaN;
   const value = Number(raw);
   if (raw === '' || Number.isNaN(value)) throw new Error(`bad sample value "${raw}"`);
   return value;
