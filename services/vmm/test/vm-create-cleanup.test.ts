@@ -76,6 +76,7 @@ async function hostRig(
   network: VmNetwork,
   hostKeys: HostKeyGenerator = new SshKeygenHostKeys(),
   hypervisor: HypervisorDriver = unusedHypervisor,
+  publishEvent: () => void = () => undefined,
 ) {
   const dir = await mkdtemp(join(tmpdir(), 'kindling-test-create-cleanup-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -119,7 +120,7 @@ async function hostRig(
     hypervisor,
     events: new VmEventHub(
       'testhost',
-      { publish: async () => undefined },
+      { publish: async () => publishEvent() },
       { load: async () => 0, save: async () => undefined },
       () => undefined,
     ),
@@ -238,6 +239,23 @@ test(
       /deadline exceeded/,
     );
     assert.deepEqual(await rig.vmDirs(), [], 'no VM directory is left');
+  },
+);
+
+test(
+  'a CreateVm the caller gives up on after its last step (while the VM event goes out) removes the VM',
+  { skip },
+  async (t) => {
+    const controller = new AbortController();
+    const rig = await hostRig(t, noNetwork, new SshKeygenHostKeys(), unusedHypervisor, () =>
+      controller.abort(new Error('deadline exceeded')),
+    );
+    await assert.rejects(
+      rig.host.createVm({ ...vmSpec('vm-done'), network: '' }, { signal: controller.signal }),
+      /deadline exceeded/,
+    );
+    assert.deepEqual(await rig.vmDirs(), [], 'no VM directory is left');
+    await assert.rejects(rig.host.mustGet('vm-done'), /does not exist/);
   },
 );
 

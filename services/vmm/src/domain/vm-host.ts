@@ -44,8 +44,12 @@ export class VmHost {
       createdHere = true;
       return this.create(id, spec, image, kernel, signal);
     });
-    if (!options.start) return created;
     try {
+      if (!options.start) {
+        // the caller may have given up after the last create step: it must not be left a VM it never saw
+        signal?.throwIfAborted();
+        return created;
+      }
       return await this.startVm(id, signal);
     } catch (error) {
       // A caller that gave up never learns the VM's id: the VM this call created goes with it.
