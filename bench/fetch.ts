@@ -2,7 +2,7 @@
  * Fetcher throughput: 1 GiB from a loopback HTTP server through the fetcher's gRPC API
  * (ResolveContext + ReadBlob, streamed to a file) against a bare undici stream to a file,
  * in the same run. Goal: ratio >= 0.9. CPU per GiB of the fetcher paths (streamed ReadBlob, and the
- * same-host hand-off ReadBlob copy_to) beside bare undici + sha256, goal <= 1.3. Then indexes a 10,000-file local context (files/s).
+ * same-host hand-off ReadBlob copy_to with link: a hard link to the cached file) beside bare undici + sha256, goal <= 1.3. Then indexes a 10,000-file local context (files/s).
  * Usage: npm run bench:fetch [-- sizeMiB [rounds]]
  */
 import { createHash } from 'node:crypto';
@@ -106,7 +106,7 @@ async function readToFile(request: ReadBlobRequest, path: string): Promise<strin
 async function throughFetcher(path: string, name: string): Promise<{ ms: number; digest: string }> {
   const started = performance.now();
   const contextId = await resolveHttpContext();
-  const digest = await readToFile({ digest: '', offset: '0', contextId, path: name, copyTo: '' }, path);
+  const digest = await readToFile({ digest: '', offset: '0', contextId, path: name, copyTo: '', link: false }, path);
   return { ms: performance.now() - started, digest };
 }
 
@@ -121,18 +121,18 @@ async function listThenRead(path: string, name: string): Promise<{ ms: number; l
   });
   const listedAt = performance.now();
   await readToFile(
-    { digest: listed.sources[0]!.files[0]!.digest, offset: '0', contextId: '', path: '', copyTo: '' },
+    { digest: listed.sources[0]!.files[0]!.digest, offset: '0', contextId: '', path: '', copyTo: '', link: false },
     path,
   );
   return { ms: performance.now() - started, listMs: listedAt - started };
 }
 
-/** ResolveContext + ListFiles (download, sha256, into the cache) + ReadBlob copy_to: the same-host cache hand-off. */
+/** ResolveContext + ListFiles (download, sha256, into the cache) + ReadBlob copy_to with link: the same-host cache hand-off. */
 async function handedOff(path: string, name: string): Promise<{ ms: number; digest: string }> {
   const started = performance.now();
   const contextId = await resolveHttpContext();
   const listed = await unary<ListFilesResponse>(client.listFiles, { contextId, patterns: [name], excludes: [] });
-  const digest = await readToFile({ digest: listed.sources[0]!.files[0]!.digest, offset: '0', contextId: '', path: '', copyTo: path }, join(work, 'handoff-stream.bin'));
+  const digest = await readToFile({ digest: listed.sources[0]!.files[0]!.digest, offset: '0', contextId: '', path: '', copyTo: path, link: true }, join(work, 'handoff-stream.bin'));
   return { ms: performance.now() - started, digest };
 }
 
@@ -273,7 +273,7 @@ try {
   // the fetcher path's CPU per GiB beside a bare undici download + sha256 of the same bytes.
   const baseline = total(cpu.bare) + hashMs * rounds;
   console.log(
-    `CPU per GiB, same-host hand-off (ListFiles + ReadBlob copy_to): ${perGiB(cpu.handoff.own)} ms client + ${perGiB(cpu.handoff.fetcher)} ms fetcher + ${perGiB(cpu.handoff.server)} ms HTTP server = ${perGiB(total(cpu.handoff))} ms`,
+    `CPU per GiB, same-host hand-off (ListFiles + ReadBlob copy_to, link): ${perGiB(cpu.handoff.own)} ms client + ${perGiB(cpu.handoff.fetcher)} ms fetcher + ${perGiB(cpu.handoff.server)} ms HTTP server = ${perGiB(total(cpu.handoff))} ms`,
   );
   console.log(`bare undici stream to file: ${bare.toFixed(1)} MiB/s`);
   console.log(`fetcher ResolveContext+ReadBlob to file: ${viaFetcher.toFixed(1)} MiB/s`);

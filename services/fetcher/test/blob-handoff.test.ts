@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
@@ -13,7 +13,7 @@ import type { ReadBlobRequest, ReadBlobResponse } from '@kindling/proto/gen/kind
 import { startTestFetcher, tempDir, type TestFetcher } from './support.ts';
 
 async function readAll(fetcher: TestFetcher, request: Partial<ReadBlobRequest>): Promise<ReadBlobResponse[]> {
-  const stream = fetcher.client.readBlob({ digest: '', offset: '0', contextId: '', path: '', copyTo: '', ...request });
+  const stream = fetcher.client.readBlob({ digest: '', offset: '0', contextId: '', path: '', copyTo: '', link: false, ...request });
   const messages: ReadBlobResponse[] = [];
   for await (const message of stream as AsyncIterable<ReadBlobResponse>) messages.push(message);
   return messages;
@@ -62,3 +62,37 @@ test('copy_to on a fetcher without --handoff-dir is FAILED_PRECONDITION naming t
   const destination = join(await tempDir(t, 'kindling-handoff-off-'), 'big.bin');
   await assert.rejects(readAll(fetcher, { digest, copyTo: destination }), (e: ServiceError) => e.code === status.FAILED_PRECONDITION && e.details.includes('--handoff-dir'));
 });
+
+test('copy_to with link hands over the cached file itself, read-only, and copies across filesystems', async (t) => {
+  const handoff = await tempDir(t, 'kindling-handoff-link-');
+  const fetcher = await startTestFetcher(t, [`--handoff-dir=${handoff}`]);
+  const { digest, content } = await storedBlob(fetcher, t);
+  const destination = join(handoff, 'linked.bin');
+
+  const [answer] = await readAll(fetcher, { digest, copyTo: destination, link: true });
+  assert.deepEqual([answer!.linked, answer!.totalSize, answer!.digest], [true, String(content.length), digest]);
+  const cached = await findFile(fetcher.cacheDir, digest.slice('sha256:'.length));
+  const [handed, stored] = await Promise.all([stat(destination), stat(cached)]);
+  assert.equal(handed.ino, stored.ino, 'the hand-off is the cache file itself: no byte copied');
+  assert.equal(handed.mode & 0o777, 0o444, 'the shared file is read-only');
+  assert.deepEqual(await readFile(destination), content);
+  // the cache dropping its name (eviction) leaves the consumer's link whole
+  await unlink(cached);
+  assert.deepEqual(await readFile(destination), content);
+
+  // a hand-off directory on another filesystem (tmpfs): the same request copies, and says so
+  const elsewhere = await mkdtemp('/dev/shm/kindling-handoff-xdev-');
+  t.after(() => rm(elsewhere, { recursive: true, force: true }));
+  const other = await startTestFetcher(t, [`--handoff-dir=${elsewhere}`]);
+  const second = await storedBlob(other, t);
+  const [copied] = await readAll(other, { digest: second.digest, copyTo: join(elsewhere, 'copied.bin'), link: true });
+  assert.equal(copied!.linked, false);
+  assert.deepEqual(await readFile(join(elsewhere, 'copied.bin')), second.content);
+});
+
+async function findFile(dir: string, name: string): Promise<string> {
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile() && entry.name === name) return join(entry.parentPath, entry.name);
+  }
+  throw new Error(`no ${name} under ${dir}`);
+}

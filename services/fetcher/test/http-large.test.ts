@@ -53,7 +53,7 @@ test('a 1 GiB file streams through the fetcher with bounded memory, digest verif
   const received = createHash('sha256');
   let bytes = 0;
   await new Promise<void>((resolve, reject) => {
-    const stream = client.readBlob({ digest: file.digest, offset: '0', contextId: '', path: '', copyTo: '' });
+    const stream = client.readBlob({ digest: file.digest, offset: '0', contextId: '', path: '', copyTo: '', link: false });
     stream.on('data', (m: ReadBlobResponse) => {
       received.update(m.data);
       bytes += m.data.length;

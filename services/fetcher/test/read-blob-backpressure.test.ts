@@ -33,7 +33,7 @@ test('ReadBlob to a reader that stops reading holds back: the fetcher does not b
   await fetcher.ask('mark');
   const received = createHash('sha256');
   let bytes = 0;
-  const stream = client.readBlob({ digest, offset: '0', contextId: '', path: '', copyTo: '' });
+  const stream = client.readBlob({ digest, offset: '0', contextId: '', path: '', copyTo: '', link: false });
   let paused = false;
   await new Promise<void>((resolve, reject) => {
     stream.on('data', (m: ReadBlobResponse) => {

@@ -23,9 +23,10 @@ function framedByGrpc(m: ReadBlobMessage): Buffer {
 }
 
 const samples: ReadBlobResponse[] = [
-  { data: Buffer.from('hello'), offset: '0', totalSize: '5', digest: '' },
-  { data: Buffer.alloc(300_000, 7), offset: String(2 ** 40 + 3), totalSize: String(2 ** 41), digest: '' },
-  { data: Buffer.alloc(0), offset: '1048576', totalSize: '1048576', digest: `sha256:${'ab'.repeat(32)}` },
+  { data: Buffer.from('hello'), offset: '0', totalSize: '5', digest: '', linked: false },
+  { data: Buffer.alloc(300_000, 7), offset: String(2 ** 40 + 3), totalSize: String(2 ** 41), digest: '', linked: false },
+  { data: Buffer.alloc(0), offset: '1048576', totalSize: '1048576', digest: `sha256:${'ab'.repeat(32)}`, linked: false },
+  { data: Buffer.alloc(0), offset: '0', totalSize: '77', digest: `sha256:${'ef'.repeat(32)}`, linked: true },
 ];
 
 test('the hand-written ReadBlob codec reads and writes what the generated one does', () => {
@@ -36,14 +37,14 @@ test('the hand-written ReadBlob codec reads and writes what the generated one do
   }
   const parts = [Buffer.from('ab'), Buffer.from('cde')];
   const gathered = ReadBlobResponse.decode(
-    framedByGrpc({ data: Buffer.alloc(0), parts, offset: '9', totalSize: '0', digest: '' } as never),
+    framedByGrpc({ data: Buffer.alloc(0), parts, offset: '9', totalSize: '0', digest: '', linked: false } as never),
   );
   assert.equal(Buffer.from(gathered.data).toString(), 'abcde');
   const withHeadroom = allocWithHeadroom(4);
   withHeadroom.write('wxyz');
   assert.deepEqual(
-    decodeReadBlobResponse(encodeReadBlobResponse({ data: withHeadroom, offset: '4', totalSize: '8', digest: '' })),
-    { data: Buffer.from('wxyz'), offset: '4', totalSize: '8', digest: '' },
+    decodeReadBlobResponse(encodeReadBlobResponse({ data: withHeadroom, offset: '4', totalSize: '8', digest: '', linked: false })),
+    { data: Buffer.from('wxyz'), offset: '4', totalSize: '8', digest: '', linked: false },
   );
 });
 
@@ -61,7 +62,7 @@ test('the ReadBlob decoder keeps the data as a view and skips fields it does not
 test('createFetcherClient reads at most two ReadBlob messages ahead of its reader', () => {
   const client = createFetcherClient('127.0.0.1:1');
   try {
-    const call = client.readBlob({ digest: `sha256:${'00'.repeat(32)}`, offset: '0', contextId: '', path: '', copyTo: '' });
+    const call = client.readBlob({ digest: `sha256:${'00'.repeat(32)}`, offset: '0', contextId: '', path: '', copyTo: '', link: false });
     call.on('error', () => {});
     assert.equal(call.readableHighWaterMark, 2);
     call.cancel();
@@ -74,14 +75,14 @@ test('a ReadBlob response of several parts, framed by grpc-js, is the generated 
   const parts = [Buffer.alloc(70_000, 1), Buffer.from('xyz'), Buffer.alloc(1 << 20, 2).subarray(5)];
   const data = Buffer.concat(parts);
   for (const digest of ['', `sha256:${'cd'.repeat(32)}`]) {
-    const m = { data: Buffer.alloc(0), parts, offset: String(2 ** 33), totalSize: String(2 ** 34), digest };
+    const m = { data: Buffer.alloc(0), parts, offset: String(2 ** 33), totalSize: String(2 ** 34), digest, linked: false };
     // Scratch left holding other bytes: the result must not depend on it.
-    serializeReadBlobResponse({ data: Buffer.alloc(3 << 20, 0xee), offset: '1', totalSize: '2', digest: '' });
+    serializeReadBlobResponse({ data: Buffer.alloc(3 << 20, 0xee), offset: '1', totalSize: '2', digest: '', linked: false });
     const framed = framedByGrpc(m);
     // Same fields, same size as the generated encoder's (which orders the fields differently).
-    assert.equal(framed.length, ReadBlobResponse.encode({ data, offset: m.offset, totalSize: m.totalSize, digest }).finish().length);
-    assert.deepEqual(ReadBlobResponse.decode(framed), { data, offset: m.offset, totalSize: m.totalSize, digest });
-    assert.deepEqual(decodeReadBlobResponse(framed), { data, offset: m.offset, totalSize: m.totalSize, digest });
+    assert.equal(framed.length, ReadBlobResponse.encode({ data, offset: m.offset, totalSize: m.totalSize, digest, linked: false }).finish().length);
+    assert.deepEqual(ReadBlobResponse.decode(framed), { data, offset: m.offset, totalSize: m.totalSize, digest, linked: false });
+    assert.deepEqual(decodeReadBlobResponse(framed), { data, offset: m.offset, totalSize: m.totalSize, digest, linked: false });
     // Any other read of the result gathers it first.
     const view = serializeReadBlobResponse(m);
     const partial = Buffer.alloc(10);

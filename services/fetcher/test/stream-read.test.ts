@@ -15,7 +15,7 @@ async function readByPath(fetcher: TestFetcher, contextId: string, path: string,
   const parts: Buffer[] = [];
   let digest = '';
   let totalSize = '';
-  const stream = fetcher.client.readBlob({ digest: '', offset: '0', contextId, path, copyTo: '' });
+  const stream = fetcher.client.readBlob({ digest: '', offset: '0', contextId, path, copyTo: '', link: false });
   for await (const m of stream as AsyncIterable<ReadBlobResponse>) {
     parts.push(m.data);
     if (m.digest) digest = m.digest;
@@ -111,8 +111,8 @@ test('a client cancelling ReadBlob mid-stream leaves the fetcher serving', async
   const listed = await fetcher.listFiles(ctx.contextId, ['blob.bin']);
   const digest = listed.sources[0]!.files[0]!.digest;
   for (const request of [
-    { digest, offset: '0', contextId: '', path: '', copyTo: '' },
-    { digest: '', offset: '0', contextId: ctx.contextId, path: 'other.bin', copyTo: '' },
+    { digest, offset: '0', contextId: '', path: '', copyTo: '', link: false },
+    { digest: '', offset: '0', contextId: ctx.contextId, path: 'other.bin', copyTo: '', link: false },
   ]) {
     const call = fetcher.client.readBlob(request);
     await new Promise<void>((resolve) => {

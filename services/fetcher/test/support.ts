@@ -69,7 +69,7 @@ export async function startTestFetcher(t: TestContext, flags: string[] = []): Pr
     readBlob: (digest, offset = 0) =>
       new Promise<Buffer>((resolve, reject) => {
         const parts: Buffer[] = [];
-        const stream = client.readBlob({ digest, offset: String(offset), contextId: '', path: '', copyTo: '' });
+        const stream = client.readBlob({ digest, offset: String(offset), contextId: '', path: '', copyTo: '', link: false });
         stream.on('data', (m: ReadBlobResponse) => parts.push(m.data));
         stream.on('error', reject);
         stream.on('end', () => resolve(Buffer.concat(parts)));

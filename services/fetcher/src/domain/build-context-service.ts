@@ -148,18 +148,18 @@ export class BuildContextService {
   }
 
   /**
-   * The cache hand-off to a consumer on this host: the blob copied to a new file under the
-   * configured hand-off directory, so its bytes never cross gRPC.
+   * The cache hand-off to a consumer on this host: the blob copied (or, with `link`, hard-linked
+   * read-only) to a new file under the configured hand-off directory, so its bytes never cross gRPC.
    */
-  async copyBlobTo(digest: string, destination: string): Promise<{ digest: string; size: number }> {
+  async copyBlobTo(digest: string, destination: string, link = false): Promise<{ digest: string; size: number; linked: boolean }> {
     const root = this.deps.handoffDir ?? '';
     if (root === '') throw new FailedPreconditionError('copy_to: the cache hand-off is off on this fetcher (set --handoff-dir to a directory its consumers share)');
     if (!isAbsolute(destination) || normalize(destination) !== destination || !destination.startsWith(`${normalize(root).replace(/\/+$/, '')}/`)) {
       throw new InvalidArgumentError(`copy_to "${destination}" must be a normalized absolute path under the hand-off directory ${root}`);
     }
     const parsed = parseDigest(digest);
-    const info = await this.deps.blobs.copyTo(parsed, destination);
-    return { digest: info.digest, size: info.size };
+    const info = await this.deps.blobs.copyTo(parsed, destination, { link });
+    return { digest: info.digest, size: info.size, linked: info.linked };
   }
 
   readBlob(digest: string, offset: number, signal: AbortSignal): Promise<BlobReader> {

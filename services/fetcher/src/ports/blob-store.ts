@@ -42,8 +42,11 @@ export interface BlobStore {
     digest: Digest,
     options: { offset?: number; chunkSize?: number; signal?: AbortSignal },
   ): Promise<BlobReader>;
-  /** Copies a whole blob to a new file at `destination` (kernel copy); NotFound when absent. */
-  copyTo(digest: Digest, destination: string): Promise<BlobInfo>;
+  /**
+   * Copies a whole blob to a new file at `destination` (kernel copy), or with `link` makes it a hard
+   * link to the stored file, made read-only, where both lie on one filesystem; NotFound when absent.
+   */
+  copyTo(digest: Digest, destination: string, options?: { link?: boolean }): Promise<BlobInfo & { linked: boolean }>;
   /** Bytes held now, for metrics and tests. */
   usage(): { bytes: number; blobs: number; limit: number };
 }

@@ -333,6 +333,15 @@ export interface ReadBlobRequest {
    * the consumer's: the fetcher never touches it again.
    */
   copyTo: string;
+  /**
+   * With copy_to: hand over the cache's own file as a hard link instead of a
+   * copy, so not one byte is copied. The fetcher makes the cached file
+   * read-only (0444) first; the consumer must only read the link and remove
+   * it when done (it keeps the blob's disk space until then, even after the
+   * cache evicts the blob). When copy_to lies on another filesystem than the
+   * cache, the fetcher copies as without link; the response says which.
+   */
+  link: boolean;
 }
 
 /** ReadBlobResponse is one chunk of a blob. */
@@ -350,6 +359,11 @@ export interface ReadBlobResponse {
    * "sha256:<hex>", computed by the fetcher over the bytes sent.
    */
   digest: string;
+  /**
+   * Answering copy_to with link: true when the file is a hard link to the
+   * cache's read-only file, false when it is a copy of its own.
+   */
+  linked: boolean;
 }
 
 function createBaseLocalContext(): LocalContext {
@@ -2014,7 +2028,7 @@ export const FetchUrlResponse: MessageFns<FetchUrlResponse> = {
 };
 
 function createBaseReadBlobRequest(): ReadBlobRequest {
-  return { digest: "", offset: "0", contextId: "", path: "", copyTo: "" };
+  return { digest: "", offset: "0", contextId: "", path: "", copyTo: "", link: false };
 }
 
 export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
@@ -2033,6 +2047,9 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
     }
     if (message.copyTo !== "") {
       writer.uint32(42).string(message.copyTo);
+    }
+    if (message.link !== false) {
+      writer.uint32(48).bool(message.link);
     }
     return writer;
   },
@@ -2090,6 +2107,14 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
             message.copyTo = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.link = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2117,6 +2142,7 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
         : isSet(object.copy_to)
         ? globalThis.String(object.copy_to)
         : "",
+      link: isSet(object.link) ? globalThis.Boolean(object.link) : false,
     };
   },
 
@@ -2137,6 +2163,9 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
     if (message.copyTo !== "") {
       obj.copyTo = message.copyTo;
     }
+    if (message.link !== false) {
+      obj.link = message.link;
+    }
     return obj;
   },
 
@@ -2150,12 +2179,13 @@ export const ReadBlobRequest: MessageFns<ReadBlobRequest> = {
     message.contextId = object.contextId ?? "";
     message.path = object.path ?? "";
     message.copyTo = object.copyTo ?? "";
+    message.link = object.link ?? false;
     return message;
   },
 };
 
 function createBaseReadBlobResponse(): ReadBlobResponse {
-  return { data: Buffer.alloc(0), offset: "0", totalSize: "0", digest: "" };
+  return { data: Buffer.alloc(0), offset: "0", totalSize: "0", digest: "", linked: false };
 }
 
 export const ReadBlobResponse: MessageFns<ReadBlobResponse> = {
@@ -2171,6 +2201,9 @@ export const ReadBlobResponse: MessageFns<ReadBlobResponse> = {
     }
     if (message.digest !== "") {
       writer.uint32(34).string(message.digest);
+    }
+    if (message.linked !== false) {
+      writer.uint32(40).bool(message.linked);
     }
     return writer;
   },
@@ -2220,6 +2253,14 @@ export const ReadBlobResponse: MessageFns<ReadBlobResponse> = {
             message.digest = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.linked = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2242,6 +2283,7 @@ export const ReadBlobResponse: MessageFns<ReadBlobResponse> = {
         ? globalThis.String(object.total_size)
         : "0",
       digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
+      linked: isSet(object.linked) ? globalThis.Boolean(object.linked) : false,
     };
   },
 
@@ -2259,6 +2301,9 @@ export const ReadBlobResponse: MessageFns<ReadBlobResponse> = {
     if (message.digest !== "") {
       obj.digest = message.digest;
     }
+    if (message.linked !== false) {
+      obj.linked = message.linked;
+    }
     return obj;
   },
 
@@ -2271,6 +2316,7 @@ export const ReadBlobResponse: MessageFns<ReadBlobResponse> = {
     message.offset = object.offset ?? "0";
     message.totalSize = object.totalSize ?? "0";
     message.digest = object.digest ?? "";
+    message.linked = object.linked ?? false;
     return message;
   },
 };

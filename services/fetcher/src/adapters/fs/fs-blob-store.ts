@@ -8,7 +8,7 @@ import {
   writev,
 } from 'node:fs';
 import { promisify } from 'node:util';
-import { copyFile, mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { allocWithHeadroom, keepsHeadroom } from './headroom.ts';
 import { FileSha256, type RunningFileSha256 } from './file-sha256.ts';
 import { join } from 'node:path';
@@ -307,7 +307,7 @@ export class FsBlobStore implements BlobStore {
     return { size, chunks: chunks() };
   }
 
-  async copyTo(digest: Digest, destination: string): Promise<BlobInfo> {
+  async copyTo(digest: Digest, destination: string, options: { link?: boolean } = {}): Promise<BlobInfo & { linked: boolean }> {
     const hex = digestHex(digest);
     const size = this.lru.get(hex);
     if (size === undefined) {
@@ -315,9 +315,11 @@ export class FsBlobStore implements BlobStore {
     }
     this.remember(hex, size);
     this.readers.set(hex, (this.readers.get(hex) ?? 0) + 1); // not evicted while copied
+    let linked = false;
     try {
+      if (options.link) linked = await this.linkTo(hex, destination);
       // copy_file_range (or a reflink): the bytes never pass through this process
-      await copyFile(this.pathOf(hex), destination, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+      if (!linked) await copyFile(this.pathOf(hex), destination, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') throw new AlreadyExistsError(`copy_to ${destination} already exists: the hand-off makes a new file`);
@@ -328,7 +330,19 @@ export class FsBlobStore implements BlobStore {
       if (n <= 0) this.readers.delete(hex);
       else this.readers.set(hex, n);
     }
-    return { digest, size };
+    return { digest, size, linked };
+  }
+
+  /** A hard link to the stored file, read-only first (the consumer shares its inode); false across filesystems. */
+  private async linkTo(hex: string, destination: string): Promise<boolean> {
+    await chmod(this.pathOf(hex), 0o444);
+    try {
+      await link(this.pathOf(hex), destination);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EXDEV') return false;
+      throw err;
+    }
   }
 
   /** Drops least recently used blobs until the store fits its limit; blobs being read stay. */

@@ -98,8 +98,8 @@ export function fetcherGrpcImplementation(service: BuildContextService): Fetcher
         throw new InvalidArgumentError('ReadBlob takes either a digest or a context_id and path, not both');
       if (req.copyTo !== '') {
         if (byPath || offset !== 0) throw new InvalidArgumentError('copy_to takes a digest and the whole blob (no context_id/path, no offset)');
-        const copied = await service.copyBlobTo(req.digest, req.copyTo);
-        await send({ data: EMPTY, offset: '0', totalSize: String(copied.size), digest: copied.digest });
+        const handed = await service.copyBlobTo(req.digest, req.copyTo, req.link);
+        await send({ data: EMPTY, offset: '0', totalSize: String(handed.size), digest: handed.digest, linked: handed.linked });
         return;
       }
       const blob = byPath
@@ -123,6 +123,7 @@ export function fetcherGrpcImplementation(service: BuildContextService): Fetcher
           offset: String(offset),
           totalSize,
           digest: '',
+          linked: false,
         };
         const sent = send(message, { flushed: true });
         sent.catch(() => {}); // observed below; this only keeps an early failure from counting as unhandled
@@ -133,7 +134,7 @@ export function fetcherGrpcImplementation(service: BuildContextService): Fetcher
       for (const message of inFlight) await settle(message);
       if (byPath) {
         const digest = await (blob as { digest: Promise<string> }).digest;
-        await send({ data: Buffer.alloc(0), offset: String(offset), totalSize: String(offset), digest });
+        await send({ data: Buffer.alloc(0), offset: String(offset), totalSize: String(offset), digest, linked: false });
       }
     }),
   };

@@ -129,10 +129,8 @@ function layoutOf(m: ReadBlobMessage, parts: Buffer[]): Uint8Array[] {
   let dataLength = 0;
   for (const p of parts) dataLength += p.length;
   const layout: Uint8Array[] = [header(Number(m.offset), Number(m.totalSize), dataLength), ...parts];
-  if (m.digest !== '') {
-    const digest = Buffer.from(m.digest, 'utf8');
-    layout.push(Buffer.from([0x22]), varint(digest.length), digest);
-  }
+  const tail = trailer(m);
+  if (tail) layout.push(tail);
   return layout;
 }
 
@@ -148,8 +146,7 @@ function encodeInto(m: ReadBlobMessage, allocate: (length: number) => Buffer): B
   let dataLength = 0;
   for (const p of parts) dataLength += p.length;
   const head = header(Number(m.offset), Number(m.totalSize), dataLength);
-  const digest = m.digest === '' ? undefined : Buffer.from(m.digest, 'utf8');
-  const tail = digest ? Buffer.concat([Buffer.from([0x22]), varint(digest.length), digest]) : undefined;
+  const tail = trailer(m);
   const only = parts.length === 1 ? parts[0]! : undefined;
   if (only && !tail && head.length <= HEADROOM && hasHeadroom(only)) {
     // Zero copy: the header goes into the spare bytes in front of the data.
@@ -164,6 +161,17 @@ function encodeInto(m: ReadBlobMessage, allocate: (length: number) => Buffer): B
   return out;
 }
 
+/** Fields 4 and 5 (digest, linked), after the data; undefined when both are at their defaults. */
+function trailer(m: ReadBlobMessage): Buffer | undefined {
+  const pieces: Buffer[] = [];
+  if (m.digest !== '') {
+    const digest = Buffer.from(m.digest, 'utf8');
+    pieces.push(Buffer.from([0x22]), varint(digest.length), digest);
+  }
+  if (m.linked) pieces.push(Buffer.from([0x28, 0x01]));
+  return pieces.length > 0 ? Buffer.concat(pieces) : undefined;
+}
+
 function varint(n: number): Buffer {
   const out = Buffer.allocUnsafe(varintLength(n));
   writeVarint(out, 0, n);
@@ -176,7 +184,7 @@ function varint(n: number): Buffer {
  * allocation and copy per message on the client. Unknown fields are skipped.
  */
 export function decodeReadBlobResponse(buffer: Buffer): ReadBlobResponse {
-  const message: ReadBlobResponse = { data: EMPTY, offset: '0', totalSize: '0', digest: '' };
+  const message: ReadBlobResponse = { data: EMPTY, offset: '0', totalSize: '0', digest: '', linked: false };
   let at = 0;
   const varint = (): number => {
     let value = 0;
@@ -195,6 +203,7 @@ export function decodeReadBlobResponse(buffer: Buffer): ReadBlobResponse {
       const value = varint();
       if (field === 2) message.offset = String(value);
       else if (field === 3) message.totalSize = String(value);
+      else if (field === 5) message.linked = value !== 0;
     } else if (wireType === 2) {
       const length = varint();
       if (at + length > buffer.length) throw new Error('ReadBlobResponse is truncated (inside a field)');

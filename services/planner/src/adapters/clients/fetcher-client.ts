@@ -80,7 +80,7 @@ export class GrpcBuildContextSource implements BuildContextSource {
   }
 
   async *readBlob(digest: string, signal: AbortSignal): AsyncGenerator<Buffer> {
-    const stream = this.client.readBlob({ digest, offset: '0', contextId: '', path: '', copyTo: '' });
+    const stream = this.client.readBlob({ digest, offset: '0', contextId: '', path: '', copyTo: '', link: false });
     for await (const message of streamMessages<ReadBlobResponse>(service, stream, signal)) {
       const { data } = message;
       yield Buffer.from(data.buffer, data.byteOffset, data.byteLength); // a view, not a copy

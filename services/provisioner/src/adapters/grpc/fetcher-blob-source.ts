@@ -22,7 +22,7 @@ export class FetcherBlobSource implements BlobSource {
   }
 
   async *read(digest: string, signal?: AbortSignal): AsyncIterable<Buffer> {
-    const call = this.client.readBlob({ digest, offset: '0', contextId: '', path: '', copyTo: '' });
+    const call = this.client.readBlob({ digest, offset: '0', contextId: '', path: '', copyTo: '', link: false });
     const onAbort = (): void => call.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
