@@ -1,7 +1,7 @@
 /** The body of bench:build, run inside its own network namespace (see bench/build.ts). */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildState, StepState, VmState, type BuildEvent } from '@kindling/proto/gen/kindling/events/v1/events.ts';
@@ -165,5 +165,8 @@ try {
   vmEvents.cancel();
   for (const client of [planner, vmm, provisioner]) client.close();
   await suite.stop();
+  // KINDLING_BENCH_LOGS=dir keeps the services' logs (each commit's phase timings are in the vmm's)
+  const keepLogs = process.env.KINDLING_BENCH_LOGS;
+  if (keepLogs) await cp(join(workDir, 'logs'), keepLogs, { recursive: true });
   await rm(workDir, { recursive: true, force: true });
 }

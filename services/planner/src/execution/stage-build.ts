@@ -21,9 +21,12 @@ import { executeStep, StepCommandFailed } from './step-executor.ts';
 
 const OUTPUT_TAIL_BYTES = 4096;
 // A watchdog thaws the guest should the host never come back to do it (planner gone, call cut).
+// fsfreeze flushes the filesystem itself, so no sync before it. The watchdog's pid is known at once
+// ($! is the sh that setsid execs: a background job of a shell without job control leads no process
+// group, so setsid does not fork), so the thaw always finds it and no stale watchdog can unfreeze a later freeze.
 const FREEZE_SCRIPT =
-  'sync && setsid sh -c \'echo $$ > /run/kindling-thaw.pid; sleep 120; fsfreeze --unfreeze / 2>/dev/null\' </dev/null >/dev/null 2>&1 & ' +
-  'sleep 0.1; sync && fsfreeze --freeze /';
+  'setsid sh -c \'sleep 120; fsfreeze --unfreeze / 2>/dev/null\' </dev/null >/dev/null 2>&1 & ' +
+  'echo $! > /run/kindling-thaw.pid; fsfreeze --freeze /';
 const THAW_SCRIPT = 'fsfreeze --unfreeze /; kill "$(cat /run/kindling-thaw.pid 2>/dev/null)" 2>/dev/null; rm -f /run/kindling-thaw.pid; true';
 
 /** Steps that change the filesystem (the others only change metadata and the keys after them). */

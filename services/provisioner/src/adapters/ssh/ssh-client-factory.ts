@@ -20,6 +20,16 @@ export const DEFAULT_SSH_CLIENT_OPTIONS: SshClientOptions = {
 
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
 
+/**
+ * chacha20-poly1305 first, as OpenSSH's own client orders its ciphers (ssh2 puts AES-GCM first on
+ * an AES-NI host). The guest's sshd does the other half of every byte's crypto: without AES in the
+ * guest CPU (QEMU TCG, measured: 14.1 vs 10.2 MiB/s through exec `cat`) chacha20 is the faster one,
+ * and with it both run at GiB/s, far above what a build moves. A RegExp, so an ssh2 without
+ * chacha20 keeps its default order instead of failing.
+ */
+const CHACHA20 = /^chacha20-poly1305@openssh\.com$/;
+const CIPHER_PREFERENCE = { remove: CHACHA20, prepend: CHACHA20 } as never;
+
 export function describeTarget(target: SshTarget): string {
   return `${target.user}@${target.host}:${target.port} (session ${target.sessionId})`;
 }
@@ -42,7 +52,10 @@ export async function openSshClient(target: SshTarget, options: SshClientOptions
       presentedKey = key;
       return target.hostKey !== undefined && key.equals(target.hostKey.blob);
     },
-    ...(target.hostKey ? { algorithms: { serverHostKey: hostKeyAlgorithmsFor(target.hostKey) as never } } : {}),
+    algorithms: {
+      cipher: CIPHER_PREFERENCE,
+      ...(target.hostKey ? { serverHostKey: hostKeyAlgorithmsFor(target.hostKey) as never } : {}),
+    },
   };
   return new Promise<Client>((resolve, reject) => {
     const onAbort = (): void => {
