@@ -20,6 +20,7 @@ import type {
   GetVmResponse,
   Image,
   ListVmsResponse,
+  SnapshotVmResponse,
   StopVmResponse,
   Vm,
   WatchVmsResponse,
@@ -327,6 +328,43 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
     assert.equal(afterCommit.state, VmState.VM_STATE_RUNNING);
     assert.equal(afterCommit.pid, vm!.pid);
     assert.equal((await inGuest(afterCommit, 'echo still-usable > /root/after && cat /root/live')).trim(), 'live-commit');
+
+    // SnapshotVm: answers once the disk is taken, so the guest thaws and writes on while the copy is stored.
+    const snapFrozen = await frozenGuest(afterCommit, 'echo in-snapshot > /root/snap && sync');
+    let thawed = false;
+    const thawOnce = async () => {
+      if (!thawed) await snapFrozen.thaw();
+      thawed = true;
+    };
+    const answers: string[] = [];
+    let snapshot: Image | undefined;
+    try {
+      const stream = vmm.client.snapshotVm({ vmId: 'vm-second', image: 'test:snap', overwrite: false });
+      for await (const { progress } of stream as AsyncIterable<SnapshotVmResponse>) {
+        answers.push(progress?.$case ?? 'none');
+        if (progress?.$case === 'diskTaken') {
+          await thawOnce();
+          await inGuest(afterCommit, 'echo after-snapshot > /root/late && sync');
+        }
+        if (progress?.$case === 'image') snapshot = progress.value;
+      }
+    } finally {
+      await thawOnce();
+    }
+    assert.deepEqual(answers, ['diskTaken', 'image']);
+    assert.equal(snapshot?.name, 'test');
+    assert.equal(snapshot?.tag, 'snap');
+    const snapRootfs = join(dir, 'state/images/test/snap/rootfs.ext4');
+    const catSnap = (path: string) => execFileSync('debugfs', ['-R', `cat ${path}`, snapRootfs], { encoding: 'utf8', stdio: 'pipe' });
+    assert.equal(catSnap('/root/snap').trim(), 'in-snapshot');
+    assert.equal(catSnap('/root/late'), '', 'what the guest wrote after disk_taken is not in the snapshot');
+    assert.equal(catSnap('/etc/kindling/guest.json'), '', 'identity stripped as in any commit');
+    await assert.rejects(
+      (async () => {
+        for await (const message of vmm.client.snapshotVm({ vmId: 'vm-second', image: 'test:snap', overwrite: false }) as AsyncIterable<unknown>) void message;
+      })(),
+      (e) => (e as ServiceError).code === Status.ALREADY_EXISTS,
+    );
   });
 
   it('a VM whose qemu is killed becomes FAILED, and DeleteVm leaves nothing behind', async () => {

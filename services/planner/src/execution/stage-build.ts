@@ -42,6 +42,8 @@ export interface StageOutcome {
 
 export class StageBuild {
   private outputTail = Buffer.alloc(0);
+  /** Snapshots whose disk is taken and which the vmm is still storing; each settles, never rejects. */
+  private readonly storingSnapshots: Promise<void>[] = [];
 
   constructor(
     private readonly shared: BuildShared,
@@ -87,15 +89,20 @@ export class StageBuild {
       return { key: keys.last(), booted: false };
     }
     const vm = await this.boot(bootImage, base.diskBytes, signal);
-    for (const step of stage.steps) {
-      await keys.through(step.index, signal);
-      if (step.index <= resumeAfter) {
-        this.reportCached(step, keys.at(step.index));
-        continue;
+    try {
+      for (const step of stage.steps) {
+        await keys.through(step.index, signal);
+        if (step.index <= resumeAfter) {
+          this.reportCached(step, keys.at(step.index));
+          continue;
+        }
+        this.onStep(step.index, step.line);
+        await this.runStep(step, vm.target, keys.at(step.index), signal);
+        if (changesFilesystem(step) && step.index !== lastChanging) await this.snapshot(vm.id, vm.target, step, keys.at(step.index), signal);
       }
-      this.onStep(step.index, step.line);
-      await this.runStep(step, vm.target, keys.at(step.index), signal);
-      if (changesFilesystem(step) && step.index !== lastChanging) await this.snapshot(vm.id, vm.target, step, keys.at(step.index), signal);
+    } finally {
+      // every snapshot stored (or failed) before the VM is committed or deleted: none outlives its build
+      await Promise.all(this.storingSnapshots);
     }
     await this.commit(vm.id);
     await this.storeInCache(keys.all(), lastChanging);
@@ -249,7 +256,10 @@ export class StageBuild {
     shared.events.step({ ...stepEvent, state: StepState.STEP_STATE_SUCCEEDED, duration: { seconds: String(Math.floor(ms / 1000)), nanos: Math.round((ms % 1000) * 1e6) } });
   }
 
-  /** Stores the filesystem after a step; a failed snapshot costs the cache, never the build. */
+  /**
+   * Stores the filesystem after a step; a failed snapshot costs the cache, never the build. The guest
+   * is thawed as soon as its disk is copied: the strip, digest and store overlap the next step.
+   */
   private async snapshot(vmId: string, target: SshTarget, step: PlannedStep, key: string, signal: AbortSignal): Promise<void> {
     const { shared } = this;
     const guest = shared.services.guest;
@@ -258,8 +268,14 @@ export class StageBuild {
     const frozen = await exec(FREEZE_SCRIPT, signal);
     try {
       if (frozen.exitCode !== 0) throw new FailedPreconditionError(`fsfreeze failed in the guest (exit ${frozen.exitCode ?? frozen.signal})`);
-      await shared.services.vmHost.commitVm({ vmId, image: cacheImageFor(key), metadata: cacheMetadata(key, step), shrink: false, overwrite: true, live: true });
-      await shared.cache.touch(key);
+      // not cut short by a cancel: the build waits for it (storingSnapshots), so no staging copy outlives the build
+      const { diskTaken, stored } = shared.services.vmHost.snapshotVm({ vmId, image: cacheImageFor(key), metadata: cacheMetadata(key, step), overwrite: true }, new AbortController().signal);
+      this.storingSnapshots.push(
+        stored
+          .then(() => shared.cache.touch(key))
+          .catch((error: unknown) => shared.log.warn({ err: error, step: step.index }, 'could not snapshot a step for the cache')),
+      );
+      await diskTaken.catch(() => {}); // a snapshot that fails before its disk is taken is logged just above
     } catch (error) {
       if (signal.aborted) throw error;
       shared.log.warn({ err: error, step: step.index }, 'could not snapshot a step for the cache');

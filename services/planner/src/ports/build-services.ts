@@ -13,7 +13,7 @@ import type {
   PutFilesResponse,
   SshTarget,
 } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
-import type { CommitVmRequest, CreateImageHeader, CreateVmRequest, Image, TagImageRequest, Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import type { CommitVmRequest, CreateImageHeader, CreateVmRequest, Image, SnapshotVmRequest, TagImageRequest, Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 
 export interface BuildContextSource {
   resolve(source: BuildSource, signal: AbortSignal): Promise<ResolveContextResponse>;
@@ -42,6 +42,11 @@ export interface BuildVmHost {
   listVms(signal: AbortSignal): Promise<Vm[]>;
   stopVm(vmId: string, timeoutMs: number): Promise<void>;
   commitVm(request: CommitVmRequest): Promise<Image>;
+  /**
+   * A live commit of a RUNNING VM whose guest is frozen: `diskTaken` resolves once its disk is
+   * copied (thaw then), `stored` with the image; both reject if it fails first.
+   */
+  snapshotVm(request: SnapshotVmRequest, signal: AbortSignal): { diskTaken: Promise<void>; stored: Promise<Image> };
   deleteVm(vmId: string): Promise<void>;
   deleteImage(image: string): Promise<void>;
   /** A tar archive of the paths (absolute, in the image's rootfs), read on the host without a boot. */

@@ -20,6 +20,14 @@ import type { VmHost } from './vm-host.ts';
 import type { VmRecord } from './vm.ts';
 
 /** Image and kernel use cases: list, get, delete (refusing images in use), import, commit. */
+export interface CommitOptions {
+  shrink?: boolean;
+  overwrite?: boolean;
+  live?: boolean;
+  timings?: Record<string, number>;
+  onDiskTaken?: () => Promise<void> | void;
+}
+
 export class ImageCatalog {
   constructor(private readonly host: VmHost) {}
 
@@ -120,8 +128,12 @@ export class ImageCatalog {
     vmId: string,
     refText: string,
     metadata: ImageMetadata,
-    /** timings, when given, receives each phase's milliseconds (takeDiskMs, then stripAndDigestMs, or stripMs, shrinkMs and digestMs). */
-    options: { shrink?: boolean; overwrite?: boolean; live?: boolean; timings?: Record<string, number> } = {},
+    /**
+     * timings, when given, receives each phase's milliseconds (takeDiskMs, then stripAndDigestMs, or
+     * stripMs, shrinkMs and digestMs); onDiskTaken runs once the VM's disk is copied or linked, before
+     * the rest (a live commit's caller may thaw the guest then).
+     */
+    options: CommitOptions = {},
     signal?: AbortSignal,
   ): Promise<ImageRecord> {
     const ref = parseImageRef(refText);
@@ -132,7 +144,7 @@ export class ImageCatalog {
     vmId: string,
     ref: ImageRef,
     metadata: ImageMetadata,
-    options: { shrink?: boolean; overwrite?: boolean; live?: boolean; timings?: Record<string, number> },
+    options: CommitOptions,
     signal?: AbortSignal,
   ): Promise<ImageRecord> {
     const vm = await this.host.mustGet(vmId);
@@ -161,6 +173,7 @@ export class ImageCatalog {
       const taken = await phase('takeDiskMs', () =>
         this.takeDisk(vm, staging, { shrink: options.shrink ?? false, live: options.live ?? false }, signal),
       );
+      await options.onDiskTaken?.();
       const describe = (digest: Promise<string>) =>
         this.describe(staging, ref.name, ref.tag, vm.imageRef, metadata, vm.kernelId, false, signal, digest);
       if (taken === 'stripped') return phase('digestMs', () => describe(this.deps.disk.digest(staging, signal)));

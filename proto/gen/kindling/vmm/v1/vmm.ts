@@ -336,7 +336,7 @@ export interface CommitVmRequest {
   /**
    * Commit a RUNNING VM's disk while it keeps running. The caller must have
    * frozen the guest's filesystem (fsfreeze --freeze /) so the copy is
-   * consistent, and thaws it after. Used for step-cache snapshots.
+   * consistent, and thaws it after (SnapshotVm says when it may thaw sooner).
    */
   live: boolean;
 }
@@ -344,6 +344,37 @@ export interface CommitVmRequest {
 /** CommitVmResponse holds the new image. */
 export interface CommitVmResponse {
   image?: Image | undefined;
+}
+
+/**
+ * SnapshotVmRequest names a RUNNING VM whose guest filesystem the caller has
+ * frozen (fsfreeze --freeze /) and the image its disk becomes.
+ */
+export interface SnapshotVmRequest {
+  vmId: string;
+  /** "name:tag" of the new image. */
+  image: string;
+  metadata?:
+    | ImageMetadata
+    | undefined;
+  /** Replace an existing image of that name (else ALREADY_EXISTS). */
+  overwrite: boolean;
+}
+
+/** SnapshotVmResponse is one step of a snapshot: disk_taken, then image. */
+export interface SnapshotVmResponse {
+  progress?:
+    | //
+    /** The disk is copied: from here on the guest may be thawed and written. */
+    { $case: "diskTaken"; value: SnapshotDiskTaken }
+    | //
+    /** The last answer: the snapshot, stored. */
+    { $case: "image"; value: Image }
+    | undefined;
+}
+
+/** SnapshotDiskTaken says the VM's disk has been copied. */
+export interface SnapshotDiskTaken {
 }
 
 /** GetHostInfoRequest asks for the host's capacity. */
@@ -3811,6 +3842,284 @@ export const CommitVmResponse: MessageFns<CommitVmResponse> = {
   },
 };
 
+function createBaseSnapshotVmRequest(): SnapshotVmRequest {
+  return { vmId: "", image: "", metadata: undefined, overwrite: false };
+}
+
+export const SnapshotVmRequest: MessageFns<SnapshotVmRequest> = {
+  encode(message: SnapshotVmRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.vmId !== "") {
+      writer.uint32(10).string(message.vmId);
+    }
+    if (message.image !== "") {
+      writer.uint32(18).string(message.image);
+    }
+    if (message.metadata !== undefined) {
+      ImageMetadata.encode(message.metadata, writer.uint32(26).fork()).join();
+    }
+    if (message.overwrite !== false) {
+      writer.uint32(32).bool(message.overwrite);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotVmRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotVmRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.vmId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.image = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.metadata = ImageMetadata.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.overwrite = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotVmRequest {
+    return {
+      vmId: isSet(object.vmId)
+        ? globalThis.String(object.vmId)
+        : isSet(object.vm_id)
+        ? globalThis.String(object.vm_id)
+        : "",
+      image: isSet(object.image) ? globalThis.String(object.image) : "",
+      metadata: isSet(object.metadata) ? ImageMetadata.fromJSON(object.metadata) : undefined,
+      overwrite: isSet(object.overwrite) ? globalThis.Boolean(object.overwrite) : false,
+    };
+  },
+
+  toJSON(message: SnapshotVmRequest): unknown {
+    const obj: any = {};
+    if (message.vmId !== "") {
+      obj.vmId = message.vmId;
+    }
+    if (message.image !== "") {
+      obj.image = message.image;
+    }
+    if (message.metadata !== undefined) {
+      obj.metadata = ImageMetadata.toJSON(message.metadata);
+    }
+    if (message.overwrite !== false) {
+      obj.overwrite = message.overwrite;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotVmRequest>, I>>(base?: I): SnapshotVmRequest {
+    return SnapshotVmRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotVmRequest>, I>>(object: I): SnapshotVmRequest {
+    const message = createBaseSnapshotVmRequest();
+    message.vmId = object.vmId ?? "";
+    message.image = object.image ?? "";
+    message.metadata = (object.metadata !== undefined && object.metadata !== null)
+      ? ImageMetadata.fromPartial(object.metadata)
+      : undefined;
+    message.overwrite = object.overwrite ?? false;
+    return message;
+  },
+};
+
+function createBaseSnapshotVmResponse(): SnapshotVmResponse {
+  return { progress: undefined };
+}
+
+export const SnapshotVmResponse: MessageFns<SnapshotVmResponse> = {
+  encode(message: SnapshotVmResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.progress?.$case) {
+      case "diskTaken":
+        SnapshotDiskTaken.encode(message.progress.value, writer.uint32(10).fork()).join();
+        break;
+      case "image":
+        Image.encode(message.progress.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotVmResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotVmResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.progress = { $case: "diskTaken", value: SnapshotDiskTaken.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.progress = { $case: "image", value: Image.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotVmResponse {
+    return {
+      progress: isSet(object.diskTaken)
+        ? { $case: "diskTaken", value: SnapshotDiskTaken.fromJSON(object.diskTaken) }
+        : isSet(object.disk_taken)
+        ? { $case: "diskTaken", value: SnapshotDiskTaken.fromJSON(object.disk_taken) }
+        : isSet(object.image)
+        ? { $case: "image", value: Image.fromJSON(object.image) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: SnapshotVmResponse): unknown {
+    const obj: any = {};
+    if (message.progress?.$case === "diskTaken") {
+      obj.diskTaken = SnapshotDiskTaken.toJSON(message.progress.value);
+    } else if (message.progress?.$case === "image") {
+      obj.image = Image.toJSON(message.progress.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotVmResponse>, I>>(base?: I): SnapshotVmResponse {
+    return SnapshotVmResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotVmResponse>, I>>(object: I): SnapshotVmResponse {
+    const message = createBaseSnapshotVmResponse();
+    switch (object.progress?.$case) {
+      case "diskTaken": {
+        if (object.progress?.value !== undefined && object.progress?.value !== null) {
+          message.progress = { $case: "diskTaken", value: SnapshotDiskTaken.fromPartial(object.progress.value) };
+        }
+        break;
+      }
+      case "image": {
+        if (object.progress?.value !== undefined && object.progress?.value !== null) {
+          message.progress = { $case: "image", value: Image.fromPartial(object.progress.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseSnapshotDiskTaken(): SnapshotDiskTaken {
+  return {};
+}
+
+export const SnapshotDiskTaken: MessageFns<SnapshotDiskTaken> = {
+  encode(_: SnapshotDiskTaken, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotDiskTaken {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotDiskTaken();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SnapshotDiskTaken {
+    return {};
+  },
+
+  toJSON(_: SnapshotDiskTaken): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotDiskTaken>, I>>(base?: I): SnapshotDiskTaken {
+    return SnapshotDiskTaken.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotDiskTaken>, I>>(_: I): SnapshotDiskTaken {
+    const message = createBaseSnapshotDiskTaken();
+    return message;
+  },
+};
+
 function createBaseGetHostInfoRequest(): GetHostInfoRequest {
   return {};
 }
@@ -4954,6 +5263,21 @@ export const VmmServiceService = {
     responseDeserialize: (value: Buffer): CommitVmResponse => CommitVmResponse.decode(value),
   },
   /**
+   * Commits a RUNNING VM's disk as CommitVm with live does, answering twice:
+   * first once the disk is copied, so the caller can thaw the guest while the
+   * copy is stripped, digested and stored, then with the stored image. The
+   * step cache snapshots a build's VM this way.
+   */
+  snapshotVm: {
+    path: "/kindling.vmm.v1.VmmService/SnapshotVm" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: SnapshotVmRequest): Buffer => Buffer.from(SnapshotVmRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SnapshotVmRequest => SnapshotVmRequest.decode(value),
+    responseSerialize: (value: SnapshotVmResponse): Buffer => Buffer.from(SnapshotVmResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SnapshotVmResponse => SnapshotVmResponse.decode(value),
+  },
+  /**
    * Streams files of an image's root filesystem as a tar archive, read with
    * e2fsprogs on the host (no VM boots): modes, owners, symlinks and mtimes
    * are kept. COPY --from and RUN --mount=type=bind,from= read stages this way.
@@ -5052,6 +5376,13 @@ export interface VmmServiceServer extends UntypedServiceImplementation {
    * live, a RUNNING VM's whose guest filesystem the caller has frozen).
    */
   commitVm: handleUnaryCall<CommitVmRequest, CommitVmResponse>;
+  /**
+   * Commits a RUNNING VM's disk as CommitVm with live does, answering twice:
+   * first once the disk is copied, so the caller can thaw the guest while the
+   * copy is stripped, digested and stored, then with the stored image. The
+   * step cache snapshots a build's VM this way.
+   */
+  snapshotVm: handleServerStreamingCall<SnapshotVmRequest, SnapshotVmResponse>;
   /**
    * Streams files of an image's root filesystem as a tar archive, read with
    * e2fsprogs on the host (no VM boots): modes, owners, symlinks and mtimes
@@ -5287,6 +5618,18 @@ export interface VmmServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CommitVmResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Commits a RUNNING VM's disk as CommitVm with live does, answering twice:
+   * first once the disk is copied, so the caller can thaw the guest while the
+   * copy is stripped, digested and stored, then with the stored image. The
+   * step cache snapshots a build's VM this way.
+   */
+  snapshotVm(request: SnapshotVmRequest, options?: Partial<CallOptions>): ClientReadableStream<SnapshotVmResponse>;
+  snapshotVm(
+    request: SnapshotVmRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<SnapshotVmResponse>;
   /**
    * Streams files of an image's root filesystem as a tar archive, read with
    * e2fsprogs on the host (no VM boots): modes, owners, symlinks and mtimes

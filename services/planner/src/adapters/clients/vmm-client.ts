@@ -2,6 +2,8 @@ import {
   VmmServiceClient,
   type CommitVmRequest,
   type CommitVmResponse,
+  type SnapshotVmRequest,
+  type SnapshotVmResponse,
   type CreateImageFromArchiveRequest,
   type CreateImageFromArchiveResponse,
   type CreateImageHeader,
@@ -64,6 +66,20 @@ export class GrpcBuildVmHost implements BuildVmHost {
     const { image } = await whileAway(() => unaryCall<CommitVmResponse>(service, (cb) => this.client.commitVm(request, cb)));
     if (!image) throw new InternalError('vmm: CommitVm answered without an image');
     return image;
+  }
+
+  snapshotVm(request: SnapshotVmRequest, signal: AbortSignal): { diskTaken: Promise<void>; stored: Promise<Image> } {
+    let tookDisk = (): void => {};
+    const diskTaken = new Promise<void>((resolve) => (tookDisk = resolve));
+    const stored = (async () => {
+      for await (const { progress } of streamMessages<SnapshotVmResponse>(service, this.client.snapshotVm(request), signal)) {
+        if (progress?.$case === 'diskTaken') tookDisk();
+        if (progress?.$case === 'image') return progress.value;
+      }
+      throw new InternalError('vmm: SnapshotVm ended without an image');
+    })();
+    // a snapshot that fails before its disk is taken fails both
+    return { diskTaken: Promise.race([diskTaken, stored.then(() => {})]), stored };
   }
 
   async deleteVm(vmId: string): Promise<void> {

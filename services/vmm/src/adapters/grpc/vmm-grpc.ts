@@ -144,6 +144,16 @@ export function vmmGrpcImplementation(
       );
       return { image: await withAllocation(image, rootfs(image)) };
     }),
+    snapshotVm: serverStream(async (request, ctx, send) => {
+      const image = await catalog.commitVm(
+        required(request.vmId, 'vm_id'),
+        required(request.image, 'image'),
+        fromProtoMetadata(request.metadata),
+        { overwrite: request.overwrite, live: true, onDiskTaken: () => send({ progress: { $case: 'diskTaken', value: {} } }) },
+        ctx.signal,
+      );
+      await send({ progress: { $case: 'image', value: await withAllocation(image, rootfs(image)) } });
+    }),
     exportImageFiles: serverStream(async (request, ctx, send) => {
       const archive = await catalog.exportFiles(required(request.image, 'image'), request.paths, request.allowMissing, ctx.signal);
       for await (const chunk of archive) await send({ chunk });
