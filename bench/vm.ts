@@ -12,7 +12,7 @@
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import ssh2 from 'ssh2';
+import { generateSshKeyPair } from '@kindling/runtime';
 import { runCommand } from '../services/vmm/src/adapters/exec/run-command.ts';
 import { E2fsprogsExt4Disk } from '../services/vmm/src/adapters/ext4/ext4-disk.ts';
 import { BLOCK_BYTES, blocksWithData } from '../services/vmm/src/adapters/fs/block-list-digest.ts';
@@ -52,7 +52,7 @@ const build = await ensureDebianBase({ progress: () => undefined });
 const dir = await makeTempDir('bench-vm');
 const lab = await CniLab.create();
 const disk = new E2fsprogsExt4Disk();
-const keys = ssh2.utils.generateKeyPairSync('ed25519');
+const keys = generateSshKeyPair();
 let vmm: Awaited<ReturnType<typeof startTestVmm>> | undefined;
 try {
   await lab.addNetwork({ name: 'bench-vms', cniVersion: '1.0.0', subnetOctet: 88 });

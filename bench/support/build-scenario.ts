@@ -8,9 +8,8 @@ import { BuildState, StepState, VmState, type BuildEvent } from '@kindling/proto
 import { BuildServiceClient, type Build, type CreateBuildResponse } from '@kindling/proto/gen/kindling/planner/v1/planner.ts';
 import { ProvisionerServiceClient, type ExecResponse, type SshTarget } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
 import { VmmServiceClient, type CreateVmResponse } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { createServiceClient, unaryCall } from '@kindling/runtime';
+import { createServiceClient, generateSshKeyPair, unaryCall } from '@kindling/runtime';
 import { defaultCacheDir } from '@kindling/vmm/baseos';
-import ssh2 from 'ssh2';
 import { startLocalSuite } from '../../cli/src/local-suite.ts';
 
 const RUNS = {
@@ -98,7 +97,7 @@ async function build(tag: string, text: string, keepStages = false): Promise<Mea
 
 /** Boots the base OS as a build would and runs commands through the provisioner: the floor's parts. */
 async function floorParts(): Promise<{ bootMs: number; runMs: Record<string, number> }> {
-  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+  const keys = generateSshKeyPair();
   const started = performance.now();
   const { vm } = await unaryCall<CreateVmResponse>('vmm', (cb) =>
     vmm.createVm(

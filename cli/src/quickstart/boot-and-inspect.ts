@@ -4,8 +4,7 @@
  */
 import { ProvisionerServiceClient, type ExecResponse } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
 import { VmmServiceClient, type CreateVmResponse } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import { createServiceClient, unaryCall } from '@kindling/runtime';
-import ssh2 from 'ssh2';
+import { createServiceClient, generateSshKeyPair, unaryCall } from '@kindling/runtime';
 
 
 export async function bootAndInspect(
@@ -16,7 +15,7 @@ export async function bootAndInspect(
 ): Promise<string> {
   const vmm = createServiceClient(VmmServiceClient, suite.vmm);
   const provisioner = createServiceClient(ProvisionerServiceClient, suite.provisioner);
-  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+  const keys = generateSshKeyPair();
   let vmId: string | undefined;
   try {
     const { vm } = await unaryCall<CreateVmResponse>('vmm', (cb) =>

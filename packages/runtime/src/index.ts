@@ -17,3 +17,4 @@ export * from './events/bus.ts';
 export * from './events/in-process.ts';
 export * from './events/nats.ts';
 export * from './events/factory.ts';
+export * from './ssh-keys.ts';

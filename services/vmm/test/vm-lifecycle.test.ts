@@ -25,7 +25,8 @@ import type {
   Vm,
   WatchVmsResponse,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
-import ssh2, { type ClientChannel } from 'ssh2';
+import { generateSshKeyPair } from '@kindling/runtime';
+import type { ClientChannel } from 'ssh2';
 import { registerBaseOsBuild } from '../src/adapters/fs/base-os-cache.ts';
 import { ensureDebianBase, type BaseOsBuild } from '../src/baseos/build.ts';
 import { CniLab, cniLabUnavailable } from './support/cni-lab.ts';
@@ -82,7 +83,7 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
   let lab: CniLab;
   let vmm: VmmUnderTest;
   let build: BaseOsBuild;
-  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+  const keys = generateSshKeyPair();
   const events: WatchVmsResponse[] = [];
   const settings = () => ({
     stateDir: join(dir, 'state'),

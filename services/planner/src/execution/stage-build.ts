@@ -7,8 +7,7 @@
 import { LogStream, StepState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type { ImageMetadata as ProtoImageMetadata } from '@kindling/proto/gen/kindling/image/v1/image.ts';
 import type { SshTarget } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
-import { DomainError, FailedPreconditionError } from '@kindling/runtime';
-import ssh2 from 'ssh2';
+import { DomainError, FailedPreconditionError, generateSshKeyPair } from '@kindling/runtime';
 import type { PlannedStage, PlannedStep } from '../domain/plan.ts';
 import { errorInfo } from './build-events.ts';
 import type { BuildShared } from './build-shared.ts';
@@ -160,7 +159,7 @@ export class StageBuild {
   private async boot(image: string, diskBytes: number, signal: AbortSignal): Promise<{ id: string; target: SshTarget }> {
     const { shared, stage } = this;
     const request = shared.request;
-    const keys = ssh2.utils.generateKeyPairSync('ed25519');
+    const keys = generateSshKeyPair();
     const vmId = `b-${shared.record.id.slice(0, 12)}-${stage.index}`;
     shared.events.system(stage.index, -1, `booting a VM from ${image}`);
     shared.setBooting();
