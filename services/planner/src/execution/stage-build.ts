@@ -267,8 +267,8 @@ export class StageBuild {
     const frozen = await exec(FREEZE_SCRIPT, signal);
     try {
       if (frozen.exitCode !== 0) throw new FailedPreconditionError(`fsfreeze failed in the guest (exit ${frozen.exitCode ?? frozen.signal})`);
-      // not cut short by a cancel: the build waits for it (storingSnapshots), so no staging copy outlives the build
-      const { diskTaken, stored } = shared.services.vmHost.snapshotVm({ vmId, image: cacheImageFor(key), metadata: cacheMetadata(key, step), overwrite: true }, new AbortController().signal);
+      // not cut short by a cancel: the stage waits for it (storingSnapshots) before its VM goes
+      const { diskTaken, stored } = shared.services.vmHost.snapshotVm({ vmId, image: cacheImageFor(key), metadata: cacheMetadata(key, step), overwrite: true });
       this.storingSnapshots.push(
         stored
           .then(() => shared.cache.touch(key))

@@ -44,9 +44,10 @@ export interface BuildVmHost {
   commitVm(request: CommitVmRequest): Promise<Image>;
   /**
    * A live commit of a RUNNING VM whose guest is frozen: `diskTaken` resolves once its disk is
-   * copied (thaw then), `stored` with the image; both reject if it fails first.
+   * copied (thaw then), `stored` with the image; both reject if it fails first. It takes no signal:
+   * a build waits for its snapshots, so no staging copy outlives it.
    */
-  snapshotVm(request: SnapshotVmRequest, signal: AbortSignal): { diskTaken: Promise<void>; stored: Promise<Image> };
+  snapshotVm(request: SnapshotVmRequest): { diskTaken: Promise<void>; stored: Promise<Image> };
   deleteVm(vmId: string): Promise<void>;
   deleteImage(image: string): Promise<void>;
   /** A tar archive of the paths (absolute, in the image's rootfs), read on the host without a boot. */

@@ -19,7 +19,6 @@ import {
 import type { VmHost } from './vm-host.ts';
 import type { VmRecord } from './vm.ts';
 
-/** Image and kernel use cases: list, get, delete (refusing images in use), import, commit. */
 export interface CommitOptions {
   shrink?: boolean;
   overwrite?: boolean;
@@ -28,6 +27,7 @@ export interface CommitOptions {
   onDiskTaken?: () => Promise<void> | void;
 }
 
+/** Image and kernel use cases: list, get, delete (refusing images in use), import, commit. */
 export class ImageCatalog {
   constructor(private readonly host: VmHost) {}
 

@@ -68,11 +68,11 @@ export class GrpcBuildVmHost implements BuildVmHost {
     return image;
   }
 
-  snapshotVm(request: SnapshotVmRequest, signal: AbortSignal): { diskTaken: Promise<void>; stored: Promise<Image> } {
+  snapshotVm(request: SnapshotVmRequest): { diskTaken: Promise<void>; stored: Promise<Image> } {
     let tookDisk = (): void => {};
     const diskTaken = new Promise<void>((resolve) => (tookDisk = resolve));
     const stored = (async () => {
-      for await (const { progress } of streamMessages<SnapshotVmResponse>(service, this.client.snapshotVm(request), signal)) {
+      for await (const { progress } of streamMessages<SnapshotVmResponse>(service, this.client.snapshotVm(request), new AbortController().signal)) {
         if (progress?.$case === 'diskTaken') tookDisk();
         if (progress?.$case === 'image') return progress.value;
       }
