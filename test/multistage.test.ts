@@ -32,8 +32,9 @@ describe('multi-stage builds and the step cache', () => {
       cold: Outcome;
       unchanged: Outcome;
       changed: Outcome;
-      files: { app: FileFacts; appLink: FileFacts; owned: FileFacts; readme: FileFacts; appContent: string; greeting: string; passwdApp: number[] };
+      files: { app: FileFacts; appLink: FileFacts; owned: FileFacts; readme: FileFacts; appContent: string; greeting: string; passwdApp: number[]; fsck: number | null };
       greeting3: string;
+      fsck3: number | null;
       mounted: { fromMount: string; mountPointLeft: boolean };
       scratch: Outcome;
       scratchFiles: { app: FileFacts; greeting: string; readme: string; pinned: string; note: FileFacts; init: boolean };
@@ -77,6 +78,9 @@ describe('multi-stage builds and the step cache', () => {
       `only the changed COPY and what follows it rerun: ${JSON.stringify(rerun)}`,
     );
     assert.equal(r.greeting3.trim(), 'hello two');
+    // each build's last VM is frozen, then killed rather than powered off: its committed disk must be clean
+    assert.equal(r.files.fsck, 0, 'e2fsck -fn finds the committed image of the cold build consistent');
+    assert.equal(r.fsck3, 0, 'e2fsck -fn finds the image committed after a cached prefix consistent');
 
     assert.equal(r.scratch.state, 'BUILD_STATE_SUCCEEDED', JSON.stringify(r.scratch.error));
     assert.equal(r.scratch.boots, 0, 'FROM scratch is assembled without a VM');

@@ -120,6 +120,11 @@ function debugfs(rootfs: string, request: string): string {
   return spawnSync('debugfs', ['-R', request, rootfs], { encoding: 'utf8' }).stdout;
 }
 
+/** e2fsck -fn: 0 when the committed filesystem is consistent (the VM was killed once frozen, not shut down). */
+function fsckStatus(rootfs: string): number | null {
+  return spawnSync('e2fsck', ['-fn', rootfs], { encoding: 'utf8' }).status;
+}
+
 function fileFacts(rootfs: string, path: string): { mode: string; uid: number; gid: number; link?: string } {
   const stat = debugfs(rootfs, `stat ${path}`);
   const mode = /Mode:\s+(\d+)/.exec(stat)?.[1] ?? '';
@@ -141,6 +146,7 @@ try {
     appContent: debugfs(rootfs, 'cat /usr/local/bin/app'),
     greeting: debugfs(rootfs, 'cat /etc/greeting.txt'),
     passwdApp: /^app:x:(\d+):(\d+):/m.exec(debugfs(rootfs, 'cat /etc/passwd'))?.slice(1).map(Number) ?? [],
+    fsck: fsckStatus(rootfs),
   };
   const image = await unaryCall<GetImageResponse>('vmm', (cb) => vmm.getImage({ image: 'e2e/multistage:1' }, cb));
   const unchanged = await build('e2e/multistage:2');
@@ -148,6 +154,7 @@ try {
   const changed = await build('e2e/multistage:3');
   const rootfs3 = join(workDir, 'vmm', 'images', 'e2e/multistage', '3', 'rootfs.ext4');
   const greeting3 = debugfs(rootfs3, 'cat /etc/greeting.txt');
+  const fsck3 = fsckStatus(rootfs3);
   const repo = await servedRepository();
   await writeFile(join(contextDir, 'Dockerfile.scratch'), scratchDockerfile(repo.url, repo.commit));
   const scratch = await build('e2e/scratch:1', 'Dockerfile.scratch');
@@ -179,6 +186,7 @@ try {
       changed,
       files,
       greeting3,
+      fsck3,
       mounted,
       scratch,
       scratchFiles,

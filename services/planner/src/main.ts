@@ -30,6 +30,7 @@ runMain(async () => {
       stopTimeoutMs: config.stopTimeout,
       extraDiskBytes: config.extraDiskBytes,
       maxParallelStages: config.maxParallelStages,
+      maxConcurrentBoots: config.maxConcurrentBoots,
       defaultTimeoutMs: config.buildTimeout,
     },
     logger,

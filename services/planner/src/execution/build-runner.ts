@@ -13,6 +13,7 @@ import type { BuildPlan, PlanOutcome, PlannedStage } from '../domain/plan.ts';
 import { planDockerfile } from '../domain/planner.ts';
 import type { BuildVmHost } from '../ports/build-services.ts';
 import { isPlacement, singleHostPlacement } from '../ports/vm-host-placement.ts';
+import { BootGate } from './boot-gate.ts';
 import { BuildEventLog, errorInfo } from './build-events.ts';
 import type { BuildRunSettings, BuildServices, BuildShared, PlacedBuildServices, StageBase } from './build-shared.ts';
 import type { CacheInputSources } from './cache-inputs.ts';
@@ -42,6 +43,7 @@ interface FailurePoint {
 export class BuildRun implements BuildShared {
   contextId = '';
   readonly stageImages = new Map<number, string>();
+  readonly boots: BootGate;
   private readonly stageKeys = new Map<number, string>();
   private readonly vms = new Set<string>();
   private readonly temporaryImages: string[] = [];
@@ -58,7 +60,9 @@ export class BuildRun implements BuildShared {
     readonly settings: BuildRunSettings,
     readonly events: BuildEventLog,
     readonly log: Logger,
-  ) {}
+  ) {
+    this.boots = new BootGate(settings.maxConcurrentBoots ?? 1);
+  }
 
   /** The services with the build's one VM host; only once it is placed. */
   get services(): PlacedBuildServices {

@@ -5,6 +5,7 @@ import type { Logger } from '@kindling/runtime';
 import type { PlannedStage } from '../domain/plan.ts';
 import type { BuildContextSource, BuildGuest, BuildVmHost } from '../ports/build-services.ts';
 import type { VmHostPlacement } from '../ports/vm-host-placement.ts';
+import type { BootGate } from './boot-gate.ts';
 import type { BuildEventLog } from './build-events.ts';
 import type { CacheInputSources } from './cache-inputs.ts';
 import type { StepCache } from './step-cache.ts';
@@ -38,6 +39,8 @@ export interface BuildRunSettings {
   readonly extraDiskBytes: number;
   /** Independent stages built at once (each in its own VM); default 2. */
   readonly maxParallelStages?: number;
+  /** VMs of one build booting at once (a boot is CPU-bound); default 1. */
+  readonly maxConcurrentBoots?: number;
 }
 
 export interface StageBase {
@@ -60,6 +63,8 @@ export interface BuildShared {
   readonly cache: StepCache;
   readonly contextId: string;
   readonly stageImages: ReadonlyMap<number, string>;
+  /** Who of the build's stages boots next. */
+  readonly boots: BootGate;
   baseOf(stage: PlannedStage): StageBase;
   /** The vmm image a --from / from= names: a stage built so far (name or index) or a stored image. */
   imageNamed(reference: string): string;

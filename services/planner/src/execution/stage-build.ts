@@ -59,6 +59,23 @@ export class StageBuild {
 
   async build(signal: AbortSignal, awaitStage: AwaitStage = async () => {}): Promise<StageOutcome> {
     const { stage, shared } = this;
+    shared.boots.expect(stage.index, this.urgency());
+    try {
+      return await this.buildStage(signal, awaitStage);
+    } finally {
+      shared.boots.withdraw(stage.index);
+    }
+  }
+
+  /** How many steps the stage can run before it reads another stage: its claim to boot first. */
+  private urgency(): number {
+    const { stageOf } = this.shared.cacheInputs();
+    const first = this.stage.steps.findIndex((step) => stagesRead(step, stageOf).length > 0);
+    return first < 0 ? this.stage.steps.length : first;
+  }
+
+  private async buildStage(signal: AbortSignal, awaitStage: AwaitStage): Promise<StageOutcome> {
+    const { stage, shared } = this;
     const base = shared.baseOf(stage);
     const keys = new StepKeys(shared, stage, chainKey('', 'base', [base.identity]), awaitStage, this.onStep);
     const changing = stage.steps.filter(changesFilesystem).map((s) => s.index);
@@ -69,10 +86,12 @@ export class StageBuild {
     let { resumeAfter, bootImage } = await this.cachedPrefix(keys, changing.filter((i) => i < known), base.image, signal);
     const prefixAllCached = resumeAfter === (changing.filter((i) => i < known).at(-1) ?? -1);
     if (known < stage.steps.length && prefixAllCached && !shared.request.noCache) {
+      shared.boots.withdraw(stage.index); // it waits for other stages: no boot slot may wait for it
       await keys.through(stage.steps.length - 1, signal);
       ({ resumeAfter, bootImage } = await this.cachedPrefix(keys, changing, base.image, signal));
     }
     if (resumeAfter >= 0) await shared.cache.touch(keys.at(resumeAfter));
+    if (stage.base.kind === 'scratch' || resumeAfter === lastChanging) shared.boots.withdraw(stage.index);
     if (stage.base.kind === 'scratch' && (resumeAfter !== lastChanging || resumeAfter < 0)) {
       await keys.through(stage.steps.length - 1, signal);
       await this.assembleScratch(signal, keys.all());
@@ -103,7 +122,7 @@ export class StageBuild {
       // every snapshot stored (or failed) before the VM is committed or deleted: none outlives its build
       await Promise.all(this.storingSnapshots);
     }
-    await this.commit(vm.id);
+    await this.commit(vm.id, vm.target, stage.steps.at(-1)?.index ?? 0);
     await this.storeInCache(keys.all(), lastChanging);
     return { key: keys.last(), booted: true };
   }
@@ -157,12 +176,17 @@ export class StageBuild {
   }
 
   private async boot(image: string, diskBytes: number, signal: AbortSignal): Promise<{ id: string; target: SshTarget }> {
+    this.shared.setBooting();
+    // the slot is held until the guest answers SSH: that is the CPU-bound part of a boot
+    return this.shared.boots.run(this.stage.index, this.urgency(), signal, () => this.bootNow(image, diskBytes, signal));
+  }
+
+  private async bootNow(image: string, diskBytes: number, signal: AbortSignal): Promise<{ id: string; target: SshTarget }> {
     const { shared, stage } = this;
     const request = shared.request;
     const keys = generateSshKeyPair();
     const vmId = `b-${shared.record.id.slice(0, 12)}-${stage.index}`;
     shared.events.system(stage.index, -1, `booting a VM from ${image}`);
-    shared.setBooting();
     const vm = await shared.trackVm(vmId, () =>
       shared.services.vmHost.createVm(
         {
@@ -261,9 +285,7 @@ export class StageBuild {
    */
   private async snapshot(vmId: string, target: SshTarget, step: PlannedStep, key: string, signal: AbortSignal): Promise<void> {
     const { shared } = this;
-    const guest = shared.services.guest;
-    const exec = (script: string, s: AbortSignal) =>
-      guest.exec({ target, command: { $case: 'argv', value: { argv: ['/bin/sh', '-c', script] } }, env: [], user: '', workingDir: '/', buildId: shared.record.id, stepIndex: step.index }, () => {}, s);
+    const exec = (script: string, s: AbortSignal) => this.guestExec(target, step.index, script, s);
     const frozen = await exec(FREEZE_SCRIPT, signal);
     try {
       if (frozen.exitCode !== 0) throw new FailedPreconditionError(`fsfreeze failed in the guest (exit ${frozen.exitCode ?? frozen.signal})`);
@@ -284,11 +306,25 @@ export class StageBuild {
     }
   }
 
-  private async commit(vmId: string): Promise<void> {
+  private guestExec(target: SshTarget, stepIndex: number, script: string, signal: AbortSignal) {
+    const { shared } = this;
+    return shared.services.guest.exec({ target, command: { $case: 'argv', value: { argv: ['/bin/sh', '-c', script] } }, env: [], user: '', workingDir: '/', buildId: shared.record.id, stepIndex }, () => {}, signal);
+  }
+
+  /**
+   * Stops the VM and commits its disk. fsfreeze leaves the filesystem clean on the disk (data and
+   * journal flushed, as for a snapshot), so a frozen guest is killed rather than powered off: the same
+   * image without the guest's shutdown. A guest that cannot freeze is powered off as before.
+   */
+  private async commit(vmId: string, target: SshTarget, stepIndex: number): Promise<void> {
     const { shared } = this;
     shared.setCommitting();
+    const frozen = await this.guestExec(target, stepIndex, FREEZE_SCRIPT, new AbortController().signal).then(
+      (result) => result.exitCode === 0,
+      () => false,
+    );
     await shared.services.guest.closeSession(vmId).catch(() => {});
-    await shared.services.vmHost.stopVm(vmId, shared.settings.stopTimeoutMs);
+    await shared.services.vmHost.stopVm(vmId, shared.settings.stopTimeoutMs, { force: frozen });
     await shared.services.vmHost.commitVm({ vmId, image: this.tag, metadata: this.metadata(), shrink: false, overwrite: true, live: false });
     await shared.releaseVm(vmId);
   }

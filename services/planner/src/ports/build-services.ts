@@ -40,7 +40,8 @@ export interface BuildVmHost {
   createVm(request: CreateVmRequest, signal: AbortSignal): Promise<Vm>;
   /** Every VM on the host, whoever made it (recovery finds a lost build's VMs by their labels). */
   listVms(signal: AbortSignal): Promise<Vm[]>;
-  stopVm(vmId: string, timeoutMs: number): Promise<void>;
+  /** Powers the guest off (killed after timeoutMs); `force` kills it at once, for a guest whose filesystem is frozen. */
+  stopVm(vmId: string, timeoutMs: number, options?: { force?: boolean }): Promise<void>;
   commitVm(request: CommitVmRequest): Promise<Image>;
   /**
    * A live commit of a RUNNING VM whose guest is frozen: `diskTaken` resolves once its disk is

@@ -57,9 +57,9 @@ export class GrpcBuildVmHost implements BuildVmHost {
     return (await whileAway(() => unaryCall<ListVmsResponse>(service, (cb) => this.client.listVms({ state: 0, buildId: '' }, cb), signal), signal)).vms;
   }
 
-  async stopVm(vmId: string, timeoutMs: number): Promise<void> {
+  async stopVm(vmId: string, timeoutMs: number, options: { force?: boolean } = {}): Promise<void> {
     const timeout = { seconds: String(Math.ceil(timeoutMs / 1000)), nanos: 0 };
-    await whileAway(() => unaryCall<unknown>(service, (cb) => this.client.stopVm({ vmId, timeout, force: false }, cb)));
+    await whileAway(() => unaryCall<unknown>(service, (cb) => this.client.stopVm({ vmId, timeout, force: options.force ?? false }, cb)));
   }
 
   async commitVm(request: CommitVmRequest): Promise<Image> {
