@@ -34,7 +34,7 @@ function grpcExec(suite: ProvisionerSuite): Promise<void> {
     user: '',
     workingDir: '',
     buildId: 'bench',
-    stepIndex: 0,
+    stepIndex: 0, reuseShell: false,
   };
   return new Promise((resolve, reject) => {
     const call = suite.provisioner.exec(request);

@@ -116,7 +116,7 @@ async function floorParts(): Promise<{ bootMs: number; runMs: Record<string, num
     const runMs: Record<string, number> = {};
     for (const [name, script] of Object.entries({ ...RUNS, last: RUNS.last('v1') })) {
       const t0 = performance.now();
-      const stream = provisioner.exec({ target, command: { $case: 'shell', value: { script, shell: [] } }, env: [], user: '', workingDir: '/', buildId: '', stepIndex: 0 });
+      const stream = provisioner.exec({ target, command: { $case: 'shell', value: { script, shell: [] } }, env: [], user: '', workingDir: '/', buildId: '', stepIndex: 0, reuseShell: false });
       for await (const message of stream as AsyncIterable<ExecResponse>) void message;
       runMs[name] = performance.now() - t0;
     }

@@ -36,7 +36,7 @@ export async function bootAndInspect(
     for (let attempt = 1; ; attempt++) {
       let output = '';
       let code: number | undefined;
-      const stream = provisioner.exec({ target, command: { $case: 'shell', value: { script: probe, shell: [] } }, env: [], user: '', workingDir: '/', buildId: '', stepIndex: 0 });
+      const stream = provisioner.exec({ target, command: { $case: 'shell', value: { script: probe, shell: [] } }, env: [], user: '', workingDir: '/', buildId: '', stepIndex: 0, reuseShell: false });
       for await (const response of stream as AsyncIterable<ExecResponse>) {
         if (response.event?.$case === 'output') output += Buffer.from(response.event.value.data).toString();
         else if (response.event?.$case === 'exit') code = response.event.value.exitCode;

@@ -28,7 +28,7 @@ interface ExecResult {
 function exec(suite: ProvisionerSuite, request: Partial<ExecRequest>, options: { deadline?: Date; onCall?: (cancel: () => void) => void } = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const call = suite.provisioner.exec(
-      { target: suite.target, env: [], user: '', workingDir: '', buildId: 'b-test', stepIndex: 1, ...request },
+      { target: suite.target, env: [], user: '', workingDir: '', buildId: 'b-test', stepIndex: 1, reuseShell: false, ...request },
       options.deadline ? { deadline: options.deadline } : {},
     );
     options.onCall?.(() => call.cancel());
@@ -190,6 +190,39 @@ test('ProvisionerService over gRPC against a real sshd and a real fetcher', { sk
     assert.ok(await seenRunning(`^sleep ${tag}`, 1), 'the sleep ran before the deadline (else the check below proves nothing)');
     await assert.rejects(call, (error: ServiceError) => error.code === status.DEADLINE_EXCEEDED);
     assert.ok(await gone(`sleep ${tag}`), 'remote process is gone after the deadline');
+  });
+
+  await t.test('Exec with reuse_shell runs each command in one long-lived shell, one at a time', async () => {
+    const shell = (script: string, extra: Partial<ExecRequest> = {}) => exec(suite, { ...sh(script), reuseShell: true, ...extra });
+    const first = await shell('echo $PPID');
+    const second = await shell('echo $PPID');
+    assert.equal(first.exit?.exitCode, 0);
+    assert.match(first.stdout, /^\d+\n$/);
+    assert.equal(second.stdout, first.stdout, 'both commands are children of the same shell');
+    const fresh = await exec(suite, sh('echo $PPID'));
+    assert.notEqual(fresh.stdout, first.stdout, 'a plain Exec gets a shell of its own');
+
+    const merged = await shell('echo out; echo err >&2; exit 3');
+    assert.equal(merged.stdout, 'out\nerr\n', 'stderr comes with stdout');
+    assert.equal(merged.stderr, '');
+    assert.equal(merged.exit?.exitCode, 3);
+    assert.equal((await shell('printf no-newline')).stdout, 'no-newline');
+    assert.equal((await shell('cat; echo read-nothing')).stdout, 'read-nothing\n', 'stdin is /dev/null, not the shell\'s');
+
+    const together = await Promise.all(['one', 'two', 'three'].map((word) => shell(`sleep 0.2; echo ${word}`)));
+    assert.deepEqual(together.map((r) => r.stdout), ['one\n', 'two\n', 'three\n'], 'queued, each with its own output');
+
+    await assert.rejects(shell('true', { env: ['A=1'], user: 'nobody' }), (error: ServiceError) => {
+      assert.equal(error.code, status.INVALID_ARGUMENT);
+      assert.match(error.details, /reuse_shell .*env, user/);
+      return true;
+    });
+
+    // the shell dies under a command: that call fails, and the next opens a new shell
+    await assert.rejects(shell('kill -KILL $PPID'), (error: ServiceError) => error.code === status.UNAVAILABLE);
+    const reopened = await shell('echo $PPID');
+    assert.equal(reopened.exit?.exitCode, 0);
+    assert.notEqual(reopened.stdout, first.stdout);
   });
 
   await t.test('PutFiles: a 200 MiB file and 1,000 small files pulled from the fetcher, with --chown', async () => {

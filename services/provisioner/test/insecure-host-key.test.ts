@@ -37,7 +37,7 @@ test('insecure_ignore_host_key works only with --insecure-accept-any-host-key, w
   assert.equal(ready.attempts, 1);
   assert.equal(warnings(), 1, 'WaitReady warns');
   await new Promise<void>((resolve, reject) => {
-    const call = client.exec({ target, command: { $case: 'shell', value: { script: 'true', shell: [] } }, env: [], user: '', workingDir: '', buildId: '', stepIndex: 0 });
+    const call = client.exec({ target, command: { $case: 'shell', value: { script: 'true', shell: [] } }, env: [], user: '', workingDir: '', buildId: '', stepIndex: 0, reuseShell: false });
     call.on('data', () => {});
     call.on('error', (error: ServiceError) => reject(error));
     call.on('end', () => resolve());

@@ -308,7 +308,7 @@ export class StageBuild {
 
   private guestExec(target: SshTarget, stepIndex: number, script: string, signal: AbortSignal) {
     const { shared } = this;
-    return shared.services.guest.exec({ target, command: { $case: 'argv', value: { argv: ['/bin/sh', '-c', script] } }, env: [], user: '', workingDir: '/', buildId: shared.record.id, stepIndex }, () => {}, signal);
+    return shared.services.guest.exec({ target, command: { $case: 'argv', value: { argv: ['/bin/sh', '-c', script] } }, env: [], user: '', workingDir: '/', buildId: shared.record.id, stepIndex, reuseShell: true }, () => {}, signal);
   }
 
   /**

@@ -62,7 +62,7 @@ async function execAsRoot(env: StepEnvironment, step: PlannedStep, argv: string[
     user: '',
     workingDir: '/',
     buildId: env.buildId,
-    stepIndex: step.index,
+    stepIndex: step.index, reuseShell: false,
   };
   const exit = await env.guest.exec(
     request,
@@ -144,7 +144,7 @@ async function runCommand(env: StepEnvironment, step: PlannedStep, action: RunAc
       user: step.context.user,
       workingDir: step.context.workdir,
       buildId: env.buildId,
-      stepIndex: step.index,
+      stepIndex: step.index, reuseShell: false,
     };
     const exit = await env.guest.exec(request, (chunk) => env.onOutput(chunk.stream, chunk.data), env.signal);
     if (exit.exitCode !== 0) throw new StepCommandFailed(exit, `RUN ${action.form === 'exec' ? JSON.stringify(action.argv) : action.argv.at(-1)}`);

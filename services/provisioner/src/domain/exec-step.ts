@@ -16,6 +16,8 @@ export interface ExecStep {
   user?: string;
   /** Kill the step after this many milliseconds (0 or undefined: no limit). */
   timeoutMs?: number;
+  /** Run in the session's long-lived root shell (see GuestShell): not with env, user, workdir or a timeout. */
+  reuseShell?: boolean;
 }
 
 export type ExecOutput = { stream: 'stdout' | 'stderr'; data: Buffer; at: Date };

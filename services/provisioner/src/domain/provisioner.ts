@@ -2,9 +2,11 @@
 // session. Adapters (gRPC) only convert and call these.
 import type { ArchiveDecoder } from '../ports/archive-decoder.ts';
 import type { BlobSource } from '../ports/blob-source.ts';
-import type { ConnectAttempt, GuestConnector } from '../ports/guest-connector.ts';
+import type { ConnectAttempt, GuestConnection, GuestConnector } from '../ports/guest-connector.ts';
 import type { Sha256Hashing } from '../ports/sha256-hashing.ts';
-import type { ExecOutcome, ExecOutputSink, ExecStep } from './exec-step.ts';
+import { InvalidArgumentError } from './errors.ts';
+import { stepArgv, type ExecOutcome, type ExecOutputSink, type ExecStep } from './exec-step.ts';
+import { GuestShell } from './guest-shell.ts';
 import { FileCopy, type CopySummary, type FileCopyRequest } from './file-copy.ts';
 import { executeStep } from './step-execution.ts';
 import { parseSshTarget, type SshTarget, type SshTargetInput } from './target.ts';
@@ -18,7 +20,16 @@ export interface ProvisionerOptions {
   sha256?: Sha256Hashing;
 }
 
+/** A reused shell runs the command as it is: what a step would set up around it is refused. */
+function checkShellStep(step: ExecStep): void {
+  const set = [step.env.length > 0 && 'env', step.user && 'user', step.workdir && step.workdir !== '/' && 'working_dir', step.timeoutMs && 'timeout'].filter(Boolean);
+  if (set.length > 0) throw new InvalidArgumentError(`reuse_shell runs the command as it is: ${set.join(', ')} cannot be set with it`);
+}
+
 export class Provisioner {
+  /** Each pooled connection's long-lived shell, once a command asked for it; gone with the connection. */
+  private readonly shells = new WeakMap<GuestConnection, GuestShell>();
+
   constructor(
     private readonly connector: GuestConnector,
     private readonly blobs: BlobSource,
@@ -41,8 +52,14 @@ export class Provisioner {
   }
 
   async exec(input: SshTargetInput, step: ExecStep, onOutput: ExecOutputSink, signal?: AbortSignal): Promise<ExecOutcome> {
+    if (step.reuseShell) checkShellStep(step);
     const connection = await this.connector.connect(this.target(input), signal);
-    return executeStep(connection, step, { onOutput, ...(signal ? { signal } : {}) });
+    if (!step.reuseShell) return executeStep(connection, step, { onOutput, ...(signal ? { signal } : {}) });
+    let shell = this.shells.get(connection);
+    if (!shell) this.shells.set(connection, (shell = new GuestShell(connection)));
+    const { exitCode, output } = await shell.run(stepArgv(step), signal);
+    if (output.length > 0) await onOutput({ stream: 'stdout', data: output, at: new Date() });
+    return { kind: 'exited', exitCode };
   }
 
   async putFiles(input: SshTargetInput, request: FileCopyRequest, signal?: AbortSignal): Promise<CopySummary> {

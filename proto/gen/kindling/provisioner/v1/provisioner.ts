@@ -123,6 +123,14 @@ export interface ExecRequest {
   /** For logs and events: the build and step this command belongs to. */
   buildId: string;
   stepIndex: number;
+  /**
+   * Run in the session's long-lived root shell rather than a new SSH
+   * channel: one round trip instead of a channel, a login and a shell start
+   * (for the caller's own short commands, e.g. fsfreeze around a snapshot).
+   * Commands run one at a time; stdout and stderr arrive together as
+   * stdout. Not with env, user, working_dir or timeout (INVALID_ARGUMENT).
+   */
+  reuseShell: boolean;
 }
 
 /**
@@ -927,6 +935,7 @@ function createBaseExecRequest(): ExecRequest {
     timeout: undefined,
     buildId: "",
     stepIndex: 0,
+    reuseShell: false,
   };
 }
 
@@ -960,6 +969,9 @@ export const ExecRequest: MessageFns<ExecRequest> = {
     }
     if (message.stepIndex !== 0) {
       writer.uint32(72).int32(message.stepIndex);
+    }
+    if (message.reuseShell !== false) {
+      writer.uint32(80).bool(message.reuseShell);
     }
     return writer;
   },
@@ -1049,6 +1061,14 @@ export const ExecRequest: MessageFns<ExecRequest> = {
             message.stepIndex = reader.int32();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.reuseShell = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1087,6 +1107,11 @@ export const ExecRequest: MessageFns<ExecRequest> = {
         : isSet(object.step_index)
         ? globalThis.Number(object.step_index)
         : 0,
+      reuseShell: isSet(object.reuseShell)
+        ? globalThis.Boolean(object.reuseShell)
+        : isSet(object.reuse_shell)
+        ? globalThis.Boolean(object.reuse_shell)
+        : false,
     };
   },
 
@@ -1117,6 +1142,9 @@ export const ExecRequest: MessageFns<ExecRequest> = {
     }
     if (message.stepIndex !== 0) {
       obj.stepIndex = Math.round(message.stepIndex);
+    }
+    if (message.reuseShell !== false) {
+      obj.reuseShell = message.reuseShell;
     }
     return obj;
   },
@@ -1151,6 +1179,7 @@ export const ExecRequest: MessageFns<ExecRequest> = {
       : undefined;
     message.buildId = object.buildId ?? "";
     message.stepIndex = object.stepIndex ?? 0;
+    message.reuseShell = object.reuseShell ?? false;
     return message;
   },
 };

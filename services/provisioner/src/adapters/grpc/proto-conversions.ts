@@ -45,6 +45,7 @@ export function toExecStep(request: ExecRequest): ExecStep {
     ...(request.workingDir ? { workdir: request.workingDir } : {}),
     ...(request.user ? { user: request.user } : {}),
     ...(timeoutMs ? { timeoutMs } : {}),
+    ...(request.reuseShell ? { reuseShell: true } : {}),
   };
 }
 
