@@ -20,13 +20,14 @@ import { executeStep, StepCommandFailed } from './step-executor.ts';
 
 const OUTPUT_TAIL_BYTES = 4096;
 // A watchdog thaws the guest should the host never come back to do it (planner gone, call cut).
-// fsfreeze flushes the filesystem itself, so no sync before it. The watchdog's pid is known at once
-// ($! is the sh that setsid execs: a background job of a shell without job control leads no process
-// group, so setsid does not fork), so the thaw always finds it and no stale watchdog can unfreeze a later freeze.
+// Both scripts run in the session's long-lived shell (reuse_shell), so the watchdog, a background
+// subshell, is nobody's process group leftover. fsfreeze flushes the filesystem itself, so no sync
+// before it. Under TCG every process start costs tens of milliseconds: the thaw uses builtins to stop
+// the watchdog, and empties its pid file so a later thaw cannot kill a recycled pid.
 const FREEZE_SCRIPT =
-  'setsid sh -c \'sleep 120; fsfreeze --unfreeze / 2>/dev/null\' </dev/null >/dev/null 2>&1 & ' +
-  'echo $! > /run/kindling-thaw.pid; fsfreeze --freeze /';
-const THAW_SCRIPT = 'fsfreeze --unfreeze /; kill "$(cat /run/kindling-thaw.pid 2>/dev/null)" 2>/dev/null; rm -f /run/kindling-thaw.pid; true';
+  '( sleep 120; fsfreeze --unfreeze / ) </dev/null >/dev/null 2>&1 & echo $! > /run/kindling-thaw.pid; fsfreeze --freeze /';
+const THAW_SCRIPT =
+  'fsfreeze --unfreeze /; read -r watchdog < /run/kindling-thaw.pid 2>/dev/null && kill "$watchdog" 2>/dev/null; : > /run/kindling-thaw.pid; true';
 
 /** Steps that change the filesystem (the others only change metadata and the keys after them). */
 function changesFilesystem(step: PlannedStep): boolean {
