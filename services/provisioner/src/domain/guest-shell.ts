@@ -115,9 +115,4 @@ export class GuestShell {
     this.output = this.output.subarray(match.index + match[0].length);
     pending.resolve({ exitCode: Number(match[1]), output });
   }
-
-  /** Ends the shell (the session closes). */
-  close(): void {
-    this.shell?.close.abort();
-  }
 }
