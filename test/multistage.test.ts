@@ -32,7 +32,7 @@ describe('multi-stage builds and the step cache', () => {
       cold: Outcome;
       unchanged: Outcome;
       changed: Outcome;
-      files: { app: FileFacts; appLink: FileFacts; owned: FileFacts; readme: FileFacts; appContent: string; greeting: string; passwdApp: number[]; fsck: number | null };
+      files: { app: FileFacts; appLink: FileFacts; owned: FileFacts; readme: FileFacts; appContent: string; greeting: string; passwdApp: number[]; fsck: number | null; blob: FileFacts & { same: boolean }; filesFromTransferDisk: number };
       greeting3: string;
       fsck3: number | null;
       mounted: { fromMount: string; mountPointLeft: boolean };
@@ -60,6 +60,8 @@ describe('multi-stage builds and the step cache', () => {
     assert.deepEqual(r.files.readme, { mode: '0640', uid: 42, gid: 43 });
     assert.match(r.files.appContent, /built-by-builder/);
     assert.equal(r.files.greeting.trim(), 'hello one');
+    assert.deepEqual(r.files.blob, { mode: '0604', uid: 0, gid: 0, same: true }, 'the 3 MiB file arrived whole, with its --chmod');
+    assert.equal(r.files.filesFromTransferDisk, 1, 'it came through the transfer disk, not SFTP');
     assert.deepEqual(r.entrypoint, ['/usr/local/bin/app']);
     assert.equal(r.mounted.fromMount.trim(), 'read me', 'RUN --mount=type=bind,from=docs read the stage');
     assert.equal(r.mounted.mountPointLeft, false, 'the mount point the bind mount created is gone');

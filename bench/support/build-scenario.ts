@@ -104,7 +104,7 @@ async function floorParts(): Promise<{ bootMs: number; runMs: Record<string, num
       {
         vmId: 'bench-floor',
         start: true,
-        spec: { image: 'debian:bookworm', kernelId: '', vcpus: 2, memoryMib: 1024, diskSizeBytes: '0', network: '', authorizedKeys: [keys.public], hostname: 'floor', extraKernelArgs: '', labels: {}, buildId: '' },
+        spec: { image: 'debian:bookworm', kernelId: '', vcpus: 2, memoryMib: 1024, diskSizeBytes: '0', network: '', authorizedKeys: [keys.public], hostname: 'floor', extraKernelArgs: '', labels: {}, buildId: '', transferDiskBytes: '0' },
       },
       cb,
     ),

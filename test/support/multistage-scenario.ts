@@ -5,6 +5,7 @@
  * step states, VM boots seen on the vmm's event stream, the committed image's files read with debugfs.
  */
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,7 @@ COPY --from=builder /out/ /usr/local/bin/
 COPY --from=builder --chown=app:app /out/app /opt/app-owned
 COPY --from=docs /docs/readme.txt /usr/share/doc/kindling/
 RUN --mount=type=bind,from=docs,source=/docs,target=/mnt/docs cp /mnt/docs/readme.txt /etc/from-mount.txt && if touch /mnt/docs/x 2>/dev/null; then echo writable; exit 1; fi
+COPY --chmod=0604 blob.bin /opt/blob.bin
 COPY greeting.txt /etc/greeting.txt
 ENTRYPOINT ["/usr/local/bin/app"]
 `;
@@ -56,6 +58,9 @@ const contextDir = join(workDir, 'context');
 spawnSync('mkdir', ['-p', contextDir]);
 await writeFile(join(contextDir, 'Dockerfile'), DOCKERFILE);
 await writeFile(join(contextDir, 'greeting.txt'), 'hello one\n');
+// 3 MiB: large enough to reach the guest through its transfer disk rather than SFTP
+const blob = randomBytes(3 * 1024 * 1024 + 5);
+await writeFile(join(contextDir, 'blob.bin'), blob);
 const suite = await startLocalSuite({ workDir, cacheDir: defaultCacheDir(), subnet: '10.209.0.0/24' });
 const planner = createServiceClient(BuildServiceClient, suite.planner);
 const vmm = createServiceClient(VmmServiceClient, suite.vmm);
@@ -125,6 +130,12 @@ function fsckStatus(rootfs: string): number | null {
   return spawnSync('e2fsck', ['-fn', rootfs], { encoding: 'utf8' }).status;
 }
 
+/** What the provisioner's "files copied" log lines say came from a transfer disk rather than SFTP. */
+async function filesFromTransferDisk(): Promise<number> {
+  const log = await readFile(join(workDir, 'logs', 'provisioner.log'), 'utf8');
+  return log.split('\n').filter((line) => line.includes('"files copied"')).reduce((n, line) => n + ((JSON.parse(line) as { filesFromTransferDisk?: number }).filesFromTransferDisk ?? 0), 0);
+}
+
 function fileFacts(rootfs: string, path: string): { mode: string; uid: number; gid: number; link?: string } {
   const stat = debugfs(rootfs, `stat ${path}`);
   const mode = /Mode:\s+(\d+)/.exec(stat)?.[1] ?? '';
@@ -147,6 +158,8 @@ try {
     greeting: debugfs(rootfs, 'cat /etc/greeting.txt'),
     passwdApp: /^app:x:(\d+):(\d+):/m.exec(debugfs(rootfs, 'cat /etc/passwd'))?.slice(1).map(Number) ?? [],
     fsck: fsckStatus(rootfs),
+    blob: { ...fileFacts(rootfs, '/opt/blob.bin'), same: spawnSync('debugfs', ['-R', 'cat /opt/blob.bin', rootfs], { maxBuffer: 64 << 20 }).stdout.equals(blob) },
+    filesFromTransferDisk: await filesFromTransferDisk(),
   };
   const image = await unaryCall<GetImageResponse>('vmm', (cb) => vmm.getImage({ image: 'e2e/multistage:1' }, cb));
   const unchanged = await build('e2e/multistage:2');
@@ -168,7 +181,7 @@ try {
     init: debugfs(scratchRootfs, 'stat /sbin/init').includes('Inode:'),
   };
   const scratchBoot = await unaryCall('vmm', (cb) =>
-    vmm.createVm({ vmId: 'scratch-boot', start: true, spec: { image: 'e2e/scratch:1', kernelId: '', vcpus: 1, memoryMib: 256, diskSizeBytes: '0', network: '', authorizedKeys: [], hostname: '', extraKernelArgs: '', labels: {}, buildId: '' } }, cb),
+    vmm.createVm({ vmId: 'scratch-boot', start: true, spec: { image: 'e2e/scratch:1', kernelId: '', vcpus: 1, memoryMib: 256, diskSizeBytes: '0', network: '', authorizedKeys: [], hostname: '', extraKernelArgs: '', labels: {}, buildId: '', transferDiskBytes: '0' } }, cb),
   ).then(
     () => ({ code: 'OK', message: 'booted' }),
     (error: Error & { code: string }) => ({ code: error.code, message: error.message }),

@@ -48,6 +48,7 @@ async function createVm(client: VmmServiceClient, image: string, vmId: string, v
           extraKernelArgs: '',
           labels,
           buildId: '',
+          transferDiskBytes: '0',
         },
       },
       cb,

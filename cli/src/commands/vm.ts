@@ -95,6 +95,7 @@ export async function run(argv: string[]): Promise<number> {
                 extraKernelArgs: '',
                 labels: {},
                 buildId: '',
+                transferDiskBytes: '0',
               },
             },
             cb,

@@ -23,7 +23,7 @@ export async function bootAndInspect(
         {
           vmId: '',
           start: true,
-          spec: { image, kernelId: '', vcpus: 2, memoryMib: 1024, diskSizeBytes: '0', network: '', authorizedKeys: [keys.public], hostname: 'hello', extraKernelArgs: '', labels: {}, buildId: '' },
+          spec: { image, kernelId: '', vcpus: 2, memoryMib: 1024, diskSizeBytes: '0', network: '', authorizedKeys: [keys.public], hostname: 'hello', extraKernelArgs: '', labels: {}, buildId: '', transferDiskBytes: '0' },
         },
         cb,
       ),

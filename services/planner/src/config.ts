@@ -18,6 +18,7 @@ export const plannerSettings = {
   extraDiskBytes: setting.integer('disk added to a build VM beyond its base image size, in bytes', 2 * 1024 ** 3, 0),
   maxParallelStages: setting.integer('independent stages of one build run at once, each in its own VM', 2, 1),
   maxConcurrentBoots: setting.integer('VMs of one build booting at once; the stage with the most steps before it reads another stage boots first (a boot is CPU-bound: raise it on hosts with cores to spare)', 1, 1),
+  transferDiskBytes: setting.integer('size of each build VM\'s transfer disk, a sparse read-only second disk that COPY files of 1 MiB and more reach the guest through instead of SSH (the files of one COPY up to this size; 0 = none: everything goes through SSH)', 8 * 1024 ** 3, 0),
   stateDir: setting.string('where build records and step-cache use times are kept when NATS is not configured (with NATS: the KV buckets kindling_builds and kindling_cache)', '/var/lib/kindling/planner'),
   cacheMaxBytes: setting.integer('size limit of the step cache in bytes (least recently used entries are evicted after each build; 0 = no limit)', 50 * 1024 ** 3, 0),
 };

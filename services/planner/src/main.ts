@@ -31,6 +31,7 @@ runMain(async () => {
       extraDiskBytes: config.extraDiskBytes,
       maxParallelStages: config.maxParallelStages,
       maxConcurrentBoots: config.maxConcurrentBoots,
+      transferDiskBytes: config.transferDiskBytes,
       defaultTimeoutMs: config.buildTimeout,
     },
     logger,

@@ -53,7 +53,7 @@ describe('COPY sources through a real fetcher', () => {
       exec: async () => ({ exitCode: 0, signal: '', timedOut: false }),
       putFiles: async (request) => {
         requests.push(request);
-        return { filesWritten: 0, directoriesCreated: 0, symlinksCreated: 0, bytesWritten: '0', archivesExtracted: 0 };
+        return { filesWritten: 0, directoriesCreated: 0, symlinksCreated: 0, bytesWritten: '0', archivesExtracted: 0, filesFromTransferDisk: 0 };
       },
       closeSession: async () => {},
     };
@@ -71,6 +71,7 @@ describe('COPY sources through a real fetcher', () => {
         imageNamed: () => assert.fail('no images here'),
         signal: new AbortController().signal,
         onOutput: () => {},
+        warn: () => {},
       },
       step,
     );

@@ -44,6 +44,7 @@ function environment(secrets: [string, string][] = []): StepEnvironment {
     imageNamed: () => assert.fail('no images here'),
     signal: new AbortController().signal,
     onOutput: () => {},
+    warn: () => {},
   };
 }
 

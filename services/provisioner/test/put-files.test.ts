@@ -253,4 +253,28 @@ test('PutFiles over a real sshd (blobs from memory)', { skip }, async (t) => {
       FailedPreconditionError,
     );
   });
+
+  await t.test('a file staged on the transfer disk is read from the device; one the guest cannot read there goes through SSH', async () => {
+    const MIB = 1024 * 1024;
+    const data = blob(randomBytes(1.5 * MIB + 17));
+    const other = blob(randomBytes(MIB));
+    // the "device" is a file here: dd reads it with O_DIRECT as it reads /dev/vdb in a VM
+    const device = join(guest, 'transfer.img');
+    await writeFile(device, Buffer.concat([Buffer.alloc(MIB), data, Buffer.alloc(3 * MIB - data.length)]));
+    const mtime = new Date('2022-03-04T05:06:07.250Z');
+    const entries = [{ ...fileEntry('data.bin', data, 0o640), mtime }, fileEntry('other.bin', other, 0o600)];
+    const offsets = new Map([[entries[0]!.digest, MIB], [entries[1]!.digest, 5 * MIB]]);
+    const summary = await fixture.provisioner.putFiles(fixture.target, {
+      sources: [{ pattern: '*.bin', files: entries }],
+      destination: `${guest}/staged/`,
+      chown: '5:6',
+      extractArchives: false,
+      transferDisk: { device, offsets },
+    });
+    assert.ok((await readFile(`${guest}/staged/data.bin`)).equals(data), 'the bytes at the offset, cut to the file size');
+    const facts = await stat(`${guest}/staged/data.bin`);
+    assert.deepEqual([facts.mode & 0o7777, facts.uid, facts.gid, facts.mtime.getTime()], [0o640, 5, 6, mtime.getTime()]);
+    assert.ok((await readFile(`${guest}/staged/other.bin`)).equals(other), 'past the end of the device: sent through SSH after all');
+    assert.deepEqual([summary.filesWritten, summary.filesFromTransferDisk, summary.bytesWritten], [2, 1, data.length + other.length]);
+  });
 });

@@ -255,9 +255,14 @@ describe('jail layout', () => {
     // Same filesystem: the rootfs is linked, and the link (the VM's own copy) is chowned.
     const sameFs = join(work, 'rootfs.ext4');
     await writeFile(sameFs, 'rootfs');
-    const again = await prepareJail(layout, { kernelPath: kernel, rootfsPath: sameFs }, 10000, 10001);
+    const transfer = join(work, 'transfer.img');
+    await writeFile(transfer, '');
+    const again = await prepareJail(layout, { kernelPath: kernel, rootfsPath: sameFs, transferDiskPath: transfer }, 10000, 10001);
     assert.equal(again.rootfs, 'linked');
     assert.equal((await inJail('/rootfs.ext4')).ino, (await stat(sameFs)).ino);
+    assert.equal(again.transferDisk, 'linked', 'the host writes the file the jailed VM reads');
+    assert.equal((await inJail('/transfer.img')).ino, (await stat(transfer)).ino);
+    assert.equal((await inJail('/transfer.img')).uid, 10000);
     await removeJail(layout.jailDir);
     assert.deepEqual(await readdir(join(work, 'jail', 'firecracker')), []);
   });

@@ -80,6 +80,11 @@ const cases: {
     name: 'base image metadata (no image section)',
     spec: spec({ guestMetadata: { ...guestJson, image: undefined } }),
   },
+  {
+    name: 'transfer disk, read-only after the root drive',
+    spec: spec({ transferDiskPath: '/v/transfer.img' }),
+    paths: { ...jailPaths, transferDisk: '/transfer.img' },
+  },
   { name: 'empty kernel args', spec: spec({ kernelArgs: '' }), config: { kernelArgs: '' } },
   {
     name: 'root drive rate limiter and debug logging',
@@ -135,6 +140,12 @@ describe('firecracker request bodies conform to both API specs', () => {
         assert.equal(fc.bootPhase('PATCH', '/drives/rootfs'), 'post-boot');
       }
       const steps = requests.map((r) => r.path);
+      const transfer = requests.find((r) => r.path === '/drives/transfer');
+      assert.equal(transfer !== undefined, (c.paths ?? jailPaths).transferDisk !== undefined);
+      if (transfer) {
+        assert.deepEqual(transfer.body, { drive_id: 'transfer', path_on_host: '/transfer.img', is_root_device: false, is_read_only: true });
+        assert.ok(steps.indexOf('/drives/transfer') > steps.indexOf('/drives/rootfs'), 'the root drive is vda, the transfer disk vdb');
+      }
       assert.equal(
         steps.includes('/mmds'),
         c.spec.network !== undefined && c.spec.guestMetadata !== undefined,

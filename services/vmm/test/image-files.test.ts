@@ -342,7 +342,7 @@ describe('vmm image files: export, archive upload, tag, internal images', { skip
       call(vmm.client, 'createVm', {
         vmId: 'no-init',
         start: false,
-        spec: { image: 'test/scratch:one', kernelId: '', vcpus: 1, memoryMib: 128, diskSizeBytes: '0', network: '', authorizedKeys: [], hostname: '', extraKernelArgs: '', labels: {}, buildId: '' },
+        spec: { image: 'test/scratch:one', kernelId: '', vcpus: 1, memoryMib: 128, diskSizeBytes: '0', network: '', authorizedKeys: [], hostname: '', extraKernelArgs: '', labels: {}, buildId: '', transferDiskBytes: '0' },
       }),
       (e) => code(e) === Status.FAILED_PRECONDITION && /test\/scratch:one/.test(details(e)) && /\/sbin\/init/.test(details(e)),
     );

@@ -110,6 +110,15 @@ test('microvm command line: virtio-mmio disk and NIC on the tap with the CNI MAC
   assert.equal(after('-qmp'), 'unix:/state/vms/vm-1/qmp.sock,server=on,wait=off');
   assert.ok(tcg.includes('-daemonize') && tcg.includes('-no-reboot'));
 
+  assert.ok(!tcg.some((arg) => arg.includes('transfer')), 'no transfer disk unless the VM has one');
+  const withTransfer = qemuArgv({ ...spec, transferDiskPath: '/state/vms/vm-1/transfer.img' }, { ...options, accel: 'tcg' });
+  const drives = withTransfer.flatMap((arg, i) => (withTransfer[i - 1] === '-drive' || withTransfer[i - 1] === '-device' ? [arg] : []));
+  assert.deepEqual(
+    drives.filter((d) => d.includes('drive=') || d.startsWith('id=')),
+    ['id=root,file=/state/vms/vm-1/root,,fs.ext4,format=raw,if=none', 'virtio-blk-device,drive=root', 'id=transfer,file=/state/vms/vm-1/transfer.img,format=raw,if=none,readonly=on', 'virtio-blk-device,drive=transfer'],
+    'the transfer disk is read-only and comes after the root disk',
+  );
+
   const kvm = qemuArgv(spec, { ...options, accel: 'kvm', tscKhz: 2_100_000 });
   assert.equal(after('-accel', kvm), 'kvm');
   assert.equal(after('-cpu', kvm), 'host');

@@ -2,11 +2,13 @@
  * Real VMs through the vmm's gRPC API: the cached Debian base OS booted under qemu on a CNI bridge
  * that lives in a test-owned netns; SSH with the test's key and the pinned host key; graceful stop;
  * commit (the image takes the VM's disk; a restart gets the VM its own again); boot of the committed image and a live
- * commit of it while it runs (guest filesystem frozen); a killed qemu; vmm restarts with a live and a dead VM.
+ * commit of it while it runs (guest filesystem frozen); a killed qemu; vmm restarts with a live and a dead VM;
+ * the transfer disk (vdb, read-only) read in the guest as the host wrote it.
  * Boots are costly under TCG (tens of seconds each), so the tests share VMs and run in order.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,6 +26,7 @@ import type {
   StopVmResponse,
   Vm,
   WatchVmsResponse,
+  WriteVmTransferHeader,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { generateSshKeyPair } from '@kindling/runtime';
 import type { ClientChannel } from 'ssh2';
@@ -43,6 +46,7 @@ import {
 
 const NETWORK = 'kindling-test-vms';
 const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
 const SSH_READY_MS = 300_000;
 
 function why(): string | false {
@@ -64,7 +68,7 @@ function why(): string | false {
   return false;
 }
 
-const spec = (image: string, publicKey: string) => ({
+const spec = (image: string, publicKey: string, transferDiskBytes = 0) => ({
   image,
   kernelId: '',
   vcpus: 2,
@@ -76,6 +80,7 @@ const spec = (image: string, publicKey: string) => ({
   extraKernelArgs: '',
   labels: {},
   buildId: 'test-build',
+  transferDiskBytes: String(transferDiskBytes),
 });
 
 describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 * 60_000 }, () => {
@@ -98,6 +103,13 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
     stream.on('data', (event: WatchVmsResponse) => events.push(event));
     stream.on('error', () => undefined);
   };
+  const writeTransfer = (header: WriteVmTransferHeader, bytes: Buffer): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      const stream = vmm.client.writeVmTransfer((error, response) => (error ? reject(error) : resolve(response)));
+      stream.write({ part: { $case: 'header', value: header } });
+      stream.write({ part: { $case: 'chunk', value: bytes } });
+      stream.end();
+    });
   const getVm = async (vmId: string) =>
     (await call<object, GetVmResponse>(vmm.client, 'getVm', { vmId })).vm!;
 
@@ -213,7 +225,7 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
 
   it('boots debian:bookworm, SSH with the pinned host key, writes a file, stops gracefully, commits test:one', async () => {
     const { vm } = await call<object, CreateVmResponse>(vmm.client, 'createVm', {
-      spec: spec('debian:bookworm', keys.public),
+      spec: spec('debian:bookworm', keys.public, 4 * MiB),
       vmId: 'vm-first',
       start: true,
     });
@@ -224,6 +236,18 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
       'echo kindling-was-here > /root/marker && sync && df -B1 --output=size / | tail -1',
     );
     assert.ok(Number(out.trim()) > 2.5 * GiB, `root filesystem grown to ~3 GiB, got ${out.trim()} bytes`);
+
+    // The transfer disk: vdb, read-only, and what the host writes is what the guest reads with
+    // O_DIRECT, also when the same region is written again (no stale page in the guest).
+    assert.equal(vm?.transferDiskDevice, '/dev/vdb');
+    assert.equal((await inGuest(vm!, 'findmnt -n -o SOURCE / && cat /sys/block/vdb/ro')).trim(), '/dev/vda\n1');
+    for (const round of [1, 2]) {
+      const bytes = randomBytes(2.5 * MiB);
+      const digest = createHash('sha256').update(bytes).digest('hex');
+      await writeTransfer({ vmId: 'vm-first', offset: String(MiB), size: String(bytes.length), digest: `sha256:${digest}` }, bytes);
+      const read = await inGuest(vm!, `dd if=/dev/vdb bs=1M skip=1 count=3 iflag=direct status=none | head -c ${bytes.length} | sha256sum`);
+      assert.equal(read.split(' ')[0], digest, `round ${round}: the guest reads the bytes written`);
+    }
 
     // Generous deadlines: TCG guests on a busy 2-core host are slow to power off, and the commit hashes the disk.
     const stopped = await call<object, StopVmResponse>(

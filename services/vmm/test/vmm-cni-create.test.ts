@@ -42,6 +42,7 @@ describe('vmm CreateVm on a CNI network, without a boot', { skip }, () => {
       extraKernelArgs: '',
       labels: {},
       buildId: '',
+      transferDiskBytes: '0',
     },
   });
 

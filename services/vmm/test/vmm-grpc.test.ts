@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status as Status, type ServiceError } from '@grpc/grpc-js';
@@ -22,12 +23,16 @@ import type {
   ListVmsResponse,
   StopVmResponse,
   WatchVmsResponse,
+  WriteVmTransferHeader,
+  WriteVmTransferResponse,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { createLogger, startMetricsServer } from '@kindling/runtime';
 import { sampleValue, scrapeMetrics } from '@kindling/runtime/testing';
 import { registerVmsGauge } from '../src/adapters/metrics/vm-metrics.ts';
 import { call, makeTempDir, needsRootAnd, removeDir, startTestVmm, type VmmUnderTest } from './support/vmm-harness.ts';
 import { referenceDigest } from './support/reference-digest.ts';
+
+const MIB = 1024 * 1024;
 
 const skip = needsRootAnd(['debugfs', 'resize2fs', 'ssh-keygen', 'ip']);
 
@@ -43,6 +48,7 @@ const spec = (overrides: Record<string, unknown> = {}) => ({
   extraKernelArgs: '',
   labels: {},
   buildId: '',
+  transferDiskBytes: '0',
   ...overrides,
 });
 
@@ -275,6 +281,54 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
     await call(vmm.client, 'deleteImage', { image: 'test/tiny:ids' });
   });
 
+  it('gives a VM a sparse, read-only transfer disk that WriteVmTransfer fills, checked, and DeleteVm removes', async () => {
+    /** WriteVmTransfer with the header first, then the chunks. */
+    const writeTransfer = (header: WriteVmTransferHeader, chunks: Buffer[]): Promise<WriteVmTransferResponse> =>
+      new Promise((resolve, reject) => {
+        const stream = vmm.client.writeVmTransfer((error, response) => (error ? reject(error) : resolve(response!)));
+        stream.write({ part: { $case: 'header', value: header } });
+        for (const chunk of chunks) stream.write({ part: { $case: 'chunk', value: chunk } });
+        stream.end();
+      });
+    const request = { spec: spec({ transferDiskBytes: String(3 * MIB - 1) }), vmId: 'vm-transfer', start: false };
+    const { vm } = await call<object, CreateVmResponse>(vmm.client, 'createVm', request);
+    assert.equal(vm?.transferDiskDevice, '/dev/vdb');
+    assert.equal(vm?.spec?.transferDiskBytes, String(3 * MIB), 'rounded up to a whole MiB');
+    const file = join(stateDir(), 'vms/vm-transfer/transfer.img');
+    assert.equal((await stat(file)).size, 3 * MIB);
+    assert.equal((await stat(file)).blocks, 0, 'sparse: no host space until written');
+
+    const bytes = randomBytes(1.5 * MIB);
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const header = { vmId: 'vm-transfer', offset: String(MIB), size: String(bytes.length), digest };
+    const written = await writeTransfer(header, [bytes.subarray(0, MIB), bytes.subarray(MIB)]);
+    assert.deepEqual(written, { bytesWritten: String(bytes.length), device: '/dev/vdb' });
+    const disk = await readFile(file);
+    assert.ok(disk.subarray(MIB, MIB + bytes.length).equals(bytes), 'the bytes are at the offset');
+    assert.ok(disk.subarray(0, MIB).every((b) => b === 0), 'the rest is untouched');
+
+    const refused: [string, Record<string, unknown>, Buffer[], Status, RegExp][] = [
+      ['an offset off the MiB grid', { offset: String(MIB + 512) }, [bytes], Status.INVALID_ARGUMENT, /not a multiple of 1048576/],
+      ['a write past the end', { offset: String(2 * MIB) }, [bytes], Status.INVALID_ARGUMENT, /past the end of VM vm-transfer's transfer disk \(3145728 bytes\)/],
+      ['bytes that do not hash to the digest', {}, [randomBytes(bytes.length)], Status.INVALID_ARGUMENT, /hash to sha256:[0-9a-f]{64}, not header.digest/],
+      ['fewer bytes than the size', {}, [bytes.subarray(1)], Status.INVALID_ARGUMENT, /bytes were sent, header.size says/],
+      ['a VM without a transfer disk', { vmId: 'vm-plain' }, [bytes], Status.FAILED_PRECONDITION, /VM vm-plain has no transfer disk/],
+      ['an unknown VM', { vmId: 'vm-nope' }, [bytes], Status.NOT_FOUND, /vm-nope/],
+    ];
+    await call(vmm.client, 'createVm', { spec: spec(), vmId: 'vm-plain', start: false });
+    for (const [what, change, chunks, expected, message] of refused) {
+      await assert.rejects(writeTransfer({ ...header, ...change }, chunks), (e) => code(e) === expected && message.test((e as ServiceError).details), what);
+    }
+    const noHeader = new Promise((resolve, reject) => {
+      const stream = vmm.client.writeVmTransfer((error, response) => (error ? reject(error) : resolve(response)));
+      stream.write({ part: { $case: 'chunk', value: bytes } });
+      stream.end();
+    });
+    await assert.rejects(noHeader, (e) => code(e) === Status.INVALID_ARGUMENT && /first message must be the header/.test((e as ServiceError).details));
+    for (const vmId of ['vm-transfer', 'vm-plain']) await call(vmm.client, 'deleteVm', { vmId });
+    assert.ok(!existsSync(file), 'the transfer disk goes with its VM');
+  });
+
   it('creates a VM: grown disk copy with guest files and a fresh host key; CreateVm is idempotent; events are streamed', async () => {
     const events: WatchVmsResponse[] = [];
     const stream = vmm.client.watchVms({ vmId: '' });
@@ -319,9 +373,9 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       const { samples } = await scrapeMetrics(metrics.url);
       assert.equal(sampleValue(samples, 'kindling_vms', { state: 'CREATED' }), 1);
       assert.equal(sampleValue(samples, 'kindling_vms', { state: 'RUNNING' }), 0);
-      // vm-target of the test before was created too: the histogram counts every call of the process
+      // vm-target, vm-transfer and vm-plain of the tests before were created too: the histogram counts every call of the process
       const created = sampleValue(samples, 'kindling_rpc_duration_seconds_count', { service: 'kindling.vmm.v1.VmmService', method: 'CreateVm', code: 'OK' });
-      assert.equal(created, 2);
+      assert.equal(created, 4);
     } finally {
       await metrics.close();
     }

@@ -41,6 +41,8 @@ export interface BuildRunSettings {
   readonly maxParallelStages?: number;
   /** VMs of one build booting at once (a boot is CPU-bound); default 1. */
   readonly maxConcurrentBoots?: number;
+  /** Each build VM's transfer disk, for the large files of a COPY; 0 or absent: none. */
+  readonly transferDiskBytes?: number;
 }
 
 export interface StageBase {

@@ -16,6 +16,14 @@ import { toProtoImageMetadata } from './image-metadata.ts';
 import { CACHE_INSTRUCTION_LABEL, CACHE_KEY_LABEL, cacheImageFor, chainKey } from './step-cache.ts';
 import { ScratchAssembly } from './scratch-stage.ts';
 import type { AwaitStage } from './stage-scheduler.ts';
+import type { GuestTransferDisk } from './transfer-staging.ts';
+
+/** A stage's running build VM: how to reach it, and its transfer disk when it has one. */
+interface BootedVm {
+  readonly id: string;
+  readonly target: SshTarget;
+  readonly transferDisk?: GuestTransferDisk;
+}
 import { executeStep, StepCommandFailed } from './step-executor.ts';
 
 const OUTPUT_TAIL_BYTES = 4096;
@@ -116,7 +124,7 @@ export class StageBuild {
           continue;
         }
         this.onStep(step.index, step.line);
-        await this.runStep(step, vm.target, keys.at(step.index), signal);
+        await this.runStep(step, vm, keys.at(step.index), signal);
         if (changesFilesystem(step) && step.index !== lastChanging) await this.snapshot(vm.id, vm.target, step, keys.at(step.index), signal);
       }
     } finally {
@@ -176,13 +184,13 @@ export class StageBuild {
     this.shared.events.step({ stageIndex: this.stage.index, stepIndex: step.index, instruction: step.expanded || step.original, line: step.line, cacheKey: key, state: StepState.STEP_STATE_CACHED });
   }
 
-  private async boot(image: string, diskBytes: number, signal: AbortSignal): Promise<{ id: string; target: SshTarget }> {
+  private async boot(image: string, diskBytes: number, signal: AbortSignal): Promise<BootedVm> {
     this.shared.setBooting();
     // the slot is held until the guest answers SSH: that is the CPU-bound part of a boot
     return this.shared.boots.run(this.stage.index, this.urgency(), signal, () => this.bootNow(image, diskBytes, signal));
   }
 
-  private async bootNow(image: string, diskBytes: number, signal: AbortSignal): Promise<{ id: string; target: SshTarget }> {
+  private async bootNow(image: string, diskBytes: number, signal: AbortSignal): Promise<BootedVm> {
     const { shared, stage } = this;
     const request = shared.request;
     const keys = generateSshKeyPair();
@@ -205,6 +213,7 @@ export class StageBuild {
             extraKernelArgs: '',
             labels: { 'kindling.build': shared.record.id },
             buildId: shared.record.id,
+            transferDiskBytes: String(shared.settings.transferDiskBytes ?? 0),
           },
         },
         signal,
@@ -222,11 +231,16 @@ export class StageBuild {
     };
     await shared.services.guest.waitReady(target, shared.settings.sshReadyTimeoutMs, signal);
     shared.setRunning();
-    return { id: vm.id, target };
+    // a vmm that predates transfer disks reports no device: everything goes through SSH
+    const transferDisk = vm.transferDiskDevice
+      ? { vmId: vm.id, device: vm.transferDiskDevice, bytes: Number(vm.spec?.transferDiskBytes ?? 0) }
+      : undefined;
+    return { id: vm.id, target, ...(transferDisk ? { transferDisk } : {}) };
   }
 
-  private async runStep(step: PlannedStep, target: SshTarget, key: string, signal: AbortSignal): Promise<void> {
+  private async runStep(step: PlannedStep, vm: BootedVm, key: string, signal: AbortSignal): Promise<void> {
     const { shared, stage } = this;
+    const { target, transferDisk } = vm;
     await this.reportStep(step, key, () =>
       executeStep(
         {
@@ -239,6 +253,8 @@ export class StageBuild {
           vmHost: shared.services.vmHost,
           stageImages: shared.stageImages,
           imageNamed: (reference) => shared.imageNamed(reference),
+          ...(transferDisk ? { transferDisk } : {}),
+          warn: (message, error) => shared.log.warn({ err: error, stageIndex: stage.index, stepIndex: step.index }, message),
           signal,
           onOutput: (stream: LogStream, data: Uint8Array) => {
             shared.events.log(stage.index, step.index, stream, data);

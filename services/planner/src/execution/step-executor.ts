@@ -9,6 +9,7 @@ import { FailedPreconditionError } from '@kindling/runtime';
 import type { InlineFile, PlannedStep, RunMount, StepAction } from '../domain/plan.ts';
 import type { BuildContextSource, BuildGuest, BuildVmHost } from '../ports/build-services.ts';
 import { prepareBindMount } from './bind-mounts.ts';
+import { stageLargeFiles, type GuestTransferDisk } from './transfer-staging.ts';
 import { copySourceContext, gitSources } from './image-files.ts';
 
 export interface StepEnvironment {
@@ -24,6 +25,10 @@ export interface StepEnvironment {
   readonly stageImages: ReadonlyMap<number, string>;
   /** The vmm image a --from / from= names: a stage (name or index) built so far, or an image. */
   imageNamed(reference: string): string;
+  /** The VM's transfer disk, where COPY puts its large files; absent: all through SSH. */
+  readonly transferDisk?: GuestTransferDisk;
+  /** Something went wrong that the step works around (it still succeeds). */
+  warn(message: string, error: unknown): void;
   readonly signal: AbortSignal;
   /** Output of the step's commands, as it arrives. */
   onOutput(stream: LogStream, data: Uint8Array): void;
@@ -177,6 +182,8 @@ async function copyFiles(env: StepEnvironment, step: PlannedStep, action: CopyAc
   const sourceCount = batches.reduce((n, b) => n + b.sources.length, 0);
   for (const batch of batches) {
     if (batch.sources.length === 0) continue;
+    // ADD unpacks archives as it streams them: only a plain copy reads its files from the disk
+    const transferDisk = action.unpackArchives ? undefined : await stageLargeFiles(env, env.transferDisk, batch.sources, env.signal);
     await env.guest.putFiles(
       {
         target: env.target,
@@ -189,6 +196,7 @@ async function copyFiles(env: StepEnvironment, step: PlannedStep, action: CopyAc
         ...(action.chmod === undefined ? {} : { chmod: action.chmod }),
         extractArchives: action.unpackArchives,
         preserveOwnership: batch.preserveOwnership,
+        transferDisk,
         buildId: env.buildId,
         stepIndex: step.index,
       },

@@ -13,7 +13,7 @@ import type {
   PutFilesResponse,
   SshTarget,
 } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
-import type { CommitVmRequest, CreateImageHeader, CreateVmRequest, Image, SnapshotVmRequest, TagImageRequest, Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import type { CommitVmRequest, CreateImageHeader, CreateVmRequest, Image, SnapshotVmRequest, TagImageRequest, Vm, WriteVmTransferHeader } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 
 export interface BuildContextSource {
   resolve(source: BuildSource, signal: AbortSignal): Promise<ResolveContextResponse>;
@@ -55,6 +55,8 @@ export interface BuildVmHost {
   exportImageFiles(image: string, paths: string[], signal: AbortSignal, options?: { allowMissing?: boolean }): AsyncIterable<Buffer>;
   /** An image made from a tar archive (FROM scratch), without a VM. */
   createImageFromArchive(header: CreateImageHeader, archive: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<Image>;
+  /** Writes bytes into a VM's transfer disk (WriteVmTransfer), checked against header.digest. */
+  writeTransfer(header: WriteVmTransferHeader, bytes: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<void>;
   /** The image under another name with new metadata, its rootfs shared. */
   tagImage(request: TagImageRequest): Promise<Image>;
 }

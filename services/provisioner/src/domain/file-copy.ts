@@ -18,10 +18,18 @@ import { shellQuote } from './remote-command.ts';
 const FILE_CONCURRENCY = 8;
 const PARENT_MODE = 0o755;
 const SYMLINK_CHOWN_BATCH = 200;
+const MIB = 1024 * 1024;
+
+/** Blobs the caller wrote to the VM's transfer disk, by digest: byte offsets (whole MiB) on the guest's device. */
+export interface StagedTransferDisk {
+  readonly device: string;
+  readonly offsets: ReadonlyMap<string, number>;
+}
 
 export interface FileCopyRequest extends CopyRequest {
   /** --chown "user[:group]", resolved in the guest; empty keeps 0:0. */
   chown?: string;
+  transferDisk?: StagedTransferDisk;
 }
 
 export interface CopySummary {
@@ -30,6 +38,8 @@ export interface CopySummary {
   symlinksCreated: number;
   bytesWritten: number;
   archivesExtracted: number;
+  /** Files the guest read from the transfer disk rather than received through SSH. */
+  filesFromTransferDisk: number;
 }
 
 type FileOperation = Extract<CopyOperation, { kind: 'file' }>;
@@ -38,10 +48,11 @@ type DirectoryOperation = Extract<CopyOperation, { kind: 'directory' }>;
 export class FileCopy {
   /** Directories known to exist (or being created), shared by the concurrent file workers. */
   private readonly directories = new Map<string, Promise<void>>([['/', Promise.resolve()]]);
-  private readonly summary: CopySummary = { filesWritten: 0, directoriesCreated: 0, symlinksCreated: 0, bytesWritten: 0, archivesExtracted: 0 };
+  private readonly summary: CopySummary = { filesWritten: 0, directoriesCreated: 0, symlinksCreated: 0, bytesWritten: 0, archivesExtracted: 0, filesFromTransferDisk: 0 };
   private owner = { uid: 0, gid: 0 };
   /** --chown was given: it wins over the owners the sources carry. */
   private chowned = false;
+  private transferDisk: StagedTransferDisk | undefined;
 
   constructor(
     private readonly connection: GuestConnection,
@@ -52,6 +63,7 @@ export class FileCopy {
   ) {}
 
   async copy(request: FileCopyRequest): Promise<CopySummary> {
+    this.transferDisk = request.transferDisk;
     if (request.chown) {
       const { passwd, group } = await readGuestAccounts(this.connection);
       this.owner = resolveOwner(request.chown, passwd, group);
@@ -143,10 +155,14 @@ export class FileCopy {
   private async writeFile(operation: FileOperation, content?: { stream: AsyncIterable<Buffer>; check: DigestCheckedStream }): Promise<void> {
     await this.ensureDirectory(posix.dirname(operation.path));
     const temp = posix.join(posix.dirname(operation.path), `.${posix.basename(operation.path)}.kindling-${randomBytes(4).toString('hex')}`);
-    const check = content?.check ?? this.checkedBlob(operation);
+    const fromDisk = !content && (await this.readFromTransferDisk(temp, operation));
+    const check = fromDisk ? undefined : (content?.check ?? this.checkedBlob(operation));
     try {
-      const bytes = await this.connection.writeFile(temp, operation.mode, content?.stream ?? check, operation.mtime);
-      await check.verify(operation.size);
+      let bytes = operation.size;
+      if (check) {
+        bytes = await this.connection.writeFile(temp, operation.mode, content?.stream ?? check, operation.mtime);
+        await check.verify(operation.size);
+      }
       const owner = this.ownerOf(operation);
       await this.connection.setOwner(temp, owner.uid, owner.gid);
       if (operation.mode & 0o7000) await this.connection.setMode(temp, operation.mode); // chown cleared setuid/setgid
@@ -154,10 +170,35 @@ export class FileCopy {
       await this.connection.rename(temp, operation.path);
       this.summary.filesWritten++;
       this.summary.bytesWritten += bytes;
+      if (fromDisk) this.summary.filesFromTransferDisk++;
     } catch (error) {
-      check.discard();
+      check?.discard();
       await this.connection.remove(temp).catch(() => {});
       throw error;
+    }
+  }
+
+  /**
+   * Has the guest copy a staged blob from its transfer disk into temp (O_DIRECT: a region rewritten
+   * for a later COPY is never read from a stale page). False when it is not staged or the guest
+   * could not read it (no dd, no device): then SSH carries the file, as without a disk.
+   */
+  private async readFromTransferDisk(temp: string, operation: FileOperation): Promise<boolean> {
+    const offset = this.transferDisk?.offsets.get(operation.digest);
+    if (!this.transferDisk || offset === undefined) return false;
+    const file = shellQuote(temp);
+    const mtime = operation.mtime ? ` && touch -m -d @${(operation.mtime.getTime() / 1000).toFixed(3)} -- ${file}` : '';
+    const command =
+      `dd if=${shellQuote(this.transferDisk.device)} of=${file} bs=1M skip=${offset / MIB} count=${Math.ceil(operation.size / MIB)} iflag=direct status=none` +
+      // dd stops short without failing at the device's end: a short read must not become zeros
+      ` && test "$(stat -c %s -- ${file})" -ge ${operation.size} && truncate -s ${operation.size} -- ${file} && chmod ${(operation.mode & 0o7777).toString(8)} -- ${file}${mtime}`;
+    try {
+      await this.runChecked(command, `reading ${operation.path} from the transfer disk`);
+      return true;
+    } catch {
+      this.signal?.throwIfAborted();
+      await this.connection.remove(temp).catch(() => {});
+      return false;
     }
   }
 

@@ -11,6 +11,7 @@ import { GUEST_INIT, GUEST_JSON } from './guest-contract.ts';
 import { checkVmId, type VmSpec } from './vm.ts';
 import type { VmHostDeps } from './vm-host-deps.ts';
 import { checkVmSpec } from './vm-spec-checks.ts';
+import { checkTransferDiskBytes } from './vm-transfer.ts';
 
 export interface CreateRequest {
   readonly id: string;
@@ -65,6 +66,7 @@ export async function resolveCreateRequest(deps: VmHostDeps, request: VmSpec): P
     memoryMib: request.memoryMib || 1024,
     network: request.network || deps.defaultNetwork,
     kernelId,
+    transferDiskBytes: checkTransferDiskBytes(request.transferDiskBytes ?? 0),
   };
   checkVmSpec(spec);
   // Only a new VM needs every plugin: lookups for GetVm or a DEL must not fail on one the DEL never runs.
@@ -90,6 +92,7 @@ export function sameSpec(a: VmSpec, b: VmSpec): boolean {
       [...s.authorizedKeys].sort(),
       s.extraKernelArgs,
       s.buildId,
+      s.transferDiskBytes ?? 0,
       Object.entries(s.labels).sort(([x], [y]) => x.localeCompare(y)),
     ]);
   return key(a) === key(b);

@@ -6,6 +6,7 @@ import type { VmLaunchSpec } from '../ports/hypervisor.ts';
 import type { Step } from './steps.ts';
 import type { VmRecord } from './vm.ts';
 import type { VmHostDeps } from './vm-host-deps.ts';
+import { createTransferDisk } from './vm-transfer.ts';
 
 export const pathExists = (path: string): Promise<boolean> =>
   access(path).then(
@@ -39,6 +40,11 @@ export function createVmSteps(
         record.spec.diskSizeBytes > 0 &&
         (await disk.filesystemBytes(record.rootfsPath)) < record.spec.diskSizeBytes - 4096,
       do: () => disk.grow(record.rootfsPath, record.spec.diskSizeBytes),
+    },
+    {
+      name: 'create-transfer-disk',
+      shouldDo: async () => record.transferDiskPath !== undefined && !(await pathExists(record.transferDiskPath)),
+      do: () => createTransferDisk(record.transferDiskPath!, record.spec.transferDiskBytes ?? 0),
     },
     {
       name: 'attach-network',
@@ -92,6 +98,7 @@ export function launchSpecOf(record: VmRecord, kernel: KernelRecord): VmLaunchSp
     },
     kernelArgs: record.kernelArgs,
     rootfsPath: record.rootfsPath,
+    ...(record.transferDiskPath ? { transferDiskPath: record.transferDiskPath } : {}),
     runDir: record.runDir,
     consoleLogPath: record.consoleLogPath,
     ...(record.guestMetadata ? { guestMetadata: record.guestMetadata } : {}),

@@ -7,6 +7,7 @@ import { KeyedLock, runSteps } from './steps.ts';
 import { canTransition, checkVmId, isActive, type VmRecord, type VmSpec, type VmState } from './vm.ts';
 import { createVmSteps, launchSpecOf, vmRootfsPath } from './vm-create.ts';
 import { prepareRestart } from './vm-restart.ts';
+import { vmTransferPath, writeTransfer, type TransferWrite } from './vm-transfer.ts';
 import { resolveCreateRequest, sameSpec } from './vm-create-request.ts';
 import type { VmHostDeps } from './vm-host-deps.ts';
 
@@ -91,6 +92,7 @@ export class VmHost {
       rootfsPath: vmRootfsPath(dir),
       runDir: dir,
       consoleLogPath: join(dir, 'console.log'),
+      ...((spec.transferDiskBytes ?? 0) > 0 ? { transferDiskPath: vmTransferPath(dir) } : {}),
       hostKeyPublic: '',
       stopRequested: false,
       kernelArgs: kernelArgs(hostname, undefined, spec.extraKernelArgs),
@@ -191,6 +193,14 @@ export class VmHost {
       record.reason = '';
       await this.deps.events.emit(record, previous);
     });
+  }
+
+  /**
+   * Fills a region of the VM's transfer disk. Not under the VM's lock: a write does not change the
+   * VM's state, and a build's StopVm must not wait behind one.
+   */
+  async writeTransfer(id: string, write: TransferWrite, chunks: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number> {
+    return writeTransfer(await this.mustGet(id), write, chunks, signal);
   }
 
   /** Runs work with the VM's lock held (e.g. a commit, so the VM cannot start under it). */

@@ -25,6 +25,8 @@ export interface VmSpec {
   /** Build this VM serves, carried in events. */
   readonly buildId: string;
   readonly labels: Record<string, string>;
+  /** Size of the read-only transfer disk (whole MiB); 0 attaches none. */
+  readonly transferDiskBytes?: number;
 }
 
 export interface VmRecord {
@@ -42,6 +44,8 @@ export interface VmRecord {
   readonly rootfsPath: string;
   readonly runDir: string;
   readonly consoleLogPath: string;
+  /** The sparse file attached read-only as the guest's second disk (VmSpec.transferDiskBytes > 0). */
+  readonly transferDiskPath?: string;
   /** Public half of the host key injected into the guest ("ssh-ed25519 AAAA... kindling-<id>"). */
   hostKeyPublic: string;
   /** Network namespace of the VM (created by the vmm before CNI ADD). */

@@ -36,6 +36,12 @@ export interface VmLaunchSpec {
   readonly kernelArgs: string;
   /** Writable ext4 root filesystem, the VM's own copy. */
   readonly rootfsPath: string;
+  /**
+   * Attached read-only after the root disk, so the guest sees it as /dev/vdb. The host writes it
+   * while the VM runs: a driver that cannot give the VMM this very file (a jail on another
+   * filesystem) puts the one it gives in VmProcessRef.details.transferDisk.
+   */
+  readonly transferDiskPath?: string;
   readonly network?: VmNetworkAttachment;
   /** Per-VM directory the driver owns for sockets, pid files and logs; removed by the lifecycle core on delete. */
   readonly runDir: string;

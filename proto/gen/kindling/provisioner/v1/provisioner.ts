@@ -202,6 +202,27 @@ export interface PutFilesRequest {
    * it files are owned by 0:0, as Docker copies from a build context.
    */
   preserveOwnership: boolean;
+  /**
+   * Blobs the caller already wrote to the VM's transfer disk: those files are
+   * read from the guest's block device instead of sent through SSH. A file
+   * whose read fails there is sent through SSH after all.
+   */
+  transferDisk?: TransferDisk | undefined;
+}
+
+/** TransferDisk is the guest's view of blobs staged on its transfer disk. */
+export interface TransferDisk {
+  /** Guest block device, e.g. "/dev/vdb". */
+  device: string;
+  blobs: StagedBlob[];
+}
+
+/** StagedBlob is one blob on the transfer disk. */
+export interface StagedBlob {
+  /** "sha256:<hex>", as the file entries name it. */
+  digest: string;
+  /** Byte offset on the device: a multiple of 1 MiB. */
+  offset: string;
 }
 
 /** PutFilesResponse summarises the copy. */
@@ -211,6 +232,8 @@ export interface PutFilesResponse {
   symlinksCreated: number;
   bytesWritten: string;
   archivesExtracted: number;
+  /** Files read from the transfer disk rather than sent through SSH. */
+  filesFromTransferDisk: number;
 }
 
 /** CloseSessionRequest names the kept connection to close. */
@@ -1611,6 +1634,7 @@ function createBasePutFilesRequest(): PutFilesRequest {
     buildId: "",
     stepIndex: 0,
     preserveOwnership: false,
+    transferDisk: undefined,
   };
 }
 
@@ -1648,6 +1672,9 @@ export const PutFilesRequest: MessageFns<PutFilesRequest> = {
     }
     if (message.preserveOwnership !== false) {
       writer.uint32(88).bool(message.preserveOwnership);
+    }
+    if (message.transferDisk !== undefined) {
+      TransferDisk.encode(message.transferDisk, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -1753,6 +1780,14 @@ export const PutFilesRequest: MessageFns<PutFilesRequest> = {
             message.preserveOwnership = reader.bool();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.transferDisk = TransferDisk.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1802,6 +1837,11 @@ export const PutFilesRequest: MessageFns<PutFilesRequest> = {
         : isSet(object.preserve_ownership)
         ? globalThis.Boolean(object.preserve_ownership)
         : false,
+      transferDisk: isSet(object.transferDisk)
+        ? TransferDisk.fromJSON(object.transferDisk)
+        : isSet(object.transfer_disk)
+        ? TransferDisk.fromJSON(object.transfer_disk)
+        : undefined,
     };
   },
 
@@ -1840,6 +1880,9 @@ export const PutFilesRequest: MessageFns<PutFilesRequest> = {
     if (message.preserveOwnership !== false) {
       obj.preserveOwnership = message.preserveOwnership;
     }
+    if (message.transferDisk !== undefined) {
+      obj.transferDisk = TransferDisk.toJSON(message.transferDisk);
+    }
     return obj;
   },
 
@@ -1861,12 +1904,192 @@ export const PutFilesRequest: MessageFns<PutFilesRequest> = {
     message.buildId = object.buildId ?? "";
     message.stepIndex = object.stepIndex ?? 0;
     message.preserveOwnership = object.preserveOwnership ?? false;
+    message.transferDisk = (object.transferDisk !== undefined && object.transferDisk !== null)
+      ? TransferDisk.fromPartial(object.transferDisk)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTransferDisk(): TransferDisk {
+  return { device: "", blobs: [] };
+}
+
+export const TransferDisk: MessageFns<TransferDisk> = {
+  encode(message: TransferDisk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.device !== "") {
+      writer.uint32(10).string(message.device);
+    }
+    for (const v of message.blobs) {
+      StagedBlob.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferDisk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferDisk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.device = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.blobs.push(StagedBlob.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransferDisk {
+    return {
+      device: isSet(object.device) ? globalThis.String(object.device) : "",
+      blobs: globalThis.Array.isArray(object?.blobs) ? object.blobs.map((e: any) => StagedBlob.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TransferDisk): unknown {
+    const obj: any = {};
+    if (message.device !== "") {
+      obj.device = message.device;
+    }
+    if (message.blobs?.length) {
+      obj.blobs = message.blobs.map((e) => StagedBlob.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TransferDisk>, I>>(base?: I): TransferDisk {
+    return TransferDisk.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TransferDisk>, I>>(object: I): TransferDisk {
+    const message = createBaseTransferDisk();
+    message.device = object.device ?? "";
+    message.blobs = object.blobs?.map((e) => StagedBlob.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStagedBlob(): StagedBlob {
+  return { digest: "", offset: "0" };
+}
+
+export const StagedBlob: MessageFns<StagedBlob> = {
+  encode(message: StagedBlob, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.digest !== "") {
+      writer.uint32(10).string(message.digest);
+    }
+    if (message.offset !== "0") {
+      writer.uint32(16).uint64(message.offset);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StagedBlob {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStagedBlob();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = reader.uint64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StagedBlob {
+    return {
+      digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
+      offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+    };
+  },
+
+  toJSON(message: StagedBlob): unknown {
+    const obj: any = {};
+    if (message.digest !== "") {
+      obj.digest = message.digest;
+    }
+    if (message.offset !== "0") {
+      obj.offset = message.offset;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StagedBlob>, I>>(base?: I): StagedBlob {
+    return StagedBlob.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StagedBlob>, I>>(object: I): StagedBlob {
+    const message = createBaseStagedBlob();
+    message.digest = object.digest ?? "";
+    message.offset = object.offset ?? "0";
     return message;
   },
 };
 
 function createBasePutFilesResponse(): PutFilesResponse {
-  return { filesWritten: 0, directoriesCreated: 0, symlinksCreated: 0, bytesWritten: "0", archivesExtracted: 0 };
+  return {
+    filesWritten: 0,
+    directoriesCreated: 0,
+    symlinksCreated: 0,
+    bytesWritten: "0",
+    archivesExtracted: 0,
+    filesFromTransferDisk: 0,
+  };
 }
 
 export const PutFilesResponse: MessageFns<PutFilesResponse> = {
@@ -1885,6 +2108,9 @@ export const PutFilesResponse: MessageFns<PutFilesResponse> = {
     }
     if (message.archivesExtracted !== 0) {
       writer.uint32(40).uint32(message.archivesExtracted);
+    }
+    if (message.filesFromTransferDisk !== 0) {
+      writer.uint32(48).uint32(message.filesFromTransferDisk);
     }
     return writer;
   },
@@ -1942,6 +2168,14 @@ export const PutFilesResponse: MessageFns<PutFilesResponse> = {
             message.archivesExtracted = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.filesFromTransferDisk = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1981,6 +2215,11 @@ export const PutFilesResponse: MessageFns<PutFilesResponse> = {
         : isSet(object.archives_extracted)
         ? globalThis.Number(object.archives_extracted)
         : 0,
+      filesFromTransferDisk: isSet(object.filesFromTransferDisk)
+        ? globalThis.Number(object.filesFromTransferDisk)
+        : isSet(object.files_from_transfer_disk)
+        ? globalThis.Number(object.files_from_transfer_disk)
+        : 0,
     };
   },
 
@@ -2001,6 +2240,9 @@ export const PutFilesResponse: MessageFns<PutFilesResponse> = {
     if (message.archivesExtracted !== 0) {
       obj.archivesExtracted = Math.round(message.archivesExtracted);
     }
+    if (message.filesFromTransferDisk !== 0) {
+      obj.filesFromTransferDisk = Math.round(message.filesFromTransferDisk);
+    }
     return obj;
   },
 
@@ -2014,6 +2256,7 @@ export const PutFilesResponse: MessageFns<PutFilesResponse> = {
     message.symlinksCreated = object.symlinksCreated ?? 0;
     message.bytesWritten = object.bytesWritten ?? "0";
     message.archivesExtracted = object.archivesExtracted ?? 0;
+    message.filesFromTransferDisk = object.filesFromTransferDisk ?? 0;
     return message;
   },
 };

@@ -104,6 +104,12 @@ export interface VmSpec {
   labels: { [key: string]: string };
   /** Build this VM serves (for events and logs). */
   buildId: string;
+  /**
+   * Size of a read-only second disk the host writes with WriteVmTransfer
+   * (sparse: it takes host space only where written); 0 attaches none. The
+   * planner puts large COPY files there. Rounded up to a whole MiB.
+   */
+  transferDiskBytes: string;
 }
 
 export interface VmSpec_LabelsEntry {
@@ -141,6 +147,8 @@ export interface Vm {
   consoleLogPath: string;
   /** Disk size in bytes after growing. */
   diskSizeBytes: string;
+  /** The transfer disk as the guest sees it, e.g. "/dev/vdb"; empty without one. */
+  transferDiskDevice: string;
 }
 
 /** VmNetwork is the VM's attachment as the CNI result describes it. */
@@ -470,6 +478,32 @@ export interface TagImageRequest {
 /** TagImageResponse holds the new image. */
 export interface TagImageResponse {
   image?: Image | undefined;
+}
+
+/**
+ * WriteVmTransferRequest is one message of a transfer write: the header
+ * first, then the bytes.
+ */
+export interface WriteVmTransferRequest {
+  part?: { $case: "header"; value: WriteVmTransferHeader } | { $case: "chunk"; value: Buffer } | undefined;
+}
+
+/** WriteVmTransferHeader says where the bytes go and what they must hash to. */
+export interface WriteVmTransferHeader {
+  vmId: string;
+  /** Byte offset in the transfer disk: a multiple of 1 MiB (1048576). */
+  offset: string;
+  /** How many bytes follow; offset + size must fit in the disk. */
+  size: string;
+  /** "sha256:<hex>" of the bytes; a mismatch fails the call (INVALID_ARGUMENT). */
+  digest: string;
+}
+
+/** WriteVmTransferResponse confirms the write. */
+export interface WriteVmTransferResponse {
+  bytesWritten: string;
+  /** The transfer disk as the guest sees it, e.g. "/dev/vdb". */
+  device: string;
 }
 
 function createBaseImage(): Image {
@@ -914,6 +948,7 @@ function createBaseVmSpec(): VmSpec {
     extraKernelArgs: "",
     labels: {},
     buildId: "",
+    transferDiskBytes: "0",
   };
 }
 
@@ -951,6 +986,9 @@ export const VmSpec: MessageFns<VmSpec> = {
     });
     if (message.buildId !== "") {
       writer.uint32(90).string(message.buildId);
+    }
+    if (message.transferDiskBytes !== "0") {
+      writer.uint32(96).uint64(message.transferDiskBytes);
     }
     return writer;
   },
@@ -1059,6 +1097,14 @@ export const VmSpec: MessageFns<VmSpec> = {
             message.buildId = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.transferDiskBytes = reader.uint64().toString();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1121,6 +1167,11 @@ export const VmSpec: MessageFns<VmSpec> = {
         : isSet(object.build_id)
         ? globalThis.String(object.build_id)
         : "",
+      transferDiskBytes: isSet(object.transferDiskBytes)
+        ? globalThis.String(object.transferDiskBytes)
+        : isSet(object.transfer_disk_bytes)
+        ? globalThis.String(object.transfer_disk_bytes)
+        : "0",
     };
   },
 
@@ -1165,6 +1216,9 @@ export const VmSpec: MessageFns<VmSpec> = {
     if (message.buildId !== "") {
       obj.buildId = message.buildId;
     }
+    if (message.transferDiskBytes !== "0") {
+      obj.transferDiskBytes = message.transferDiskBytes;
+    }
     return obj;
   },
 
@@ -1192,6 +1246,7 @@ export const VmSpec: MessageFns<VmSpec> = {
       {},
     );
     message.buildId = object.buildId ?? "";
+    message.transferDiskBytes = object.transferDiskBytes ?? "0";
     return message;
   },
 };
@@ -1298,6 +1353,7 @@ function createBaseVm(): Vm {
     pid: 0,
     consoleLogPath: "",
     diskSizeBytes: "0",
+    transferDiskDevice: "",
   };
 }
 
@@ -1347,6 +1403,9 @@ export const Vm: MessageFns<Vm> = {
     }
     if (message.diskSizeBytes !== "0") {
       writer.uint32(120).uint64(message.diskSizeBytes);
+    }
+    if (message.transferDiskDevice !== "") {
+      writer.uint32(130).string(message.transferDiskDevice);
     }
     return writer;
   },
@@ -1484,6 +1543,14 @@ export const Vm: MessageFns<Vm> = {
             message.diskSizeBytes = reader.uint64().toString();
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.transferDiskDevice = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1533,6 +1600,11 @@ export const Vm: MessageFns<Vm> = {
         : isSet(object.disk_size_bytes)
         ? globalThis.String(object.disk_size_bytes)
         : "0",
+      transferDiskDevice: isSet(object.transferDiskDevice)
+        ? globalThis.String(object.transferDiskDevice)
+        : isSet(object.transfer_disk_device)
+        ? globalThis.String(object.transfer_disk_device)
+        : "",
     };
   },
 
@@ -1583,6 +1655,9 @@ export const Vm: MessageFns<Vm> = {
     if (message.diskSizeBytes !== "0") {
       obj.diskSizeBytes = message.diskSizeBytes;
     }
+    if (message.transferDiskDevice !== "") {
+      obj.transferDiskDevice = message.transferDiskDevice;
+    }
     return obj;
   },
 
@@ -1608,6 +1683,7 @@ export const Vm: MessageFns<Vm> = {
     message.pid = object.pid ?? 0;
     message.consoleLogPath = object.consoleLogPath ?? "";
     message.diskSizeBytes = object.diskSizeBytes ?? "0";
+    message.transferDiskDevice = object.transferDiskDevice ?? "";
     return message;
   },
 };
@@ -5110,6 +5186,317 @@ export const TagImageResponse: MessageFns<TagImageResponse> = {
   },
 };
 
+function createBaseWriteVmTransferRequest(): WriteVmTransferRequest {
+  return { part: undefined };
+}
+
+export const WriteVmTransferRequest: MessageFns<WriteVmTransferRequest> = {
+  encode(message: WriteVmTransferRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.part?.$case) {
+      case "header":
+        WriteVmTransferHeader.encode(message.part.value, writer.uint32(10).fork()).join();
+        break;
+      case "chunk":
+        writer.uint32(18).bytes(message.part.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WriteVmTransferRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWriteVmTransferRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.part = { $case: "header", value: WriteVmTransferHeader.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.part = { $case: "chunk", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WriteVmTransferRequest {
+    return {
+      part: isSet(object.header)
+        ? { $case: "header", value: WriteVmTransferHeader.fromJSON(object.header) }
+        : isSet(object.chunk)
+        ? { $case: "chunk", value: Buffer.from(bytesFromBase64(object.chunk)) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: WriteVmTransferRequest): unknown {
+    const obj: any = {};
+    if (message.part?.$case === "header") {
+      obj.header = WriteVmTransferHeader.toJSON(message.part.value);
+    } else if (message.part?.$case === "chunk") {
+      obj.chunk = base64FromBytes(message.part.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WriteVmTransferRequest>, I>>(base?: I): WriteVmTransferRequest {
+    return WriteVmTransferRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WriteVmTransferRequest>, I>>(object: I): WriteVmTransferRequest {
+    const message = createBaseWriteVmTransferRequest();
+    switch (object.part?.$case) {
+      case "header": {
+        if (object.part?.value !== undefined && object.part?.value !== null) {
+          message.part = { $case: "header", value: WriteVmTransferHeader.fromPartial(object.part.value) };
+        }
+        break;
+      }
+      case "chunk": {
+        if (object.part?.value !== undefined && object.part?.value !== null) {
+          message.part = { $case: "chunk", value: object.part.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseWriteVmTransferHeader(): WriteVmTransferHeader {
+  return { vmId: "", offset: "0", size: "0", digest: "" };
+}
+
+export const WriteVmTransferHeader: MessageFns<WriteVmTransferHeader> = {
+  encode(message: WriteVmTransferHeader, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.vmId !== "") {
+      writer.uint32(10).string(message.vmId);
+    }
+    if (message.offset !== "0") {
+      writer.uint32(16).uint64(message.offset);
+    }
+    if (message.size !== "0") {
+      writer.uint32(24).uint64(message.size);
+    }
+    if (message.digest !== "") {
+      writer.uint32(34).string(message.digest);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WriteVmTransferHeader {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWriteVmTransferHeader();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.vmId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = reader.uint64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.size = reader.uint64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WriteVmTransferHeader {
+    return {
+      vmId: isSet(object.vmId)
+        ? globalThis.String(object.vmId)
+        : isSet(object.vm_id)
+        ? globalThis.String(object.vm_id)
+        : "",
+      offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+      size: isSet(object.size) ? globalThis.String(object.size) : "0",
+      digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
+    };
+  },
+
+  toJSON(message: WriteVmTransferHeader): unknown {
+    const obj: any = {};
+    if (message.vmId !== "") {
+      obj.vmId = message.vmId;
+    }
+    if (message.offset !== "0") {
+      obj.offset = message.offset;
+    }
+    if (message.size !== "0") {
+      obj.size = message.size;
+    }
+    if (message.digest !== "") {
+      obj.digest = message.digest;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WriteVmTransferHeader>, I>>(base?: I): WriteVmTransferHeader {
+    return WriteVmTransferHeader.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WriteVmTransferHeader>, I>>(object: I): WriteVmTransferHeader {
+    const message = createBaseWriteVmTransferHeader();
+    message.vmId = object.vmId ?? "";
+    message.offset = object.offset ?? "0";
+    message.size = object.size ?? "0";
+    message.digest = object.digest ?? "";
+    return message;
+  },
+};
+
+function createBaseWriteVmTransferResponse(): WriteVmTransferResponse {
+  return { bytesWritten: "0", device: "" };
+}
+
+export const WriteVmTransferResponse: MessageFns<WriteVmTransferResponse> = {
+  encode(message: WriteVmTransferResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bytesWritten !== "0") {
+      writer.uint32(8).uint64(message.bytesWritten);
+    }
+    if (message.device !== "") {
+      writer.uint32(18).string(message.device);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WriteVmTransferResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWriteVmTransferResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.bytesWritten = reader.uint64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.device = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WriteVmTransferResponse {
+    return {
+      bytesWritten: isSet(object.bytesWritten)
+        ? globalThis.String(object.bytesWritten)
+        : isSet(object.bytes_written)
+        ? globalThis.String(object.bytes_written)
+        : "0",
+      device: isSet(object.device) ? globalThis.String(object.device) : "",
+    };
+  },
+
+  toJSON(message: WriteVmTransferResponse): unknown {
+    const obj: any = {};
+    if (message.bytesWritten !== "0") {
+      obj.bytesWritten = message.bytesWritten;
+    }
+    if (message.device !== "") {
+      obj.device = message.device;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WriteVmTransferResponse>, I>>(base?: I): WriteVmTransferResponse {
+    return WriteVmTransferResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WriteVmTransferResponse>, I>>(object: I): WriteVmTransferResponse {
+    const message = createBaseWriteVmTransferResponse();
+    message.bytesWritten = object.bytesWritten ?? "0";
+    message.device = object.device ?? "";
+    return message;
+  },
+};
+
 /**
  * VmmService is the VM host: one per machine with KVM. It stores kernels,
  * base OS and built images, and runs microVMs on a CNI network through a
@@ -5322,6 +5709,23 @@ export const VmmServiceService = {
     responseSerialize: (value: TagImageResponse): Buffer => Buffer.from(TagImageResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): TagImageResponse => TagImageResponse.decode(value),
   },
+  /**
+   * Writes bytes into a VM's transfer disk (VmSpec.transfer_disk_bytes) at an
+   * offset, checked against their sha256: the guest reads them from its
+   * read-only block device (Vm.transfer_disk_device) rather than through SSH.
+   * The first message is the header, then the bytes.
+   */
+  writeVmTransfer: {
+    path: "/kindling.vmm.v1.VmmService/WriteVmTransfer" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: WriteVmTransferRequest): Buffer =>
+      Buffer.from(WriteVmTransferRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WriteVmTransferRequest => WriteVmTransferRequest.decode(value),
+    responseSerialize: (value: WriteVmTransferResponse): Buffer =>
+      Buffer.from(WriteVmTransferResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WriteVmTransferResponse => WriteVmTransferResponse.decode(value),
+  },
   /** Reports the host's capacity and what runs on it, for placement. */
   getHostInfo: {
     path: "/kindling.vmm.v1.VmmService/GetHostInfo" as const,
@@ -5399,6 +5803,13 @@ export interface VmmServiceServer extends UntypedServiceImplementation {
    * rootfs is shared (hard link), so it costs no copy. A cached build ends so.
    */
   tagImage: handleUnaryCall<TagImageRequest, TagImageResponse>;
+  /**
+   * Writes bytes into a VM's transfer disk (VmSpec.transfer_disk_bytes) at an
+   * offset, checked against their sha256: the guest reads them from its
+   * read-only block device (Vm.transfer_disk_device) rather than through SSH.
+   * The first message is the header, then the bytes.
+   */
+  writeVmTransfer: handleClientStreamingCall<WriteVmTransferRequest, WriteVmTransferResponse>;
   /** Reports the host's capacity and what runs on it, for placement. */
   getHostInfo: handleUnaryCall<GetHostInfoRequest, GetHostInfoResponse>;
 }
@@ -5683,6 +6094,28 @@ export interface VmmServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TagImageResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Writes bytes into a VM's transfer disk (VmSpec.transfer_disk_bytes) at an
+   * offset, checked against their sha256: the guest reads them from its
+   * read-only block device (Vm.transfer_disk_device) rather than through SSH.
+   * The first message is the header, then the bytes.
+   */
+  writeVmTransfer(
+    callback: (error: ServiceError | null, response: WriteVmTransferResponse) => void,
+  ): ClientWritableStream<WriteVmTransferRequest>;
+  writeVmTransfer(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteVmTransferResponse) => void,
+  ): ClientWritableStream<WriteVmTransferRequest>;
+  writeVmTransfer(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteVmTransferResponse) => void,
+  ): ClientWritableStream<WriteVmTransferRequest>;
+  writeVmTransfer(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteVmTransferResponse) => void,
+  ): ClientWritableStream<WriteVmTransferRequest>;
   /** Reports the host's capacity and what runs on it, for placement. */
   getHostInfo(
     request: GetHostInfoRequest,

@@ -17,6 +17,9 @@ import {
   type ListImagesResponse,
   type ListVmsResponse,
   type Vm,
+  type WriteVmTransferHeader,
+  type WriteVmTransferRequest,
+  type WriteVmTransferResponse,
 } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { boundedChunks, clientStreamCall, createServiceClient, retryWhilePeerAway, streamMessages, unaryCall, InternalError, type TlsFiles } from '@kindling/runtime';
 import type { BuildVmHost } from '../../ports/build-services.ts';
@@ -108,6 +111,14 @@ export class GrpcBuildVmHost implements BuildVmHost {
     );
     if (!image) throw new InternalError('vmm: CreateImageFromArchive answered without an image');
     return image;
+  }
+
+  async writeTransfer(header: WriteVmTransferHeader, bytes: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<void> {
+    async function* messages(): AsyncGenerator<WriteVmTransferRequest> {
+      yield { part: { $case: 'header', value: header } };
+      for await (const chunk of boundedChunks(bytes)) yield { part: { $case: 'chunk', value: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) } };
+    }
+    await clientStreamCall<WriteVmTransferRequest, WriteVmTransferResponse>(service, (cb) => this.client.writeVmTransfer(cb), messages(), signal);
   }
 
   async tagImage(request: TagImageRequest): Promise<Image> {

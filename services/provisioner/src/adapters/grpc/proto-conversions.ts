@@ -2,10 +2,11 @@
 import type { Duration } from '@kindling/proto/gen/google/protobuf/duration.ts';
 import { LogStream } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import { FileType, type FileEntry } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
-import type { CopySource as ProtoCopySource, ExecRequest, ExitStatus, SshTarget as ProtoSshTarget } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
+import type { CopySource as ProtoCopySource, ExecRequest, ExitStatus, SshTarget as ProtoSshTarget, TransferDisk } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
 import type { ContextFile, ContextFileType, CopySource } from '../../domain/copy-plan.ts';
 import { InvalidArgumentError } from '../../domain/errors.ts';
 import type { ExecOutcome, ExecStep } from '../../domain/exec-step.ts';
+import type { StagedTransferDisk } from '../../domain/file-copy.ts';
 import type { SshTargetInput } from '../../domain/target.ts';
 
 /** A request's timeout in ms; a negative one is refused (it would expire before anything ran). */
@@ -91,4 +92,19 @@ function toContextFile(entry: FileEntry, pattern: string, preserveOwnership: boo
 export function toCopySources(sources: ProtoCopySource[], preserveOwnership = false): CopySource[] {
   if (sources.length === 0) throw new InvalidArgumentError('PutFiles needs at least one source');
   return sources.map((source) => ({ pattern: source.pattern, files: source.files.map((entry) => toContextFile(entry, source.pattern, preserveOwnership)) }));
+}
+
+/** PutFilesRequest.transfer_disk, checked: the device and offsets go into a guest command line. */
+export function toStagedTransferDisk(disk: TransferDisk): StagedTransferDisk {
+  if (!/^\/dev\/[a-z0-9]+$/.test(disk.device))
+    throw new InvalidArgumentError(`transfer_disk.device ${JSON.stringify(disk.device)} is not a block device path such as /dev/vdb`);
+  const offsets = new Map<string, number>();
+  disk.blobs.forEach((blob, index) => {
+    const offset = Number(blob.offset);
+    if (!/^sha256:[0-9a-f]{64}$/.test(blob.digest)) throw new InvalidArgumentError(`transfer_disk.blobs[${index}].digest "${blob.digest}" is not "sha256:<64 hex digits>"`);
+    if (!Number.isSafeInteger(offset) || offset % (1024 * 1024) !== 0)
+      throw new InvalidArgumentError(`transfer_disk.blobs[${index}].offset ${blob.offset} is not a multiple of 1 MiB`);
+    offsets.set(blob.digest, offset);
+  });
+  return { device: disk.device, offsets };
 }

@@ -13,7 +13,7 @@ import type {
 import { serverStream, unary, type CallContext } from '@kindling/runtime';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Provisioner } from '../../domain/provisioner.ts';
-import { toCopySources, toDuration, toExecStep, toExitStatus, toLogStream, toMs, toTargetInput } from './proto-conversions.ts';
+import { toCopySources, toDuration, toExecStep, toExitStatus, toLogStream, toMs, toStagedTransferDisk, toTargetInput } from './proto-conversions.ts';
 
 /** Output messages queued for the client before the SSH channel is paused. */
 const MAX_QUEUED_OUTPUT = 16;
@@ -83,6 +83,7 @@ export function provisionerGrpcImplementation(provisioner: Provisioner): Untyped
           ...(request.chown ? { chown: request.chown } : {}),
           ...(request.chmod !== undefined ? { chmod: request.chmod } : {}),
           extractArchives: request.extractArchives,
+          ...(request.transferDisk ? { transferDisk: toStagedTransferDisk(request.transferDisk) } : {}),
         },
         ctx.signal,
       );

@@ -22,6 +22,7 @@ export interface JailLayout {
     readonly kernel: string;
     readonly initrd: string;
     readonly rootfs: string;
+    readonly transferDisk: string;
     readonly log: string;
     readonly metrics: string;
   };
@@ -38,6 +39,7 @@ export function jailLayout(chrootBase: string, execName: string, jailId: string)
     kernel: '/vmlinux',
     initrd: '/initrd.img',
     rootfs: '/rootfs.ext4',
+    transferDisk: '/transfer.img',
     log: '/firecracker.log',
     metrics: '/firecracker.metrics',
   };
@@ -86,12 +88,15 @@ export interface JailFiles {
   readonly kernelPath: string;
   readonly initrdPath?: string;
   readonly rootfsPath: string;
+  readonly transferDiskPath?: string;
 }
 
 export interface PreparedJail {
   readonly rootfs: Placement;
   /** The rootfs's owner before it was handed to the jail uid, restored once the VM is down. */
   readonly rootfsOwner: { readonly uid: number; readonly gid: number };
+  /** How the transfer disk went in: a copy (another filesystem) is the one the host must write. */
+  readonly transferDisk?: Placement;
 }
 
 /**
@@ -132,6 +137,7 @@ export async function prepareJail(
   await place(files.kernelPath, layout.inJail.kernel, false);
   if (files.initrdPath !== undefined) await place(files.initrdPath, layout.inJail.initrd, false);
   const rootfs = await place(files.rootfsPath, layout.inJail.rootfs, true);
+  const transferDisk = files.transferDiskPath === undefined ? undefined : await place(files.transferDiskPath, layout.inJail.transferDisk, true);
   // Firecracker opens log and metrics files, it does not create them.
   for (const file of [layout.inJail.log, layout.inJail.metrics]) {
     await writeFile(join(layout.rootDir, file), '', { mode: 0o600 });
@@ -139,7 +145,7 @@ export async function prepareJail(
   }
   await chown(join(layout.rootDir, 'run'), uid, gid);
   await chown(layout.rootDir, uid, gid);
-  return { rootfs, rootfsOwner: { uid: original?.uid ?? 0, gid: original?.gid ?? 0 } };
+  return { rootfs, rootfsOwner: { uid: original?.uid ?? 0, gid: original?.gid ?? 0 }, ...(transferDisk ? { transferDisk } : {}) };
 }
 
 /** Removes the whole jail directory (links, copies, the jailer's copy of firecracker, dev nodes, socket). */

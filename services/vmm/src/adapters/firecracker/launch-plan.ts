@@ -121,6 +121,7 @@ export async function planJailedLaunch(
       kernel: layout.inJail.kernel,
       ...(spec.kernel.initrdPath === undefined ? {} : { initrd: layout.inJail.initrd }),
       rootfs: layout.inJail.rootfs,
+      ...(spec.transferDiskPath === undefined ? {} : { transferDisk: layout.inJail.transferDisk }),
       log: layout.inJail.log,
       metrics: layout.inJail.metrics,
     },
@@ -148,12 +149,15 @@ export async function planJailedLaunch(
           kernelPath: spec.kernel.vmlinuxPath,
           ...(spec.kernel.initrdPath ? { initrdPath: spec.kernel.initrdPath } : {}),
           rootfsPath: spec.rootfsPath,
+          ...(spec.transferDiskPath === undefined ? {} : { transferDiskPath: spec.transferDiskPath }),
         },
         config.jailerUid,
         config.jailerGid,
       );
       details.rootfsPlacement = prepared.rootfs;
       details.rootfsOwner = `${prepared.rootfsOwner.uid}:${prepared.rootfsOwner.gid}`;
+      // the VM reads the jail's copy: WriteVmTransfer must write that one (VmLaunchSpec.transferDiskPath)
+      if (prepared.transferDisk === 'copied') details.transferDisk = join(layout.rootDir, layout.inJail.transferDisk);
     },
   };
 }
@@ -179,6 +183,7 @@ export function planDirectLaunch(
       kernel: spec.kernel.vmlinuxPath,
       ...(spec.kernel.initrdPath === undefined ? {} : { initrd: spec.kernel.initrdPath }),
       rootfs: spec.rootfsPath,
+      ...(spec.transferDiskPath === undefined ? {} : { transferDisk: spec.transferDiskPath }),
       log: join(spec.runDir, 'firecracker.log'),
       metrics: join(spec.runDir, 'firecracker.metrics'),
     },

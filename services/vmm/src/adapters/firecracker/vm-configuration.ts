@@ -20,6 +20,7 @@ export interface VmFilePaths {
   readonly kernel: string;
   readonly initrd?: string;
   readonly rootfs: string;
+  readonly transferDisk?: string;
   readonly log: string;
   readonly metrics: string;
 }
@@ -39,7 +40,7 @@ export type ConfigurationRequest =
       readonly path: '/boot-source';
       readonly body: BootSource;
     }
-  | { readonly step: 'root-drive'; readonly method: 'PUT'; readonly path: string; readonly body: Drive }
+  | { readonly step: 'root-drive' | 'transfer-drive'; readonly method: 'PUT'; readonly path: string; readonly body: Drive }
   | {
       readonly step: 'network-interface';
       readonly method: 'PUT';
@@ -60,6 +61,8 @@ export type ConfigurationRequest =
     };
 
 export const ROOT_DRIVE_ID = 'rootfs';
+/** Firecracker attaches the root device first, so the guest names this second drive vdb. */
+export const TRANSFER_DRIVE_ID = 'transfer';
 export const GUEST_IFACE_ID = 'eth0';
 /** Firecracker's vCPU range (MachineConfiguration.vcpu_count). */
 export const MAX_VCPUS = 32;
@@ -158,6 +161,14 @@ export function vmConfigurationRequests(
       },
     },
   ];
+  if (paths.transferDisk !== undefined) {
+    requests.push({
+      step: 'transfer-drive',
+      method: 'PUT',
+      path: `/drives/${TRANSFER_DRIVE_ID}`,
+      body: { drive_id: TRANSFER_DRIVE_ID, path_on_host: paths.transferDisk, is_root_device: false, is_read_only: true },
+    });
+  }
   if (spec.network !== undefined) {
     // No `mtu`: v1.7.0 rejects unknown fields; the guest takes its MTU from guest.json / MMDS.
     requests.push({

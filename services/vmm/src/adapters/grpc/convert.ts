@@ -10,6 +10,7 @@ import {
   type KernelRecord,
 } from '../../domain/image.ts';
 import type { VmRecord, VmSpec, VmState } from '../../domain/vm.ts';
+import { TRANSFER_DEVICE } from '../../domain/vm-transfer.ts';
 import type { VmStateEvent } from '../../ports/vm-events.ts';
 
 const STATES: Record<VmState, ProtoVmState> = {
@@ -130,6 +131,7 @@ export function fromProtoSpec(spec: ProtoVmSpec | undefined, vmId: string): VmSp
     extraKernelArgs: spec?.extraKernelArgs ?? '',
     buildId: spec?.buildId ?? '',
     labels: spec?.labels ?? {},
+    transferDiskBytes: Number(spec?.transferDiskBytes ?? 0),
   };
 }
 
@@ -158,6 +160,7 @@ export function toProtoVm(vm: VmRecord): Vm {
       extraKernelArgs: s.extraKernelArgs,
       labels: s.labels,
       buildId: s.buildId,
+      transferDiskBytes: String(s.transferDiskBytes ?? 0),
     },
     state: toProtoState(vm.state),
     stateReason: vm.reason,
@@ -182,6 +185,7 @@ export function toProtoVm(vm: VmRecord): Vm {
     pid: vm.process?.pid ?? 0,
     consoleLogPath: vm.consoleLogPath,
     diskSizeBytes: String(vm.diskSizeBytes),
+    transferDiskDevice: vm.transferDiskPath ? TRANSFER_DEVICE : '',
   };
 }
 

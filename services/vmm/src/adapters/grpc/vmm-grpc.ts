@@ -1,11 +1,12 @@
 import { stat } from 'node:fs/promises';
-import type { CreateImageFromArchiveRequest, VmmServiceServer } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import type { CreateImageFromArchiveRequest, VmmServiceServer, WriteVmTransferRequest } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { InvalidArgumentError, clientStream, serverStream, unary } from '@kindling/runtime';
 import type { ImageCatalog } from '../../domain/image-catalog.ts';
 import type { ImageRecord } from '../../domain/image.ts';
 import type { VmHost } from '../../domain/vm-host.ts';
 import type { VmQueries } from '../../domain/vm-queries.ts';
 import { checkVmId } from '../../domain/vm.ts';
+import { TRANSFER_DEVICE } from '../../domain/vm-transfer.ts';
 import {
   fromProtoMetadata,
   fromProtoSpec,
@@ -159,25 +160,22 @@ export function vmmGrpcImplementation(
       for await (const chunk of archive) await send({ chunk });
     }),
     createImageFromArchive: clientStream(async (requests: AsyncIterable<CreateImageFromArchiveRequest>, ctx) => {
-      const iterator = requests[Symbol.asyncIterator]();
-      const first = await iterator.next();
-      const header = first.done ? undefined : first.value.part?.$case === 'header' ? first.value.part.value : undefined;
-      if (!header) throw new InvalidArgumentError('the first message must be the header (image, metadata), then the archive chunks');
-      async function* chunks(): AsyncGenerator<Uint8Array> {
-        for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-          const part = next.value.part;
-          if (part?.$case !== 'chunk') throw new InvalidArgumentError('only archive chunks may follow the header');
-          yield part.value;
-        }
-      }
+      const { header, chunks } = await headerThenChunks(requests, 'the header (image, metadata), then the archive chunks');
       const image = await catalog.createFromArchive(
         required(header.image, 'header.image'),
         fromProtoMetadata(header.metadata),
-        chunks(),
+        chunks,
         { kernelId: header.kernelId, overwrite: header.overwrite, extraBytes: Number(header.extraBytes) },
         ctx.signal,
       );
       return { image: await withAllocation(image, rootfs(image)) };
+    }),
+    writeVmTransfer: clientStream(async (requests: AsyncIterable<WriteVmTransferRequest>, ctx) => {
+      const { header, chunks } = await headerThenChunks(requests, 'the header (vm_id, offset, size, digest), then the bytes');
+      const vmId = checkVmId(required(header.vmId, 'header.vm_id'), 'header.vm_id');
+      const write = { offset: Number(header.offset), size: Number(header.size), digest: header.digest };
+      const bytesWritten = await host.writeTransfer(vmId, write, chunks, ctx.signal);
+      return { bytesWritten: String(bytesWritten), device: TRANSFER_DEVICE };
     }),
     tagImage: unary(async (request) => {
       const image = await catalog.tagImage(
@@ -211,4 +209,23 @@ export function vmmGrpcImplementation(
       };
     }),
   };
+}
+
+/** A client stream whose first message is the header (part "header") and the rest bytes (part "chunk"). */
+async function headerThenChunks<H>(
+  requests: AsyncIterable<{ part?: { $case: 'header'; value: H } | { $case: 'chunk'; value: Uint8Array } | undefined }>,
+  expected: string,
+): Promise<{ header: H; chunks: AsyncIterable<Uint8Array> }> {
+  const iterator = requests[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  const header = first.done ? undefined : first.value.part?.$case === 'header' ? first.value.part.value : undefined;
+  if (header === undefined) throw new InvalidArgumentError(`the first message must be ${expected}`);
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+      const part = next.value.part;
+      if (part?.$case !== 'chunk') throw new InvalidArgumentError(`only chunks may follow the header: send ${expected}`);
+      yield part.value;
+    }
+  }
+  return { header, chunks: chunks() };
 }

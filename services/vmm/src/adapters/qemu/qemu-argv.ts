@@ -47,6 +47,10 @@ export function qemuArgv(
     '-device',
     'virtio-blk-device,drive=root',
   ];
+  if (spec.transferDiskPath) {
+    // after the root disk, so the guest names it vdb; read-only, the host writes it while the guest runs
+    argv.push('-drive', `id=transfer,file=${escapeOption(spec.transferDiskPath)},format=raw,if=none,readonly=on`, '-device', 'virtio-blk-device,drive=transfer');
+  }
   if (spec.network) {
     argv.push(
       '-netdev',
