@@ -300,7 +300,7 @@ export async function startHostSuite(options: UpOptions): Promise<UpRecord> {
     const fetcherCache = join(stateDir, 'fetcher');
     // The planner reconciles its builds with the vmm as it starts: it comes up after the other three.
     await Promise.all([
-      start('vmm', vmmArgs({ stateDir: join(stateDir, 'vmm'), cacheDir: options.cacheDir, network: options.network, ...(options.cniConfDir !== undefined ? { cniConfDir: options.cniConfDir } : {}) })),
+      start('vmm', vmmArgs({ stateDir: join(stateDir, 'vmm'), cacheDir: options.cacheDir, network: options.network, fetcherCacheDir: fetcherCache, ...(options.cniConfDir !== undefined ? { cniConfDir: options.cniConfDir } : {}) })),
       start('fetcher', fetcherArgs(fetcherCache)),
       start('provisioner', provisionerArgs(address('fetcher'), fetcherCache)),
     ]);

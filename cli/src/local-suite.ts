@@ -57,13 +57,15 @@ export function serviceCommandLine(name: string, args: string[]): { file: string
 }
 
 /** The vmm of a single-host suite: its state, the base-OS cache it registers, the CNI network VMs join. */
-export function vmmArgs(options: { stateDir: string; cacheDir: string; network: string; cniConfDir?: string; netnsPrefix?: string }): string[] {
+export function vmmArgs(options: { stateDir: string; cacheDir: string; network: string; cniConfDir?: string; netnsPrefix?: string; fetcherCacheDir?: string }): string[] {
   return [
     '--state-dir', options.stateDir,
     '--cache-dir', options.cacheDir,
     '--network', options.network,
     ...(options.cniConfDir !== undefined ? ['--cni-conf-dir', options.cniConfDir] : []),
     ...(options.netnsPrefix !== undefined ? ['--netns-prefix', options.netnsPrefix] : []),
+    // same host: transfer-disk writes read the fetcher's blobs from disk instead of through the planner
+    ...(options.fetcherCacheDir !== undefined ? ['--fetcher-cache-dir', options.fetcherCacheDir] : []),
   ];
 }
 
@@ -175,8 +177,8 @@ export async function startLocalSuite(options: LocalSuiteOptions): Promise<Local
   const nats = options.natsUrl ? ['--nats-url', options.natsUrl] : [];
   const withExtra = (name: ServiceName, args: string[]): string[] => [...args, ...(options.extraArgs?.[name] ?? [])];
   try {
-    const vmm = await launch('vmm', withExtra('vmm', [...vmmArgs({ stateDir: join(workDir, 'vmm'), cacheDir, network, cniConfDir: confDir, netnsPrefix: `kindling-${process.pid}-` }), ...nats]), 1);
     const fetcherCache = join(workDir, 'fetcher');
+    const vmm = await launch('vmm', withExtra('vmm', [...vmmArgs({ stateDir: join(workDir, 'vmm'), cacheDir, network, cniConfDir: confDir, netnsPrefix: `kindling-${process.pid}-`, fetcherCacheDir: fetcherCache }), ...nats]), 1);
     const fetcher = await launch('fetcher', withExtra('fetcher', fetcherArgs(fetcherCache)), 1);
     const provisioner = await launch('provisioner', withExtra('provisioner', provisionerArgs(fetcher, fetcherCache)), 1);
     const planner = await launch('planner', withExtra('planner', [...plannerArgs(join(workDir, 'planner'), { fetcher, vmm, provisioner }), ...nats]), 1);

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { GetImageResponse } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { unaryCall } from '@kindling/runtime';
+import { ensureDebianBase } from '@kindling/vmm/baseos';
 import { httpGetInNetns, importImage, jsonOf, kindling, networkUnavailable, spawnKindling, startVmm } from './support/cli-services.ts';
 
 const cacheDir = process.env.KINDLING_CACHE_DIR ?? '/var/cache/kindling';
@@ -49,13 +50,6 @@ const HANDLER = [
 ].join('; ');
 const READY_MS = 10 * 60_000;
 
-/** The rootfs of a finished cached base-OS build, if any. */
-function cachedBaseRootfs(): string | undefined {
-  const root = join(cacheDir, 'baseos');
-  const builds = existsSync(root) ? readdirSync(root).filter((d) => !d.startsWith('.') && existsSync(join(root, d, 'image.json'))) : [];
-  return builds[0] === undefined ? undefined : join(root, builds[0], 'rootfs.ext4');
-}
-
 function why(): string | false {
   if (process.getuid?.() !== 0) return 'needs root (the vmm runs qemu and writes into images)';
   try {
@@ -63,7 +57,6 @@ function why(): string | false {
   } catch {
     return 'needs qemu-system-x86_64 and debugfs';
   }
-  if (!cachedBaseRootfs()) return `needs a cached base OS under ${cacheDir}/baseos (kindling baseos build debian/bookworm)`;
   return networkUnavailable();
 }
 
@@ -96,6 +89,8 @@ function outputMatching(child: ChildProcess, pattern: RegExp): Promise<string> {
 }
 
 test('kindling run -d, ps, inspect, logs, stop and rm on one real VM', { skip: why(), timeout: 20 * 60_000 }, async (t) => {
+  // built here when the cache has none yet (a fresh machine): a skip would leave the test unrun
+  const baseOs = await ensureDebianBase({ cacheDir });
   const dir = mkdtempSync(join(tmpdir(), 'kindling-cli-run-'));
   // The vmm's teardown deletes the VMs left (a failed assertion included), so the dir goes after it.
   const vmm = await startVmm(t, dir, cacheDir, { network: true });
@@ -104,7 +99,7 @@ test('kindling run -d, ps, inspect, logs, stop and rm on one real VM', { skip: w
   const { image: base } = await unaryCall<GetImageResponse>('vmm', (cb) => vmm.client.getImage({ image: 'debian:bookworm' }, cb));
   await importImage(
     vmm,
-    cachedBaseRootfs()!,
+    baseOs.rootfs,
     'cli-run:1',
     { cmd: ['/bin/sh', '-c', SERVE_AND_SAY, 'serve', HANDLER], env: ['MODE=test'], exposedPorts: [`${PORT}/tcp`], user: USER, workingDir: WORKDIR, stopSignal: STOP_SIGNAL },
     base!.kernelId,

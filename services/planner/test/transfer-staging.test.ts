@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { FileType, type FileEntry } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import type { WriteVmTransferHeader } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import type { BuildContextSource, BuildVmHost } from '../src/ports/build-services.ts';
+import { FailedPreconditionError } from '@kindling/runtime';
 import { stageLargeFiles } from '../src/execution/transfer-staging.ts';
 
 const MIB = 1024 * 1024;
@@ -15,6 +16,8 @@ test('the large regular files of a copy go to the transfer disk, MiB-aligned, on
   const vmHost = {
     writeTransfer: async (header: WriteVmTransferHeader, bytes: AsyncIterable<Uint8Array>) => {
       for await (const chunk of bytes) void chunk;
+      // only a.bin is in the fetcher cache of the vmm's host: the others are streamed to it
+      if (header.fromFetcherCache && header.digest !== 'sha256:a') throw new FailedPreconditionError('not in the fetcher cache');
       if (header.digest === 'sha256:broken') throw new Error('vmm refused it');
       writes.push(header);
     },
@@ -49,8 +52,11 @@ test('the large regular files of a copy go to the transfer disk, MiB-aligned, on
       { digest: 'sha256:c', offset: String(4 * MIB) },
     ],
   });
-  assert.deepEqual(writes.map((w) => [w.vmId, w.size]), [['vm-1', String(1.5 * MIB)], ['vm-1', String(2 * MIB)], ['vm-1', String(MIB)]]);
-  assert.deepEqual(read, ['sha256:a', 'sha256:broken', 'sha256:b', 'sha256:c'], 'small, duplicate and oversized files are not read');
+  assert.deepEqual(
+    writes.map((w) => [w.vmId, w.size, w.fromFetcherCache]),
+    [['vm-1', String(1.5 * MIB), true], ['vm-1', String(2 * MIB), false], ['vm-1', String(MIB), false]],
+  );
+  assert.deepEqual(read, ['sha256:broken', 'sha256:b', 'sha256:c'], 'the cached blob, and small, duplicate and oversized files are not read');
   assert.deepEqual(warnings, ['could not stage broken.bin on the transfer disk; it goes through SSH']);
   assert.equal(await stageLargeFiles(services, undefined, [{ pattern: '*', files }], signal), undefined, 'no disk, nothing staged');
 });

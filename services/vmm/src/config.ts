@@ -24,6 +24,9 @@ export const vmmSettings = {
     'kindling cache; cached base-OS builds under <dir>/baseos are registered at start',
     process.env.KINDLING_CACHE_DIR ?? '/var/cache/kindling',
   ),
+  fetcherCacheDir: setting.optionalString(
+    "the fetcher's --cache-dir when a fetcher runs on this host: WriteVmTransfer with from_fetcher_cache reads blobs there instead of receiving them",
+  ),
   registerBaseOs: setting.boolean(
     'register the cached base-OS builds (debian:bookworm, debian:12, ...) at start',
     true,

@@ -31,6 +31,7 @@ import { VmEventHub } from './domain/vm-event-hub.ts';
 import { VmHost } from './domain/vm-host.ts';
 import { VmQueries } from './domain/vm-queries.ts';
 import type { HypervisorDriver } from './ports/hypervisor.ts';
+import { fetcherCacheBlobs } from './adapters/fs/fetcher-cache-blobs.ts';
 import type { NetnsPort } from './ports/netns.ts';
 
 export const vmmServiceName = 'kindling.vmm.v1.VmmService';
@@ -105,6 +106,7 @@ export async function startVmmService(config: VmmConfig, deps: VmmServiceDeps): 
     },
     netns: namedNetns,
     netnsPrefix: config.netnsPrefix,
+    ...(config.fetcherCacheDir ? { fetcherBlob: fetcherCacheBlobs(config.fetcherCacheDir) } : {}),
     hypervisor,
     events,
     log,

@@ -244,7 +244,7 @@ describe('VM lifecycle under qemu on a CNI network', { skip: why(), timeout: 30 
     for (const round of [1, 2]) {
       const bytes = randomBytes(2.5 * MiB);
       const digest = createHash('sha256').update(bytes).digest('hex');
-      await writeTransfer({ vmId: 'vm-first', offset: String(MiB), size: String(bytes.length), digest: `sha256:${digest}` }, bytes);
+      await writeTransfer({ vmId: 'vm-first', offset: String(MiB), size: String(bytes.length), digest: `sha256:${digest}`, fromFetcherCache: false }, bytes);
       const read = await inGuest(vm!, `dd if=/dev/vdb bs=1M skip=1 count=3 iflag=direct status=none | head -c ${bytes.length} | sha256sum`);
       assert.equal(read.split(' ')[0], digest, `round ${round}: the guest reads the bytes written`);
     }

@@ -93,6 +93,7 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
       stateDir: stateDir(),
       cniConfDir: join(dir, 'conf.d'),
       cniCacheDir: join(dir, 'cni-cache'),
+      fetcherCacheDir: join(dir, 'fetcher-cache'),
     });
     await vmm.running.host.deps.kernels.put('test-kernel', '0.0.0-test', { bzImage: join(dir, 'vmlinuz') });
   });
@@ -300,14 +301,27 @@ describe('vmm gRPC: images, VM records, bad input', { skip }, () => {
 
     const bytes = randomBytes(1.5 * MIB);
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    const header = { vmId: 'vm-transfer', offset: String(MIB), size: String(bytes.length), digest };
+    const header = { vmId: 'vm-transfer', offset: String(MIB), size: String(bytes.length), digest, fromFetcherCache: false };
     const written = await writeTransfer(header, [bytes.subarray(0, MIB), bytes.subarray(MIB)]);
     assert.deepEqual(written, { bytesWritten: String(bytes.length), device: '/dev/vdb' });
     const disk = await readFile(file);
     assert.ok(disk.subarray(MIB, MIB + bytes.length).equals(bytes), 'the bytes are at the offset');
     assert.ok(disk.subarray(0, MIB).every((b) => b === 0), 'the rest is untouched');
 
+    // a blob of the fetcher's cache on this host: no bytes sent, still hashed
+    const cached = randomBytes(MIB);
+    const cachedHex = createHash('sha256').update(cached).digest('hex');
+    await mkdir(join(dir, 'fetcher-cache', 'sha256'), { recursive: true });
+    await writeFile(join(dir, 'fetcher-cache', 'sha256', cachedHex), cached);
+    const fromCache = { ...header, offset: '0', size: String(MIB), digest: `sha256:${cachedHex}`, fromFetcherCache: true };
+    assert.equal((await writeTransfer(fromCache, [])).bytesWritten, String(MIB));
+    assert.ok((await readFile(file)).subarray(0, MIB).equals(cached), 'read from the fetcher cache into the disk');
+    await writeFile(join(dir, 'fetcher-cache', 'sha256', cachedHex), randomBytes(MIB));
+    await assert.rejects(writeTransfer(fromCache, []), (e) => code(e) === Status.INVALID_ARGUMENT && /hash to/.test((e as ServiceError).details), 'a corrupt cache file is caught');
+
     const refused: [string, Record<string, unknown>, Buffer[], Status, RegExp][] = [
+      ['a blob not in the fetcher cache', { fromFetcherCache: true }, [], Status.FAILED_PRECONDITION, /is not in the fetcher cache on host testhost: send its bytes/],
+      ['bytes besides from_fetcher_cache', { ...fromCache }, [bytes], Status.INVALID_ARGUMENT, /no bytes may follow the header/],
       ['an offset off the MiB grid', { offset: String(MIB + 512) }, [bytes], Status.INVALID_ARGUMENT, /not a multiple of 1048576/],
       ['a write past the end', { offset: String(2 * MIB) }, [bytes], Status.INVALID_ARGUMENT, /past the end of VM vm-transfer's transfer disk \(3145728 bytes\)/],
       ['bytes that do not hash to the digest', {}, [randomBytes(bytes.length)], Status.INVALID_ARGUMENT, /hash to sha256:[0-9a-f]{64}, not header.digest/],

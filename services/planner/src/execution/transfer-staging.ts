@@ -6,6 +6,8 @@
  */
 import { FileType } from '@kindling/proto/gen/kindling/fetcher/v1/fetcher.ts';
 import type { CopySource, TransferDisk } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
+import type { WriteVmTransferHeader } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
+import { FailedPreconditionError } from '@kindling/runtime';
 import type { BuildContextSource, BuildVmHost } from '../ports/build-services.ts';
 
 /** Below this a file's SFTP round trips cost less than the disk write and the guest's dd. */
@@ -45,8 +47,7 @@ export async function stageLargeFiles(
     if (file.type !== FileType.FILE_TYPE_REGULAR || size < STAGED_MIN_BYTES || staged.has(file.digest)) continue;
     if (offset + size > disk.bytes) continue; // the disk is full for this copy: SSH takes it
     try {
-      const header = { vmId: disk.vmId, offset: String(offset), size: String(size), digest: file.digest };
-      await services.vmHost.writeTransfer(header, services.context.readBlob(file.digest, signal), signal);
+      await writeBlob(services, { vmId: disk.vmId, offset: String(offset), size: String(size), digest: file.digest }, signal);
     } catch (error) {
       signal.throwIfAborted();
       services.warn(`could not stage ${file.path} on the transfer disk; it goes through SSH`, error);
@@ -58,3 +59,19 @@ export async function stageLargeFiles(
   }
   return blobs.length > 0 ? { device: disk.device, blobs } : undefined;
 }
+
+/**
+ * A vmm on the fetcher's host reads the blob from its cache (no bytes through the planner); any
+ * other answers FAILED_PRECONDITION, and the planner streams the blob from the fetcher to it.
+ */
+async function writeBlob(services: StagingServices, header: Omit<WriteVmTransferHeader, 'fromFetcherCache'>, signal: AbortSignal): Promise<void> {
+  try {
+    await services.vmHost.writeTransfer({ ...header, fromFetcherCache: true }, noBytes(), signal);
+    return;
+  } catch (error) {
+    if (!(error instanceof FailedPreconditionError)) throw error;
+  }
+  await services.vmHost.writeTransfer({ ...header, fromFetcherCache: false }, services.context.readBlob(header.digest, signal), signal);
+}
+
+async function* noBytes(): AsyncGenerator<Uint8Array> {}

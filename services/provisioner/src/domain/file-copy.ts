@@ -188,8 +188,11 @@ export class FileCopy {
     if (!this.transferDisk || offset === undefined) return false;
     const file = shellQuote(temp);
     const mtime = operation.mtime ? ` && touch -m -d @${(operation.mtime.getTime() / 1000).toFixed(3)} -- ${file}` : '';
+    // O_DIRECT both ways: the emulated guest CPU copies nothing, the hypervisor moves the blocks
+    // (2-3x faster under TCG); a destination without O_DIRECT (tmpfs) takes the buffered write
+    const dd = `dd if=${shellQuote(this.transferDisk.device)} of=${file} bs=1M skip=${offset / MIB} count=${Math.ceil(operation.size / MIB)} iflag=direct status=none`;
     const command =
-      `dd if=${shellQuote(this.transferDisk.device)} of=${file} bs=1M skip=${offset / MIB} count=${Math.ceil(operation.size / MIB)} iflag=direct status=none` +
+      `{ ${dd} oflag=direct 2>/dev/null || ${dd}; }` +
       // dd stops short without failing at the device's end: a short read must not become zeros
       ` && test "$(stat -c %s -- ${file})" -ge ${operation.size} && truncate -s ${operation.size} -- ${file} && chmod ${(operation.mode & 0o7777).toString(8)} -- ${file}${mtime}`;
     try {

@@ -31,4 +31,6 @@ export interface VmHostDeps {
   readonly stopTimeoutMs: number;
   /** Network a VM joins when its spec names none ("" for none). */
   readonly defaultNetwork: string;
+  /** A blob of the fetcher's cache on this host, by "sha256:<hex>"; undefined when not there (or no cache is configured). */
+  readonly fetcherBlob?: (digest: string) => Promise<AsyncIterable<Uint8Array> | undefined>;
 }

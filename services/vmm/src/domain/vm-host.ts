@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AlreadyExistsError, FailedPreconditionError, InternalError, NotFoundError } from './errors.ts';
+import { AlreadyExistsError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from './errors.ts';
 import { formatImageRef, type ImageRecord, type KernelRecord } from './image.ts';
 import { kernelArgs } from './guest-contract.ts';
 import { KeyedLock, runSteps } from './steps.ts';
@@ -199,8 +199,26 @@ export class VmHost {
    * Fills a region of the VM's transfer disk. Not under the VM's lock: a write does not change the
    * VM's state, and a build's StopVm must not wait behind one.
    */
-  async writeTransfer(id: string, write: TransferWrite, chunks: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number> {
-    return writeTransfer(await this.mustGet(id), write, chunks, signal);
+  async writeTransfer(
+    id: string,
+    write: TransferWrite,
+    bytes: AsyncIterable<Uint8Array> | { fromFetcherCache: AsyncIterable<Uint8Array> },
+    signal?: AbortSignal,
+  ): Promise<number> {
+    const record = await this.mustGet(id);
+    if (Symbol.asyncIterator in bytes) return writeTransfer(record, write, bytes, signal);
+    for await (const chunk of bytes.fromFetcherCache) {
+      if (chunk.byteLength > 0) throw new InvalidArgumentError('with header.from_fetcher_cache no bytes may follow the header');
+    }
+    const blob = this.deps.fetcherBlob ? await this.deps.fetcherBlob(write.digest) : undefined;
+    if (!blob) {
+      throw new FailedPreconditionError(
+        this.deps.fetcherBlob
+          ? `blob ${write.digest} is not in the fetcher cache on host ${this.deps.host}: send its bytes`
+          : `host ${this.deps.host} reads no fetcher cache (--fetcher-cache-dir): send the bytes`,
+      );
+    }
+    return writeTransfer(record, write, blob, signal);
   }
 
   /** Runs work with the VM's lock held (e.g. a commit, so the VM cannot start under it). */

@@ -30,6 +30,7 @@ export interface VmmTestSettings {
   readonly cniHostNetns?: string;
   readonly registerBaseOs?: boolean;
   readonly stopTimeout?: string;
+  readonly fetcherCacheDir?: string;
 }
 
 export async function startTestVmm(settings: VmmTestSettings): Promise<VmmUnderTest> {
@@ -50,6 +51,7 @@ export async function startTestVmm(settings: VmmTestSettings): Promise<VmmUnderT
     '--accel=auto',
     `--stop-timeout=${settings.stopTimeout ?? '60s'}`,
     ...(settings.cniHostNetns ? [`--cni-host-netns=${settings.cniHostNetns}`] : []),
+    ...(settings.fetcherCacheDir ? [`--fetcher-cache-dir=${settings.fetcherCacheDir}`] : []),
   ];
   const config = loadVmmConfig(argv, {});
   const bus = new InProcessEventBus();

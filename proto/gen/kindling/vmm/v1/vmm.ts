@@ -497,6 +497,12 @@ export interface WriteVmTransferHeader {
   size: string;
   /** "sha256:<hex>" of the bytes; a mismatch fails the call (INVALID_ARGUMENT). */
   digest: string;
+  /**
+   * Send no bytes: the vmm reads the blob from the fetcher's cache on its own
+   * host (its --fetcher-cache-dir), still hashing it. FAILED_PRECONDITION
+   * when it has no such setting or the blob is not there: send the bytes.
+   */
+  fromFetcherCache: boolean;
 }
 
 /** WriteVmTransferResponse confirms the write. */
@@ -5288,7 +5294,7 @@ export const WriteVmTransferRequest: MessageFns<WriteVmTransferRequest> = {
 };
 
 function createBaseWriteVmTransferHeader(): WriteVmTransferHeader {
-  return { vmId: "", offset: "0", size: "0", digest: "" };
+  return { vmId: "", offset: "0", size: "0", digest: "", fromFetcherCache: false };
 }
 
 export const WriteVmTransferHeader: MessageFns<WriteVmTransferHeader> = {
@@ -5304,6 +5310,9 @@ export const WriteVmTransferHeader: MessageFns<WriteVmTransferHeader> = {
     }
     if (message.digest !== "") {
       writer.uint32(34).string(message.digest);
+    }
+    if (message.fromFetcherCache !== false) {
+      writer.uint32(40).bool(message.fromFetcherCache);
     }
     return writer;
   },
@@ -5353,6 +5362,14 @@ export const WriteVmTransferHeader: MessageFns<WriteVmTransferHeader> = {
             message.digest = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.fromFetcherCache = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5375,6 +5392,11 @@ export const WriteVmTransferHeader: MessageFns<WriteVmTransferHeader> = {
       offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
       size: isSet(object.size) ? globalThis.String(object.size) : "0",
       digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
+      fromFetcherCache: isSet(object.fromFetcherCache)
+        ? globalThis.Boolean(object.fromFetcherCache)
+        : isSet(object.from_fetcher_cache)
+        ? globalThis.Boolean(object.from_fetcher_cache)
+        : false,
     };
   },
 
@@ -5392,6 +5414,9 @@ export const WriteVmTransferHeader: MessageFns<WriteVmTransferHeader> = {
     if (message.digest !== "") {
       obj.digest = message.digest;
     }
+    if (message.fromFetcherCache !== false) {
+      obj.fromFetcherCache = message.fromFetcherCache;
+    }
     return obj;
   },
 
@@ -5404,6 +5429,7 @@ export const WriteVmTransferHeader: MessageFns<WriteVmTransferHeader> = {
     message.offset = object.offset ?? "0";
     message.size = object.size ?? "0";
     message.digest = object.digest ?? "";
+    message.fromFetcherCache = object.fromFetcherCache ?? false;
     return message;
   },
 };

@@ -174,7 +174,7 @@ export function vmmGrpcImplementation(
       const { header, chunks } = await headerThenChunks(requests, 'the header (vm_id, offset, size, digest), then the bytes');
       const vmId = checkVmId(required(header.vmId, 'header.vm_id'), 'header.vm_id');
       const write = { offset: Number(header.offset), size: Number(header.size), digest: header.digest };
-      const bytesWritten = await host.writeTransfer(vmId, write, chunks, ctx.signal);
+      const bytesWritten = await host.writeTransfer(vmId, write, header.fromFetcherCache ? { fromFetcherCache: chunks } : chunks, ctx.signal);
       return { bytesWritten: String(bytesWritten), device: TRANSFER_DEVICE };
     }),
     tagImage: unary(async (request) => {
