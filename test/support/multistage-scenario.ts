@@ -145,6 +145,7 @@ function fileFacts(rootfs: string, path: string): { mode: string; uid: number; g
   return { mode, uid, gid, ...(link === undefined ? {} : { link }) };
 }
 
+let report: { files: object } & Record<string, unknown> | undefined;
 try {
   const cold = await build('e2e/multistage:1');
   if (cold.state !== 'BUILD_STATE_SUCCEEDED') throw new Error(`the first build failed: ${JSON.stringify(cold)}`);
@@ -159,7 +160,6 @@ try {
     passwdApp: /^app:x:(\d+):(\d+):/m.exec(debugfs(rootfs, 'cat /etc/passwd'))?.slice(1).map(Number) ?? [],
     fsck: fsckStatus(rootfs),
     blob: { ...fileFacts(rootfs, '/opt/blob.bin'), same: spawnSync('debugfs', ['-R', 'cat /opt/blob.bin', rootfs], { maxBuffer: 64 << 20 }).stdout.equals(blob) },
-    filesFromTransferDisk: await filesFromTransferDisk(),
   };
   const image = await unaryCall<GetImageResponse>('vmm', (cb) => vmm.getImage({ image: 'e2e/multistage:1' }, cb));
   const unchanged = await build('e2e/multistage:2');
@@ -192,8 +192,7 @@ try {
   const pruned = await unaryCall<PruneCacheResponse>('planner', (cb) => planner.pruneCache({ all: true }, cb));
   const cacheAfter = await unaryCall<ListCacheEntriesResponse>('planner', (cb) => planner.listCacheEntries({}, cb));
   const vms = await unaryCall<ListVmsResponse>('vmm', (cb) => vmm.listVms({ state: 0, buildId: '' }, cb));
-  process.stdout.write(
-    JSON.stringify({
+  report = {
       cold,
       unchanged,
       changed,
@@ -211,14 +210,15 @@ try {
       cacheAfter: cacheAfter.entries.length,
       intermediateImages: all.images.filter((i) => i.name.startsWith('kindling-intermediate/')).map((i) => `${i.name}:${i.tag}`),
       vmsLeft: vms.vms.map((v) => `${v.id} ${v.state}`),
-    }),
-  );
+  };
 } finally {
   for (const cleanup of cleanups) await cleanup().catch(() => {});
   vmEvents.cancel();
   planner.close();
   vmm.close();
   await suite.stop();
+  // a service writes its log file when it exits
+  if (report) process.stdout.write(JSON.stringify({ ...report, files: { ...report.files, filesFromTransferDisk: await filesFromTransferDisk().catch(() => -1) } }));
   if (process.env.KINDLING_E2E_LOGS) {
     for (const name of ['planner', 'vmm']) process.stderr.write(await readFile(join(workDir, 'logs', `${name}.log`), 'utf8').catch(() => ''));
   }

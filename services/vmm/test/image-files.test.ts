@@ -233,7 +233,7 @@ describe('vmm image files: export, archive upload, tag, internal images', { skip
     const chunk = (data: Buffer) => ({ part: { $case: 'chunk' as const, value: data } });
     const cases: [string, Parameters<typeof uploadArchive>[1], RegExp][] = [
       ['no header', [chunk(good)], /first message must be the header/],
-      ['two headers', [header, header, chunk(good)], /only archive chunks may follow the header/],
+      ['two headers', [header, header, chunk(good)], /only chunks may follow the header: send the header \(image, metadata\), then the archive chunks/],
       ['an entry climbing out', [header, chunk(Buffer.concat([ustarEntry('../evil', 'x'), END_OF_ARCHIVE]))], /"\.\.\/evil" climbs out/],
       ['an entry climbing out inside', [header, chunk(Buffer.concat([ustarEntry('etc/../../evil', 'x'), END_OF_ARCHIVE]))], /climbs out/],
       [

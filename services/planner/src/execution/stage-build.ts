@@ -4,6 +4,7 @@
  * After each step that changed the filesystem it stores a snapshot (guest frozen with fsfreeze, the
  * disk copied live); the stage's last such step reuses the committed stage image instead of a copy.
  */
+import type { Vm } from '@kindling/proto/gen/kindling/vmm/v1/vmm.ts';
 import { LogStream, StepState } from '@kindling/proto/gen/kindling/events/v1/events.ts';
 import type { ImageMetadata as ProtoImageMetadata } from '@kindling/proto/gen/kindling/image/v1/image.ts';
 import type { SshTarget } from '@kindling/proto/gen/kindling/provisioner/v1/provisioner.ts';
@@ -186,11 +187,13 @@ export class StageBuild {
 
   private async boot(image: string, diskBytes: number, signal: AbortSignal): Promise<BootedVm> {
     this.shared.setBooting();
-    // the slot is held until the guest answers SSH: that is the CPU-bound part of a boot
-    return this.shared.boots.run(this.stage.index, this.urgency(), signal, () => this.bootNow(image, diskBytes, signal));
+    // made (disk copy, network, guest files) before the slot is taken: host work the other boot can
+    // run beside; the slot is held from the start until the guest answers SSH, the CPU-bound part
+    const created = await this.createVm(image, diskBytes, signal);
+    return this.shared.boots.run(this.stage.index, this.urgency(), signal, () => this.startVm(created, signal));
   }
 
-  private async bootNow(image: string, diskBytes: number, signal: AbortSignal): Promise<BootedVm> {
+  private async createVm(image: string, diskBytes: number, signal: AbortSignal): Promise<{ vm: Vm; privateKey: string }> {
     const { shared, stage } = this;
     const request = shared.request;
     const keys = generateSshKeyPair();
@@ -200,7 +203,7 @@ export class StageBuild {
       shared.services.vmHost.createVm(
         {
           vmId,
-          start: true,
+          start: false,
           spec: {
             image,
             kernelId: request.resources?.kernelId ?? '',
@@ -219,11 +222,17 @@ export class StageBuild {
         signal,
       ),
     );
+    return { vm, privateKey: keys.private };
+  }
+
+  private async startVm(created: { vm: Vm; privateKey: string }, signal: AbortSignal): Promise<BootedVm> {
+    const { shared } = this;
+    const vm = await shared.services.vmHost.startVm(created.vm.id, signal);
     const target: SshTarget = {
       host: vm.network?.guestIp ?? '',
       port: 22,
       user: 'root',
-      privateKey: keys.private,
+      privateKey: created.privateKey,
       agentSocket: '',
       hostKey: vm.sshHostPublicKey,
       insecureIgnoreHostKey: false,

@@ -38,6 +38,8 @@ export interface BuildVmHost {
   /** includeInternal: also step-cache snapshots and intermediate stages. */
   listImages(signal: AbortSignal, options?: { includeInternal?: boolean }): Promise<Image[]>;
   createVm(request: CreateVmRequest, signal: AbortSignal): Promise<Vm>;
+  /** Boots a created (or stopped) VM; resolves once its hypervisor runs (StartVm). */
+  startVm(vmId: string, signal: AbortSignal): Promise<Vm>;
   /** Every VM on the host, whoever made it (recovery finds a lost build's VMs by their labels). */
   listVms(signal: AbortSignal): Promise<Vm[]>;
   /** Powers the guest off (killed after timeoutMs); `force` kills it at once, for a guest whose filesystem is frozen. */

@@ -16,6 +16,7 @@ import {
   type Image,
   type ListImagesResponse,
   type ListVmsResponse,
+  type StartVmResponse,
   type Vm,
   type WriteVmTransferHeader,
   type WriteVmTransferRequest,
@@ -53,6 +54,13 @@ export class GrpcBuildVmHost implements BuildVmHost {
     // a VM must not be made twice: repeated only when the call never reached the vmm
     const { vm } = await retryWhilePeerAway(() => unaryCall<CreateVmResponse>(service, (cb) => this.client.createVm(request, cb), signal), { signal, unsentOnly: true });
     if (!vm) throw new InternalError('vmm: CreateVm answered without a VM');
+    return vm;
+  }
+
+  async startVm(vmId: string, signal: AbortSignal): Promise<Vm> {
+    // repeatable: StartVm of a VM that runs answers with it
+    const { vm } = await whileAway(() => unaryCall<StartVmResponse>(service, (cb) => this.client.startVm({ vmId }, cb), signal), signal);
+    if (!vm) throw new InternalError('vmm: StartVm answered without a VM');
     return vm;
   }
 
