@@ -18,3 +18,4 @@ export * from './events/in-process.ts';
 export * from './events/nats.ts';
 export * from './events/factory.ts';
 export * from './ssh-keys.ts';
+export * from './fetcher-cache.ts';

@@ -201,13 +201,13 @@ export class VmHost {
    */
   async writeTransfer(
     id: string,
-    write: TransferWrite,
-    bytes: AsyncIterable<Uint8Array> | { fromFetcherCache: AsyncIterable<Uint8Array> },
+    write: TransferWrite & { readonly fromFetcherCache: boolean },
+    chunks: AsyncIterable<Uint8Array>,
     signal?: AbortSignal,
   ): Promise<number> {
     const record = await this.mustGet(id);
-    if (Symbol.asyncIterator in bytes) return writeTransfer(record, write, bytes, signal);
-    for await (const chunk of bytes.fromFetcherCache) {
+    if (!write.fromFetcherCache) return writeTransfer(record, write, chunks, signal);
+    for await (const chunk of chunks) {
       if (chunk.byteLength > 0) throw new InvalidArgumentError('with header.from_fetcher_cache no bytes may follow the header');
     }
     const blob = this.deps.fetcherBlob ? await this.deps.fetcherBlob(write.digest) : undefined;

@@ -6,12 +6,11 @@
 // worker thread, the rest inline; the caller compares the result with the digest.
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { fetcherCacheBlobPath } from '@kindling/runtime';
 import { InternalError } from '../../domain/errors.ts';
 import type { BlobSource, SelfHashedBlob } from '../../ports/blob-source.ts';
 import { HashingFileReader } from './hashing-file-reader.ts';
 
-const SHA256_DIGEST = /^sha256:([0-9a-f]{64})$/u;
 /** Below this, reading and hashing inline is cheaper than a worker round trip. */
 const WORKER_MIN_SIZE = 1024 * 1024;
 
@@ -33,8 +32,7 @@ export class FetcherCacheBlobSource implements BlobSource {
   }
 
   private async *chunks(digest: string, signal: AbortSignal | undefined, setSha256: (sha256: Promise<string>) => void): AsyncGenerator<Buffer> {
-    const hex = SHA256_DIGEST.exec(digest)?.[1];
-    const path = hex ? join(this.cacheDir, 'sha256', hex) : undefined;
+    const path = fetcherCacheBlobPath(this.cacheDir, digest);
     // open once: if the fetcher evicts (unlinks) the blob meanwhile, this descriptor still reads it whole
     const handle = path ? await open(path, 'r').catch(() => undefined) : undefined;
     const hash = createHash('sha256');

@@ -173,8 +173,8 @@ export function vmmGrpcImplementation(
     writeVmTransfer: clientStream(async (requests: AsyncIterable<WriteVmTransferRequest>, ctx) => {
       const { header, chunks } = await headerThenChunks(requests, 'the header (vm_id, offset, size, digest), then the bytes');
       const vmId = checkVmId(required(header.vmId, 'header.vm_id'), 'header.vm_id');
-      const write = { offset: Number(header.offset), size: Number(header.size), digest: header.digest };
-      const bytesWritten = await host.writeTransfer(vmId, write, header.fromFetcherCache ? { fromFetcherCache: chunks } : chunks, ctx.signal);
+      const write = { offset: Number(header.offset), size: Number(header.size), digest: header.digest, fromFetcherCache: header.fromFetcherCache };
+      const bytesWritten = await host.writeTransfer(vmId, write, chunks, ctx.signal);
       return { bytesWritten: String(bytesWritten), device: TRANSFER_DEVICE };
     }),
     tagImage: unary(async (request) => {
